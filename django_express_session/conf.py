@@ -1,0 +1,271 @@
+"""``settings.EXPRESS_SESSION``, read and validated once.
+
+Option names, defaults and units are express-session's. A bad value raises
+``ImproperlyConfigured`` naming the key and what is allowed. The result is cached and
+refreshed when a test changes the settings (``setting_changed``).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
+
+from .ids import generate_sid
+from .signing import Secret
+
+if TYPE_CHECKING:
+    from .stores.base import Store
+
+SETTING = "EXPRESS_SESSION"
+
+STORE_BACKENDS = {
+    "memory": "django_express_session.stores.memory.MemoryStore",
+    "file": "django_express_session.stores.file.FileStore",
+    "redis": "django_express_session.stores.redis.RedisStore",
+    "mongodb": "django_express_session.stores.mongodb.MongoStore",
+    "cache": "django_express_session.stores.cache.CacheStore",
+    "database": "django_express_session.stores.database.DatabaseStore",
+}
+
+_TOP_LEVEL = {
+    "secret", "name", "key", "resave", "saveUninitialized", "rolling", "unset", "proxy",
+    "genid", "cookie", "store", "storeUnavailable",
+}  # fmt: skip
+_COOKIE_KEYS = {
+    "path", "httpOnly", "secure", "maxAge", "domain", "sameSite", "partitioned", "priority",
+}  # fmt: skip
+_SAME_SITE = {"lax", "strict", "none"}
+_PRIORITY = {"low", "medium", "high"}
+
+
+def invalid(key: str, problem: str) -> ImproperlyConfigured:
+    return ImproperlyConfigured(f"{SETTING}[{key}] {problem}")
+
+
+@dataclass(frozen=True)
+class CookieOptions:
+    """The ``cookie`` option: only the keys the project gave, in express's naming, so a
+    new session's stored cookie has exactly the keys express would write."""
+
+    given: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def path(self) -> str:
+        return self.given.get("path") or "/"
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    backend: str
+    options: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Options:
+    secrets: tuple[Secret, ...]
+    name: str = "connect.sid"
+    resave: bool = True
+    save_uninitialized: bool = True
+    rolling: bool = False
+    unset_destroys: bool = False
+    proxy: bool | None = None
+    genid: Callable[[Any], Any] = generate_sid
+    cookie: CookieOptions = field(default_factory=CookieOptions)
+    store: StoreConfig = field(default_factory=lambda: StoreConfig(STORE_BACKENDS["memory"], {}))
+    store_given: bool = False
+    # True: answer 503 when the store is down; False: go on without a session (express).
+    fail_when_store_unavailable: bool = True
+    resave_given: bool = False
+    save_uninitialized_given: bool = False
+
+
+def _boolean(config: Mapping[str, Any], key: str, default: bool) -> bool:
+    value = config.get(key, default)
+    if not isinstance(value, bool):
+        raise invalid(f"{key!r}", f"must be True or False, not {value!r}")
+    return value
+
+
+def _secrets(config: Mapping[str, Any]) -> tuple[Secret, ...]:
+    if "secret" not in config or config["secret"] is None:
+        fallbacks = getattr(settings, "SECRET_KEY_FALLBACKS", [])
+        return tuple(s for s in (settings.SECRET_KEY, *fallbacks) if s)
+    value = config["secret"]
+    secrets = tuple(value) if isinstance(value, (list, tuple)) else (value,)
+    if not secrets:
+        raise invalid("'secret'", "must contain one or more strings")
+    for secret in secrets:
+        if not isinstance(secret, (str, bytes)) or not secret:
+            raise invalid("'secret'", f"must be non-empty strings or bytes, not {secret!r}")
+    return secrets
+
+
+def _cookie(config: Mapping[str, Any]) -> CookieOptions:
+    given = config.get("cookie") or {}
+    if not isinstance(given, Mapping):
+        raise invalid("'cookie'", f"must be a dict of cookie options, not {given!r}")
+    for key in given:
+        if key not in _COOKIE_KEYS:
+            raise invalid(
+                f"'cookie'][{key!r}", f"is not a cookie option; use one of {sorted(_COOKIE_KEYS)}"
+            )
+    given = dict(given)
+    max_age = given.get("maxAge")
+    if max_age is not None and (isinstance(max_age, bool) or not isinstance(max_age, (int, float))):
+        raise invalid(
+            "'cookie']['maxAge'", f"must be milliseconds (a number) or None, not {max_age!r}"
+        )
+    secure = given.get("secure")
+    if secure is not None and secure != "auto" and not isinstance(secure, bool):
+        raise invalid("'cookie']['secure'", f'must be True, False or "auto", not {secure!r}')
+    same_site = given.get("sameSite")
+    if (
+        same_site is not None
+        and not isinstance(same_site, bool)
+        and (not isinstance(same_site, str) or same_site.lower() not in _SAME_SITE | {"auto"})
+    ):
+        raise invalid(
+            "'cookie']['sameSite'",
+            f'must be "lax", "strict", "none", "auto", True, False or None, not {same_site!r}',
+        )
+    priority = given.get("priority")
+    if priority is not None and (
+        not isinstance(priority, str) or priority.lower() not in _PRIORITY
+    ):
+        raise invalid(
+            "'cookie']['priority'", f'must be "low", "medium", "high" or None, not {priority!r}'
+        )
+    for key in ("httpOnly", "partitioned"):
+        if key in given and not isinstance(given[key], bool):
+            raise invalid(f"'cookie'][{key!r}", f"must be True or False, not {given[key]!r}")
+    for key in ("path", "domain"):
+        value = given.get(key)
+        if value is not None and (not isinstance(value, str) or any(c in value for c in ";\r\n")):
+            raise invalid(f"'cookie'][{key!r}", f"must be a string without ';', not {value!r}")
+    path = given.get("path")
+    if path is not None and not path.startswith("/"):
+        raise invalid("'cookie']['path'", f"must start with '/', not {path!r}")
+    # None means "not set" (undefined in Node), so it is not stored.
+    return CookieOptions({key: value for key, value in given.items() if value is not None})
+
+
+def _genid(config: Mapping[str, Any]) -> Callable[[Any], Any]:
+    value = config.get("genid")
+    if value is None:
+        return generate_sid
+    if isinstance(value, str):
+        try:
+            value = import_string(value)
+        except ImportError as error:
+            raise invalid("'genid'", f"cannot be imported: {error}") from None
+    if not callable(value):
+        raise invalid(
+            "'genid'", f"must be a callable(request) -> str or a dotted path to one, not {value!r}"
+        )
+    return value
+
+
+def _store(config: Mapping[str, Any]) -> StoreConfig:
+    store = config.get("store")
+    if store is None:
+        return StoreConfig(STORE_BACKENDS["memory"], {})
+    if not isinstance(store, Mapping):
+        raise invalid(
+            "'store'",
+            f'must be a dict like {{"backend": "redis", "options": {{...}}}}, not {store!r}',
+        )
+    unknown = set(store) - {"backend", "options"}
+    if unknown:
+        raise invalid("'store'", f"has unknown keys {sorted(unknown)}; use 'backend' and 'options'")
+    backend = store.get("backend")
+    if not isinstance(backend, str) or not backend:
+        raise invalid(
+            "'store']['backend'", f"must be one of {sorted(STORE_BACKENDS)} or a dotted path"
+        )
+    if backend not in STORE_BACKENDS and "." not in backend:
+        raise invalid(
+            "'store']['backend'",
+            f"{backend!r} is not a store; use one of {sorted(STORE_BACKENDS)} or a dotted path to a Store subclass",
+        )
+    options = store.get("options") or {}
+    if not isinstance(options, Mapping):
+        raise invalid("'store']['options'", f"must be a dict, not {options!r}")
+    return StoreConfig(STORE_BACKENDS.get(backend, backend), dict(options))
+
+
+def parse(config: Any) -> Options:
+    """Validate an ``EXPRESS_SESSION`` dict into ``Options``."""
+    if config is None:
+        config = {}
+    if not isinstance(config, Mapping):
+        raise ImproperlyConfigured(f"{SETTING} must be a dict of express-session options")
+    for key in config:
+        if key not in _TOP_LEVEL:
+            raise invalid(repr(key), f"is not an option; use one of {sorted(_TOP_LEVEL)}")
+    name = config.get("name") or config.get("key") or "connect.sid"
+    if not isinstance(name, str) or any(c in name for c in ' ;,="\t\r\n'):
+        raise invalid("'name'", f"must be a cookie name (no spaces, ';', ',', '='), not {name!r}")
+    unset = config.get("unset") or "keep"
+    if unset not in ("keep", "destroy"):
+        raise invalid("'unset'", f'must be "keep" or "destroy", not {unset!r}')
+    proxy = config.get("proxy")
+    if proxy not in (None, True, False):
+        raise invalid("'proxy'", f"must be None, True or False, not {proxy!r}")
+    unavailable = config.get("storeUnavailable", "error")
+    if unavailable not in ("error", "continue"):
+        raise invalid("'storeUnavailable'", f'must be "error" or "continue", not {unavailable!r}')
+    secrets = _secrets(config)
+    if not secrets:
+        raise invalid("'secret'", "is empty and so is SECRET_KEY")
+    return Options(
+        secrets=secrets,
+        name=name,
+        resave=_boolean(config, "resave", True),
+        save_uninitialized=_boolean(config, "saveUninitialized", True),
+        rolling=_boolean(config, "rolling", False),
+        unset_destroys=unset == "destroy",
+        proxy=proxy,
+        genid=_genid(config),
+        cookie=_cookie(config),
+        store=_store(config),
+        store_given=config.get("store") is not None,
+        fail_when_store_unavailable=unavailable == "error",
+        resave_given="resave" in config,
+        save_uninitialized_given="saveUninitialized" in config,
+    )
+
+
+@functools.cache
+def get_options() -> Options:
+    return parse(getattr(settings, SETTING, None))
+
+
+def build_store(config: StoreConfig) -> Store:
+    from .stores.base import Store
+
+    try:
+        store_class = import_string(config.backend)
+    except ImportError as error:
+        raise invalid("'store']['backend'", f"cannot be imported: {error}") from None
+    if not (isinstance(store_class, type) and issubclass(store_class, Store)):
+        raise invalid("'store']['backend'", f"{config.backend} is not a Store subclass")
+    return store_class.from_options(config.options)
+
+
+@functools.cache
+def get_store() -> Store:
+    return build_store(get_options().store)
+
+
+def reset() -> None:
+    """Forget the cached options and store (after a settings change)."""
+    if get_store.cache_info().currsize:
+        get_store().close()
+    get_options.cache_clear()
+    get_store.cache_clear()

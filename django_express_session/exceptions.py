@@ -1,0 +1,21 @@
+"""Errors a store or the session layer raises on purpose.
+
+Django's own ``CreateError`` and ``UpdateError`` keep their meaning: creating a session
+whose id already exists, and saving one that another request destroyed.
+"""
+
+from django.contrib.sessions.backends.base import CreateError, UpdateError
+
+__all__ = ["CorruptRecord", "CreateError", "StoreUnavailable", "UpdateConflict", "UpdateError"]
+
+
+class StoreUnavailable(Exception):
+    """The store could not be reached. It is never read as "no session"."""
+
+
+class CorruptRecord(ValueError):
+    """A stored record is not a JSON object with a ``cookie`` object."""
+
+
+class UpdateConflict(Exception):
+    """A compare-and-set kept failing because other requests kept writing the session."""

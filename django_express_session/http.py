@@ -1,0 +1,129 @@
+"""HTTP details: reading the Cookie header as express does, deciding whether a request
+is secure, matching the cookie path, and putting an exact ``Set-Cookie`` line on a
+Django response."""
+
+from __future__ import annotations
+
+import re
+from http.cookies import Morsel
+from typing import Any
+
+from django.http import HttpRequest, HttpResponseBase
+
+_WHITESPACE = " \t"
+_PERCENT_RUN = re.compile(r"(?:%[0-9A-Fa-f]{2})+")
+
+
+def decode_uri_component(text: str) -> str:
+    """JavaScript's ``decodeURIComponent``: raise ``ValueError`` where it throws
+    (a ``%`` not followed by two hex digits, or bytes that are not UTF-8)."""
+    parts = []
+    position = 0
+    for run in _PERCENT_RUN.finditer(text):
+        parts.append(text[position : run.start()])
+        encoded = bytes.fromhex(run.group().replace("%", ""))
+        parts.append(encoded.decode("utf-8"))  # strict, as JavaScript is
+        position = run.end()
+    parts.append(text[position:])
+    decoded_gaps = "".join(parts[0::2])
+    if "%" in decoded_gaps:
+        raise ValueError(f"malformed percent-encoding in {text!r}")
+    return "".join(parts)
+
+
+def _decode(value: str) -> str:
+    if "%" not in value:
+        return value
+    try:
+        return decode_uri_component(value)
+    except ValueError:
+        return value  # express keeps the raw value when decoding throws
+
+
+def parse_cookie_header(header: str) -> dict[str, str]:
+    """Parse a ``Cookie`` header as cookie@0.7.2 does for express-session.
+
+    Unlike ``request.COOKIES``, the first occurrence of a name wins; surrounding double
+    quotes are stripped; values are percent-decoded only when they contain ``%``.
+    """
+    cookies: dict[str, str] = {}
+    length = len(header)
+    index = 0
+    while index < length:
+        equals = header.find("=", index)
+        if equals == -1:
+            break
+        end = header.find(";", index)
+        if end == -1:
+            end = length
+        elif equals > end:
+            # A segment without "=": start again after the last ";" before the "=".
+            index = header.rfind(";", 0, equals) + 1
+            continue
+        name = header[index:equals].strip(_WHITESPACE)
+        if name not in cookies:
+            value = header[equals + 1 : end].strip(_WHITESPACE)
+            if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
+                value = value[1:-1]
+            elif value == '"':
+                value = ""
+            cookies[name] = _decode(value)
+        index = end + 1
+    return cookies
+
+
+def _connection_is_tls(request: HttpRequest) -> bool:
+    # The scheme the server saw, before SECURE_PROXY_SSL_HEADER is considered.
+    return request._get_scheme() == "https"
+
+
+def is_secure(request: HttpRequest, proxy: bool | None) -> bool:
+    """express-session's ``issecure``: ``None`` trusts Django's own answer (which honours
+    ``SECURE_PROXY_SSL_HEADER``), ``True`` trusts ``X-Forwarded-Proto``, ``False`` only a
+    TLS connection."""
+    if _connection_is_tls(request):
+        return True
+    if proxy is None:
+        return request.is_secure()
+    if proxy is False:
+        return False
+    forwarded = request.META.get("HTTP_X_FORWARDED_PROTO", "")
+    return forwarded.split(",", 1)[0].strip().lower() == "https"
+
+
+def path_matches(request_path: str, cookie_path: str) -> bool:
+    """RFC 6265 §5.1.4 path-match (a deliberate difference: express uses a raw string
+    prefix, so its ``/foo`` also matches ``/foobar``)."""
+    if not cookie_path or cookie_path == "/" or request_path == cookie_path:
+        return True
+    if not request_path.startswith(cookie_path):
+        return False
+    return cookie_path.endswith("/") or request_path[len(cookie_path)] == "/"
+
+
+class SetCookieLine(Morsel):
+    """A morsel that prints an exact, pre-serialised ``Set-Cookie`` value.
+
+    Django's handlers emit ``morsel.OutputString()`` for each entry of
+    ``response.cookies``; the test client reads ``key`` and ``coded_value``.
+    """
+
+    def __init__(self, name: str, value: str, line: str) -> None:
+        super().__init__()
+        self.set(name, value, value)
+        self._line = line
+
+    def OutputString(self, attrs: Any = None) -> str:
+        return self._line
+
+    def __reduce__(self) -> Any:
+        return (SetCookieLine, (self.key, self.value, self._line))
+
+
+def set_cookie_line(response: HttpResponseBase, name: str, value: str, line: str) -> None:
+    """Add ``line`` as this response's ``Set-Cookie`` for ``name``, replacing any other
+    cookie of that name set earlier in the response (express puts its cookie last)."""
+    cookies = response.cookies
+    if name in cookies:
+        del cookies[name]
+    dict.__setitem__(cookies, name, SetCookieLine(name, value, line))

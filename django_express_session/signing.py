@@ -1,0 +1,55 @@
+"""The signed cookie value, as cookie-signature 1.0.7 and express-session make it.
+
+``s:`` + sid + ``.`` + base64(HMAC-SHA256(secret, sid)) without ``=`` padding, then
+URL-encoded as ``encodeURIComponent`` does. The first secret signs; every secret verifies,
+so secrets can be rotated by putting the new one first.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from collections.abc import Sequence
+from urllib.parse import quote
+
+Secret = str | bytes
+
+# What encodeURIComponent leaves alone besides letters and digits.
+_URI_COMPONENT_SAFE = "-_.!~*'()"
+
+
+def _key(secret: Secret) -> bytes:
+    return secret if isinstance(secret, bytes) else secret.encode("utf-8")
+
+
+def sign(value: str, secret: Secret) -> str:
+    mac = hmac.new(_key(secret), value.encode("utf-8"), hashlib.sha256).digest()
+    return value + "." + base64.b64encode(mac).decode("ascii").rstrip("=")
+
+
+def unsign(signed: str, secrets: Sequence[Secret]) -> str | None:
+    """The value whose signature one of ``secrets`` made, else None (constant time)."""
+    dot = signed.rfind(".")
+    value = signed[:dot] if dot >= 0 else signed[:-1]
+    try:
+        expected = signed.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+    for secret in secrets:
+        if hmac.compare_digest(sign(value, secret).encode("utf-8"), expected):
+            return value
+    return None
+
+
+def cookie_value(sid: str, secret: Secret) -> str:
+    """The cookie value to send (already URL-encoded)."""
+    return quote("s:" + sign(sid, secret), safe=_URI_COMPONENT_SAFE)
+
+
+def session_id(raw: str | None, secrets: Sequence[Secret]) -> str | None:
+    """The session id in a decoded cookie value, or None when it is absent, unsigned or
+    signed with no secret of ``secrets``."""
+    if not raw or not raw.startswith("s:"):
+        return None
+    return unsign(raw[2:], secrets)

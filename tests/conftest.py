@@ -1,0 +1,38 @@
+"""Shared fixtures: every module of ``tests/servers`` is a plugin, and ``store_settings``
+runs a test once per store variant those modules offer."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import pytest
+
+_SERVER_MODULES = sorted(
+    f"tests.servers.{path.stem}"
+    for path in (Path(__file__).parent / "servers").glob("*.py")
+    if path.stem not in {"__init__", "process"}
+)
+pytest_plugins = _SERVER_MODULES
+
+STORE_VARIANTS = ["memory", "file"] + [
+    variant
+    for module in _SERVER_MODULES
+    for variant in getattr(importlib.import_module(module), "STORE_VARIANTS", [])
+]
+
+
+@pytest.fixture
+def store_memory():
+    return {"backend": "memory", "options": {}}
+
+
+@pytest.fixture
+def store_file(tmp_path):
+    return {"backend": "file", "options": {"path": str(tmp_path / "sessions")}}
+
+
+@pytest.fixture(params=STORE_VARIANTS)
+def store_settings(request):
+    """The ``EXPRESS_SESSION["store"]`` of one store variant (the test runs for each)."""
+    return request.getfixturevalue(f"store_{request.param}")
