@@ -6,7 +6,14 @@ whose id already exists, and saving one that another request destroyed.
 
 from django.contrib.sessions.backends.base import CreateError, UpdateError
 
-__all__ = ["CorruptRecord", "CreateError", "StoreUnavailable", "UpdateConflict", "UpdateError"]
+__all__ = [
+    "CorruptRecord",
+    "CreateError",
+    "InvalidSessionId",
+    "StoreUnavailable",
+    "UpdateConflict",
+    "UpdateError",
+]
 
 
 class StoreUnavailable(Exception):
@@ -19,3 +26,7 @@ class CorruptRecord(ValueError):
 
 class UpdateConflict(Exception):
     """A compare-and-set kept failing because other requests kept writing the session."""
+
+
+class InvalidSessionId(ValueError):
+    """A session id this store cannot hold safely (say, a path for the file store)."""

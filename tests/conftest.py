@@ -13,6 +13,7 @@ _SERVER_MODULES = sorted(
     for path in (Path(__file__).parent / "servers").glob("*.py")
     if path.stem not in {"__init__", "process"}
 )
+pytest.register_assert_rewrite(*_SERVER_MODULES)
 pytest_plugins = _SERVER_MODULES
 
 STORE_VARIANTS = ["memory", "file"] + [
@@ -36,3 +37,32 @@ def store_file(tmp_path):
 def store_settings(request):
     """The ``EXPRESS_SESSION["store"]`` of one store variant (the test runs for each)."""
     return request.getfixturevalue(f"store_{request.param}")
+
+
+@pytest.fixture
+def express(settings, store_settings):
+    """Configure ``EXPRESS_SESSION`` (express options as keyword arguments) over the
+    store variant under test, and return the store."""
+    from django_express_session import conf
+
+    settings.ROOT_URLCONF = "tests.urls"
+
+    def configure(**options):
+        settings.EXPRESS_SESSION = {
+            "secret": "keyboard cat",
+            "resave": False,
+            "saveUninitialized": False,
+            "store": store_settings,
+            **options,
+        }
+        return conf.get_store()
+
+    configure()
+    return configure
+
+
+@pytest.fixture
+def spy(express, monkeypatch):
+    from tests.helpers import StoreSpy
+
+    return lambda: StoreSpy(monkeypatch)

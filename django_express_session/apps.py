@@ -1,0 +1,23 @@
+from django.apps import AppConfig
+from django.core.signals import setting_changed
+
+
+class ExpressSessionConfig(AppConfig):
+    name = "django_express_session"
+    verbose_name = "Express sessions"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import checks, conf  # noqa: F401 (registers the system checks)
+
+        setting_changed.connect(_settings_changed)
+        # Settings are validated once, at start-up: a bad option fails here, by name.
+        conf.get_options()
+        conf.get_store()
+
+
+def _settings_changed(*, setting: str, **kwargs: object) -> None:
+    if setting in {"EXPRESS_SESSION", "SECRET_KEY", "SECRET_KEY_FALLBACKS", "CACHES", "DATABASES"}:
+        from . import conf
+
+        conf.reset()

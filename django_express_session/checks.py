@@ -1,0 +1,102 @@
+"""System checks: express's start-up warnings, and settings that would break sessions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import Error, Tags, Warning, register
+
+from .conf import STORE_BACKENDS, get_options
+
+OUR_MIDDLEWARE = "django_express_session.middleware.SessionMiddleware"
+DJANGO_MIDDLEWARE = "django.contrib.sessions.middleware.SessionMiddleware"
+OUR_ENGINE = "django_express_session.session"
+
+
+@register(Tags.compatibility)
+def check_express_defaults(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
+    """express-session warns when ``resave``/``saveUninitialized`` rely on their defaults."""
+    options = get_options()
+    warnings = []
+    if not options.resave_given:
+        warnings.append(
+            Warning(
+                "EXPRESS_SESSION['resave'] is not set; it defaults to True, as in express.",
+                hint="Set it explicitly; False is right for most stores (they implement touch).",
+                id="django_express_session.W001",
+            )
+        )
+    if not options.save_uninitialized_given:
+        warnings.append(
+            Warning(
+                "EXPRESS_SESSION['saveUninitialized'] is not set; it defaults to True, as in express.",
+                hint="Set it explicitly; False avoids storing a session for every cookie-less visitor.",
+                id="django_express_session.W002",
+            )
+        )
+    return warnings
+
+
+@register(Tags.compatibility)
+def check_wiring(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    errors = []
+    middleware = list(getattr(settings, "MIDDLEWARE", None) or [])
+    if DJANGO_MIDDLEWARE in middleware:
+        errors.append(
+            Error(
+                f"{DJANGO_MIDDLEWARE} is installed beside {OUR_MIDDLEWARE}.",
+                hint="Remove Django's: two session middlewares would fight over request.session.",
+                id="django_express_session.E001",
+            )
+        )
+    if OUR_MIDDLEWARE not in middleware:
+        errors.append(
+            Error(
+                f"{OUR_MIDDLEWARE} is not in MIDDLEWARE.",
+                hint="Put it where django.contrib.sessions' middleware would go.",
+                id="django_express_session.E002",
+            )
+        )
+    if getattr(settings, "SESSION_ENGINE", None) != OUR_ENGINE:
+        errors.append(
+            Error(
+                f"SESSION_ENGINE is {getattr(settings, 'SESSION_ENGINE', None)!r}, not {OUR_ENGINE!r}.",
+                hint="login(), logout() and the test client use SESSION_ENGINE; set it to ours.",
+                id="django_express_session.E003",
+            )
+        )
+    return errors
+
+
+@register(Tags.security, deploy=True)
+def check_deploy(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
+    options = get_options()
+    cookie = options.cookie.given
+    warnings = []
+    if cookie.get("secure") not in (True, "auto"):
+        warnings.append(
+            Warning(
+                "EXPRESS_SESSION['cookie']['secure'] is not True or 'auto'.",
+                hint="The session cookie would be sent over plain HTTP, where it can be stolen.",
+                id="django_express_session.W010",
+            )
+        )
+    if cookie.get("httpOnly") is False:
+        warnings.append(
+            Warning(
+                "EXPRESS_SESSION['cookie']['httpOnly'] is False.",
+                hint="Scripts on the page could read the session cookie.",
+                id="django_express_session.W011",
+            )
+        )
+    if options.store.backend == STORE_BACKENDS["memory"]:
+        warnings.append(
+            Warning(
+                "The session store is the memory store (the default).",
+                hint="It lives in one process: other workers, restarts and Node apps do not see "
+                "its sessions. Choose a shared store in EXPRESS_SESSION['store'].",
+                id="django_express_session.W012",
+            )
+        )
+    return warnings

@@ -1,0 +1,183 @@
+"""The memory store: one process, bounded, expiring (memorystore's options).
+
+express's MemoryStore leaks: entries expire only when read again, and browser-session
+entries never do. This one is an LRU bounded by ``max`` entries, each entry expires at
+its store-level time (memorystore's rule), and every write sweeps the entries whose time
+has passed (a heap keeps that cheap), so memory stays flat however many visitors come
+and go. Records are kept as JSON text, as express does, so no caller can mutate them.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any, ClassVar, NamedTuple
+
+from .. import record
+from ..exceptions import CreateError
+from ..record import Record, now_ms
+from .base import Store, Versioned, check_number
+
+DAY_MS = 24 * 60 * 60 * 1000
+
+
+class _Entry(NamedTuple):
+    text: str
+    expires_at: int  # epoch ms
+
+
+class MemoryStore(Store):
+    name = "memory"
+    connection_errors: ClassVar[tuple[type[BaseException], ...]] = ()
+    blocking = False
+
+    def __init__(
+        self, *, max: int = 100_000, ttl: int | None = None, checkPeriod: int | None = None
+    ) -> None:
+        self.max = int(check_number(self.name, "max", max, minimum=1))
+        self.ttl_ms = check_number(self.name, "ttl", ttl, minimum=1, allow_none=True)
+        self.check_period_ms = check_number(
+            self.name, "checkPeriod", checkPeriod, minimum=1, allow_none=True
+        )
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._expiry_heap: list[tuple[int, int, str]] = []
+        self._sequence = itertools.count()
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+        if self.check_period_ms:
+            self._schedule_sweep()
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    # -- express API ----------------------------------------------------------------------
+
+    def get(self, sid: str) -> Record | None:
+        loaded = self.read(sid)
+        return None if loaded is None else loaded.record
+
+    def set(self, sid: str, session: Record) -> None:
+        with self._lock:
+            self._put(sid, session)
+
+    def destroy(self, sid: str) -> None:
+        with self._lock:
+            self._entries.pop(sid, None)
+
+    def touch(self, sid: str, session: Record) -> None:
+        """Replace the stored cookie (and so the expiry), leaving the data alone."""
+        with self._lock:
+            entry = self._live(sid)
+            if entry is not None:
+                stored = record.loads(entry.text)
+                stored["cookie"] = session["cookie"]
+                self._put(sid, stored)
+
+    def all(self) -> dict[str, Record]:
+        with self._lock:
+            self._sweep()
+            return {sid: record.loads(entry.text) for sid, entry in self._entries.items()}
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._expiry_heap.clear()
+
+    def length(self) -> int:
+        with self._lock:
+            self._sweep()
+            return len(self._entries)
+
+    def prune(self, *, dry_run: bool = False, progress: Callable[[int], None] | None = None) -> int:
+        with self._lock:
+            if dry_run:
+                now = now_ms()
+                return sum(entry.expires_at <= now for entry in self._entries.values())
+            return self._sweep()
+
+    # -- safe writes ----------------------------------------------------------------------
+
+    def read(self, sid: str, *, touch: bool = False) -> Versioned | None:
+        with self._lock:
+            entry = self._live(sid)
+            if entry is None:
+                return None
+            self._entries.move_to_end(sid)
+            text = entry.text
+        return Versioned(record.loads(text), version=text)
+
+    def create(self, sid: str, session: Record) -> None:
+        with self._lock:
+            if self._live(sid) is not None:
+                raise CreateError(sid)
+            self._put(sid, session)
+
+    def replace(self, sid: str, session: Record, version: Any) -> bool:
+        with self._lock:
+            entry = self._live(sid)
+            if entry is None or entry.text != version:
+                return False
+            self._put(sid, session)
+            return True
+
+    # -- internals (called with the lock held) --------------------------------------------
+
+    def _expires_at(self, session: Record) -> int:
+        """memorystore's rule: a numeric ``ttl`` wins, else the cookie, else one day."""
+        now = now_ms()
+        if self.ttl_ms is not None:
+            return now + int(self.ttl_ms)
+        expires = record.expires_ms(session)
+        return expires if expires is not None else now + DAY_MS
+
+    def _live(self, sid: str) -> _Entry | None:
+        entry = self._entries.get(sid)
+        if entry is not None and entry.expires_at <= now_ms():
+            del self._entries[sid]
+            return None
+        return entry
+
+    def _put(self, sid: str, session: Record) -> None:
+        expires_at = self._expires_at(session)
+        self._entries[sid] = _Entry(record.dumps(session), expires_at)
+        self._entries.move_to_end(sid)
+        heapq.heappush(self._expiry_heap, (expires_at, next(self._sequence), sid))
+        self._sweep()
+        while len(self._entries) > self.max:
+            self._entries.popitem(last=False)  # least recently used
+
+    def _sweep(self) -> int:
+        """Drop entries whose time has passed; return how many."""
+        now = now_ms()
+        heap = self._expiry_heap
+        removed = 0
+        while heap and heap[0][0] <= now:
+            expires_at, _, sid = heapq.heappop(heap)
+            entry = self._entries.get(sid)
+            if entry is not None and entry.expires_at == expires_at:
+                del self._entries[sid]
+                removed += 1
+        # Touches leave stale heap items behind; rebuild before they outgrow the entries.
+        if len(heap) > 2 * len(self._entries) + 1024:
+            self._expiry_heap = [
+                (entry.expires_at, next(self._sequence), sid)
+                for sid, entry in self._entries.items()
+            ]
+            heapq.heapify(self._expiry_heap)
+        return removed
+
+    def _schedule_sweep(self) -> None:
+        self._timer = threading.Timer(self.check_period_ms / 1000, self._periodic_sweep)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _periodic_sweep(self) -> None:
+        with self._lock:
+            self._sweep()
+        if self._timer is not None:
+            self._schedule_sweep()

@@ -1,0 +1,75 @@
+"""What the behaviour tests share: a spy on store calls, and cookie helpers."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import unquote
+
+from django.http import HttpResponse
+
+from django_express_session import conf, signing
+from django_express_session.cookie import Cookie
+
+SECRET = "keyboard cat"
+NAME = "connect.sid"
+
+
+class StoreSpy:
+    """Records the store operations a request causes, named as express's store calls:
+    a read is ``get``, a create or update is ``set``. A store that refreshes the expiry
+    while reading counts a ``touch`` where express would have touched (no ``set``)."""
+
+    OPERATIONS = {"read": "get", "create": "set", "update": "set", "touch": "touch",
+                  "destroy": "destroy"}  # fmt: skip
+
+    def __init__(self, monkeypatch: Any) -> None:
+        self.store = conf.get_store()
+        self.calls: list[str] = []
+        self._touched_on_read = False
+        for method, name in self.OPERATIONS.items():
+            self._wrap(monkeypatch, method, name)
+
+    def _wrap(self, monkeypatch: Any, method: str, name: str) -> None:
+        original = getattr(self.store, method)
+
+        def spy(*args: Any, **kwargs: Any) -> Any:
+            self.calls.append(name)
+            result = original(*args, **kwargs)
+            if method == "read" and result is not None and result.touched:
+                self._touched_on_read = True
+            return result
+
+        monkeypatch.setattr(self.store, method, spy)
+
+    def take(self) -> list[str]:
+        calls = self.calls[:]
+        if self._touched_on_read and "set" not in calls:
+            calls.append("touch")
+        self.calls.clear()
+        self._touched_on_read = False
+        return calls
+
+
+def cookie_header(sid: str, secret: str = SECRET, name: str = NAME) -> str:
+    return f"{name}={signing.cookie_value(sid, secret)}"
+
+
+def set_cookie(response: HttpResponse, name: str = NAME) -> str | None:
+    """The ``Set-Cookie`` line for the session cookie, or None."""
+    morsel = response.cookies.get(name)
+    return None if morsel is None else morsel.OutputString()
+
+
+def sid_of(line: str | None, secrets: tuple[str, ...] = (SECRET,)) -> str | None:
+    """The session id a ``Set-Cookie`` line carries (None if unsigned or foreign)."""
+    if not line:
+        return None
+    value = line.split(";", 1)[0].split("=", 1)[1]
+    return signing.session_id(unquote(value), secrets)
+
+
+def stored_session(data: dict[str, Any], max_age: int | None = 60_000) -> dict[str, Any]:
+    """A record as express would have stored it for a cookie with this ``maxAge``."""
+    cookie = Cookie()
+    cookie.max_age = max_age
+    return {"cookie": cookie.to_json(), **data}
