@@ -1,0 +1,147 @@
+// The Express side of the interoperability tests and of examples/shared-login: one
+// Express 4 app whose whole express-session configuration comes from JSON.
+//
+//   node app.js '<config JSON>' [port]        (or EXPRESS_SESSION_CONFIG=<json> node app.js)
+//
+// The config is express-session's options object (`secret` may be a list, `cookie` an
+// object, `unset`, `rolling`, ...) plus `store: {kind, options}`, where `kind` names a
+// factory module ./stores/<kind>.js exporting `async make(session, options)` ->
+// {store, close()}. Without `store`, express-session's MemoryStore is used.
+//
+// When it listens, the app prints one JSON line `{"port": N}` on stdout (port 0 picks a
+// free one). The routes mirror tests/interop/views.py, so one test drives either app:
+//
+//   GET /session                 the session as JSON: {id, data, cookie}; changes nothing
+//   GET /set?k=v&...             sets each query key to its string value
+//   GET /set?json={...}          merges a JSON object into the session (nested values)
+//   GET /delete?key=k            deletes one key
+//   GET /touch                   a plain page view: the session is touched, not modified
+//   GET /save?k=v                sets keys, then saves explicitly before responding
+//   GET /max-age?ms=N            sets req.session.cookie.maxAge (N = "null" for a browser-session cookie)
+//   GET /regenerate              req.session.regenerate(): new id, no data
+//   GET /login?user=name         regenerate, then what passport stores: {passport: {user}}
+//   GET /destroy                 req.session.destroy()
+//   GET /logout                  as passport's logout + destroy: the session ends
+//   GET /fail?k=v                sets keys, then answers 500
+//   GET /whoami                  {user} from passport.user or Django's _auth_user_id
+'use strict'
+
+const express = require('express')
+const session = require('express-session')
+
+function readConfig () {
+  const text = process.argv[2] || process.env.EXPRESS_SESSION_CONFIG
+  if (!text) throw new Error('usage: node app.js <config JSON> [port]')
+  const config = JSON.parse(text)
+  const port = Number(process.argv[3] || config.port || process.env.PORT || 0)
+  delete config.port
+  return { config, port }
+}
+
+async function makeStore (spec) {
+  if (!spec) return { store: undefined, async close () {} }
+  const { make } = require(`./stores/${spec.kind}.js`)
+  return make(session, spec.options || {})
+}
+
+function sessionView (req) {
+  const s = req.session
+  const data = {}
+  for (const key of Object.keys(s)) if (key !== 'cookie') data[key] = s[key]
+  return {
+    id: req.sessionID,
+    data,
+    cookie: { originalMaxAge: s.cookie.originalMaxAge, expires: s.cookie.expires, maxAge: s.cookie.maxAge }
+  }
+}
+
+function setFromQuery (req) {
+  for (const [key, value] of Object.entries(req.query)) {
+    if (key === 'json') Object.assign(req.session, JSON.parse(value))
+    else req.session[key] = value
+  }
+}
+
+// Wraps a callback-style session method so a route can await it.
+function promised (fn) {
+  return new Promise((resolve, reject) => fn((err) => (err ? reject(err) : resolve())))
+}
+
+function routes (app) {
+  const send = (req, res) => res.json(req.session ? sessionView(req) : { id: null, data: null })
+
+  app.get('/session', send)
+  app.get('/touch', send)
+  app.get('/whoami', (req, res) => {
+    const s = req.session
+    const user = (s.passport && s.passport.user) || s._auth_user_id || null
+    res.json({ user })
+  })
+  app.get('/set', (req, res) => { setFromQuery(req); send(req, res) })
+  app.get('/delete', (req, res) => { delete req.session[req.query.key]; send(req, res) })
+  app.get('/save', async (req, res, next) => {
+    try {
+      setFromQuery(req)
+      await promised((cb) => req.session.save(cb))
+      send(req, res)
+    } catch (err) { next(err) }
+  })
+  app.get('/max-age', (req, res) => {
+    req.session.cookie.maxAge = req.query.ms === 'null' ? null : Number(req.query.ms)
+    send(req, res)
+  })
+  app.get('/regenerate', async (req, res, next) => {
+    try {
+      await promised((cb) => req.session.regenerate(cb))
+      send(req, res)
+    } catch (err) { next(err) }
+  })
+  app.get('/login', async (req, res, next) => {
+    try {
+      // passport's req.login: a new id against session fixation, then the user.
+      await promised((cb) => req.session.regenerate(cb))
+      req.session.passport = { user: req.query.user }
+      send(req, res)
+    } catch (err) { next(err) }
+  })
+  const end = async (req, res, next) => {
+    try {
+      await promised((cb) => req.session.destroy(cb))
+      res.json({ id: null, data: null })
+    } catch (err) { next(err) }
+  }
+  app.get('/destroy', end)
+  app.get('/logout', end)
+  app.get('/fail', (req, res) => { setFromQuery(req); res.status(500).json({ error: 'failed on purpose' }) })
+
+  // eslint-disable-next-line no-unused-vars
+  app.use((err, req, res, next) => {
+    process.stderr.write(`${err && err.stack ? err.stack : err}\n`)
+    res.status(500).json({ error: String(err && err.message ? err.message : err) })
+  })
+}
+
+async function main () {
+  const { config, port } = readConfig()
+  const { store, close } = await makeStore(config.store)
+  const options = { ...config }
+  delete options.store
+  if (store) options.store = store
+
+  const app = express()
+  app.set('etag', false)
+  app.use(session(options))
+  routes(app)
+
+  const server = app.listen(port, '127.0.0.1', () => {
+    process.stdout.write(JSON.stringify({ port: server.address().port }) + '\n')
+  })
+  const stop = () => server.close(() => close().finally(() => process.exit(0)))
+  process.on('SIGTERM', stop)
+  process.on('SIGINT', stop)
+}
+
+main().catch((err) => {
+  process.stderr.write(`${err && err.stack ? err.stack : err}\n`)
+  process.exit(1)
+})

@@ -1,0 +1,349 @@
+"""A real Express app and the real Django app, side by side on loopback, and one browser.
+
+``apps(store, **options)`` returns an ``AppPair``: ``interop/node/app.js`` (Express 4,
+express-session 1.19 and the store's express package) and the Django app
+(``tests/interop/settings.py`` under uvicorn), both configured with the same options and
+the same store. A ``Browser`` holds one cookie jar and talks to both, like a user's
+browser on one domain (cookies ignore ports, so 127.0.0.1 serves as the shared domain).
+
+Servers are started once per configuration and reused by every test that asks for the
+same one, then stopped at the end of the run. ``shared_store`` parametrizes a test over
+the five shared stores; each store is described by an ``interop_store_<name>`` fixture
+returning a ``StoreSpec`` (what Django and Node each need to reach the same data).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from http.cookiejar import CookieJar
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.servers.process import Server, free_port, require
+
+ROOT = Path(__file__).resolve().parents[2]
+NODE_DIR = ROOT / "interop" / "node"
+SHARED_STORES = ["file", "redis", "postgres", "mongodb", "memcached"]
+MAX_RUNNING_PAIRS = 8
+
+
+# -- what each store needs on each side -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoreSpec:
+    """One store as both apps see it: Django's ``EXPRESS_SESSION["store"]`` (plus the
+    ``CACHES``/``DATABASES`` entries it refers to) and the Node factory's options."""
+
+    name: str
+    django: dict[str, Any]
+    node: dict[str, Any]
+    caches: dict[str, Any] | None = None
+    databases: dict[str, Any] | None = None
+
+
+@pytest.fixture(scope="session")
+def interop_store_file(tmp_path_factory) -> StoreSpec:
+    path = str(tmp_path_factory.mktemp("interop-file-sessions"))
+    return StoreSpec(
+        name="file",
+        django={"backend": "file", "options": {"path": path}},
+        node={"kind": "file", "options": {"path": path}},
+    )
+
+
+@pytest.fixture(params=SHARED_STORES)
+def shared_store(request) -> StoreSpec:
+    """Runs the test once per shared store (session-file-store, connect-redis,
+    connect-pg-simple, connect-mongo, connect-memcached and their Django twins)."""
+    return request.getfixturevalue(f"interop_store_{request.param}")
+
+
+# -- the two apps ---------------------------------------------------------------------
+
+
+@dataclass
+class App:
+    name: str  # "node" or "django"
+    server: Server
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.port}"
+
+    def __repr__(self) -> str:
+        return f"<{self.name} app on {self.server.port}>"
+
+
+@dataclass
+class AppPair:
+    node: App
+    django: App
+
+    def __iter__(self):
+        return iter((self.node, self.django))
+
+    def other(self, app: App) -> App:
+        return self.django if app is self.node else self.node
+
+
+def _express_options(options: dict[str, Any], store: dict[str, Any]) -> dict[str, Any]:
+    return {**options, "store": store}
+
+
+class ServerPool:
+    """Running app pairs by configuration, so tests share servers; the oldest pair is
+    stopped when too many run at once."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.pairs: OrderedDict[str, AppPair] = OrderedDict()
+        self.database = workdir / "django.sqlite3"
+        self.migrated: set[str] = set()
+
+    def pair(self, store: StoreSpec, options: dict[str, Any]) -> AppPair:
+        key = json.dumps([store.django, store.node, store.caches, store.databases, options])
+        if key in self.pairs:
+            self.pairs.move_to_end(key)
+            return self.pairs[key]
+        while len(self.pairs) >= MAX_RUNNING_PAIRS:
+            _, oldest = self.pairs.popitem(last=False)
+            for app in oldest:
+                app.server.stop()
+        label = f"{store.name}-{len(self.migrated)}-{free_port()}"
+        pair = AppPair(
+            node=self._start_node(store, options, label),
+            django=self._start_django(store, options, label),
+        )
+        self.pairs[key] = pair
+        return pair
+
+    def stop_all(self) -> None:
+        for pair in self.pairs.values():
+            for app in pair:
+                app.server.stop()
+        self.pairs.clear()
+
+    def _start_node(self, store: StoreSpec, options: dict[str, Any], label: str) -> App:
+        node = require("node")
+        if not (NODE_DIR / "node_modules" / "express-session").is_dir():
+            pytest.fail("interop/node/node_modules is missing: scripts/test runs npm ci")
+        port = free_port()
+        config = json.dumps(_express_options(options, store.node))
+        server = Server(
+            [node, "app.js", config, str(port)],
+            port,
+            cwd=NODE_DIR,
+            log=self.workdir / f"node-{label}.log",
+        )
+        return App("node", server.start())
+
+    def _django_env(self, store: StoreSpec, options: dict[str, Any]) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            DJANGO_SETTINGS_MODULE="tests.interop.settings",
+            PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
+            DEMO_SQLITE_PATH=str(self.database),
+            INTEROP_EXPRESS_SESSION=json.dumps(_express_options(options, store.django)),
+            INTEROP_CACHES=json.dumps(store.caches),
+            INTEROP_DATABASES=json.dumps(store.databases),
+        )
+        return env
+
+    def _migrate(self, env: dict[str, str], store: StoreSpec) -> None:
+        key = json.dumps(store.databases)
+        if key in self.migrated:
+            return
+        subprocess.run(
+            [sys.executable, "-m", "django", "migrate", "--verbosity", "0"],
+            cwd=ROOT,
+            env=env,
+            check=True,
+        )
+        self.migrated.add(key)
+
+    def _start_django(self, store: StoreSpec, options: dict[str, Any], label: str) -> App:
+        env = self._django_env(store, options)
+        self._migrate(env, store)
+        port = free_port()
+        server = Server(
+            [
+                sys.executable, "-m", "uvicorn", "testproject.asgi:application",
+                "--host", "127.0.0.1", "--port", str(port),
+                "--log-level", "warning", "--no-access-log",
+            ],
+            port,
+            cwd=ROOT,
+            env=env,
+            log=self.workdir / f"django-{label}.log",
+        )  # fmt: skip
+        return App("django", server.start())
+
+
+@pytest.fixture(scope="session")
+def server_pool(tmp_path_factory):
+    pool = ServerPool(tmp_path_factory.mktemp("interop-servers"))
+    yield pool
+    pool.stop_all()
+
+
+DEFAULT_OPTIONS = {
+    "secret": ["keyboard cat"],
+    "name": "connect.sid",
+    "resave": False,
+    "saveUninitialized": False,
+    "rolling": False,
+    "cookie": {"maxAge": 60_000},
+}
+
+
+@pytest.fixture
+def apps(server_pool):
+    """``apps(store, **options)``: an Express app and a Django app on the same store and
+    options (express-session's names; ``DEFAULT_OPTIONS`` fill the rest)."""
+
+    def start(store: StoreSpec, **options: Any) -> AppPair:
+        return server_pool.pair(store, {**DEFAULT_OPTIONS, **options})
+
+    return start
+
+
+# -- the browser ----------------------------------------------------------------------
+
+
+@dataclass
+class SetCookie:
+    """One ``Set-Cookie`` line, parsed: name, value and attributes (names lower-cased)."""
+
+    line: str
+    name: str = ""
+    value: str = ""
+    attributes: dict[str, str | bool] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        pair, *attributes = (part.strip() for part in self.line.split(";"))
+        self.name, _, self.value = pair.partition("=")
+        for attribute in attributes:
+            key, has_value, value = attribute.partition("=")
+            self.attributes[key.lower()] = value if has_value else True
+
+    @property
+    def sid(self) -> str | None:
+        """The session id of a signed value (``s:<sid>.<signature>``), else None."""
+        value = urllib.parse.unquote(self.value)
+        if not value.startswith("s:") or "." not in value:
+            return None
+        return value[2:].rpartition(".")[0]
+
+    @property
+    def clears(self) -> bool:
+        """True when this line removes the cookie from the browser (Expires in the past)."""
+        expires = self.attributes.get("expires")
+        if not isinstance(expires, str):
+            return False
+        return parsedate_to_datetime(expires).timestamp() <= time.time()
+
+
+@dataclass
+class Response:
+    status: int
+    body: Any
+    set_cookies: list[SetCookie]
+    headers: Any
+
+    def cookie(self, name: str = "connect.sid") -> SetCookie | None:
+        lines = [c for c in self.set_cookies if c.name == name]
+        assert len(lines) <= 1, f"more than one Set-Cookie for {name}: {lines}"
+        return lines[0] if lines else None
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+class Browser:
+    """One cookie jar shared by both apps: what a user's browser does on one domain."""
+
+    def __init__(self) -> None:
+        self.jar = CookieJar()
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(self.jar), _NoRedirect()
+        )
+        self.raw_opener = urllib.request.build_opener(_NoRedirect())
+
+    def get(self, app: App, path: str, *, cookie: str | None = None, **query: Any) -> Response:
+        """GET ``path`` on ``app`` and read the whole response. ``cookie`` sends that
+        ``Cookie`` header instead of the jar's (a stale or forged cookie)."""
+        url = app.url + path
+        if query:
+            url += "?" + urllib.parse.urlencode(query)
+        request = urllib.request.Request(url)
+        opener = self.opener
+        if cookie is not None:
+            request.add_header("Cookie", cookie)
+            opener = self.raw_opener
+        try:
+            with opener.open(request, timeout=30) as answer:
+                status, headers, raw = answer.status, answer.headers, answer.read()
+        except urllib.error.HTTPError as error:
+            status, headers, raw = error.code, error.headers, error.read()
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = raw.decode("utf-8", "replace")
+        lines = [SetCookie(line) for line in headers.get_all("Set-Cookie") or []]
+        return Response(status, body, lines, headers)
+
+    def value(self, name: str = "connect.sid") -> str | None:
+        """The cookie's value in the jar (as the browser would send it), or None."""
+        for cookie in self.jar:
+            if cookie.name == name:
+                return cookie.value
+        return None
+
+    def sid(self, name: str = "connect.sid") -> str | None:
+        value = self.value(name)
+        return SetCookie(f"{name}={value}").sid if value is not None else None
+
+    def put(self, value: str, name: str = "connect.sid") -> None:
+        """Replace the jar's cookie with ``value`` (as a browser keeping an old one)."""
+        for cookie in list(self.jar):
+            if cookie.name == name:
+                cookie.value = value
+                return
+        raise AssertionError(f"no {name} cookie in the jar")
+
+
+@pytest.fixture
+def browser() -> Browser:
+    return Browser()
+
+
+def sign(sid: str, secret: str) -> str:
+    """The cookie value express-session sends for ``sid`` (cookie-signature 1.0.7),
+    computed here independently of the package under test."""
+    mac = hmac.new(secret.encode(), sid.encode(), hashlib.sha256).digest()
+    signed = "s:" + sid + "." + base64.b64encode(mac).decode().rstrip("=")
+    return urllib.parse.quote(signed, safe="-_.!~*'()")
+
+
+def signed_with(value: str, secret: str) -> bool:
+    """Whether a cookie value carries a valid signature by ``secret``."""
+    sid = SetCookie(f"x={value}").sid
+    return sid is not None and hmac.compare_digest(sign(sid, secret), value)
