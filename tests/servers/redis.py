@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +22,8 @@ from .process import Server, free_port, require
 STORE_VARIANTS = ["redis"]
 
 CACHE_ALIAS = "express_sessions"
+
+CONNECTION_HANDSHAKE = {"HELLO", "CLIENT", "AUTH", "SELECT"}
 
 
 def redis_server_argv(port: int, directory: Path, *extra: str) -> list[str]:
@@ -45,6 +47,24 @@ def start_redis(directory: Path, *extra: str) -> Server:
 
 def redis_url(server: Server, db: int = 0) -> str:
     return f"redis://127.0.0.1:{server.port}/{db}"
+
+
+def commands_sent(client: redis.Redis, action: Callable[[], object]) -> list[str]:
+    """The commands clients sent to the server while ``action`` ran, as the server's
+    ``MONITOR`` saw them: one per round trip. Left out: what Lua scripts run inside, and
+    the handshake of a new pooled connection (once per connection, not per request)."""
+    marker = f"end-of-action-{time.monotonic_ns()}"
+    with client.monitor() as monitor:
+        action()
+        client.echo(marker)
+        sent = []
+        while True:
+            entry = monitor.next_command()
+            if entry["command"] == f"ECHO {marker}":
+                return sent
+            name = entry["command"].split(" ", 1)[0].upper()
+            if entry["client_type"] != "lua" and name not in CONNECTION_HANDSHAKE:
+                sent.append(name)
 
 
 @pytest.fixture(scope="session")
