@@ -180,7 +180,7 @@ def test_after_secret_rotation_both_sides_accept_the_old_signature_and_resign_wi
         # As express: no Set-Cookie only to re-sign it ...
         assert unchanged.cookie() is None, app
         # ... but any cookie sent is signed with the first secret.
-        changed = browser.get(app, "/set", size="L")
+        changed = browser.get(app, "/set", signed_by=app.name)
         assert changed.cookie() is not None, app
         assert changed.cookie().sid == sid, app
         assert signed_with(changed.cookie().value, "new secret"), app
