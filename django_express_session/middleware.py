@@ -137,6 +137,7 @@ class SessionMiddleware(DjangoSessionMiddleware):
             return self.__acall__(request)
         options = get_options()
         if not path_matches(request.path, options.cookie.path):
+            request.session = SessionStore.detached_for(request)
             return self.get_response(request)
         cookie_sid, had_cookie = read_cookie(request, options)
         try:
@@ -164,6 +165,7 @@ class SessionMiddleware(DjangoSessionMiddleware):
     async def __acall__(self, request: HttpRequest) -> Any:
         options = get_options()
         if not path_matches(request.path, options.cookie.path):
+            request.session = SessionStore.detached_for(request)
             return await self.get_response(request)
         cookie_sid, had_cookie = read_cookie(request, options)
         try:

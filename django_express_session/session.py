@@ -71,6 +71,7 @@ class SessionStore(SessionBase):
         self._original_id: str | None = self.session_key
         self._original: dict[str, str] = {}
         self._saved: dict[str, str] | None = None
+        self._saved_id: str | None = None
         self._in_store: dict[str, str] = {}
 
     # -- built by the middleware ----------------------------------------------------------
@@ -115,6 +116,7 @@ class SessionStore(SessionBase):
             self._original = self._in_store
             # express: with resave, a loaded session counts as never saved.
             self._saved = None if self.options.resave else self._in_store
+            self._saved_id = sid
             self.touched_on_read = loaded.touched
 
     # -- express's session API ------------------------------------------------------------
@@ -177,6 +179,7 @@ class SessionStore(SessionBase):
             self.create()
             return
         self._saved = record.fingerprint(self._session)
+        self._saved_id = self.session_key
         self._write(self._saved, must_create)
 
     async def asave(self, must_create: bool = False) -> None:
@@ -186,6 +189,7 @@ class SessionStore(SessionBase):
             await self.acreate()
             return
         self._saved = record.fingerprint(await self._aget_session())
+        self._saved_id = self.session_key
         await self._awrite(self._saved, must_create)
 
     # -- Django's engine API --------------------------------------------------------------
@@ -338,10 +342,11 @@ class SessionStore(SessionBase):
         return self.session_key != self._original_id or _differs(fingerprint, self._original)
 
     def is_saved(self, fingerprint: dict[str, str]) -> bool:
-        """express's ``isSaved``: same id, and the data as last saved."""
+        """express's ``isSaved``: the data as last saved under this id. (express compares
+        with the id as loaded, so a regenerated session saved by hand is written twice.)"""
         return (
-            self.session_key == self._original_id
-            and self._saved is not None
+            self._saved is not None
+            and self._saved_id == self.session_key
             and not _differs(fingerprint, self._saved)
         )
 
@@ -411,6 +416,7 @@ class SessionStore(SessionBase):
         self._original_id = sid
         self._original = {}
         self._saved = None
+        self._saved_id = None
         self._in_store = {}
 
     def _start_new_keeping_data(self) -> dict[str, str]:
@@ -419,6 +425,7 @@ class SessionStore(SessionBase):
         self._start_new(self._generate_id())
         self._session_cache = data
         self._cookie = cookie or self._cookie
+        self._saved_id = self.session_key
         return record.fingerprint(data)
 
     @property

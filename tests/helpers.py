@@ -73,3 +73,12 @@ def stored_session(data: dict[str, Any], max_age: int | None = 60_000) -> dict[s
     cookie = Cookie()
     cookie.max_age = max_age
     return {"cookie": cookie.to_json(), **data}
+
+
+# Keys a store adds to the record (session-file-store, connect-mongo), as Node shows them.
+STORE_METADATA = ("__lastAccess", "lastModified")
+
+
+def user_data(data: dict[str, Any]) -> dict[str, Any]:
+    """The session data without the keys a store adds."""
+    return {key: value for key, value in data.items() if key not in STORE_METADATA}

@@ -1,7 +1,5 @@
 """Small views the behaviour tests drive, one per thing a handler can do to a session."""
 
-import json
-
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth.models import User
@@ -95,7 +93,7 @@ def add_message(request: HttpRequest) -> HttpResponse:
 
 
 def show_messages(request: HttpRequest) -> HttpResponse:
-    return HttpResponse(json.dumps([str(m) for m in messages.get_messages(request)]))
+    return JsonResponse([str(m) for m in messages.get_messages(request)], safe=False)
 
 
 async def async_set(request: HttpRequest) -> HttpResponse:

@@ -1,0 +1,54 @@
+"""Reading the Cookie header as express-session does (cookie@0.7.2, reference §2.3)."""
+
+import pytest
+
+from django_express_session.http import decode_uri_component, parse_cookie_header
+
+
+def test_first_occurrence_wins():
+    assert parse_cookie_header("connect.sid=first; connect.sid=second") == {"connect.sid": "first"}
+
+
+def test_names_are_case_sensitive():
+    assert parse_cookie_header("Connect.sid=a; connect.sid=b") == {
+        "Connect.sid": "a",
+        "connect.sid": "b",
+    }
+
+
+def test_quotes_spaces_and_tabs_are_stripped():
+    assert parse_cookie_header(' a = "quoted" ;\tb=\tplain\t') == {"a": "quoted", "b": "plain"}
+
+
+def test_segments_without_equals_are_skipped():
+    assert parse_cookie_header("flag; a=1; other; b=2") == {"a": "1", "b": "2"}
+
+
+def test_values_are_percent_decoded_only_when_they_contain_percent():
+    assert parse_cookie_header("a=s%3Aabc.d%2Be; b=s:abc.d+e") == {
+        "a": "s:abc.d+e",
+        "b": "s:abc.d+e",
+    }
+
+
+def test_malformed_percent_encoding_keeps_the_raw_value():
+    assert parse_cookie_header("a=%zz; b=%E0%A4%A") == {"a": "%zz", "b": "%E0%A4%A"}
+
+
+def test_invalid_utf8_keeps_the_raw_value():
+    assert parse_cookie_header("a=%FF") == {"a": "%FF"}
+
+
+def test_empty_header():
+    assert parse_cookie_header("") == {}
+    assert parse_cookie_header("=") == {"": ""}
+
+
+@pytest.mark.parametrize("text", ["%", "%4", "a%zzb", "%C3"])
+def test_decode_uri_component_throws_like_javascript(text):
+    with pytest.raises(ValueError):
+        decode_uri_component(text)
+
+
+def test_decode_uri_component_decodes_reserved_characters():
+    assert decode_uri_component("%3B%2F%3A%20%C3%A9") == ";/: é"
