@@ -43,7 +43,7 @@ class StoreSpy:
 
     def take(self) -> list[str]:
         calls = self.calls[:]
-        if self._touched_on_read and "set" not in calls:
+        if self._touched_on_read and not {"set", "destroy"} & set(calls):
             calls.append("touch")
         self.calls.clear()
         self._touched_on_read = False

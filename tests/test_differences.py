@@ -39,7 +39,8 @@ def test_unset_keep_keeps_the_record_and_drops_the_changes(client, express, spy)
     calls = spy()
     response = client.get("/unset", **headers)
     assert set_cookie(response) is None
-    assert calls.take() == ["get"]
+    # Nothing is written (a store that refreshes the expiry as it reads has done so).
+    assert calls.take() in (["get"], ["get", "touch"])
     assert calls.store.get(SID)["v"] == "x" and "lost" not in calls.store.get(SID)
 
 
@@ -79,7 +80,7 @@ def test_no_save_and_no_cookie_on_a_server_error(client, express, spy):
     response = client.get("/error", **headers)
     assert response.status_code == 500
     assert set_cookie(response) is None
-    assert calls.take() == ["get"]
+    assert calls.take() in (["get"], ["get", "touch"])
     assert calls.store.get(SID)["v"] == "x"
 
 
