@@ -337,10 +337,12 @@ class MongoStore(Store):
         return update
 
     def _new_document(self, sid: str, session: Record, now: datetime) -> dict[str, Any]:
-        document = {"_id": sid, **self._fields(session, now)}
+        fields = self._fields(session, now)
         if self.timestamps:
-            document["createdAt"] = document["updatedAt"] = now
-        return document
+            fields["createdAt"] = fields["updatedAt"] = now
+        # connect-mongo creates by upsert, and MongoDB (5.0+) applies update fields in
+        # name order: the same order gives the same bytes.
+        return {"_id": sid, **dict(sorted(fields.items()))}
 
     def _versioned(self, document: Mapping[str, Any]) -> Versioned:
         stored = document.get("session")

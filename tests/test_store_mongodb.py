@@ -1,0 +1,616 @@
+"""The mongodb store against a MongoDB server (mongoeco's wire server, or ``MONGO_URI``):
+connect-mongo's document layout, the TTL index, touch and ``touchAfter``, the safe
+writes, clean-up, the options, outages, native async, and byte-level agreement with
+the real connect-mongo 6 package."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import threading
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from bson import encode
+from bson.codec_options import CodecOptions
+from bson.raw_bson import RawBSONDocument
+from django.core.exceptions import ImproperlyConfigured
+from pymongo import MongoClient
+
+from django_express_session.exceptions import CorruptRecord, CreateError, UpdateError
+from django_express_session.record import Changes, dumps, format_js_date
+from django_express_session.stores.mongodb import MongoStore
+from tests.helpers import stored_session
+from tests.servers.mongodb import ROOT, mongoeco_server, mongoeco_uri
+from tests.servers.process import require
+
+HOUR = timedelta(hours=1)
+FOURTEEN_DAYS = timedelta(seconds=1209600)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def as_date(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+@pytest.fixture
+def make_store(store_mongodb):
+    """Build a store on this test's database, with extra options."""
+    stores = []
+
+    def make(**options) -> MongoStore:
+        store = MongoStore.from_options({**store_mongodb["options"], **options})
+        stores.append(store)
+        return store
+
+    yield make
+    for store in stores:
+        store.close()
+
+
+@pytest.fixture
+def store(make_store) -> MongoStore:
+    return make_store()
+
+
+@pytest.fixture
+def sessions(mongo_client, mongo_db_name):
+    """The ``sessions`` collection, read directly."""
+    return mongo_client[mongo_db_name]["sessions"]
+
+
+def full_session(data: dict | None = None) -> dict:
+    """A record as express writes it for ``{maxAge: 3600000, sameSite: "lax",
+    secure: false, domain: "example.test"}``."""
+    session = stored_session(data or {}, max_age=3_600_000)
+    session["cookie"] = {
+        "originalMaxAge": 3_600_000,
+        "expires": session["cookie"]["expires"],
+        "secure": False,
+        "httpOnly": True,
+        "domain": "example.test",
+        "path": "/",
+        "sameSite": "lax",
+    }
+    return session
+
+
+# -- layout ---------------------------------------------------------------------------
+
+
+def test_a_session_is_a_document_with_the_json_string_and_the_cookie_expiry(store, sessions):
+    session = full_session({"views": 1, "name": "Zoë"})
+    store.set("abc", session)
+    document = sessions.find_one({"_id": "abc"})
+    assert list(document) == ["_id", "expires", "session"]  # as MongoDB orders an upsert
+    assert document["session"] == dumps(session)
+    assert document["expires"] == as_date(session["cookie"]["expires"])
+
+
+def test_a_browser_session_cookie_expires_after_the_ttl_option(make_store, sessions):
+    before = utcnow().replace(microsecond=0)
+    make_store().set("fourteen", stored_session({}, max_age=None))
+    make_store(ttl=60).set("minute", stored_session({}, max_age=None))
+    after = utcnow() + timedelta(milliseconds=1)
+    fourteen = sessions.find_one({"_id": "fourteen"})["expires"]
+    minute = sessions.find_one({"_id": "minute"})["expires"]
+    assert before + FOURTEEN_DAYS <= fourteen <= after + FOURTEEN_DAYS
+    assert before + timedelta(seconds=60) <= minute <= after + timedelta(seconds=60)
+
+
+def test_stringify_false_stores_a_sub_document_as_connect_mongo(make_store, sessions):
+    session = full_session({"views": 1, "long": 2_592_000_000, "ratio": 0.5})
+    store = make_store(stringify=False)
+    store.set("abc", session)
+    stored = sessions.find_one({"_id": "abc"})["session"]
+    # Cookie#toJSON's nine keys, undefined ones null, expires a date; big numbers doubles.
+    assert stored == {
+        "cookie": {
+            "originalMaxAge": 3_600_000,
+            "partitioned": None,
+            "priority": None,
+            "expires": as_date(session["cookie"]["expires"]),
+            "secure": False,
+            "httpOnly": True,
+            "domain": "example.test",
+            "path": "/",
+            "sameSite": "lax",
+        },
+        "views": 1,
+        "long": 2_592_000_000,
+        "ratio": 0.5,
+    }
+    assert isinstance(stored["long"], float)
+    assert store.get("abc") == session
+
+
+def test_either_form_reads_what_the_other_wrote(make_store):
+    session = full_session({"views": 1})
+    make_store(stringify=False).set("object", session)
+    make_store().set("string", session)
+    assert make_store().get("object") == session
+    assert make_store(stringify=False).get("string") == session
+
+
+def test_collection_and_database_names(make_store, mongo_client, mongo_db_name):
+    make_store(collectionName="express_sessions").set("abc", stored_session({}))
+    assert mongo_client[mongo_db_name]["express_sessions"].count_documents({}) == 1
+
+
+def test_the_database_defaults_to_the_one_in_the_uri_then_test(mongo_uri, mongo_client):
+    base, _, query = mongo_uri.partition("?")
+    name = "express_session_test_uri_db"
+    store = MongoStore.from_options({"mongoUrl": f"{base.rstrip('/')}/{name}?{query}"})
+    try:
+        store.set("abc", stored_session({}))
+        assert mongo_client[name]["sessions"].find_one({"_id": "abc"}) is not None
+    finally:
+        store.close()
+        mongo_client.drop_database(name)
+
+
+# -- the TTL index --------------------------------------------------------------------
+
+
+def ttl_indexes(collection) -> list[dict]:
+    return [dict(index) for index in collection.list_indexes() if list(index["key"]) == ["expires"]]
+
+
+def test_native_auto_remove_creates_the_ttl_index_once(make_store, sessions):
+    store = make_store()
+    store.set("abc", stored_session({}))
+    [index] = ttl_indexes(sessions)
+    assert index["name"] == "expires_1"
+    assert index["expireAfterSeconds"] == 0
+    sessions.drop_indexes()
+    store.set("def", stored_session({}))
+    assert ttl_indexes(sessions) == []  # the same store object does not ask again
+
+
+def test_an_existing_compatible_index_is_accepted(make_store, sessions):
+    sessions.create_index([("expires", 1)], expireAfterSeconds=0)
+    store = make_store()
+    store.set("abc", stored_session({}))
+    assert store.get("abc") is not None
+
+
+def test_a_conflicting_index_is_a_clear_error(make_store, sessions):
+    sessions.create_index([("expires", 1)], expireAfterSeconds=3600)
+    with pytest.raises(ImproperlyConfigured, match=r"expireAfterSeconds 0.*autoRemove"):
+        make_store().get("abc")
+
+
+@pytest.mark.parametrize("auto_remove", ["interval", "disabled"])
+def test_other_auto_remove_modes_create_no_index(make_store, sessions, auto_remove):
+    make_store(autoRemove=auto_remove).set("abc", stored_session({}))
+    assert ttl_indexes(sessions) == []
+
+
+# -- reads ----------------------------------------------------------------------------
+
+
+def test_get_returns_what_was_set_and_none_when_missing(store):
+    session = full_session({"views": 1, "nested": {"a": [1, "two", None]}})
+    store.set("abc", session)
+    assert store.get("abc") == session
+    assert store.get("missing") is None
+
+
+def test_reads_ignore_an_expired_document_the_ttl_monitor_has_not_removed(make_store, sessions):
+    # No TTL index (autoRemove disabled): the document surely stays; reads must skip it.
+    store = make_store(autoRemove="disabled")
+    session = stored_session({"views": 1})
+    sessions.insert_one(
+        {"_id": "old", "session": dumps(session), "expires": utcnow() - timedelta(seconds=1)}
+    )
+    assert store.get("old") is None
+    assert store.read("old") is None
+    assert store.all() == {}
+    assert store.length() == 0
+
+
+def test_a_document_without_expires_is_live_as_in_connect_mongo(store, sessions):
+    session = stored_session({"views": 1})
+    sessions.insert_one({"_id": "forever", "session": dumps(session)})
+    assert store.get("forever") == session
+
+
+@pytest.mark.parametrize("stored", ["not json", "[]", '{"views": 1}', 42, ["a"]])
+def test_a_corrupt_session_is_an_error_not_an_empty_session(store, sessions, stored):
+    sessions.insert_one({"_id": "bad", "session": stored, "expires": utcnow() + HOUR})
+    with pytest.raises(CorruptRecord):
+        store.get("bad")
+
+
+# -- touch ----------------------------------------------------------------------------
+
+
+def test_touch_moves_only_the_document_expiry(store, sessions):
+    session = full_session({"views": 1})
+    store.set("abc", session)
+    later = utcnow() + timedelta(hours=2)
+    touched = {**session, "cookie": {**session["cookie"], "expires": format_js_date(later)}}
+    store.touch("abc", touched)
+    document = sessions.find_one({"_id": "abc"})
+    assert document["session"] == dumps(session)  # the inner expires stays stale, as in Node
+    assert document["expires"] == later.replace(microsecond=later.microsecond // 1000 * 1000)
+
+
+def test_touch_of_a_missing_session_is_no_error_and_creates_nothing(store, sessions):
+    store.touch("gone", full_session({}))
+    assert sessions.count_documents({}) == 0
+
+
+def test_touch_after_skips_touches_inside_the_window(make_store, sessions):
+    store = make_store(touchAfter=3600)
+    store.set("abc", full_session({"views": 1}))
+    written = sessions.find_one({"_id": "abc"})
+    loaded = store.get("abc")
+    assert loaded["lastModified"] == format_js_date(written["lastModified"])
+    store.touch("abc", {**loaded, "cookie": {**loaded["cookie"], "expires": None}})
+    assert sessions.find_one({"_id": "abc"}) == written
+
+
+def test_touch_after_touches_once_the_window_passed(make_store, sessions):
+    store = make_store(touchAfter=60)
+    session = full_session({"views": 1})
+    store.set("abc", session)
+    loaded = store.get("abc")
+    loaded["lastModified"] = format_js_date(utcnow() - timedelta(seconds=61))
+    store.touch("abc", loaded)
+    document = sessions.find_one({"_id": "abc"})
+    assert document["lastModified"] > utcnow() - timedelta(seconds=10)
+    assert document["expires"] == as_date(loaded["cookie"]["expires"])
+
+
+def test_set_takes_back_the_last_modified_that_get_lent(make_store, sessions):
+    store = make_store(touchAfter=60)
+    store.set("abc", full_session({"views": 1}))
+    loaded = store.get("abc")
+    store.set("abc", {**loaded, "views": 2})
+    assert "lastModified" not in json.loads(sessions.find_one({"_id": "abc"})["session"])
+
+
+# -- safe writes ----------------------------------------------------------------------
+
+
+def test_create_never_overwrites(store):
+    store.create("abc", full_session({"views": 1}))
+    with pytest.raises(CreateError):
+        store.create("abc", full_session({"views": 2}))
+    assert store.get("abc")["views"] == 1
+
+
+def test_create_takes_the_id_of_an_expired_document(make_store, sessions):
+    store = make_store(autoRemove="disabled")
+    sessions.insert_one({"_id": "abc", "session": "{}", "expires": utcnow() - HOUR})
+    session = full_session({"views": 1})
+    store.create("abc", session)
+    assert store.get("abc") == session
+
+
+@pytest.mark.parametrize("stringify", [True, False])
+def test_replace_is_a_compare_and_set_on_the_stored_session(make_store, stringify):
+    store = make_store(stringify=stringify)
+    session = full_session({"views": 1})
+    store.create("abc", session)
+    known = store.read("abc")
+    assert store.replace("abc", {**session, "views": 2}, known.version)
+    assert not store.replace("abc", {**session, "views": 3}, known.version)
+    assert store.get("abc")["views"] == 2
+
+
+def test_replace_never_resurrects_a_destroyed_session(store, sessions):
+    session = full_session({"views": 1})
+    store.create("abc", session)
+    known = store.read("abc")
+    store.destroy("abc")
+    assert not store.replace("abc", session, known.version)
+    assert sessions.count_documents({}) == 0
+
+
+def test_update_of_a_destroyed_session_raises_update_error(store):
+    session = full_session({"views": 1})
+    store.create("abc", session)
+    store.destroy("abc")
+    with pytest.raises(UpdateError):
+        store.update("abc", Changes(cookie=session["cookie"], assigned={"views": 2}))
+
+
+@pytest.mark.parametrize("stringify", [True, False])
+def test_concurrent_updates_lose_nothing(make_store, stringify):
+    store = make_store(stringify=stringify)
+    session = full_session({})
+    store.create("abc", session)
+
+    def add(key: str) -> None:
+        for round_ in range(5):
+            store.update("abc", Changes(cookie=session["cookie"], assigned={f"{key}{round_}": 1}))
+
+    threads = [threading.Thread(target=add, args=(name,)) for name in "abcd"]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(store.get("abc")) == sorted(
+        ["cookie", *(f"{key}{n}" for key in "abcd" for n in range(5))]
+    )
+
+
+# -- bulk methods and clean-up --------------------------------------------------------
+
+
+def test_all_length_destroy_and_clear(store):
+    one, two = full_session({"n": 1}), full_session({"n": 2})
+    store.set("one", one)
+    store.set("two", two)
+    assert store.all() == {"one": one, "two": two}
+    assert store.length() == 2
+    store.destroy("one")
+    assert store.length() == 1
+    store.clear()
+    assert store.length() == 0
+
+
+def test_prune_leaves_native_removal_to_mongodb(store):
+    assert store.prune() is None
+
+
+@pytest.mark.parametrize("auto_remove", ["interval", "disabled"])
+def test_prune_deletes_expired_documents_in_batches(make_store, sessions, auto_remove, monkeypatch):
+    monkeypatch.setattr("django_express_session.stores.mongodb.PRUNE_BATCH", 3)
+    store = make_store(autoRemove=auto_remove)
+    past = utcnow() - HOUR
+    sessions.insert_many([{"_id": f"old{n}", "session": "{}", "expires": past} for n in range(7)])
+    store.set("live", full_session({}))
+    assert store.prune(dry_run=True) == 7
+    assert sessions.count_documents({}) == 8
+    seen = []
+    assert store.prune(progress=seen.append) == 7
+    assert seen == [3, 6, 7]
+    assert [document["_id"] for document in sessions.find()] == ["live"]
+
+
+# -- native async ---------------------------------------------------------------------
+
+
+def test_the_async_twins_share_the_documents_of_the_sync_ones(store, sessions):
+    session = full_session({"views": 1})
+
+    async def use() -> None:
+        await store.acreate("abc", session)
+        with pytest.raises(CreateError):
+            await store.acreate("abc", session)
+        known = await store.aread("abc")
+        assert known.record == session
+        assert await store.areplace("abc", {**session, "views": 2}, known.version)
+        assert not await store.areplace("abc", session, known.version)
+        merged = await store.aupdate("abc", Changes(cookie=session["cookie"], assigned={"x": 1}))
+        assert merged["x"] == 1
+        await store.atouch("gone", session)
+        await store.aset("def", session)
+        assert await store.aget("def") == session
+        await store.adestroy("def")
+        assert await store.aget("def") is None
+        assert store._async_client is not None  # the calls went through AsyncMongoClient
+
+    asyncio.run(use())
+    assert store.get("abc") == {**session, "views": 2, "x": 1}
+    assert sessions.count_documents({}) == 1
+
+
+def test_a_second_event_loop_falls_back_to_threads(store):
+    session = full_session({"views": 1})
+
+    async def use() -> None:
+        await store.aset("abc", session)
+
+    asyncio.run(use())
+    asyncio.run(use())  # the first loop is closed: a new one is bound
+    errors = []
+
+    def in_a_thread() -> None:
+        try:
+            asyncio.run(use())  # not the main thread: the sync client in a thread
+        except Exception as error:  # pragma: no cover - reported below
+            errors.append(error)
+
+    thread = threading.Thread(target=in_a_thread)
+    thread.start()
+    thread.join()
+    assert errors == []
+    assert store.get("abc") == session
+
+
+# -- options and connection forms -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "key"),
+    [
+        ({}, "mongoUrl"),
+        ({"mongoUrl": "mongodb://x", "client": "a.b"}, "mongoUrl"),
+        ({"mongoUrl": "http://localhost"}, "mongoUrl"),
+        ({"mongoUrl": "mongodb://x", "ttl": "14d"}, "ttl"),
+        ({"mongoUrl": "mongodb://x", "autoRemove": "always"}, "autoRemove"),
+        ({"mongoUrl": "mongodb://x", "autoRemoveInterval": 71583}, "autoRemoveInterval"),
+        ({"mongoUrl": "mongodb://x", "touchAfter": -1}, "touchAfter"),
+        ({"mongoUrl": "mongodb://x", "stringify": "no"}, "stringify"),
+        ({"mongoUrl": "mongodb://x", "collectionName": ""}, "collectionName"),
+        ({"mongoUrl": "mongodb://x", "mongoOptions": "x"}, "mongoOptions"),
+        ({"mongoUrl": "mongodb://x", "writeOperationOptions": {"x": 1}}, "writeOperationOptions"),
+        ({"mongoUrl": "mongodb://x", "crypto": {"secret": "s3cr3t"}}, "crypto"),
+        ({"mongoUrl": "mongodb://x", "transformId": "f"}, "transformId"),
+    ],
+)
+def test_a_bad_option_names_its_key(options, key):
+    with pytest.raises(ImproperlyConfigured, match=rf"\[{key!r}\]"):
+        MongoStore.from_options(options)
+
+
+def test_crypto_switched_off_and_a_write_concern_are_accepted(make_store):
+    store = make_store(crypto={"secret": False}, writeOperationOptions={"w": 1, "j": False})
+    store.set("abc", full_session({}))
+    assert store.get("abc") is not None
+
+
+def test_building_the_store_opens_no_connection():
+    store = MongoStore.from_options(
+        {"mongoUrl": "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=200"}
+    )
+    assert store._client is None
+    with pytest.raises(MongoStore.connection_errors):
+        store.get("abc")
+
+
+CLIENT = {}
+
+
+def client_factory() -> MongoClient:
+    return CLIENT["client"]
+
+
+@pytest.mark.parametrize("form", ["object", "dotted path"])
+def test_a_client_object_or_factory(mongo_uri, mongo_db_name, sessions, form):
+    client = CLIENT["client"] = MongoClient(mongo_uri)
+    given = client if form == "object" else "tests.test_store_mongodb.client_factory"
+    store = MongoStore.from_options({"client": given, "dbName": mongo_db_name})
+    store.set("abc", full_session({}))
+    store.close()
+    assert sessions.count_documents({}) == 1
+    client.admin.command("ping")  # a client the project owns is left open
+    client.close()
+
+
+def test_a_dotted_path_to_something_else_is_refused_at_first_use():
+    store = MongoStore.from_options({"client": "tests.test_store_mongodb.HOUR"})
+    with pytest.raises(ImproperlyConfigured, match=r"\['client'\]"):
+        store.get("abc")
+
+
+# -- outages --------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_an_outage_is_a_connection_error_and_the_store_recovers(tmp_path):
+    server = mongoeco_server(tmp_path / "server.log").start()
+    uri = mongoeco_uri(server).replace("?", "?serverSelectionTimeoutMS=1000&")
+    store = MongoStore.from_options({"mongoUrl": uri, "dbName": "outage"})
+    try:
+        store.set("abc", full_session({"views": 1}))
+        server.stop()
+        with pytest.raises(MongoStore.connection_errors):
+            store.get("abc")
+        with pytest.raises(MongoStore.connection_errors):
+            store.set("abc", full_session({"views": 2}))
+        server.start()  # same port, empty memory
+        store.set("abc", full_session({"views": 3}))
+        assert store.get("abc")["views"] == 3
+    finally:
+        store.close()
+        server.stop()
+
+
+# -- byte-level agreement with connect-mongo 6 (Node) ---------------------------------
+
+
+def node_store(mongo_uri: str, options: dict, calls: list[dict]) -> list:
+    """Run ``calls`` on a real connect-mongo 6 store (interop/node/stores/mongo.js)."""
+    node = require("node")
+    request = {"store": "mongo", "options": {"mongoUrl": mongo_uri, **options}, "calls": calls}
+    done = subprocess.run(
+        [node, "store-call.js", json.dumps(request)],
+        cwd=ROOT / "interop" / "node",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def raw(collection, sid: str) -> bytes:
+    codec = CodecOptions(document_class=RawBSONDocument)
+    return collection.with_options(codec_options=codec).find_one({"_id": sid}).raw
+
+
+def interop_session() -> dict:
+    return full_session(
+        {"views": 3, "user": {"name": "Zoë ✓", "roles": ["admin"]}, "ratio": 0.25,
+         "long": 2_592_000_000, "none": None, "flag": True}
+    )  # fmt: skip
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize("stringify", [True, False])
+def test_connect_mongo_and_django_write_the_same_document(
+    make_store, mongo_uri, mongo_client, mongo_db_name, stringify
+):
+    session = interop_session()
+    node_store(
+        mongo_uri,
+        {"dbName": mongo_db_name, "collectionName": "node", "stringify": stringify},
+        [{"op": "set", "sid": "same-sid", "session": session}],
+    )
+    make_store(collectionName="django", stringify=stringify).set("same-sid", session)
+    node = mongo_client[mongo_db_name]["node"].find_one({"_id": "same-sid"})
+    django = mongo_client[mongo_db_name]["django"].find_one({"_id": "same-sid"})
+    assert django["_id"] == node["_id"]
+    assert django["session"] == node["session"]
+    assert django["expires"] == node["expires"] == as_date(session["cookie"]["expires"])
+    assert raw(mongo_client[mongo_db_name]["django"], "same-sid") == raw(
+        mongo_client[mongo_db_name]["node"], "same-sid"
+    )
+    if stringify:
+        assert django["session"] == dumps(session)
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize("stringify", [True, False])
+def test_each_reads_what_the_other_wrote(make_store, mongo_uri, mongo_db_name, stringify):
+    options = {"dbName": mongo_db_name, "stringify": stringify}
+    store = make_store(stringify=stringify)
+    session = interop_session()
+    store.create("from-django", session)
+    own, from_django = node_store(
+        mongo_uri, options, [{"op": "set", "sid": "from-node", "session": session},
+                             {"op": "get", "sid": "from-node"},
+                             {"op": "get", "sid": "from-django"}],
+    )[1:]  # fmt: skip
+    # Node sees Django's session exactly as its own (with stringify false, both carry the
+    # cookie keys Node left undefined as null).
+    assert from_django == own
+    if stringify:
+        assert from_django == session
+    assert store.get("from-node") == session
+
+
+@pytest.mark.interop
+def test_a_connect_mongo_touch_of_a_django_session_moves_only_expires(
+    store, mongo_uri, mongo_db_name, sessions
+):
+    session = interop_session()
+    store.create("abc", session)
+    later = format_js_date(utcnow() + timedelta(hours=3))
+    touched = {**session, "cookie": {**session["cookie"], "expires": later}}
+    node_store(
+        mongo_uri, {"dbName": mongo_db_name}, [{"op": "touch", "sid": "abc", "session": touched}]
+    )
+    document = sessions.find_one({"_id": "abc"})
+    assert document["session"] == dumps(session)
+    assert document["expires"] == as_date(later)
+    assert store.get("abc") == session
+
+
+def test_the_stored_bytes_do_not_depend_on_python_dict_internals(store, sessions):
+    # The document is what bson.encode makes of {_id, expires, session}, in that order.
+    session = full_session({"views": 1})
+    store.create("abc", session)
+    expected = encode(
+        {"_id": "abc", "expires": as_date(session["cookie"]["expires"]), "session": dumps(session)}
+    )
+    assert raw(sessions, "abc") == expected
