@@ -1,0 +1,21 @@
+"""The race's two routes, shaped like ``interop/node/app.js`` so one driver speaks to
+either server: ``/set?k=v`` sets keys, ``/session`` shows the data."""
+
+import time
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+# A view does some work between loading the session and saving it; this is the window
+# in which a whole-record save overwrites what concurrent requests wrote.
+WORK_SECONDS = 0.01
+
+
+def set_keys(request: HttpRequest) -> HttpResponse:
+    time.sleep(WORK_SECONDS)
+    for key, value in request.GET.items():
+        request.session[key] = value
+    return HttpResponse("set")
+
+
+def show(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"data": dict(request.session.items())})

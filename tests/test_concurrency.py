@@ -1,0 +1,90 @@
+"""Concurrent requests of one session lose nothing, on every store.
+
+Each run starts a real multi-worker server (gunicorn: 2 processes x 10 threads) on the
+store under test and fires 20 requests at once with the same cookie, each adding a key of
+its own; the session read back at the end must hold every key. The memory store (and a
+locmem cache) lives in one process, so for it the server is one process of 20 threads.
+
+``benchmarks/lost_updates.py`` runs the same race against Django's own engines and
+express-session, which lose most of these keys.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.concurrency.driver import race
+from tests.concurrency.servers import gunicorn_server
+
+REQUESTS = 20
+
+
+def in_one_process(store_settings: dict, caches: dict) -> bool:
+    """Stores that live in the server's memory cannot be shared by worker processes."""
+    if store_settings["backend"] == "memory":
+        return True
+    alias = store_settings.get("options", {}).get("alias", "default")
+    return "locmem" in caches.get(alias, {}).get("BACKEND", "").lower()
+
+
+def race_settings(settings, store_settings: dict, directory: Path) -> dict:
+    """What the server needs to reach the same store as this test. An SQLite test
+    database lives in this process's memory, so the server gets an SQLite file instead."""
+    databases = {alias: dict(db) for alias, db in settings.DATABASES.items()}
+    for alias, db in databases.items():
+        if db.get("ENGINE", "").endswith("sqlite3"):
+            db["NAME"] = str(directory / f"{alias}.sqlite3")
+        db.pop("TEST", None)
+    return {
+        "EXPRESS_SESSION": {
+            "secret": "race secret",
+            "resave": False,
+            "saveUninitialized": False,
+            "store": store_settings,
+        },
+        "CACHES": settings.CACHES,
+        "DATABASES": databases,
+    }
+
+
+def migrate(server) -> None:
+    """Create the session table in the server's database, as a deployment would."""
+    subprocess.run(
+        [sys.executable, "-m", "django", "migrate", "--no-input", "django_express_session"],
+        cwd=server.cwd,
+        env=server.env,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+
+
+@pytest.fixture
+def race_server(settings, store_settings, tmp_path):
+    one = in_one_process(store_settings, settings.CACHES)
+    server = gunicorn_server(
+        "tests.concurrency.settings",
+        race_settings(settings, store_settings, tmp_path),
+        tmp_path / "gunicorn.log",
+        workers=1 if one else 2,
+        threads=REQUESTS if one else REQUESTS // 2,
+    )
+    if store_settings["backend"] == "database":
+        migrate(server)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.mark.slow
+def test_parallel_requests_of_one_session_keep_every_key(race_server):
+    result = race(race_server.port, REQUESTS)
+
+    log = race_server.log.read_text(errors="replace")[-3000:]
+    assert result.statuses == {200: REQUESTS}, log
+    assert result.missing == []
+    assert result.found == REQUESTS
