@@ -148,7 +148,7 @@ class Cookie:
         elif expires is not False:
             cookie._expires = None
         original = data.get("originalMaxAge")
-        if isinstance(original, bool) or not isinstance(original, (int, float, type(None))):
+        if original is True or not isinstance(original, (int, float, type(None))):
             original = None
         cookie.original_max_age = (
             original if original is None or original is False else int(original)
