@@ -35,6 +35,7 @@ from typing import Any
 import pytest
 
 from tests.servers.process import Server, free_port, require
+from tests.servers.redis import redis_url
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE_DIR = ROOT / "interop" / "node"
@@ -64,6 +65,28 @@ def interop_store_file(tmp_path_factory) -> StoreSpec:
         name="file",
         django={"backend": "file", "options": {"path": path}},
         node={"kind": "file", "options": {"path": path}},
+    )
+
+
+@pytest.fixture(scope="session")
+def interop_store_redis(redis_server) -> StoreSpec:
+    # A database of its own: the Redis store tests empty database 0 between tests.
+    url = redis_url(redis_server, db=3)
+    return StoreSpec(
+        name="redis",
+        django={"backend": "redis", "options": {"alias": "interop_sessions"}},
+        node={"kind": "redis", "options": {"url": url}},
+        caches={"interop_sessions": {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": url}},
+    )
+
+
+@pytest.fixture(scope="session")
+def interop_store_mongodb(mongo_uri) -> StoreSpec:
+    options = {"mongoUrl": mongo_uri, "dbName": "interop_sessions"}
+    return StoreSpec(
+        name="mongodb",
+        django={"backend": "mongodb", "options": options},
+        node={"kind": "mongo", "options": options},
     )
 
 

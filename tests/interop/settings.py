@@ -11,8 +11,8 @@ import os
 from testproject.settings import *  # noqa: F403
 
 EXPRESS_SESSION = json.loads(os.environ["INTEROP_EXPRESS_SESSION"])
-CACHES = json.loads(os.environ.get("INTEROP_CACHES", "null")) or CACHES  # noqa: F405
-DATABASES = json.loads(os.environ.get("INTEROP_DATABASES", "null")) or DATABASES  # noqa: F405
+CACHES = {**CACHES, **(json.loads(os.environ.get("INTEROP_CACHES") or "null") or {})}  # noqa: F405
+DATABASES = {**DATABASES, **(json.loads(os.environ.get("INTEROP_DATABASES") or "null") or {})}  # noqa: F405
 ROOT_URLCONF = "tests.interop.urls"
 DEBUG = False
 LOGGING = {"version": 1, "disable_existing_loggers": False}
