@@ -1,0 +1,94 @@
+"""The redis store on a real 3-primary Redis Cluster, through a redis-py ``RedisCluster``
+passed as the ``client`` option (django-redis has no cluster support)."""
+
+from __future__ import annotations
+
+import pytest
+
+from django_express_session.exceptions import CreateError
+from django_express_session.record import dumps
+from django_express_session.stores.redis import RedisStore
+from tests.helpers import stored_session
+
+HOUR_MS = 3_600_000
+SESSIONS = 60
+
+
+@pytest.fixture
+def store(redis_cluster_client) -> RedisStore:
+    return RedisStore.from_options({"client": redis_cluster_client, "scanCount": 7})
+
+
+@pytest.fixture
+def sessions(store) -> dict[str, dict]:
+    """Enough sessions that every primary holds some."""
+    made = {f"sid{index:03d}": stored_session({"n": index}) for index in range(SESSIONS)}
+    for sid, session in made.items():
+        store.set(sid, session)
+    return made
+
+
+def keys_per_primary(redis_cluster) -> list[int]:
+    counts = []
+    for client in redis_cluster.node_clients():
+        counts.append(sum(1 for _ in client.scan_iter(match="sess:*")))
+        client.close()
+    return counts
+
+
+def test_sessions_spread_over_every_primary(sessions, redis_cluster):
+    counts = keys_per_primary(redis_cluster)
+    assert len(counts) == 3
+    assert all(counts)
+    assert sum(counts) == SESSIONS
+
+
+def test_length_counts_across_all_primaries(store, sessions):
+    assert store.length() == SESSIONS
+
+
+def test_all_reads_across_all_primaries(store, sessions):
+    assert store.all() == sessions
+
+
+def test_clear_empties_every_primary(store, sessions, redis_cluster, redis_cluster_client):
+    redis_cluster_client.set("other:key", "kept")
+    store.clear()
+    assert keys_per_primary(redis_cluster) == [0, 0, 0]
+    assert store.length() == 0
+    assert redis_cluster_client.get("other:key") == b"kept"
+
+
+def test_the_layout_is_the_same_on_a_cluster(store, redis_cluster_client):
+    session = stored_session({"views": 1}, max_age=HOUR_MS)
+    store.set("abc", session)
+    assert redis_cluster_client.get("sess:abc") == dumps(session).encode()
+    assert 3599 <= redis_cluster_client.ttl("sess:abc") <= 3600
+
+
+def test_scripts_and_safe_writes_work_on_every_slot(store, sessions, redis_cluster_client):
+    for sid in sessions:
+        redis_cluster_client.expire(f"sess:{sid}", 5)
+        known = store.read(sid, touch=True)
+        assert known.touched
+        assert redis_cluster_client.ttl(f"sess:{sid}") > 5
+        assert store.replace(sid, {**known.record, "seen": True}, known.version)
+        assert not store.replace(sid, {**known.record, "stale": True}, known.version)
+        with pytest.raises(CreateError):
+            store.create(sid, known.record)
+    assert all(session["seen"] for session in store.all().values())
+
+
+def test_a_cluster_client_given_by_dotted_path(redis_cluster, redis_cluster_client):
+    FACTORY["cluster"] = redis_cluster
+    store = RedisStore.from_options({"client": "tests.test_store_redis_cluster.make_client"})
+    store.set("abc", stored_session({}))
+    assert store.length() == 1
+    store.close()
+
+
+FACTORY = {}
+
+
+def make_client():
+    return FACTORY["cluster"].client()
