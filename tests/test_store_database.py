@@ -1,0 +1,403 @@
+"""The ``database`` store: connect-pg-simple's table on SQLite and on a real PostgreSQL
+whose server ``TimeZone`` is not UTC (``tests/servers/postgres.py``)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.db import DatabaseError, OperationalError, connections, transaction
+
+from django_express_session.exceptions import CorruptRecord, CreateError, UpdateError
+from django_express_session.record import Changes, dumps, format_js_date
+from django_express_session.stores.database import DatabaseStore
+from tests.servers.postgres import ALIAS
+
+VARIANTS = ["database_sqlite", "database_postgres"]
+
+
+def record(data=None, *, max_age_ms: int | None = 3_600_000) -> dict:
+    cookie = {"originalMaxAge": max_age_ms}
+    if max_age_ms is not None:
+        expires = datetime.now(timezone.utc) + timedelta(milliseconds=max_age_ms)
+        cookie["expires"] = format_js_date(expires)
+    else:
+        cookie["expires"] = None
+    cookie |= {"httpOnly": True, "path": "/"}
+    return {"cookie": cookie, **(data or {})}
+
+
+@pytest.fixture(params=VARIANTS)
+def options(request) -> dict:
+    return request.getfixturevalue(f"store_{request.param}")["options"]
+
+
+@pytest.fixture
+def store(options) -> DatabaseStore:
+    return DatabaseStore.from_options(options)
+
+
+def sql(store: DatabaseStore, statement: str, params=()) -> list[tuple]:
+    """Run SQL on the store's database, as another client would."""
+    with connections[store.alias].cursor() as cursor:
+        cursor.execute(statement.replace("%t", store._table(connections[store.alias])), params)
+        return cursor.fetchall() if cursor.description else []
+
+
+def expire_row(store: DatabaseStore, sid: str) -> None:
+    """Make a row expired without deleting it (as a pruner that has not run yet)."""
+    past = store._moment(connections[store.alias], int(time.time()) - 60)
+    at = store._at(connections[store.alias])
+    sql(store, f"UPDATE %t SET expire = {at} WHERE sid = %s", [past, sid])
+
+
+# -- express's API ----------------------------------------------------------------------
+
+
+def test_set_get_destroy(store):
+    session = record({"views": 1, "passport": {"user": "ann"}})
+    store.set("sid-1", session)
+    assert store.get("sid-1") == session
+    store.set("sid-1", record({"views": 2}))
+    assert store.get("sid-1")["views"] == 2
+    store.destroy("sid-1")
+    assert store.get("sid-1") is None
+    store.destroy("sid-1")  # destroying a missing session is fine
+
+
+def test_stored_text_is_json_stringify_verbatim(store):
+    session = record({"name": "Zoë", "z": 1, "a": [1.5, None]})
+    store.set("sid-1", session)
+    (text,) = sql(store, f"SELECT {store._sess(connections[store.alias])} FROM %t")[0]
+    assert text == dumps(session)
+    assert list(json.loads(text)) == ["cookie", "name", "z", "a"]
+
+
+def test_reads_ignore_expired_rows(store):
+    store.set("sid-1", record({"v": 1}))
+    expire_row(store, "sid-1")
+    assert store.get("sid-1") is None
+    assert store.read("sid-1") is None
+    assert store.length() == 0
+    assert store.all() == {}
+
+
+def test_all_length_clear(store):
+    store.set("a", record({"n": 1}))
+    store.set("b", record({"n": 2}))
+    store.set("gone", record())
+    expire_row(store, "gone")
+    assert store.length() == 2
+    assert {sid: session["n"] for sid, session in store.all().items()} == {"a": 1, "b": 2}
+    store.clear()
+    assert store.length() == 0
+
+
+def test_touch_moves_expire_only_and_never_revives(store):
+    session = record({"v": 1}, max_age_ms=60_000)
+    store.set("sid-1", session)
+    later = record({"v": "ignored"}, max_age_ms=7_200_000)
+    store.touch("sid-1", later)
+    assert store.get("sid-1") == session  # sess is not rewritten
+    (expire,) = sql(store, "SELECT expire FROM %t")[0]
+    store.set("probe", later)
+    assert sql(store, "SELECT expire FROM %t WHERE sid = 'probe'")[0][0] == expire
+
+    expire_row(store, "sid-1")
+    store.touch("sid-1", later)
+    assert store.get("sid-1") is None
+    store.touch("never-stored", later)
+    assert sql(store, "SELECT COUNT(*) FROM %t WHERE sid = 'never-stored'") == [(0,)]
+
+
+def test_disable_touch(options):
+    store = DatabaseStore.from_options({**options, "disableTouch": True})
+    store.set("sid-1", record(max_age_ms=60_000))
+    before = sql(store, "SELECT expire FROM %t")
+    store.touch("sid-1", record(max_age_ms=7_200_000))
+    assert sql(store, "SELECT expire FROM %t") == before
+
+
+def test_corrupt_row_is_an_error_not_a_missing_session(store):
+    store.set("sid-1", record())
+    sql(store, "UPDATE %t SET sess = %s", ['{"views": 1}'])
+    with pytest.raises(CorruptRecord):
+        store.get("sid-1")
+    assert sql(store, "SELECT COUNT(*) FROM %t") == [(1,)]  # nothing was lost
+
+
+# -- safe writes ------------------------------------------------------------------------
+
+
+def test_create_never_overwrites(store):
+    store.create("sid-1", record({"v": 1}))
+    with pytest.raises(CreateError):
+        store.create("sid-1", record({"v": 2}))
+    assert store.get("sid-1")["v"] == 1
+
+
+def test_create_takes_over_an_expired_row(store):
+    store.create("sid-1", record({"v": 1}))
+    expire_row(store, "sid-1")
+    store.create("sid-1", record({"v": 2}))
+    assert store.get("sid-1")["v"] == 2
+
+
+def test_failed_create_leaves_the_outer_transaction_usable(store):
+    store.create("sid-1", record())
+    with transaction.atomic(using=store.alias):
+        with pytest.raises(CreateError):
+            store.create("sid-1", record())
+        store.set("sid-2", record())
+    assert store.get("sid-2") is not None
+
+
+def test_replace_is_a_compare_and_set_on_the_stored_text(store):
+    store.create("sid-1", record({"v": 1}))
+    seen = store.read("sid-1")
+    store.set("sid-1", record({"v": 2}))  # another request wrote meanwhile
+    assert store.replace("sid-1", record({"v": 3}), seen.version) is False
+    fresh = store.read("sid-1")
+    assert store.replace("sid-1", record({"v": 3}), fresh.version) is True
+    assert store.get("sid-1")["v"] == 3
+
+
+def test_replace_does_not_resurrect(store):
+    store.create("sid-1", record({"v": 1}))
+    seen = store.read("sid-1")
+    store.destroy("sid-1")
+    assert store.replace("sid-1", record({"v": 2}), seen.version) is False
+    assert store.get("sid-1") is None
+
+
+def test_update_of_a_destroyed_session_raises(store):
+    store.create("sid-1", record({"a": 1}))
+    known = store.read("sid-1")
+    store.destroy("sid-1")
+    with pytest.raises(UpdateError):
+        store.update("sid-1", Changes(cookie=record()["cookie"], assigned={"a": 2}), known)
+    assert store.get("sid-1") is None
+
+
+def test_concurrent_updates_merge(store):
+    store.create("sid-1", record({"a": 0, "b": 0}))
+    known = store.read("sid-1")
+    cookie = record()["cookie"]
+    store.update("sid-1", Changes(cookie=cookie, assigned={"a": 1}), known)
+    # This request loaded the same version; its write retries on the fresh row.
+    store.update("sid-1", Changes(cookie=cookie, assigned={"b": 1}), known)
+    assert {k: v for k, v in store.get("sid-1").items() if k != "cookie"} == {"a": 1, "b": 1}
+
+
+def test_async_twins(store, transactional_db):
+    async def scenario():
+        await store.acreate("sid-1", record({"v": 1}))
+        found = await store.aread("sid-1")
+        assert await store.areplace("sid-1", record({"v": 2}), found.version)
+        assert (await store.aget("sid-1"))["v"] == 2
+        await store.adestroy("sid-1")
+        assert await store.aget("sid-1") is None
+
+    asyncio.run(scenario())
+
+
+# -- expiry -----------------------------------------------------------------------------
+
+
+def stored_expire_epoch(store: DatabaseStore, sid: str) -> int:
+    """The ``expire`` column as unix seconds, read the way connect-pg-simple compares it."""
+    c = connections[store.alias]
+    if c.vendor == "postgresql":
+        # A timestamp without zone means wall-clock time in the server's default zone.
+        statement = (
+            "SELECT extract(epoch FROM expire AT TIME ZONE "
+            "(SELECT reset_val FROM pg_settings WHERE name = 'TimeZone'))::bigint "
+            "FROM %t WHERE sid = %s"
+        )
+        return sql(store, statement, [sid])[0][0]
+    from django_express_session.models import ExpressSession
+
+    moment = ExpressSession.objects.using(store.alias).get(sid=sid).expire
+    return int(moment.timestamp())
+
+
+def test_expire_is_cookie_expires_rounded_up(store):
+    session = record(max_age_ms=3_600_000)
+    store.set("sid-1", session)
+    expires = datetime.fromisoformat(session["cookie"]["expires"].replace("Z", "+00:00"))
+    assert stored_expire_epoch(store, "sid-1") == math.ceil(expires.timestamp())
+
+
+def test_expire_without_cookie_expiry_is_now_plus_ttl(options):
+    store = DatabaseStore.from_options({**options, "ttl": 600})
+    before = time.time()
+    store.set("sid-1", record(max_age_ms=None))
+    expire = stored_expire_epoch(store, "sid-1")
+    assert math.ceil(before + 600) <= expire <= math.ceil(time.time() + 600)
+
+
+def test_postgres_column_types_are_connect_pg_simples(store_database_postgres):
+    store = DatabaseStore.from_options(store_database_postgres["options"])
+    types = sql(
+        store,
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_name = 'session' ORDER BY ordinal_position",
+    )
+    assert types == [
+        ("sid", "character varying"),
+        ("sess", "json"),
+        ("expire", "timestamp without time zone"),
+    ]
+    indexes = sql(store, "SELECT indexname FROM pg_indexes WHERE tablename = 'session'")
+    assert sorted(name for (name,) in indexes) == ["IDX_session_expire", "session_pkey"]
+
+
+def test_postgres_server_time_zone_is_not_utc(store_database_postgres):
+    """The trap is armed: Django's connection runs in UTC, the server default is not."""
+    store = DatabaseStore.from_options(store_database_postgres["options"])
+    assert sql(store, "SHOW TimeZone") == [("UTC",)]
+    assert sql(store, "SELECT reset_val FROM pg_settings WHERE name = 'TimeZone'") == [
+        ("America/New_York",)
+    ]
+
+
+def test_postgres_expire_holds_the_wall_clock_time_node_writes(store_database_postgres):
+    """connect-pg-simple's session (TimeZone = the server default) sees the same
+    instant this store meant, so neither side expires the other's sessions early."""
+    store = DatabaseStore.from_options(store_database_postgres["options"])
+    session = record(max_age_ms=3_600_000)
+    store.set("sid-1", session)
+    with connections[store.alias].cursor() as cursor:
+        cursor.execute("SET TimeZone = 'America/New_York'")  # what a node-postgres pool gets
+        cursor.execute(
+            "SELECT extract(epoch FROM expire::timestamptz)::bigint, "
+            'expire >= to_timestamp(%s) FROM "session"',
+            [math.ceil(time.time())],
+        )
+        epoch, alive = cursor.fetchone()
+        cursor.execute("SET TimeZone = 'UTC'")
+    expires = datetime.fromisoformat(session["cookie"]["expires"].replace("Z", "+00:00"))
+    assert epoch == math.ceil(expires.timestamp())
+    assert alive is True
+
+
+# -- options and the table ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "key,value",
+    [
+        ("ttl", "1d"),
+        ("ttl", 0),
+        ("tableName", ""),
+        ("schemaName", 3),
+        ("createTableIfMissing", "yes"),
+        ("pruneSessionInterval", "often"),
+        ("disableTouch", 1),
+        ("alias", "nowhere"),
+    ],
+)
+def test_bad_options_name_the_key(key, value):
+    with pytest.raises(ImproperlyConfigured, match=key):
+        DatabaseStore.from_options({key: value})
+
+
+def test_connect_pg_simple_options_are_accepted(db):
+    DatabaseStore.from_options(
+        {"pruneSessionInterval": False, "pruneSessionRandomizedInterval": False, "ttl": 3600}
+    )
+    with pytest.raises(ImproperlyConfigured, match="pool"):
+        DatabaseStore.from_options({"pool": object()})
+
+
+def test_other_table_created_if_missing(options):
+    store = DatabaseStore.from_options(
+        {**options, "tableName": "web sessions", "createTableIfMissing": True}
+    )
+    try:
+        store.set("sid-1", record({"v": 1}))
+        assert store.get("sid-1")["v"] == 1
+        assert sql(store, "SELECT COUNT(*) FROM %t") == [(1,)]
+        # A second store on the same table finds it there.
+        again = DatabaseStore.from_options(
+            {**options, "tableName": "web sessions", "createTableIfMissing": True}
+        )
+        assert again.get("sid-1")["v"] == 1
+    finally:
+        sql(store, "DROP TABLE %t")
+
+
+def test_postgres_schema_name(store_database_postgres):
+    options = {
+        **store_database_postgres["options"],
+        "schemaName": "Sessions Schema",
+        "tableName": "session",
+        "createTableIfMissing": True,
+    }
+    store = DatabaseStore.from_options(options)
+    sql(store, 'CREATE SCHEMA IF NOT EXISTS "Sessions Schema"')
+    try:
+        store.set("sid-1", record({"v": 1}))
+        assert sql(store, 'SELECT COUNT(*) FROM "Sessions Schema"."session"') == [(1,)]
+        assert sql(store, 'SELECT COUNT(*) FROM "session"') == [(0,)]
+    finally:
+        sql(store, 'DROP SCHEMA "Sessions Schema" CASCADE')
+
+
+def test_without_the_table_an_error_is_raised(options):
+    store = DatabaseStore.from_options({**options, "tableName": "missing_table"})
+    with pytest.raises(DatabaseError) as caught:  # OperationalError or ProgrammingError
+        store.get("sid-1")
+    assert "missing_table" in str(caught.value)
+
+
+class PortableStore(DatabaseStore):
+    """The statements used on databases without ``ON CONFLICT`` or ``ON DUPLICATE``."""
+
+    on_conflict_vendors = frozenset()
+
+
+def test_portable_statements(store_database_sqlite):
+    store = PortableStore.from_options(store_database_sqlite["options"])
+    store.set("sid-1", record({"v": 1}))
+    store.set("sid-1", record({"v": 2}))
+    assert store.get("sid-1")["v"] == 2
+    with pytest.raises(CreateError):
+        store.create("sid-1", record())
+    expire_row(store, "sid-1")
+    store.create("sid-1", record({"v": 3}))
+    assert store.get("sid-1")["v"] == 3
+
+
+# -- prune --------------------------------------------------------------------------------
+
+
+def test_prune_deletes_only_expired_rows_and_reports_progress(store, monkeypatch):
+    monkeypatch.setattr("django_express_session.stores.database.PRUNE_BATCH", 3)
+    for index in range(7):
+        store.set(f"old-{index}", record())
+        expire_row(store, f"old-{index}")
+    store.set("live", record())
+    assert store.prune(dry_run=True) == 7
+    assert sql(store, "SELECT COUNT(*) FROM %t") == [(8,)]
+    seen = []
+    assert store.prune(progress=seen.append) == 7
+    assert seen == [3, 6, 7]
+    assert [sid for (sid,) in sql(store, "SELECT sid FROM %t")] == ["live"]
+    assert store.prune() == 0
+
+
+def test_unreachable_database_is_a_connection_error(postgres_cluster, db, django_db_blocker):
+    from tests.servers.postgres import database_alias
+
+    dead = {**postgres_cluster.django_settings(), "PORT": "1"}
+    with database_alias(ALIAS + "_dead", dead) as alias, django_db_blocker.unblock():
+        store = DatabaseStore.from_options({"alias": alias})
+        with pytest.raises(store.connection_errors):
+            store.get("sid-1")
+    assert issubclass(OperationalError, store.connection_errors)
