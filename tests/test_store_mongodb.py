@@ -396,7 +396,7 @@ def test_the_async_twins_share_the_documents_of_the_sync_ones(store, sessions):
         assert await store.aget("def") == session
         await store.adestroy("def")
         assert await store.aget("def") is None
-        assert store._async_client is not None  # the calls went through AsyncMongoClient
+        assert store._async_loop is not None  # the calls went through AsyncMongoClient
 
     asyncio.run(use())
     assert store.get("abc") == {**session, "views": 2, "x": 1}
@@ -465,6 +465,7 @@ def test_building_the_store_opens_no_connection():
     assert store._client is None
     with pytest.raises(MongoStore.connection_errors):
         store.get("abc")
+    store.close()
 
 
 CLIENT = {}

@@ -177,7 +177,7 @@ class MongoStore(Store):
         self._client: Any = None
         self._collection_handle: Any = None
         self._reaper: _Reaper | None = None
-        self._async_client: Any = None
+        self._async_keeper: asyncio.Task[None] | None = None
         self._async_loop: asyncio.AbstractEventLoop | None = None
         self._async_collection_handle: Any = None
 
@@ -246,9 +246,10 @@ class MongoStore(Store):
     async def _async_collection(self) -> Any:
         """A native async collection on this event loop, or None to use threads.
 
-        An ``AsyncMongoClient`` is bound to one event loop. One long-lived loop on the main
-        thread (an ASGI server) gets native calls; loops made per call by ``async_to_sync``
-        (in a worker thread) and any second loop use the sync client in a thread instead.
+        An ``AsyncMongoClient`` is bound to one event loop. A loop on the main thread (an
+        ASGI server's) gets one; another loop while it lives, and the loops
+        ``async_to_sync`` makes per call in worker threads, use the sync client in a
+        thread instead of opening a pool per call.
         """
         if AsyncMongoClient is None or self.url is None:
             return None
@@ -262,8 +263,9 @@ class MongoStore(Store):
         # Connect, index and start the reaper once, through the sync path.
         await self._async(self._collection)
         if self._async_loop is not loop:
-            self._async_client = AsyncMongoClient(self.url, **self._client_options())
-            self._async_collection_handle = self._open(self._async_client)
+            client = AsyncMongoClient(self.url, **self._client_options())
+            self._async_keeper = loop.create_task(_close_with_loop(client))
+            self._async_collection_handle = self._open(client)
             self._async_loop = loop
         return self._async_collection_handle
 
@@ -299,10 +301,10 @@ class MongoStore(Store):
             if self._client is not None and self.url is not None:
                 self._client.close()
             self._client = self._collection_handle = None
-            loop, client = self._async_loop, self._async_client
-            self._async_loop = self._async_client = self._async_collection_handle = None
-        if client is not None and loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(lambda: loop.create_task(client.close()))
+            loop, keeper = self._async_loop, self._async_keeper
+            self._async_loop = self._async_keeper = self._async_collection_handle = None
+        if keeper is not None and loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(keeper.cancel)
 
     # -- documents ------------------------------------------------------------------------
 
@@ -491,6 +493,15 @@ class MongoStore(Store):
             {**live(sid, now), "session": version}, self._update(self._fields(session, now))
         )
         return result.matched_count == 1
+
+
+async def _close_with_loop(client: Any) -> None:
+    """Hold an ``AsyncMongoClient`` open until its loop shuts down (``asyncio.run`` and
+    ASGI servers cancel the tasks left) or the store closes, then close it there."""
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await client.close()
 
 
 class _Reaper(threading.Thread):
