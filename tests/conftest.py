@@ -4,6 +4,7 @@ runs a test once per store variant those modules offer."""
 from __future__ import annotations
 
 import importlib
+import os
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,10 @@ STORE_VARIANTS = ["memory", "file"] + [
     for module in _SERVER_MODULES
     for variant in getattr(importlib.import_module(module), "STORE_VARIANTS", [])
 ]
+# EXPRESS_SESSION_TEST_STORES=memory,file runs the store-parametrized tests on those only.
+if os.environ.get("EXPRESS_SESSION_TEST_STORES"):
+    _chosen = os.environ["EXPRESS_SESSION_TEST_STORES"].split(",")
+    STORE_VARIANTS = [variant for variant in STORE_VARIANTS if variant in _chosen]
 
 
 @pytest.fixture
