@@ -316,7 +316,14 @@ class Browser:
         url = app.url + path
         if query:
             url += "?" + urllib.parse.urlencode(query)
-        request = urllib.request.Request(url)
+        return self._send(urllib.request.Request(url), cookie)
+
+    def post(self, app: App, path: str, form: dict[str, str]) -> Response:
+        """POST a form, as a browser submits one."""
+        data = urllib.parse.urlencode(form).encode()
+        return self._send(urllib.request.Request(app.url + path, data=data), None)
+
+    def _send(self, request: urllib.request.Request, cookie: str | None) -> Response:
         opener = self.opener
         if cookie is not None:
             request.add_header("Cookie", cookie)

@@ -1,0 +1,77 @@
+// The Express half of the shared-login example: express-session + connect-redis on the
+// same Redis, secret, cookie name and cookie options as the Django demo next to it, so
+// one browser has one session and one login on both apps.
+//
+//   REDIS_URL=redis://127.0.0.1:6379/0 SESSION_SECRET='keyboard cat' PORT=3000 node app.js
+'use strict'
+
+const express = require('express')
+const session = require('express-session')
+const { RedisStore } = require('connect-redis')
+const { createClient } = require('redis')
+
+const PORT = Number(process.env.PORT || 3000)
+const DJANGO_URL = process.env.DJANGO_URL || 'http://localhost:8000/'
+// A stand-in for the user database both apps would share: the Django demo's user.
+const USERS = { demo: 'demo' }
+
+function page (req, message) {
+  const s = req.session
+  const user = s.passport && s.passport.user
+  const esc = (v) => String(v).replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`)
+  return `<!doctype html><meta charset="utf-8"><title>Express half</title>
+<h1>Express app (port ${PORT})</h1>
+${message ? `<p><strong>${esc(message)}</strong></p>` : ''}
+<p>User: <strong id="user">${user ? esc(user) : 'anonymous'}</strong>
+${s._auth_user_id ? `(Django user id ${esc(s._auth_user_id)})` : ''}</p>
+<p>Visits in this session (counted by both apps): <strong id="views">${s.views}</strong></p>
+<p>Session id: <code id="sid">${esc(req.sessionID)}</code></p>
+${user
+    ? '<form method="post" action="/logout"><button>Log out (on Express)</button></form>'
+    : `<form method="post" action="/login"><input name="username" placeholder="demo">
+       <input name="password" type="password" placeholder="demo"><button>Log in (on Express)</button></form>`}
+<p><a href="${esc(DJANGO_URL)}">Open the Django app</a></p>
+<pre>${esc(JSON.stringify(s, null, 2))}</pre>`
+}
+
+async function main () {
+  const client = createClient({ url: process.env.REDIS_URL || 'redis://127.0.0.1:6379/0' })
+  await client.connect()
+
+  const app = express()
+  app.use(express.urlencoded({ extended: false }))
+  app.use(session({
+    store: new RedisStore({ client }), // prefix "sess:", as the Django store's default
+    secret: process.env.SESSION_SECRET || 'keyboard cat',
+    name: 'connect.sid',
+    resave: false,
+    saveUninitialized: false,
+    cookie: { maxAge: 60 * 60 * 1000, sameSite: 'lax' }
+  }))
+
+  app.get('/', (req, res) => {
+    req.session.views = (req.session.views || 0) + 1
+    res.send(page(req))
+  })
+
+  // What passport's req.login does: a new session id, then the user under passport.user.
+  app.post('/login', (req, res, next) => {
+    const { username, password } = req.body
+    if (!USERS[username] || USERS[username] !== password) {
+      return res.status(401).send(page(req, 'Wrong user name or password (try demo / demo).'))
+    }
+    req.session.regenerate((err) => {
+      if (err) return next(err)
+      req.session.passport = { user: username }
+      res.redirect('/')
+    })
+  })
+
+  app.post('/logout', (req, res, next) => {
+    req.session.destroy((err) => (err ? next(err) : res.redirect('/')))
+  })
+
+  app.listen(PORT, () => console.log(`Express half on http://localhost:${PORT}/`))
+}
+
+main().catch((err) => { console.error(err); process.exit(1) })

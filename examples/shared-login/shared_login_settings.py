@@ -1,0 +1,26 @@
+"""The Django demo (testproject) on the Redis that the Express half uses.
+
+    PYTHONPATH=examples/shared-login DJANGO_SETTINGS_MODULE=shared_login_settings \
+        python manage.py runserver 8000
+"""
+
+import os
+
+from testproject.settings import *  # noqa: F403
+
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+
+CACHES = {
+    **CACHES,  # noqa: F405
+    "sessions": {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": REDIS_URL},
+}
+
+EXPRESS_SESSION = {
+    **EXPRESS_SESSION,  # noqa: F405  (secret, name, resave, saveUninitialized, cookie)
+    "store": {"backend": "redis", "options": {"alias": "sessions", "prefix": "sess:"}},
+}
+
+MIDDLEWARE = [
+    *MIDDLEWARE,  # noqa: F405
+    "shared_login.PassportLoginMiddleware",  # after AuthenticationMiddleware
+]
