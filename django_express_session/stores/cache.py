@@ -1,0 +1,351 @@
+"""Sessions in a Django cache, in connect-memcached's layout.
+
+Each session is one item, key ``prefix + sid`` (``prefix`` defaults to ``""``, as in
+connect-memcached), value the express JSON text. Nothing is pickled by this store.
+
+With ``PyMemcacheCache`` the store talks to the memcached servers of that cache through
+pymemcache clients of its own that write what connect-memcached 2+ (node-memcached)
+writes: the JSON with flags 2 (``FLAG_JSON``), so an Express app reads Django's items
+and the other way round (reference store-formats.md §6). Django's own memcached client
+cannot: it pickles, and its flag 2 means "integer". Its failover is not used either:
+a server that fails would otherwise read as "no session" (a logout), or move keys to
+another server; here a failing server is a connection error (503) until it is back.
+
+With any other cache backend the JSON string goes through the cache API; such items
+are for Django only.
+
+Expiry is connect-memcached's: a numeric ``ttl`` (seconds) wins, else the cookie's
+remaining lifetime truncated to seconds, else one day. Unlike connect-memcached, a
+lifetime over 30 days is sent to memcached as an absolute unix time, which is how
+memcached reads such values (connect-memcached sends it raw and the item vanishes).
+
+Safe writes: ``create`` is ``add`` (atomic on every cache). ``replace`` is memcached's
+``gets``/``cas``; a cache without compare-and-set (local memory, database, file) gets a
+best effort: compare with what was read, then write, so two requests of one session
+that overlap within that window can still lose one update.
+
+``all``/``length``/``clear`` exist only where the cache can list this store's keys
+without touching anyone else's (the local-memory cache, with a non-empty ``prefix``);
+elsewhere they raise ``CacheCannotEnumerate``. This store never flushes a cache.
+"""
+
+from __future__ import annotations
+
+import inspect
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import caches
+
+from ..exceptions import CorruptRecord, CreateError
+from ..record import Record, dumps, expires_ms, loads, now_ms
+from .base import Store, Versioned, check_number, check_str, option_error
+
+ONE_DAY = 86400
+#: memcached reads an expiration time over 30 days as an absolute unix time.
+MEMCACHED_RELATIVE_LIMIT = 30 * ONE_DAY
+#: node-memcached's flag for values it JSON-encoded (and decodes on read).
+FLAG_JSON = 2
+
+
+def _connection_errors() -> tuple[type[BaseException], ...]:
+    errors: list[type[BaseException]] = [OSError]  # sockets: refused, reset, timeouts
+    try:
+        from pymemcache.exceptions import MemcacheUnexpectedCloseError
+
+        errors.append(MemcacheUnexpectedCloseError)
+    except ImportError:
+        pass
+    try:
+        import redis.exceptions
+
+        errors += [redis.exceptions.ConnectionError, redis.exceptions.TimeoutError]
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
+class CacheCannotEnumerate(NotImplementedError):
+    """The cache cannot list this store's sessions without touching other keys."""
+
+
+class CacheStore(Store):
+    """Sessions in ``CACHES[alias]``."""
+
+    name = "cache"
+    connection_errors = _connection_errors()
+
+    def __init__(
+        self,
+        *,
+        alias: str = "default",
+        prefix: str = "",
+        ttl: int | float | None = None,
+    ) -> None:
+        self.alias = check_str(self.name, "alias", alias)
+        if alias not in settings.CACHES:
+            raise option_error(
+                self.name, "alias", f"names no CACHES entry ({sorted(settings.CACHES)})"
+            )
+        self.prefix = check_str(self.name, "prefix", prefix, allow_empty=True)
+        self.ttl = check_number(self.name, "ttl", ttl, minimum=1, allow_none=True)
+        self._items: _Items | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def items(self) -> _Items:
+        """How this cache holds items, chosen at first use (no connection before)."""
+        if self._items is None:
+            with self._lock:
+                if self._items is None:
+                    from django.core.cache.backends.memcached import PyMemcacheCache
+
+                    cache = caches[self.alias]
+                    if isinstance(cache, PyMemcacheCache):
+                        self._items = _MemcachedItems(cache)
+                    else:
+                        self._items = _CacheItems(self.alias)
+        return self._items
+
+    def close(self) -> None:
+        if self._items is not None:
+            self._items.close()
+            self._items = None
+
+    def _key(self, sid: str) -> str:
+        return self.prefix + sid
+
+    def lifetime(self, session: Record) -> int:
+        """connect-memcached: ``ttl`` wins, else ``(cookie.maxAge / 1000) | 0`` (the
+        remaining lifetime, truncated), else one day. Zero or less: already expired."""
+        if self.ttl is not None:
+            return int(self.ttl)
+        expires = expires_ms(session)
+        if expires is None:
+            return ONE_DAY
+        return int((expires - now_ms()) / 1000)
+
+    # -- express's store methods ----------------------------------------------------------
+
+    def get(self, sid: str) -> Record | None:
+        text = self.items.get(self._key(sid))
+        return None if text is None else loads(text)
+
+    def set(self, sid: str, session: Record) -> None:
+        self.items.set(self._key(sid), dumps(session), self.lifetime(session))
+
+    def destroy(self, sid: str) -> None:
+        self.items.delete(self._key(sid))
+
+    def touch(self, sid: str, session: Record) -> None:
+        """A new expiry for the item, never a new item (connect-memcached re-``set``s
+        the whole value, which can bring back a session destroyed meanwhile)."""
+        self.items.touch(self._key(sid), self.lifetime(session))
+
+    def all(self) -> dict[str, Record]:
+        found = {}
+        for sid in self._sids():
+            session = self.get(sid)
+            if session is not None:
+                found[sid] = session
+        return found
+
+    def length(self) -> int:
+        return len(self.all())
+
+    def clear(self) -> None:
+        for sid in self._sids():
+            self.destroy(sid)
+
+    def _sids(self) -> list[str]:
+        if not self.prefix:
+            raise CacheCannotEnumerate(
+                f"the cache store cannot tell its sessions from other keys of CACHES"
+                f"[{self.alias!r}] without a 'prefix' option"
+            )
+        return [key[len(self.prefix) :] for key in self.items.keys(self.prefix)]
+
+    # -- safe writes ----------------------------------------------------------------------
+
+    def read(self, sid: str, *, touch: bool = False) -> Versioned | None:
+        found = self.items.gets(self._key(sid))
+        if found is None:
+            return None
+        text, token = found
+        return Versioned(loads(text), version=token)
+
+    def create(self, sid: str, session: Record) -> None:
+        if not self.items.add(self._key(sid), dumps(session), self.lifetime(session)):
+            raise CreateError(sid)
+
+    def replace(self, sid: str, session: Record, version: Any) -> bool:
+        if version is None:
+            return False
+        return self.items.cas(self._key(sid), dumps(session), self.lifetime(session), version)
+
+
+# -- how items are kept -----------------------------------------------------------------
+
+
+class _Items:
+    """One cache's primitive operations on items holding JSON text. ``gets`` returns the
+    text and a token ``cas`` checks; ``lifetime`` is in seconds, 0 or less = expired."""
+
+    def get(self, key: str) -> str | bytes | None:
+        raise NotImplementedError
+
+    def gets(self, key: str) -> tuple[str | bytes, Any] | None:
+        raise NotImplementedError
+
+    def set(self, key: str, text: str, lifetime: int) -> None:
+        raise NotImplementedError
+
+    def add(self, key: str, text: str, lifetime: int) -> bool:
+        raise NotImplementedError
+
+    def cas(self, key: str, text: str, lifetime: int, token: Any) -> bool:
+        raise NotImplementedError
+
+    def touch(self, key: str, lifetime: int) -> None:
+        raise NotImplementedError
+
+    def delete(self, key: str) -> None:
+        raise NotImplementedError
+
+    def keys(self, prefix: str) -> Iterator[str]:
+        raise CacheCannotEnumerate(
+            "this cache backend cannot list keys by prefix; all(), length() and clear() "
+            "are not available (and the store never flushes a cache)"
+        )
+
+    def close(self) -> None:
+        pass
+
+
+class _JSONItemSerde:
+    """pymemcache serde writing node-memcached's JSON items: the bytes as given, with
+    flags 2; reads return the raw bytes (flags 2 JSON or connect-memcached 1's flag-0
+    JSON string alike)."""
+
+    def serialize(self, key: Any, value: bytes) -> tuple[bytes, int]:
+        return value, FLAG_JSON
+
+    def deserialize(self, key: Any, value: bytes, flags: int) -> bytes:
+        return value
+
+
+def _exptime(lifetime: int) -> int:
+    if lifetime <= 0:
+        return -1  # already expired (0 would mean "never expires")
+    if lifetime > MEMCACHED_RELATIVE_LIMIT:
+        return int(time.time()) + lifetime
+    return lifetime
+
+
+class _MemcachedItems(_Items):
+    """The memcached servers of a ``PyMemcacheCache``, through pooled clients that
+    write connect-memcached's items and surface every failure."""
+
+    def __init__(self, cache: Any) -> None:
+        from pymemcache.client.base import PooledClient
+        from pymemcache.client.rendezvous import RendezvousHash
+
+        accepted = inspect.signature(PooledClient.__init__).parameters
+        options = {key: value for key, value in cache._options.items() if key in accepted}
+        options |= {"serde": _JSONItemSerde(), "default_noreply": False}
+        self.clients = {server: PooledClient(server, **options) for server in cache.client_servers}
+        self.ring = RendezvousHash(list(self.clients))
+
+    def client(self, key: str) -> Any:
+        return self.clients[self.ring.get_node(key)]
+
+    def get(self, key):
+        return self.client(key).get(key)
+
+    def gets(self, key):
+        text, token = self.client(key).gets(key)
+        return None if text is None else (text, token)
+
+    def set(self, key, text, lifetime):
+        self.client(key).set(key, text.encode(), expire=_exptime(lifetime))
+
+    def add(self, key, text, lifetime):
+        return bool(self.client(key).add(key, text.encode(), expire=_exptime(lifetime)))
+
+    def cas(self, key, text, lifetime, token):
+        # True: written; False: changed since gets; None: gone.
+        return self.client(key).cas(key, text.encode(), token, expire=_exptime(lifetime)) is True
+
+    def touch(self, key, lifetime):
+        self.client(key).touch(key, expire=_exptime(lifetime))
+
+    def delete(self, key):
+        self.client(key).delete(key)
+
+    def close(self):
+        for client in self.clients.values():
+            client.close()
+
+
+class _CacheItems(_Items):
+    """Any Django cache, through its API, holding the JSON string."""
+
+    def __init__(self, alias: str) -> None:
+        self.alias = alias
+
+    @property
+    def cache(self) -> Any:
+        return caches[self.alias]  # per thread, as Django hands them out
+
+    @staticmethod
+    def _timeout(lifetime: int) -> int:
+        return max(lifetime, -1)  # Django: 0 or less expires at once (None = never)
+
+    def get(self, key):
+        text = self.cache.get(key)
+        if text is not None and not isinstance(text, str):
+            raise CorruptRecord(f"cache item {key!r} is a {type(text).__name__}, not JSON text")
+        return text
+
+    def gets(self, key):
+        text = self.get(key)
+        return None if text is None else (text, text)
+
+    def set(self, key, text, lifetime):
+        self.cache.set(key, text, self._timeout(lifetime))
+
+    def add(self, key, text, lifetime):
+        return self.cache.add(key, text, self._timeout(lifetime))
+
+    def cas(self, key, text, lifetime, token):
+        # No compare-and-set in the cache API: compare, then write (best effort).
+        if self.get(key) != token:
+            return False
+        self.set(key, text, lifetime)
+        return True
+
+    def touch(self, key, lifetime):
+        self.cache.touch(key, self._timeout(lifetime))
+
+    def delete(self, key):
+        self.cache.delete(key)
+
+    def keys(self, prefix):
+        from django.core.cache.backends.locmem import LocMemCache
+
+        cache = self.cache
+        if not isinstance(cache, LocMemCache):
+            return super().keys(prefix)
+        # The cache's own key for the prefix tells how it builds keys (KEY_PREFIX,
+        # VERSION, KEY_FUNCTION); keys of other shapes are not ours.
+        marker = "\x00sid"
+        probe = cache.make_key(prefix + marker)
+        if not probe.endswith(prefix + marker):
+            return super().keys(prefix)
+        head = probe[: -len(marker)]
+        with cache._lock:
+            made = [key for key in cache._cache if key.startswith(head)]
+        return iter(key[len(head) - len(prefix) :] for key in made)
