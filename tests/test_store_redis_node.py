@@ -101,7 +101,7 @@ def test_both_sides_write_the_same_key_bytes_and_ttl(
         **node_options,
     )
     by_node = {case: raw(redis_client, prefix + case) for case in cases}
-    redis_client.flushall()
+    redis_client.flushdb()
 
     store = RedisStore.from_options({**store_redis["options"], **python_options})
     for case, session in cases.items():

@@ -78,7 +78,7 @@ def redis_server(tmp_path_factory) -> Iterator[Server]:
 def redis_client(redis_server) -> Iterator[redis.Redis]:
     """A plain client of the shared server, emptied before the test: to look at keys."""
     client = redis.Redis(port=redis_server.port)
-    client.flushall()
+    client.flushdb()
     yield client
     client.close()
 
