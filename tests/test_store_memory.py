@@ -64,8 +64,8 @@ def test_create_never_overwrites():
 
 def test_prune_counts_and_dry_run_deletes_nothing():
     store = MemoryStore()
-    store.set("old", stored_session({}, max_age=1))
     store.set("new", stored_session({}))
+    store.set("old", stored_session({}, max_age=1))  # the last write: nothing swept it
     time.sleep(0.01)
     assert store.prune(dry_run=True) == 1 and "old" in store._entries
     assert store.prune() == 1 and store.length() == 1
