@@ -434,6 +434,7 @@ def test_a_second_event_loop_falls_back_to_threads(store):
     [
         ({}, "mongoUrl"),
         ({"mongoUrl": "mongodb://x", "client": "a.b"}, "mongoUrl"),
+        ({"client": 42}, "client"),
         ({"mongoUrl": "http://localhost"}, "mongoUrl"),
         ({"mongoUrl": "mongodb://x", "ttl": "14d"}, "ttl"),
         ({"mongoUrl": "mongodb://x", "autoRemove": "always"}, "autoRemove"),

@@ -136,6 +136,12 @@ class MongoStore(Store):
                     "mongoUrl",
                     f"must be a mongodb:// or mongodb+srv:// URI, not {mongoUrl!r}",
                 )
+        if client is not None and not (isinstance(client, (str, MongoClient)) or callable(client)):
+            raise option_error(
+                self.name,
+                "client",
+                f"must be a pymongo MongoClient or a dotted path to one, not {client!r}",
+            )
         if mongoOptions is not None and not isinstance(mongoOptions, Mapping):
             raise option_error(self.name, "mongoOptions", f"must be a dict, not {mongoOptions!r}")
         if client is not None and mongoOptions:
