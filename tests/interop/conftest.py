@@ -34,6 +34,7 @@ from typing import Any
 
 import pytest
 
+from tests.servers.memcached import pymemcache_cache
 from tests.servers.process import Server, free_port, require
 from tests.servers.redis import redis_url
 
@@ -87,6 +88,34 @@ def interop_store_mongodb(mongo_uri) -> StoreSpec:
         name="mongodb",
         django={"backend": "mongodb", "options": options},
         node={"kind": "mongo", "options": options},
+    )
+
+
+@pytest.fixture(scope="session")
+def interop_store_postgres(postgres_cluster) -> StoreSpec:
+    # A database of its own: the database store tests empty their table between tests.
+    import psycopg
+
+    with psycopg.connect(postgres_cluster.url, autocommit=True) as connection:
+        connection.execute("CREATE DATABASE interop")
+    database = {**postgres_cluster.django_settings(), "NAME": "interop"}
+    url = postgres_cluster.url.rsplit("/", 1)[0] + "/interop"
+    return StoreSpec(
+        name="postgres",
+        django={"backend": "database", "options": {"alias": "interop_pg"}},
+        node={"kind": "pg", "options": {"connectionString": url}},
+        databases={"interop_pg": database},
+    )
+
+
+@pytest.fixture(scope="session")
+def interop_store_memcached(memcached_server) -> StoreSpec:
+    hosts = f"127.0.0.1:{memcached_server.port}"
+    return StoreSpec(
+        name="memcached",
+        django={"backend": "cache", "options": {"alias": "interop_sessions", "prefix": "interop:"}},
+        node={"kind": "memcached", "options": {"hosts": hosts, "prefix": "interop:"}},
+        caches={"interop_sessions": pymemcache_cache(memcached_server)},
     )
 
 
@@ -192,12 +221,12 @@ class ServerPool:
         key = json.dumps(store.databases)
         if key in self.migrated:
             return
-        subprocess.run(
-            [sys.executable, "-m", "django", "migrate", "--verbosity", "0"],
-            cwd=ROOT,
-            env=env,
-            check=True,
-        )
+        migrate = [sys.executable, "-m", "django", "migrate", "--verbosity", "0"]
+        subprocess.run(migrate, cwd=ROOT, env=env, check=True)
+        for alias in store.databases or {}:
+            # The session table (connect-pg-simple's) on the store's own database.
+            database = ["django_express_session", "--database", alias]
+            subprocess.run([*migrate, *database], cwd=ROOT, env=env, check=True)
         self.migrated.add(key)
 
     def _start_django(self, store: StoreSpec, options: dict[str, Any], label: str) -> App:
