@@ -16,6 +16,7 @@ from django.db import DatabaseError, OperationalError, connections, transaction
 from django_express_session.exceptions import CorruptRecord, CreateError, UpdateError
 from django_express_session.record import Changes, dumps, format_js_date
 from django_express_session.stores.database import DatabaseStore
+from tests.node import store_call
 from tests.servers.postgres import ALIAS
 
 VARIANTS = ["database_sqlite", "database_postgres"]
@@ -401,3 +402,92 @@ def test_unreachable_database_is_a_connection_error(postgres_cluster, db, django
         with pytest.raises(store.connection_errors):
             store.get("sid-1")
     assert issubclass(OperationalError, store.connection_errors)
+
+
+# -- byte-level interop with connect-pg-simple 10 (server TimeZone America/New_York) ------
+
+
+def rows(store: DatabaseStore) -> dict[str, tuple[str, str]]:
+    """Each row's ``sess`` text and ``expire`` as PostgreSQL prints it."""
+    found = sql(store, "SELECT sid, sess::text, expire::text FROM %t")
+    return {sid: (sess, expire) for sid, sess, expire in found}
+
+
+@pytest.fixture
+def pg_store(store_database_postgres) -> DatabaseStore:
+    return DatabaseStore.from_options(store_database_postgres["options"])
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize("max_age_ms", [3_600_000, None])
+def test_same_session_same_row_as_connect_pg_simple(pg_store, postgres_cluster, max_age_ms):
+    session = record(
+        {"views": 1, "passport": {"user": "ann"}, "name": "Zoë"}, max_age_ms=max_age_ms
+    )
+    pg_store.set("django-side", session)
+    store_call(
+        "pg",
+        {"connectionString": postgres_cluster.url},
+        {"op": "set", "sid": "node-side", "session": session},
+    )
+    stored = rows(pg_store)
+    assert stored["django-side"][0] == stored["node-side"][0] == dumps(session)
+    if max_age_ms is not None:
+        assert stored["django-side"][1] == stored["node-side"][1]  # to the second
+    else:  # now + ttl: the two writes are a moment apart
+        django_at, node_at = (
+            datetime.fromisoformat(stored[s][1]) for s in ("django-side", "node-side")
+        )
+        assert abs((node_at - django_at).total_seconds()) <= 5
+
+
+@pytest.mark.interop
+def test_each_side_reads_touches_and_destroys_the_others_sessions(pg_store, postgres_cluster):
+    node = {"connectionString": postgres_cluster.url}
+    from_django = record({"who": "django"}, max_age_ms=600_000)
+    from_node = record({"who": "node"}, max_age_ms=600_000)
+    pg_store.set("django-side", from_django)
+    results = store_call(
+        "pg",
+        node,
+        {"op": "get", "sid": "django-side"},
+        {"op": "set", "sid": "node-side", "session": from_node},
+    )
+    assert results[0] == from_django
+    # Written by Node in New York wall-clock time, read by Django in UTC: still alive.
+    assert pg_store.get("node-side") == from_node
+
+    longer = record({"who": "node"}, max_age_ms=7_200_000)
+    store_call("pg", node, {"op": "touch", "sid": "node-side", "session": longer})
+    pg_store.set("probe", longer)
+    assert rows(pg_store)["node-side"][1] == rows(pg_store)["probe"][1]
+
+    pg_store.destroy("node-side")
+    assert store_call("pg", node, {"op": "get", "sid": "node-side"}) == [None]
+
+
+@pytest.mark.interop
+def test_expired_for_django_is_expired_for_node(pg_store, postgres_cluster):
+    pg_store.set("old", record({"v": 1}, max_age_ms=600_000))
+    expire_row(pg_store, "old")
+    assert store_call(
+        "pg", {"connectionString": postgres_cluster.url}, {"op": "get", "sid": "old"}
+    ) == [None]
+
+
+@pytest.mark.interop
+def test_a_table_connect_pg_simple_created_is_used_as_is(pg_store, postgres_cluster):
+    # In a schema of its own: connect-pg-simple names every table's constraint
+    # "session_pkey", so a second table in one schema fails to create.
+    sql(pg_store, 'CREATE SCHEMA "node made"')
+    where = {"schemaName": "node made", "createTableIfMissing": True}
+    node = {"connectionString": postgres_cluster.url, **where}
+    session = record({"v": 1})
+    try:
+        store_call("pg", node, {"op": "set", "sid": "node-side", "session": session})
+        store = DatabaseStore.from_options({"alias": pg_store.alias, **where})
+        assert store.get("node-side") == session
+        store.set("django-side", session)
+        assert store_call("pg", node, {"op": "get", "sid": "django-side"}) == [session]
+    finally:
+        sql(pg_store, 'DROP SCHEMA "node made" CASCADE')
