@@ -49,13 +49,17 @@ def redis_url(server: Server, db: int = 0) -> str:
     return f"redis://127.0.0.1:{server.port}/{db}"
 
 
-def commands_sent(client: redis.Redis, action: Callable[[], object]) -> list[str]:
-    """The commands clients sent to the server while ``action`` ran, as the server's
+def commands_sent(
+    client: redis.Redis, action: Callable[[], object], settle: float = 0
+) -> list[str]:
+    """The commands clients sent to the server while ``action`` ran (and ``settle``
+    seconds after, for a writer that answers before it writes), as the server's
     ``MONITOR`` saw them: one per round trip. Left out: what Lua scripts run inside, and
     the handshake of a new pooled connection (once per connection, not per request)."""
     marker = f"end-of-action-{time.monotonic_ns()}"
     with client.monitor() as monitor:
         action()
+        time.sleep(settle)
         client.echo(marker)
         sent = []
         while True:
