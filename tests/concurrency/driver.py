@@ -30,7 +30,7 @@ class RaceResult:
         return 100.0 * self.lost / self.written if self.written else 0.0
 
 
-def _get(port: int, path: str, cookie: str | None = None) -> http.client.HTTPResponse:
+def get(port: int, path: str, cookie: str | None = None) -> http.client.HTTPResponse:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     connection.request("GET", path, headers={"Cookie": cookie} if cookie else {})
     response = connection.getresponse()
@@ -39,7 +39,7 @@ def _get(port: int, path: str, cookie: str | None = None) -> http.client.HTTPRes
     return response
 
 
-def _cookie_of(response: http.client.HTTPResponse) -> str:
+def cookie_of(response: http.client.HTTPResponse) -> str:
     """The ``name=value`` pairs of a response's ``Set-Cookie`` lines, as a Cookie header."""
     pairs = [line.split(";", 1)[0] for line in response.headers.get_all("Set-Cookie") or []]
     if not pairs:
@@ -50,13 +50,13 @@ def _cookie_of(response: http.client.HTTPResponse) -> str:
 def race(port: int, requests: int = 20, prefix: str = "k") -> RaceResult:
     """Start a session, fire ``requests`` requests at once that each set ``<prefix><i>``,
     then read the session back."""
-    cookie = _cookie_of(_get(port, "/set?started=yes"))
+    cookie = cookie_of(get(port, "/set?started=yes"))
     barrier = threading.Barrier(requests)
     statuses: list[int] = [0] * requests
 
     def add(index: int) -> None:
         barrier.wait()
-        statuses[index] = _get(port, f"/set?{prefix}{index}=yes", cookie).status
+        statuses[index] = get(port, f"/set?{prefix}{index}=yes", cookie).status
 
     threads = [threading.Thread(target=add, args=(index,)) for index in range(requests)]
     for thread in threads:
@@ -64,7 +64,7 @@ def race(port: int, requests: int = 20, prefix: str = "k") -> RaceResult:
     for thread in threads:
         thread.join()
 
-    final = _get(port, "/session", cookie)
+    final = get(port, "/session", cookie)
     data = json.loads(final.body)["data"] or {}  # type: ignore[attr-defined]
     written = [f"{prefix}{i}" for i, status in enumerate(statuses) if 200 <= status < 300]
     missing = [key for key in written if key not in data]

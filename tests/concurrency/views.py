@@ -1,4 +1,4 @@
-"""The race's two routes, shaped like ``interop/node/app.js`` so one driver speaks to
+"""The race's (and the outage tests') two routes, shaped like ``interop/node/app.js`` so one driver speaks to
 either server: ``/set?k=v`` sets keys, ``/session`` shows the data."""
 
 import time
@@ -18,4 +18,4 @@ def set_keys(request: HttpRequest) -> HttpResponse:
 
 
 def show(request: HttpRequest) -> JsonResponse:
-    return JsonResponse({"data": dict(request.session.items())})
+    return JsonResponse({"id": request.session.session_key, "data": dict(request.session.items())})
