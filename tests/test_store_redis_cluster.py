@@ -4,11 +4,12 @@ passed as the ``client`` option (django-redis has no cluster support)."""
 from __future__ import annotations
 
 import pytest
+from django.test import Client
 
 from django_express_session.exceptions import CreateError
 from django_express_session.record import dumps
 from django_express_session.stores.redis import RedisStore
-from tests.helpers import stored_session
+from tests.helpers import set_cookie, sid_of, stored_session
 
 HOUR_MS = 3_600_000
 SESSIONS = 60
@@ -92,3 +93,27 @@ FACTORY = {}
 
 def make_client():
     return FACTORY["cluster"].client()
+
+
+@pytest.mark.parametrize("store_settings", ["redis_cluster"], indirect=True)
+def test_a_browser_session_through_the_middleware(express, redis_cluster_client):
+    express(cookie={"maxAge": 60_000})
+    browser = Client()
+
+    created = browser.get("/set", {"v": "x"})
+    sid = sid_of(set_cookie(created))
+    assert redis_cluster_client.ttl(f"sess:{sid}") > 50
+
+    redis_cluster_client.expire(f"sess:{sid}", 5)
+    assert browser.get("/read").json() == {"id": sid, "data": {"v": "x"}}
+    assert redis_cluster_client.ttl(f"sess:{sid}") > 50  # touched while read
+
+    browser.get("/set", {"w": "y"})
+    assert RedisStore.from_options({"client": redis_cluster_client}).get(sid)["w"] == "y"
+
+    renewed = sid_of(set_cookie(browser.get("/regenerate")))
+    assert renewed != sid
+    assert not redis_cluster_client.exists(f"sess:{sid}")
+
+    browser.get("/destroy")
+    assert not redis_cluster_client.exists(f"sess:{renewed}")

@@ -176,3 +176,10 @@ def redis_cluster_client(redis_cluster) -> Iterator[RedisCluster]:
         node_client.close()
     yield client
     client.close()
+
+
+@pytest.fixture
+def store_redis_cluster(redis_cluster_client) -> dict:
+    """The store on the test cluster, through a client object (not a ``STORE_VARIANTS``
+    entry: a client object cannot be handed to the multi-process tests)."""
+    return {"backend": "redis", "options": {"client": redis_cluster_client}}
