@@ -432,6 +432,22 @@ def test_a_dotted_path_to_a_client_factory(redis_server, redis_client):
     store.close()
 
 
+def test_close_closes_only_a_client_the_store_built(redis_server, redis_client):
+    CLIENT_PORT["port"] = redis_server.port
+    given = redis.Redis(port=redis_server.port)
+    store = RedisStore.from_options({"client": given})
+    store.set("abc", stored_session({}))
+    store.close()
+    assert given.ping()  # still usable: the project owns it
+
+    built = RedisStore.from_options({"client": "tests.test_store_redis.client_factory"})
+    built.set("abc", stored_session({}))
+    first = built.redis
+    built.close()
+    assert built.get("abc") is not None  # a fresh client from the factory
+    assert built.redis is not first
+
+
 def test_a_dotted_path_to_something_else_is_refused_at_first_use():
     store = RedisStore.from_options({"client": "tests.test_store_redis.HOUR_MS"})
     with pytest.raises(ImproperlyConfigured, match=r"\['client'\]"):

@@ -123,6 +123,7 @@ class RedisStore(Store):
         self.disable_ttl = check_bool(self.name, "disableTTL", disableTTL)
         self.scan_count = self._check_int("scanCount", scanCount)
         self._client: Client | None = None
+        self._owns_client = False  # built by a factory of the ``client`` option
         self._client_lock = threading.Lock()
         self._read_and_touch = Script(None, READ_AND_TOUCH)
         self._replace = Script(None, REPLACE)
@@ -196,6 +197,7 @@ class RedisStore(Store):
             raise option_error(self.name, "client", f"cannot be imported: {error}") from None
         if not isinstance(found, (redis.Redis, RedisCluster)) and callable(found):
             found = found()
+            self._owns_client = True
         if not isinstance(found, (redis.Redis, RedisCluster)):
             raise option_error(
                 self.name,
@@ -205,10 +207,12 @@ class RedisStore(Store):
         return found
 
     def close(self) -> None:
-        # Only a client this store built from a factory is its own to close.
-        client, self._client = self._client, None
-        if client is not None and isinstance(self._client_option, str):
-            client.close()
+        # Only a client this store got from a factory is its own to close.
+        with self._client_lock:
+            client, self._client = self._client, None
+            if client is not None and self._owns_client:
+                client.close()
+            self._owns_client = False
 
     # -- layout ---------------------------------------------------------------------------
 
