@@ -21,6 +21,9 @@ from tests.servers.postgres import ALIAS
 
 VARIANTS = ["database_sqlite", "database_postgres"]
 
+# Static, so pytest-django sets up the test database the fixtures then ask for.
+pytestmark = pytest.mark.django_db
+
 
 def record(data=None, *, max_age_ms: int | None = 3_600_000) -> dict:
     cookie = {"originalMaxAge": max_age_ms}
