@@ -13,15 +13,11 @@ from django_express_session.cookie import Cookie
 
 
 def _cookie_rows(cookie: Cookie) -> list[tuple[str, object]]:
-    return [
-        ("maxAge (ms left)", cookie.max_age),
-        ("originalMaxAge", cookie.original_max_age),
-        ("expires", cookie.expires),
-        ("httpOnly", cookie.http_only),
-        ("secure", cookie.secure),
-        ("path", cookie.path),
-        ("domain", cookie.domain),
-        ("sameSite", cookie.same_site),
+    """``max_age`` (the countdown) and what the store holds under ``cookie``."""
+    stored = cookie.to_json()
+    names = ("originalMaxAge", "expires", "httpOnly", "secure", "path", "domain", "sameSite")
+    return [("maxAge (ms left)", cookie.max_age)] + [
+        (name, stored.get(name, "(not set)")) for name in names
     ]
 
 
