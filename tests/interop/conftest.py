@@ -26,6 +26,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from http.cookiejar import CookieJar
@@ -178,10 +179,14 @@ class ServerPool:
             for app in oldest:
                 app.server.stop()
         label = f"{store.name}-{len(self.migrated)}-{free_port()}"
-        pair = AppPair(
-            node=self._start_node(store, options, label),
-            django=self._start_django(store, options, label),
-        )
+        with ThreadPoolExecutor(2) as starting:  # both boot at once
+            node = starting.submit(self._start_node, store, options, label)
+            django = starting.submit(self._start_django, store, options, label)
+        if node.exception() or django.exception():
+            for started in (node, django):
+                if not started.exception():
+                    started.result().server.stop()
+        pair = AppPair(node=node.result(), django=django.result())
         self.pairs[key] = pair
         return pair
 
