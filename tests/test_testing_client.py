@@ -14,7 +14,7 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.contrib.auth.models import User
 from django.test import Client as DjangoClient
-from django.test import override_settings
+from django.test import TestCase, override_settings
 
 from django_express_session import conf
 from django_express_session.testing import AsyncClient, Client, aattach_session, attach_session
@@ -360,3 +360,28 @@ def test_aattach_session_works_with_the_async_request_factory(store, async_rf):
         return await views.async_read(request)
 
     assert session_data(scenario()) == {"k": "stored"}
+
+
+# -- Django's TestCase -------------------------------------------------------------------
+
+
+@override_settings(
+    ROOT_URLCONF="tests.testing_urls",
+    PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"],
+    EXPRESS_SESSION={**OPTIONS, "store": {"backend": "memory", "options": {}}},
+)
+class ClientClassTests(TestCase):
+    client_class = Client
+    async_client_class = AsyncClient
+
+    @classmethod
+    def setUpTestData(cls):
+        cls.user = User.objects.create_user("carol", password="secret")
+
+    def test_login_through_the_client_class(self):
+        self.assertTrue(self.client.login(username="carol", password="secret"))
+        self.assertContains(self.client.get("/whoami"), "carol")
+
+    async def test_async_login_through_the_async_client_class(self):
+        await self.async_client.aforce_login(self.user)
+        self.assertContains(await self.async_client.get("/whoami"), "carol")
