@@ -10,6 +10,7 @@ from django_express_session.exceptions import CreateError
 from django_express_session.record import dumps
 from django_express_session.stores.redis import RedisStore
 from tests.helpers import set_cookie, sid_of, stored_session
+from tests.test_store_redis_node import run_store_call
 
 HOUR_MS = 3_600_000
 SESSIONS = 60
@@ -117,3 +118,29 @@ def test_a_browser_session_through_the_middleware(express, redis_cluster_client)
 
     browser.get("/destroy")
     assert not redis_cluster_client.exists(f"sess:{renewed}")
+
+
+@pytest.mark.interop
+def test_connect_redis_on_the_same_cluster_sees_the_same_sessions(
+    store, redis_cluster, redis_cluster_client
+):
+    cluster = [f"redis://127.0.0.1:{server.port}" for server in redis_cluster.servers]
+    by_node = {f"node{index}": stored_session({"n": index}) for index in range(30)}
+    by_django = {f"django{index}": stored_session({"n": index}) for index in range(30)}
+    for sid, session in by_django.items():
+        store.set(sid, session)
+
+    calls = [{"op": "set", "sid": sid, "session": s} for sid, s in by_node.items()]
+    results = run_store_call({"cluster": cluster}, [*calls, {"op": "length"}])
+    assert results[-1] == 60
+    assert store.all() == {**by_node, **by_django}
+    for sid, session in by_node.items():
+        assert redis_cluster_client.get(f"sess:{sid}") == dumps(session).encode()
+
+    # connect-redis 9's clear() and all() send one DEL/MGET over keys of many slots,
+    # which a cluster refuses (CROSSSLOT); this store's work on every primary.
+    for op in ("clear", "all"):
+        with pytest.raises(AssertionError, match="CROSSSLOT"):
+            run_store_call({"cluster": cluster}, [{"op": op}])
+    store.clear()
+    assert run_store_call({"cluster": cluster}, [{"op": "length"}]) == [0]

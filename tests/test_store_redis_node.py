@@ -25,12 +25,13 @@ NODE_DIR = Path(__file__).resolve().parents[1] / "interop" / "node"
 HOUR_MS = 3_600_000
 
 
-def connect_redis(server, calls: list[dict[str, Any]], **options: Any) -> list[Any]:
-    """Run ``calls`` on a real connect-redis store and return their results."""
+def run_store_call(options: dict[str, Any], calls: list[dict[str, Any]]) -> list[Any]:
+    """Run ``calls`` on a real connect-redis store built with ``options`` (``url`` or
+    ``cluster``, and connect-redis's own) and return their results."""
     node = require("node")
     if not (NODE_DIR / "node_modules" / "connect-redis").is_dir():
         pytest.fail("interop/node/node_modules is missing: scripts/test runs npm ci")
-    request = {"store": "redis", "options": {"url": redis_url(server), **options}, "calls": calls}
+    request = {"store": "redis", "options": options, "calls": calls}
     done = subprocess.run(
         [node, "store-call.js", json.dumps(request)],
         cwd=NODE_DIR,
@@ -40,6 +41,11 @@ def connect_redis(server, calls: list[dict[str, Any]], **options: Any) -> list[A
     )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
+
+
+def connect_redis(server, calls: list[dict[str, Any]], **options: Any) -> list[Any]:
+    """Run ``calls`` on connect-redis connected to the test ``server``."""
+    return run_store_call({"url": redis_url(server), **options}, calls)
 
 
 # Each store's options, on the Python side and as connect-redis takes them.
