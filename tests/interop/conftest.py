@@ -41,7 +41,18 @@ from tests.servers.redis import redis_url
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE_DIR = ROOT / "interop" / "node"
-SHARED_STORES = ["file", "redis", "postgres", "mongodb", "memcached"]
+# Each shared store, and the store variant of tests/servers it stands beside.
+SHARED_STORES = {
+    "file": "file",
+    "redis": "redis",
+    "postgres": "database_postgres",
+    "mongodb": "mongodb",
+    "memcached": "cache_memcached",
+}
+# EXPRESS_SESSION_TEST_STORES (see tests/conftest.py) narrows these too.
+if os.environ.get("EXPRESS_SESSION_TEST_STORES"):
+    _chosen = os.environ["EXPRESS_SESSION_TEST_STORES"].split(",")
+    SHARED_STORES = {name: variant for name, variant in SHARED_STORES.items() if variant in _chosen}
 MAX_RUNNING_PAIRS = 8
 
 
@@ -120,7 +131,7 @@ def interop_store_memcached(memcached_server) -> StoreSpec:
     )
 
 
-@pytest.fixture(params=SHARED_STORES)
+@pytest.fixture(params=list(SHARED_STORES))
 def shared_store(request) -> StoreSpec:
     """Runs the test once per shared store (session-file-store, connect-redis,
     connect-pg-simple, connect-mongo, connect-memcached and their Django twins)."""
