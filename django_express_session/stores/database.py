@@ -244,27 +244,35 @@ class DatabaseStore(Store):
         self._execute(f"DELETE FROM {self._table(self._connection)}", [])
 
     def prune(self, *, dry_run: bool = False, progress: Callable[[int], None] | None = None) -> int:
-        """Delete expired rows ``PRUNE_BATCH`` at a time, each batch its own statement
-        (and, outside a transaction, its own commit), found through the ``expire``
-        index: no transaction spans the table and no lock is held for long."""
+        """Delete expired rows ``PRUNE_BATCH`` at a time, oldest first through the
+        ``expire`` index, each batch its own statement (and, outside a transaction, its
+        own commit): no transaction spans the table and no lock is held for long."""
         c = self._connection
-        table, at, cutoff = self._table(c), self._at(c), self._now(c)
+        table = self._table(c)
+        # The cut-off as a constant, evaluated once: the planner then sees a value it can
+        # estimate, and every batch agrees on what "expired" means.
+        _, rows = self._execute(f"SELECT {self._at(c)}", [self._now(c)])
+        cutoff = rows[0][0]
         if dry_run:
-            _, rows = self._execute(f"SELECT COUNT(*) FROM {table} WHERE expire < {at}", [cutoff])
+            _, rows = self._execute(f"SELECT COUNT(*) FROM {table} WHERE expire < %s", [cutoff])
             if progress:
                 progress(rows[0][0])
             return rows[0][0]
+        oldest = f"WHERE expire < %s ORDER BY expire {c.ops.limit_offset_sql(0, PRUNE_BATCH)}"
         if c.vendor == "mysql":  # no LIMIT inside IN (...), but DELETE takes one
-            batch = f"DELETE FROM {table} WHERE expire < {at} LIMIT {PRUNE_BATCH}"
-        else:
-            limit = c.ops.limit_offset_sql(0, PRUNE_BATCH)
+            batch = f"DELETE FROM {table} {oldest}"
+        elif c.vendor == "postgresql":  # by row address: no join over the table
             batch = (
-                f"DELETE FROM {table} WHERE sid IN "
-                f"(SELECT sid FROM {table} WHERE expire < {at} {limit})"
+                f"DELETE FROM {table} WHERE ctid = ANY(ARRAY(SELECT ctid FROM {table} {oldest})) "
+                "AND expire < %s"
             )
+        else:
+            batch = f"DELETE FROM {table} WHERE sid IN (SELECT sid FROM {table} {oldest}) AND expire < %s"
+        # The outer ``expire < %s`` spares a row touched between the two halves.
+        params = [cutoff] if c.vendor == "mysql" else [cutoff, cutoff]
         removed = 0
         while True:
-            deleted, _ = self._execute(batch, [cutoff])
+            deleted, _ = self._execute(batch, params)
             removed += deleted
             if deleted and progress:
                 progress(removed)

@@ -69,3 +69,20 @@ def store_cache_locmem(settings):
         },
     }
     return {"backend": "cache", "options": {"alias": CACHE_ALIAS, "prefix": "sess:"}}
+
+
+@pytest.fixture(scope="session")
+def interop_store_memcached(memcached_server):
+    """connect-memcached and the cache store on one memcached (the interop harness's
+    ``StoreSpec``), both with connect-memcached's default prefix ``""``."""
+    from tests.interop.conftest import StoreSpec
+
+    return StoreSpec(
+        name="memcached",
+        django={"backend": "cache", "options": {"alias": "sessions"}},
+        node={"kind": "memcached", "options": {"hosts": f"127.0.0.1:{memcached_server.port}"}},
+        caches={
+            "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+            "sessions": pymemcache_cache(memcached_server),
+        },
+    )

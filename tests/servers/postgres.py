@@ -167,3 +167,23 @@ def store_database_sqlite(db):
 @pytest.fixture
 def store_database_postgres(postgres_alias):
     return {"backend": "database", "options": {"alias": postgres_alias}}
+
+
+@pytest.fixture(scope="session")
+def interop_store_postgres(postgres_cluster):
+    """connect-pg-simple and the database store on one table (the interop harness's
+    ``StoreSpec``): a database of its own in the cluster, Django's ``default``."""
+    import psycopg
+
+    from tests.interop.conftest import StoreSpec
+
+    with psycopg.connect(postgres_cluster.url, autocommit=True) as connection:
+        connection.execute("CREATE DATABASE interop")
+    databases = {"default": {**postgres_cluster.django_settings(), "NAME": "interop"}}
+    url = postgres_cluster.url.rsplit("/", 1)[0] + "/interop"
+    return StoreSpec(
+        name="postgres",
+        django={"backend": "database", "options": {"alias": "default"}},
+        node={"kind": "pg", "options": {"connectionString": url}},
+        databases=databases,
+    )
