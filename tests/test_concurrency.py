@@ -11,13 +11,16 @@ express-session, which lose most of these keys.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
-from tests.concurrency.driver import race
+from tests.concurrency.driver import cookie_of, get, race
 from tests.concurrency.servers import gunicorn_server
 
 REQUESTS = 20
@@ -88,3 +91,22 @@ def test_parallel_requests_of_one_session_keep_every_key(race_server):
     assert result.statuses == {200: REQUESTS}, log
     assert result.missing == []
     assert result.found == REQUESTS
+
+
+def test_a_session_destroyed_meanwhile_is_not_brought_back_by_a_save(race_server, tmp_path):
+    port = race_server.port
+    cookie = cookie_of(get(port, "/set?started=yes"))
+    loaded = tmp_path / "loaded"
+    slow: list = []
+    path = f"/set-after-destroy?loaded={loaded}"
+    writer = threading.Thread(target=lambda: slow.append(get(port, path, cookie)))
+    writer.start()
+    while not loaded.exists() and writer.is_alive():
+        time.sleep(0.01)
+
+    assert get(port, "/destroy", cookie).status == 200
+    writer.join()
+
+    assert slow[0].status == 400, "SessionInterrupted, as Django"
+    assert slow[0].headers.get_all("Set-Cookie") is None
+    assert json.loads(get(port, "/session", cookie).body)["data"] == {}, "not brought back"

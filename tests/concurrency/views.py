@@ -2,6 +2,7 @@
 either server: ``/set?k=v`` sets keys, ``/session`` shows the data."""
 
 import time
+from pathlib import Path
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
@@ -15,6 +16,24 @@ def set_keys(request: HttpRequest) -> HttpResponse:
     for key, value in request.GET.items():
         request.session[key] = value
     return HttpResponse("set")
+
+
+def set_after_destroy(request: HttpRequest) -> HttpResponse:
+    """Loads the session, says so by creating the file ``?loaded=``, waits until another
+    request has destroyed the session, then sets ``late``."""
+    session = request.session
+    session.get("anything")  # loaded
+    Path(request.GET["loaded"]).touch()
+    deadline = time.monotonic() + 10
+    while session.store.get(session.session_key) is not None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    session["late"] = "yes"
+    return HttpResponse("set")
+
+
+def destroy(request: HttpRequest) -> HttpResponse:
+    request.session.destroy()
+    return HttpResponse("destroyed")
 
 
 def show(request: HttpRequest) -> JsonResponse:
