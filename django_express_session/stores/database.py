@@ -50,7 +50,21 @@ PRUNE_BATCH = 10_000
 
 # The zone a node-postgres pool's session gets: the database's default, before Django's
 # ``SET TimeZone``. ``reset_val`` is what ``RESET TimeZone`` would restore.
-_SERVER_TIME_ZONE = "(SELECT reset_val FROM pg_settings WHERE name = 'TimeZone')"
+_SERVER_TIME_ZONE = "SELECT reset_val FROM pg_settings WHERE name = 'TimeZone'"
+
+
+def _server_time_zone(connection) -> str:
+    """The default ``TimeZone`` of the PostgreSQL connection's database, looked up once
+    per connection (a session's default cannot change while it lasts)."""
+    connection.ensure_connection()
+    known = getattr(connection, "_express_session_time_zone", None)
+    if known is not None and known[0] is connection.connection:
+        return known[1]
+    with connection.cursor() as cursor:
+        cursor.execute(_SERVER_TIME_ZONE)
+        zone = cursor.fetchone()[0]
+    connection._express_session_time_zone = (connection.connection, zone)
+    return zone
 
 
 class DatabaseStore(Store):
@@ -119,7 +133,8 @@ class DatabaseStore(Store):
     def _at(connection) -> str:
         """SQL for a point in time, given as unix seconds (one parameter)."""
         if connection.vendor == "postgresql":
-            return f"(to_timestamp(%s) AT TIME ZONE {_SERVER_TIME_ZONE})"
+            zone = _server_time_zone(connection).replace("'", "''")
+            return f"(to_timestamp(%s) AT TIME ZONE '{zone}')"
         return "%s"
 
     @staticmethod
