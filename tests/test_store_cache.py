@@ -134,7 +134,7 @@ def test_prune_has_nothing_to_do(store):
 
 
 def test_memcached_item_is_json_with_flags_2(store_cache_memcached, memcached_server):
-    store = CacheStore.from_options(store_cache_memcached["options"])
+    store = CacheStore.from_options({**store_cache_memcached["options"], "prefix": ""})
     session = record({"views": 1}, max_age_ms=3_600_000)
     store.set("sid-1", session)
     ttl, flags, value = meta_get(memcached_server.port, "sid-1")  # prefix "" by default
@@ -144,7 +144,7 @@ def test_memcached_item_is_json_with_flags_2(store_cache_memcached, memcached_se
 
 
 def test_memcached_ttl_option_wins_and_default_is_one_day(store_cache_memcached, memcached_server):
-    options = store_cache_memcached["options"]
+    options = {**store_cache_memcached["options"], "prefix": ""}
     CacheStore.from_options({**options, "ttl": 120}).set("a", record(max_age_ms=3_600_000))
     CacheStore.from_options(options).set("b", record(max_age_ms=None))
     assert 118 <= meta_get(memcached_server.port, "a")[0] <= 120
@@ -153,7 +153,7 @@ def test_memcached_ttl_option_wins_and_default_is_one_day(store_cache_memcached,
 
 def test_memcached_lifetime_over_30_days_is_kept(store_cache_memcached, memcached_server):
     """connect-memcached sends 31 days raw and the item is gone at once (§6)."""
-    store = CacheStore.from_options(store_cache_memcached["options"])
+    store = CacheStore.from_options({**store_cache_memcached["options"], "prefix": ""})
     forty_days = 40 * 86400
     store.set("sid-1", record({"v": 1}, max_age_ms=forty_days * 1000))
     assert store.get("sid-1")["v"] == 1
@@ -162,20 +162,36 @@ def test_memcached_lifetime_over_30_days_is_kept(store_cache_memcached, memcache
 
 
 def test_memcached_touch_moves_the_ttl(store_cache_memcached, memcached_server):
-    store = CacheStore.from_options(store_cache_memcached["options"])
+    store = CacheStore.from_options({**store_cache_memcached["options"], "prefix": ""})
     store.set("sid-1", record(max_age_ms=60_000))
     store.touch("sid-1", record(max_age_ms=7_200_000))
     assert 7198 <= meta_get(memcached_server.port, "sid-1")[0] <= 7200
 
 
-def test_memcached_enumeration_is_refused_and_nothing_flushed(
+def test_memcached_all_length_clear_touch_only_this_stores_keys(
     store_cache_memcached, memcached_client
 ):
     memcached_client.set("someone-else", b"keep me")
-    store = CacheStore.from_options({**store_cache_memcached["options"], "prefix": "sess:"})
+    memcached_client.set("sess-but-not-ours", b"keep me too")
+    store = CacheStore.from_options(store_cache_memcached["options"])  # prefix "sess:"
+    store.set("a", record({"n": 1}))
+    store.set("b", record({"n": 2}))
+    assert store.length() == 2
+    assert {sid: session["n"] for sid, session in store.all().items()} == {"a": 1, "b": 2}
+    store.clear()
+    assert store.length() == 0
+    assert memcached_client.get("someone-else") == b"keep me"
+    assert memcached_client.get("sess-but-not-ours") == b"keep me too"
+
+
+def test_memcached_without_prefix_cannot_enumerate_and_flushes_nothing(
+    store_cache_memcached, memcached_client
+):
+    memcached_client.set("someone-else", b"keep me")
+    store = CacheStore.from_options({**store_cache_memcached["options"], "prefix": ""})
     store.set("sid-1", record())
     for method in (store.all, store.length, store.clear):
-        with pytest.raises(CacheCannotEnumerate):
+        with pytest.raises(CacheCannotEnumerate, match="prefix"):
             method()
     assert memcached_client.get("someone-else") == b"keep me"
     assert store.get("sid-1") is not None
@@ -194,7 +210,7 @@ def test_memcached_unreachable_is_a_connection_error(settings):
 
 def test_memcached_foreign_value_is_corrupt(store_cache_memcached, memcached_client):
     memcached_client.set("sid-1", b"MIICOgSB4Ed0dG40dnJobnJVYldF")  # kruptein-encrypted
-    store = CacheStore.from_options(store_cache_memcached["options"])
+    store = CacheStore.from_options({**store_cache_memcached["options"], "prefix": ""})
     with pytest.raises(CorruptRecord):
         store.get("sid-1")
 
@@ -266,7 +282,7 @@ def test_same_session_same_item_as_connect_memcached(store_cache_memcached, memc
 
 @pytest.mark.interop
 def test_each_side_reads_the_others_sessions(store_cache_memcached, memcached_server):
-    store = CacheStore.from_options(store_cache_memcached["options"])
+    store = CacheStore.from_options({**store_cache_memcached["options"], "prefix": ""})
     from_django = record({"who": "django"})
     from_node = record({"who": "node"})
     store.set("django-side", from_django)
@@ -287,7 +303,7 @@ def test_each_side_reads_the_others_sessions(store_cache_memcached, memcached_se
 
 @pytest.mark.interop
 def test_node_reads_a_session_django_keeps_over_30_days(store_cache_memcached, memcached_server):
-    store = CacheStore.from_options(store_cache_memcached["options"])
+    store = CacheStore.from_options({**store_cache_memcached["options"], "prefix": ""})
     session = record({"v": 1}, max_age_ms=45 * 86400 * 1000)
     store.set("long", session)  # sent raw, memcached would read 1970 and drop it
     assert store_call(

@@ -24,9 +24,10 @@ Safe writes: ``create`` is ``add`` (atomic on every cache). ``replace`` is memca
 best effort: compare with what was read, then write, so two requests of one session
 that overlap within that window can still lose one update.
 
-``all``/``length``/``clear`` exist only where the cache can list this store's keys
-without touching anyone else's (the local-memory cache, with a non-empty ``prefix``);
-elsewhere they raise ``CacheCannotEnumerate``. This store never flushes a cache.
+``all``/``length``/``clear`` exist only where the store can list its own keys without
+touching anyone else's: with a non-empty ``prefix``, on memcached (its LRU crawler's
+key dump) and on the local-memory cache. Elsewhere they raise ``CacheCannotEnumerate``.
+This store never flushes a cache (connect-memcached's ``clear`` is ``flush_all``).
 """
 
 from __future__ import annotations
@@ -285,9 +286,55 @@ class _MemcachedItems(_Items):
     def delete(self, key):
         self.client(key).delete(key)
 
+    def keys(self, prefix):
+        """Every server's keys that start with ``prefix``, from memcached's LRU crawler
+        (``lru_crawler metadump all``, memcached 1.4.31+), which lists keys without
+        reading or changing any item."""
+        for server in self.clients:
+            yield from (key for key in _metadump(server) if key.startswith(prefix))
+
     def close(self):
         for client in self.clients.values():
             client.close()
+
+
+def _metadump(server: str, attempts: int = 20) -> list[str]:
+    import socket
+    from urllib.parse import unquote
+
+    from pymemcache.client.base import normalize_server_spec
+
+    address = normalize_server_spec(server)
+    for _ in range(attempts):
+        family = socket.AF_UNIX if isinstance(address, str) else socket.AF_INET
+        if family == socket.AF_INET and ":" in address[0]:
+            family = socket.AF_INET6
+        with socket.socket(family, socket.SOCK_STREAM) as conn:
+            conn.settimeout(30)
+            conn.connect(address)
+            conn.sendall(b"lru_crawler metadump all\r\n")
+            reply = b""
+            while not reply.endswith(b"\r\n") or not (
+                reply.endswith(b"END\r\n") or reply.startswith((b"BUSY", b"ERROR", b"CLIENT_ERROR"))
+            ):
+                chunk = conn.recv(1 << 16)
+                if not chunk:
+                    break
+                reply += chunk
+        if reply.startswith(b"BUSY"):  # another crawl is running: wait for it
+            time.sleep(0.05)
+            continue
+        if not reply.endswith(b"END\r\n"):
+            raise CacheCannotEnumerate(
+                f"memcached {server} cannot list its keys (lru_crawler metadump): "
+                f"{reply[:80].decode(errors='replace').strip()}"
+            )
+        return [
+            unquote(line.split(b" ", 1)[0][4:].decode())
+            for line in reply.splitlines()
+            if line.startswith(b"key=")
+        ]
+    raise CacheCannotEnumerate(f"memcached {server}: the LRU crawler stayed busy")
 
 
 class _CacheItems(_Items):

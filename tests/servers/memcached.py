@@ -55,7 +55,8 @@ def pymemcache_cache(server: Server) -> dict:
 @pytest.fixture
 def store_cache_memcached(settings, memcached_client, memcached_server):
     settings.CACHES = {**settings.CACHES, CACHE_ALIAS: pymemcache_cache(memcached_server)}
-    return {"backend": "cache", "options": {"alias": CACHE_ALIAS}}
+    # A prefix, so all/length/clear can tell the sessions from other keys.
+    return {"backend": "cache", "options": {"alias": CACHE_ALIAS, "prefix": "sess:"}}
 
 
 @pytest.fixture
