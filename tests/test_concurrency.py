@@ -1,9 +1,9 @@
 """Concurrent requests of one session lose nothing, on every store.
 
-Each run starts a real multi-worker server (gunicorn: 2 processes x 10 threads) on the
-store under test and fires 20 requests at once with the same cookie, each adding a key of
+Each run starts a real multi-worker server (gunicorn: 2 processes x 10 threads, and
+uvicorn: 2 processes, for the middleware's sync and async paths) on the store under test and fires 20 requests at once with the same cookie, each adding a key of
 its own; the session read back at the end must hold every key. The memory store (and a
-locmem cache) lives in one process, so for it the server is one process of 20 threads.
+locmem cache) lives in one process, so for it the server is one process.
 
 ``benchmarks/lost_updates.py`` runs the same race against Django's own engines and
 express-session, which lose most of these keys.
@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.concurrency.driver import cookie_of, get, race
-from tests.concurrency.servers import gunicorn_server
+from tests.concurrency.servers import gunicorn_server, uvicorn_server
 
 REQUESTS = 20
 
@@ -66,16 +66,20 @@ def migrate(server) -> None:
     )
 
 
-@pytest.fixture
-def race_server(settings, store_settings, tmp_path):
-    one = in_one_process(store_settings, settings.CACHES)
-    server = gunicorn_server(
-        "tests.concurrency.settings",
-        race_settings(settings, store_settings, tmp_path),
-        tmp_path / "gunicorn.log",
-        workers=1 if one else 2,
-        threads=REQUESTS if one else REQUESTS // 2,
-    )
+@pytest.fixture(params=["wsgi", "asgi"])
+def race_server(request, settings, store_settings, tmp_path):
+    """gunicorn (2 x 10 threads: the middleware's sync path) or uvicorn (2 processes:
+    its async path), one process for stores that live in memory."""
+    workers = 1 if in_one_process(store_settings, settings.CACHES) else 2
+    race = race_settings(settings, store_settings, tmp_path)
+    log = tmp_path / "server.log"
+    if request.param == "asgi":
+        server = uvicorn_server("tests.concurrency.settings", race, log, workers=workers)
+    else:
+        threads = REQUESTS // workers
+        server = gunicorn_server(
+            "tests.concurrency.settings", race, log, workers=workers, threads=threads
+        )
     if store_settings["backend"] == "database":
         migrate(server)
     server.start()

@@ -1,4 +1,5 @@
-"""Start the race's servers: gunicorn serving Django, or node serving express-session."""
+"""Start the race's servers: gunicorn (WSGI) or uvicorn (ASGI) serving Django, or node
+serving express-session."""
 
 from __future__ import annotations
 
@@ -40,6 +41,28 @@ def gunicorn_server(
         "RACE_SETTINGS": json.dumps(race_settings),
         "PYTHONPATH": str(ROOT),
         **(extra_env or {}),
+    }
+    return Server(argv, port, cwd=ROOT, env=env, log=log)
+
+
+def uvicorn_server(
+    settings_module: str, race_settings: dict[str, Any], log: Path, *, workers: int = 2
+) -> Server:
+    """uvicorn (ASGI: the middleware's async path) with ``workers`` processes."""
+    port = free_port()
+    argv = [
+        sys.executable, "-m", "uvicorn",
+        "--host", "127.0.0.1",
+        "--port", str(port),
+        "--workers", str(workers),
+        "--no-access-log",
+        "testproject.asgi:application",
+    ]  # fmt: skip
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": settings_module,
+        "RACE_SETTINGS": json.dumps(race_settings),
+        "PYTHONPATH": str(ROOT),
     }
     return Server(argv, port, cwd=ROOT, env=env, log=log)
 
