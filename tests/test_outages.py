@@ -1,7 +1,7 @@
 """A store that goes down mid-traffic logs nobody out.
 
 Each test runs a store server of its own (a real redis-server, PostgreSQL, memcached or
-MongoDB wire server) and Django under gunicorn, creates a session, then stops the store
+MongoDB wire server) and Django under gunicorn (WSGI) or uvicorn (ASGI), creates a session, then stops the store
 server while a browser keeps sending requests, and starts it again on the same port,
 without restarting Django:
 
@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from tests.concurrency.driver import cookie_of, get
-from tests.concurrency.servers import gunicorn_server
+from tests.concurrency.servers import gunicorn_server, uvicorn_server
 from tests.servers import memcached as memcached_servers
 from tests.servers import mongodb as mongodb_servers
 from tests.servers import postgres as postgres_servers
@@ -115,7 +115,7 @@ def django_server(outage, tmp_path) -> Iterator[Callable[..., Server]]:
     """Start Django (gunicorn, one process) on the outage's store with these options."""
     servers: list[Server] = []
 
-    def start(**options) -> Server:
+    def start(protocol: str = "wsgi", **options) -> Server:
         settings = {
             "EXPRESS_SESSION": {
                 "secret": "keyboard cat",
@@ -133,9 +133,11 @@ def django_server(outage, tmp_path) -> Iterator[Callable[..., Server]]:
                 **outage.databases,
             },
         }
-        server = gunicorn_server(
-            "tests.concurrency.settings", settings, tmp_path / "django.log", workers=1, threads=4
-        )
+        log = tmp_path / "django.log"
+        if protocol == "asgi":
+            server = uvicorn_server("tests.concurrency.settings", settings, log, workers=1)
+        else:
+            server = gunicorn_server("tests.concurrency.settings", settings, log, workers=1)
         for alias in outage.databases:
             command = [sys.executable, "-m", "django", "migrate", "--no-input", "--database"]
             command += [alias, "django_express_session"]
@@ -189,10 +191,11 @@ class Browser(threading.Thread):
             time.sleep(0.05)
 
 
+@pytest.mark.parametrize("protocol", ["wsgi", "asgi"])
 def test_a_store_outage_is_a_503_that_keeps_the_cookie_and_recovers_by_itself(
-    outage, django_server
+    protocol, outage, django_server
 ):
-    server = django_server()
+    server = django_server(protocol)
     cookie = cookie_of(get(server.port, "/set?before=outage"))
     before = session_of(server, cookie)
 
