@@ -3,13 +3,14 @@
 Each contender is a real server: Django under gunicorn (2 processes x 10 threads) with
 this package's stores, Django under gunicorn with its own session engines, and Express 4
 with express-session (node, one process, async I/O). Each round starts a session, fires
-``--requests`` requests at once with its cookie, each adding a key of its own (after
-10 ms of "work" in the Django view), and reads the session back. Printed: keys written
+``--requests`` requests at once with its cookie, each adding a key of its own after
+10 ms of "work" (the same in the Django view and the Express route), and reads the
+session back. Printed: keys written
 (2xx answers), keys found at the end, and the loss.
 
     .venv/bin/python benchmarks/lost_updates.py [--rounds 5] [--requests 20]
 
-Needs redis-server and node (with interop/node's packages installed).
+Needs redis-server, memcached and node (with interop/node's packages installed).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.concurrency.driver import RaceResult, race  # noqa: E402
 from tests.concurrency.servers import express_server, gunicorn_server  # noqa: E402
+from tests.servers.memcached import pymemcache_cache, start_memcached  # noqa: E402
 from tests.servers.process import Server  # noqa: E402
 from tests.servers.redis import redis_url, start_redis  # noqa: E402
 
@@ -68,7 +70,9 @@ def running(server: Server) -> Iterator[Server]:
         server.stop()
 
 
-def contenders(work: Path, redis: Server) -> list[tuple[str, Callable[[], Server]]]:
+def contenders(
+    work: Path, redis: Server, memcached: Server
+) -> list[tuple[str, Callable[[], Server]]]:
     """(name, factory of a not-yet-started server) for each contender."""
     ours_url, django_url, node_url = (redis_url(redis, db) for db in (0, 1, 2))
 
@@ -110,6 +114,11 @@ def contenders(work: Path, redis: Server) -> list[tuple[str, Callable[[], Server
                  CACHES={"default": LOCMEM, "sessions": django_redis(ours_url)}),
         )),
         ("ours: database store (SQLite)", ours_database),
+        ("ours: cache store (memcached)", lambda: ours_server(
+            "ours-memcached",
+            ours({"backend": "cache", "options": {"alias": "sessions"}},
+                 CACHES={"default": LOCMEM, "sessions": pymemcache_cache(memcached)}),
+        )),
         ("Django: db engine (SQLite)", django_db),
         ("Django: cache engine (django-redis)", lambda: django_server(
             "cache", {"CACHES": {"default": django_redis(django_url)}}
@@ -138,13 +147,14 @@ def main() -> None:
         work = Path(directory)
         (work / "django-files").mkdir()
         redis = start_redis(work / "redis")
+        memcached = start_memcached()
         try:
             print(
                 f"{args.rounds} rounds of {args.requests} concurrent requests, one session each\n"
             )
             print("| server | keys written | keys found | lost |")
             print("|---|---:|---:|---:|")
-            for name, factory in contenders(work, redis):
+            for name, factory in contenders(work, redis, memcached):
                 with running(factory()) as server:
                     results = [race(server.port, args.requests) for _ in range(args.rounds)]
                 written, found = total(results)
@@ -152,6 +162,7 @@ def main() -> None:
                 print(f"| {name} | {written} | {found} | {written - found} ({loss:.0f} %) |")
         finally:
             redis.stop()
+            memcached.stop()
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from typing import Any
 from tests.servers.process import Server, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-NODE_APP = ROOT / "interop" / "node" / "app.js"
+EXPRESS_RACE = Path(__file__).with_name("express_race.js")
 
 
 def gunicorn_server(
@@ -68,7 +68,7 @@ def uvicorn_server(
 
 
 def express_server(config: dict[str, Any], log: Path, node: str = "node") -> Server:
-    """interop/node/app.js (Express 4 + express-session) with ``config`` (not started)."""
+    """Express 4 + express-session (``express_race.js``) with ``config`` (not started)."""
     port = free_port()
-    argv = [node, str(NODE_APP), json.dumps(config), str(port)]
-    return Server(argv, port, cwd=NODE_APP.parent, log=log)
+    argv = [node, str(EXPRESS_RACE), json.dumps(config), str(port)]
+    return Server(argv, port, cwd=ROOT, log=log)
