@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.db import connections
 
 from django_express_session import conf
-from tests.test_store_database import record
+from tests.test_store_database import empty_table, record
 
 # Static, so pytest-django sets up the test database the fixtures then ask for.
 pytestmark = pytest.mark.django_db
@@ -43,7 +43,9 @@ def fill(store, live: int, expired: int) -> None:
 @pytest.fixture(params=["database_sqlite", "database_postgres"])
 def database_store(request, settings):
     configure(settings, request.getfixturevalue(f"store_{request.param}"))
-    return conf.get_store()
+    store = conf.get_store()
+    empty_table(store.alias)
+    return store
 
 
 def run(*args: str, stdout=None) -> str:

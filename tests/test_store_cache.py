@@ -158,7 +158,7 @@ def test_memcached_lifetime_over_30_days_is_kept(store_cache_memcached, memcache
     store.set("sid-1", record({"v": 1}, max_age_ms=forty_days * 1000))
     assert store.get("sid-1")["v"] == 1
     ttl = meta_get(memcached_server.port, "sid-1")[0]
-    assert forty_days - 5 <= ttl <= forty_days
+    assert forty_days - 5 <= ttl <= forty_days + 1  # memcached's clock ticks in seconds
 
 
 def test_memcached_touch_moves_the_ttl(store_cache_memcached, memcached_server):

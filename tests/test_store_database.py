@@ -36,9 +36,18 @@ def record(data=None, *, max_age_ms: int | None = 3_600_000) -> dict:
     return {"cookie": cookie, **(data or {})}
 
 
+def empty_table(alias: str) -> None:
+    """Async tests elsewhere write through another thread's connection, which commits
+    outside their test's transaction: start from an empty table."""
+    with connections[alias].cursor() as cursor:
+        cursor.execute('DELETE FROM "session"')
+
+
 @pytest.fixture(params=VARIANTS)
 def options(request) -> dict:
-    return request.getfixturevalue(f"store_{request.param}")["options"]
+    options = request.getfixturevalue(f"store_{request.param}")["options"]
+    empty_table(options.get("alias", "default"))
+    return options
 
 
 @pytest.fixture
