@@ -145,6 +145,7 @@ class SessionMiddleware(DjangoSessionMiddleware):
         except StoreUnavailable as error:
             if options.fail_when_store_unavailable:
                 return store_unavailable(error)
+            logger.warning("session store unavailable, continuing without a session: %s", error)
             session = SessionStore.detached_for(request)
         request.session = session
         response = self.get_response(request)
@@ -173,6 +174,7 @@ class SessionMiddleware(DjangoSessionMiddleware):
         except StoreUnavailable as error:
             if options.fail_when_store_unavailable:
                 return store_unavailable(error)
+            logger.warning("session store unavailable, continuing without a session: %s", error)
             session = SessionStore.detached_for(request)
         request.session = session
         response = await self.get_response(request)

@@ -141,14 +141,7 @@ def update_from_threads(store, sid: str, writers: int) -> dict:
     "backend",
     [
         "django.core.cache.backends.locmem.LocMemCache",
-        pytest.param(
-            "django.core.cache.backends.filebased.FileBasedCache",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="cache store: _CacheItems.cas compares, then writes (not atomic), "
-                "so threads overwrite each other on caches without cas",
-            ),
-        ),
+        "django.core.cache.backends.filebased.FileBasedCache",
     ],
 )
 def test_the_cache_store_keeps_every_key_on_any_django_cache(backend, settings, tmp_path):

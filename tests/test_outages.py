@@ -250,11 +250,6 @@ def test_continue_option_serves_requests_without_a_session_and_loses_nothing(out
         assert after["data"] == {"before": "outage"}, "nothing written during the outage"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core: SessionMiddleware continues without a session on StoreUnavailable "
-    "but logs nothing (lead to add a logger.warning in both __call__ and __acall__)",
-)
 def test_continue_option_logs_why_it_goes_on_without_a_session(outage, django_server):
     server = django_server(storeUnavailable="continue")
     cookie = cookie_of(get(server.port, "/set?before=outage"))

@@ -32,9 +32,11 @@ This store never flushes a cache (connect-memcached's ``clear`` is ``flush_all``
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import threading
 import time
+import zlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -340,8 +342,16 @@ def _metadump(server: str, attempts: int = 20) -> list[str]:
 class _CacheItems(_Items):
     """Any Django cache, through its API, holding the JSON string."""
 
+    # Caches have no compare-and-set in their API. The compare and the write happen under
+    # a lock: a thread lock within the process, and an ``add``-made lock item (atomic on
+    # memcached, Redis, the database and local-memory caches) across processes.
+    LOCK_SUFFIX = ":lock"
+    LOCK_SECONDS = 5
+    LOCK_WAIT = 1.0
+
     def __init__(self, alias: str) -> None:
         self.alias = alias
+        self._thread_locks = [threading.Lock() for _ in range(64)]
 
     @property
     def cache(self) -> Any:
@@ -368,11 +378,29 @@ class _CacheItems(_Items):
         return self.cache.add(key, text, self._timeout(lifetime))
 
     def cas(self, key, text, lifetime, token):
-        # No compare-and-set in the cache API: compare, then write (best effort).
-        if self.get(key) != token:
-            return False
-        self.set(key, text, lifetime)
-        return True
+        with self._locked(key):
+            if self.get(key) != token:
+                return False
+            self.set(key, text, lifetime)
+            return True
+
+    @contextlib.contextmanager
+    def _locked(self, key: str) -> Iterator[None]:
+        cache = self.cache
+        lock_key = key + self.LOCK_SUFFIX
+        with self._thread_locks[zlib.crc32(key.encode()) % len(self._thread_locks)]:
+            deadline = time.monotonic() + self.LOCK_WAIT
+            # A holder that died leaves the lock item to expire after LOCK_SECONDS.
+            acquired = cache.add(lock_key, 1, self.LOCK_SECONDS)
+            while not acquired and time.monotonic() < deadline:
+                time.sleep(0.002)
+                acquired = cache.add(lock_key, 1, self.LOCK_SECONDS)
+            # Past the wait another process is slow: go on (that write stays best effort).
+            try:
+                yield
+            finally:
+                if acquired:
+                    cache.delete(lock_key)
 
     def touch(self, key, lifetime):
         self.cache.touch(key, self._timeout(lifetime))
