@@ -10,8 +10,8 @@ import pytest
 from django.core.cache import caches
 from django.core.exceptions import ImproperlyConfigured
 
-from django_express_session.exceptions import CorruptRecord, CreateError, UpdateError
-from django_express_session.record import Changes, dumps, format_js_date
+from django_express_session.exceptions import CorruptRecord
+from django_express_session.record import dumps, format_js_date
 from django_express_session.stores.cache import CacheCannotEnumerate, CacheStore
 from tests.node import store_call
 from tests.servers.memcached import CACHE_ALIAS, pymemcache_cache, start_memcached
@@ -60,70 +60,9 @@ def meta_get(port: int, key: str) -> tuple[int, int, bytes] | None:
 # -- express's API ----------------------------------------------------------------------
 
 
-def test_set_get_destroy(store):
-    session = record({"views": 1, "name": "Zoë"})
-    store.set("sid-1", session)
-    assert store.get("sid-1") == session
-    store.destroy("sid-1")
-    assert store.get("sid-1") is None
-    store.destroy("sid-1")
-
-
-def test_touch_never_recreates(store):
-    store.touch("never-stored", record())
-    assert store.get("never-stored") is None
-    store.set("sid-1", record({"v": 1}))
-    store.destroy("sid-1")
-    store.touch("sid-1", record({"v": 1}))
-    assert store.get("sid-1") is None
-
-
 def test_an_expired_cookie_is_not_kept(store):
     store.set("sid-1", record(max_age_ms=-5_000))
     assert store.get("sid-1") is None
-
-
-def test_create_never_overwrites(store):
-    store.create("sid-1", record({"v": 1}))
-    with pytest.raises(CreateError):
-        store.create("sid-1", record({"v": 2}))
-    assert store.get("sid-1")["v"] == 1
-
-
-def test_replace_is_a_compare_and_set(store):
-    store.create("sid-1", record({"v": 1}))
-    seen = store.read("sid-1")
-    store.set("sid-1", record({"v": 2}))
-    assert store.replace("sid-1", record({"v": 3}), seen.version) is False
-    fresh = store.read("sid-1")
-    assert store.replace("sid-1", record({"v": 3}), fresh.version) is True
-    assert store.get("sid-1")["v"] == 3
-
-
-def test_replace_does_not_resurrect(store):
-    store.create("sid-1", record({"v": 1}))
-    seen = store.read("sid-1")
-    store.destroy("sid-1")
-    assert store.replace("sid-1", record({"v": 2}), seen.version) is False
-    assert store.get("sid-1") is None
-
-
-def test_update_of_a_destroyed_session_raises(store):
-    store.create("sid-1", record({"a": 1}))
-    known = store.read("sid-1")
-    store.destroy("sid-1")
-    with pytest.raises(UpdateError):
-        store.update("sid-1", Changes(cookie=record()["cookie"], assigned={"a": 2}), known)
-    assert store.get("sid-1") is None
-
-
-def test_concurrent_updates_merge(store):
-    store.create("sid-1", record({"a": 0, "b": 0}))
-    known = store.read("sid-1")
-    cookie = record()["cookie"]
-    store.update("sid-1", Changes(cookie=cookie, assigned={"a": 1}), known)
-    store.update("sid-1", Changes(cookie=cookie, assigned={"b": 1}), known)
-    assert {k: v for k, v in store.get("sid-1").items() if k != "cookie"} == {"a": 1, "b": 1}
 
 
 def test_prune_has_nothing_to_do(store):

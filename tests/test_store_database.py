@@ -13,8 +13,8 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, OperationalError, connections, transaction
 
-from django_express_session.exceptions import CorruptRecord, CreateError, UpdateError
-from django_express_session.record import Changes, dumps, format_js_date
+from django_express_session.exceptions import CorruptRecord, CreateError
+from django_express_session.record import dumps, format_js_date
 from django_express_session.stores.database import DatabaseStore
 from tests.node import store_call
 from tests.servers.postgres import ALIAS
@@ -147,13 +147,6 @@ def test_corrupt_row_is_an_error_not_a_missing_session(store):
 # -- safe writes ------------------------------------------------------------------------
 
 
-def test_create_never_overwrites(store):
-    store.create("sid-1", record({"v": 1}))
-    with pytest.raises(CreateError):
-        store.create("sid-1", record({"v": 2}))
-    assert store.get("sid-1")["v"] == 1
-
-
 def test_create_takes_over_an_expired_row(store):
     store.create("sid-1", record({"v": 1}))
     expire_row(store, "sid-1")
@@ -168,43 +161,6 @@ def test_failed_create_leaves_the_outer_transaction_usable(store):
             store.create("sid-1", record())
         store.set("sid-2", record())
     assert store.get("sid-2") is not None
-
-
-def test_replace_is_a_compare_and_set_on_the_stored_text(store):
-    store.create("sid-1", record({"v": 1}))
-    seen = store.read("sid-1")
-    store.set("sid-1", record({"v": 2}))  # another request wrote meanwhile
-    assert store.replace("sid-1", record({"v": 3}), seen.version) is False
-    fresh = store.read("sid-1")
-    assert store.replace("sid-1", record({"v": 3}), fresh.version) is True
-    assert store.get("sid-1")["v"] == 3
-
-
-def test_replace_does_not_resurrect(store):
-    store.create("sid-1", record({"v": 1}))
-    seen = store.read("sid-1")
-    store.destroy("sid-1")
-    assert store.replace("sid-1", record({"v": 2}), seen.version) is False
-    assert store.get("sid-1") is None
-
-
-def test_update_of_a_destroyed_session_raises(store):
-    store.create("sid-1", record({"a": 1}))
-    known = store.read("sid-1")
-    store.destroy("sid-1")
-    with pytest.raises(UpdateError):
-        store.update("sid-1", Changes(cookie=record()["cookie"], assigned={"a": 2}), known)
-    assert store.get("sid-1") is None
-
-
-def test_concurrent_updates_merge(store):
-    store.create("sid-1", record({"a": 0, "b": 0}))
-    known = store.read("sid-1")
-    cookie = record()["cookie"]
-    store.update("sid-1", Changes(cookie=cookie, assigned={"a": 1}), known)
-    # This request loaded the same version; its write retries on the fresh row.
-    store.update("sid-1", Changes(cookie=cookie, assigned={"b": 1}), known)
-    assert {k: v for k, v in store.get("sid-1").items() if k != "cookie"} == {"a": 1, "b": 1}
 
 
 def test_async_twins(store, transactional_db):
