@@ -311,16 +311,28 @@ class DatabaseStore(Store):
             if created != 1:
                 raise CreateError(sid)
             return
+        # Insert first, and look for an expired row only when the id is taken: a
+        # lookup of an absent key would take a gap lock on InnoDB under REPEATABLE READ,
+        # and two new sessions falling in one gap would then deadlock on their inserts.
+        if self._insert(table, at, [sid, text, expire]):
+            return
+        deleted, _ = self._execute(
+            f"DELETE FROM {table} WHERE sid = %s AND expire < {at}", [sid, now]
+        )
+        if not (deleted and self._insert(table, at, [sid, text, expire])):
+            raise CreateError(sid)
+
+    def _insert(self, table: str, at: str, params: list[Any]) -> bool:
+        """Insert a row; False if its id is taken."""
         try:
             # A savepoint, so a refused insert leaves an outer transaction usable.
             with transaction.atomic(using=self.alias):
-                self._execute(f"DELETE FROM {table} WHERE sid = %s AND expire < {at}", [sid, now])
                 self._execute(
-                    f"INSERT INTO {table} (sid, sess, expire) VALUES (%s, %s, {at})",
-                    [sid, text, expire],
+                    f"INSERT INTO {table} (sid, sess, expire) VALUES (%s, %s, {at})", params
                 )
         except IntegrityError:
-            raise CreateError(sid) from None
+            return False
+        return True
 
     def replace(self, sid: str, session: Record, version: Any) -> bool:
         """Write only if ``sess`` still holds the text read (``version``) and the row has
