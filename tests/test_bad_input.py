@@ -137,7 +137,7 @@ def plant(store: Store, sid: str, text: str) -> None:
         try:
             with transaction.atomic(using=store.alias), connections[store.alias].cursor() as cursor:
                 cursor.execute(
-                    f'INSERT INTO "{store.table_name}" (sid, sess, expire) VALUES (%s, %s, %s)',
+                    f"INSERT INTO {connections[store.alias].ops.quote_name(store.table_name)} (sid, sess, expire) VALUES (%s, %s, %s)",
                     [sid, text, expire],
                 )
         except DatabaseError as error:

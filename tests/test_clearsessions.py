@@ -40,7 +40,7 @@ def fill(store, live: int, expired: int) -> None:
         )
 
 
-@pytest.fixture(params=["database_sqlite", "database_postgres"])
+@pytest.fixture(params=["database_sqlite", "database_postgres", "database_mariadb"])
 def database_store(request, settings):
     configure(settings, request.getfixturevalue(f"store_{request.param}"))
     store = conf.get_store()

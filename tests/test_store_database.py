@@ -19,7 +19,7 @@ from django_express_session.stores.database import DatabaseStore
 from tests.node import store_call
 from tests.servers.postgres import ALIAS
 
-VARIANTS = ["database_sqlite", "database_postgres"]
+VARIANTS = ["database_sqlite", "database_postgres", "database_mariadb"]
 
 # Static, so pytest-django sets up the test database the fixtures then ask for.
 pytestmark = pytest.mark.django_db
@@ -40,7 +40,7 @@ def empty_table(alias: str) -> None:
     """Async tests elsewhere write through another thread's connection, which commits
     outside their test's transaction: start from an empty table."""
     with connections[alias].cursor() as cursor:
-        cursor.execute('DELETE FROM "session"')
+        cursor.execute(f"DELETE FROM {connections[alias].ops.quote_name('session')}")
 
 
 @pytest.fixture(params=VARIANTS)
@@ -59,7 +59,7 @@ def sql(store: DatabaseStore, statement: str, params=()) -> list[tuple]:
     """Run SQL on the store's database, as another client would."""
     with connections[store.alias].cursor() as cursor:
         cursor.execute(statement.replace("%t", store._table(connections[store.alias])), params)
-        return cursor.fetchall() if cursor.description else []
+        return list(cursor.fetchall()) if cursor.description else []
 
 
 def expire_row(store: DatabaseStore, sid: str) -> None:
