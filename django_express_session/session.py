@@ -505,7 +505,8 @@ class SessionStore(SessionBase):
                     self._call(self.store.create, self.session_key, self._record())
                     break
                 except CreateError:
-                    self._retry_create_with_new_id()
+                    if not self._retry_create_with_new_id():
+                        return
                 except InvalidSessionId as error:
                     self._give_up_create(error)
                     return
@@ -524,7 +525,8 @@ class SessionStore(SessionBase):
                     await self._acall(self.store.acreate, self.session_key, self._record())
                     break
                 except CreateError:
-                    self._retry_create_with_new_id()
+                    if not self._retry_create_with_new_id():
+                        return
                 except InvalidSessionId as error:
                     self._give_up_create(error)
                     return
@@ -533,14 +535,18 @@ class SessionStore(SessionBase):
                 return
         self._written(fingerprint)
 
-    def _retry_create_with_new_id(self) -> None:
+    def _retry_create_with_new_id(self) -> bool:
+        """Take a new id after a collision; False when genid gave nothing usable."""
         logger.warning(
             "session id %s is already in use; generating another", sid_hint(self.session_key)
         )
         sid = self._generate_id()
+        if sid is None:
+            return False  # detached, and logged, by _generate_id
         if self._original_id == self._session_key:
             self._original_id = sid  # still the same, new, session
         self._session_key = sid
+        return True
 
     def _give_up_create(self, reason: object = "genid keeps returning ids in use") -> None:
         logger.error("%s: this session will not be saved", reason)

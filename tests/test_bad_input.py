@@ -298,3 +298,18 @@ def test_a_genid_that_keeps_returning_ids_in_use_gives_up_without_a_cookie(expre
     assert set_cookie(response) is None
     assert store.get("taken")["owner"] == "someone else"
     assert "will not be saved" in caplog.text
+
+
+def test_genid_that_collides_then_returns_a_non_string_saves_nothing(client, express, caplog):
+    """A custom genid first returns an id in use, then garbage: logged, no 500, nothing
+    overwritten, no cookie."""
+    from tests.helpers import set_cookie, stored_session
+
+    answers = iter(["taken-session-id-0123456789abcdef", "taken-session-id-0123456789abcdef", 42])
+    store = express(genid=lambda request: next(answers))
+    store.create("taken-session-id-0123456789abcdef", stored_session({"owner": "someone"}))
+    response = client.get("/set?v=x")
+    assert response.status_code == 200
+    assert set_cookie(response) is None
+    assert store.get("taken-session-id-0123456789abcdef")["owner"] == "someone"
+    assert "not a string" in caplog.text
