@@ -4,15 +4,15 @@
 from __future__ import annotations
 
 import socket
-from datetime import datetime, timedelta, timezone
 
 import pytest
 from django.core.cache import caches
 from django.core.exceptions import ImproperlyConfigured
 
 from django_express_session.exceptions import CorruptRecord
-from django_express_session.record import dumps, format_js_date
+from django_express_session.record import dumps
 from django_express_session.stores.cache import CacheCannotEnumerate, CacheStore
+from tests.helpers import stored_session
 from tests.node import store_call
 from tests.servers.memcached import CACHE_ALIAS, pymemcache_cache, start_memcached
 
@@ -20,14 +20,7 @@ VARIANTS = ["cache_memcached", "cache_locmem"]
 
 
 def record(data=None, *, max_age_ms: int | None = 3_600_000) -> dict:
-    cookie: dict = {"originalMaxAge": max_age_ms}
-    if max_age_ms is not None:
-        expires = datetime.now(timezone.utc) + timedelta(milliseconds=max_age_ms)
-        cookie["expires"] = format_js_date(expires)
-    else:
-        cookie["expires"] = None
-    cookie |= {"httpOnly": True, "path": "/"}
-    return {"cookie": cookie, **(data or {})}
+    return stored_session(data or {}, max_age_ms)
 
 
 @pytest.fixture(params=VARIANTS)

@@ -7,15 +7,16 @@ import asyncio
 import json
 import math
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, OperationalError, connections, transaction
 
 from django_express_session.exceptions import CorruptRecord, CreateError
-from django_express_session.record import dumps, format_js_date
+from django_express_session.record import dumps
 from django_express_session.stores.database import DatabaseStore
+from tests.helpers import stored_session
 from tests.node import store_call
 from tests.servers.postgres import ALIAS
 
@@ -26,14 +27,7 @@ pytestmark = pytest.mark.django_db
 
 
 def record(data=None, *, max_age_ms: int | None = 3_600_000) -> dict:
-    cookie = {"originalMaxAge": max_age_ms}
-    if max_age_ms is not None:
-        expires = datetime.now(timezone.utc) + timedelta(milliseconds=max_age_ms)
-        cookie["expires"] = format_js_date(expires)
-    else:
-        cookie["expires"] = None
-    cookie |= {"httpOnly": True, "path": "/"}
-    return {"cookie": cookie, **(data or {})}
+    return stored_session(data or {}, max_age_ms)
 
 
 def empty_table(alias: str) -> None:

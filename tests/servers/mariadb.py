@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from .postgres import database_alias, migrate
+from .postgres import prepared_alias
 from .process import Server, free_port, require
 
 STORE_VARIANTS = ["database_mariadb"]
@@ -136,15 +136,8 @@ def mariadb_server() -> Iterator[MariaDB]:
 @pytest.fixture
 def mariadb_alias(mariadb_server, db, django_db_blocker) -> Iterator[str]:
     """The ``DATABASES`` alias of the server, migrated, its session table empty."""
-    from django.db import connections
-
-    with database_alias(ALIAS, mariadb_server.django_settings()), django_db_blocker.unblock():
-        if not mariadb_server.migrated:
-            migrate(ALIAS)
-            mariadb_server.migrated = True
-        with connections[ALIAS].cursor() as cursor:
-            cursor.execute("TRUNCATE `session`")
-        yield ALIAS
+    with prepared_alias(ALIAS, mariadb_server, django_db_blocker) as alias:
+        yield alias
 
 
 @pytest.fixture

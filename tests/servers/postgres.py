@@ -27,6 +27,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -144,18 +145,27 @@ def migrate(alias: str) -> None:
     call_command("migrate", "django_express_session", database=alias, verbosity=0)
 
 
+@contextlib.contextmanager
+def prepared_alias(alias: str, server: Any, django_db_blocker: Any) -> Iterator[str]:
+    """``alias`` pointing at ``server`` while the block runs: migrated once per server,
+    its session table emptied for each test."""
+    from django.db import connections
+
+    with database_alias(alias, server.django_settings()), django_db_blocker.unblock():
+        if not server.migrated:
+            migrate(alias)
+            server.migrated = True
+        connection = connections[alias]
+        with connection.cursor() as cursor:
+            cursor.execute(f"TRUNCATE {connection.ops.quote_name('session')}")
+        yield alias
+
+
 @pytest.fixture
 def postgres_alias(postgres_cluster, db, django_db_blocker) -> Iterator[str]:
     """The ``DATABASES`` alias of the cluster, migrated, its session table empty."""
-    from django.db import connections
-
-    with database_alias(ALIAS, postgres_cluster.django_settings()), django_db_blocker.unblock():
-        if not postgres_cluster.migrated:
-            migrate(ALIAS)
-            postgres_cluster.migrated = True
-        with connections[ALIAS].cursor() as cursor:
-            cursor.execute('TRUNCATE "session"')
-        yield ALIAS
+    with prepared_alias(ALIAS, postgres_cluster, django_db_blocker) as alias:
+        yield alias
 
 
 @pytest.fixture
