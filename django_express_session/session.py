@@ -29,6 +29,8 @@ from .exceptions import (
     StoreUnavailable,
     UpdateError,
 )
+from .core import plans
+from .core.drive import arun, run
 from .http import is_secure
 from .stores.base import Store, Versioned
 
@@ -498,7 +500,7 @@ class SessionStore(SessionBase):
 
     def _write(self, fingerprint: dict[str, str], must_create: bool = False) -> None:
         if self._stored and not must_create:
-            self._call(self.store.update, self.session_key, self._changes(fingerprint), self._known)
+            run(plans.update(self.session_key, self._changes(fingerprint), self._known), self.store)
         else:
             for _ in range(CREATE_ATTEMPTS):
                 try:
@@ -518,7 +520,7 @@ class SessionStore(SessionBase):
     async def _awrite(self, fingerprint: dict[str, str], must_create: bool = False) -> None:
         if self._stored and not must_create:
             changes = self._changes(fingerprint)
-            await self._acall(self.store.aupdate, self.session_key, changes, self._known)
+            await arun(plans.update(self.session_key, changes, self._known), self.store)
         else:
             for _ in range(CREATE_ATTEMPTS):
                 try:

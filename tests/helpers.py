@@ -19,7 +19,7 @@ class StoreSpy:
     a read is ``get``, a create or update is ``set``. A store that refreshes the expiry
     while reading counts a ``touch`` where express would have touched (no ``set``)."""
 
-    OPERATIONS = {"read": "get", "create": "set", "update": "set", "touch": "touch",
+    OPERATIONS = {"read": "get", "create": "set", "replace": "set", "touch": "touch",
                   "destroy": "destroy"}  # fmt: skip
 
     def __init__(self, monkeypatch: Any) -> None:
@@ -82,3 +82,18 @@ STORE_METADATA = ("__lastAccess", "lastModified")
 def user_data(data: dict[str, Any]) -> dict[str, Any]:
     """The session data without the keys a store adds."""
     return {key: value for key, value in data.items() if key not in STORE_METADATA}
+
+
+def merge(store: Any, sid: str, changes: Any, known: Any = None) -> Any:
+    """Save one request's ``changes`` onto ``sid`` as the session core does."""
+    from django_express_session.core import plans
+    from django_express_session.core.drive import run
+
+    return run(plans.update(sid, changes, known), store)
+
+
+async def amerge(store: Any, sid: str, changes: Any, known: Any = None) -> Any:
+    from django_express_session.core import plans
+    from django_express_session.core.drive import arun
+
+    return await arun(plans.update(sid, changes, known), store)

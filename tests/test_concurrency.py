@@ -22,6 +22,7 @@ import pytest
 
 from tests.concurrency.driver import cookie_of, get, race
 from tests.concurrency.servers import gunicorn_server, uvicorn_server
+from tests.helpers import merge
 
 REQUESTS = 20
 
@@ -127,7 +128,7 @@ def update_from_threads(store, sid: str, writers: int) -> dict:
 
     def write(index: int) -> None:
         barrier.wait()
-        store.update(sid, Changes({"originalMaxAge": None}, {f"k{index}": index}))
+        merge(store, sid, Changes({"originalMaxAge": None}, {f"k{index}": index}))
 
     threads = [threading.Thread(target=write, args=(index,)) for index in range(writers)]
     for thread in threads:

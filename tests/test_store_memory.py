@@ -8,7 +8,7 @@ import pytest
 from django_express_session.exceptions import CreateError
 from django_express_session.record import Changes
 from django_express_session.stores.memory import MemoryStore
-from tests.helpers import stored_session
+from tests.helpers import merge, stored_session
 
 
 def test_least_recently_used_sessions_go_first_beyond_max():
@@ -79,7 +79,7 @@ def test_concurrent_updates_from_threads_lose_nothing():
     def add(index):
         barrier.wait()
         cookie = stored_session({})["cookie"]
-        store.update("s", Changes(cookie, {f"k{index}": index}))
+        merge(store, "s", Changes(cookie, {f"k{index}": index}))
 
     threads = [threading.Thread(target=add, args=(i,)) for i in range(20)]
     for thread in threads:

@@ -21,7 +21,7 @@ from pymongo import MongoClient
 from django_express_session.exceptions import CorruptRecord, CreateError, UpdateError
 from django_express_session.record import Changes, dumps, format_js_date
 from django_express_session.stores.mongodb import MongoStore
-from tests.helpers import stored_session
+from tests.helpers import amerge, merge, stored_session
 from tests.servers.mongodb import ROOT, mongoeco_server, mongoeco_uri
 from tests.servers.process import require
 
@@ -318,7 +318,7 @@ def test_update_of_a_destroyed_session_raises_update_error(store):
     store.create("abc", session)
     store.destroy("abc")
     with pytest.raises(UpdateError):
-        store.update("abc", Changes(cookie=session["cookie"], assigned={"views": 2}))
+        merge(store, "abc", Changes(cookie=session["cookie"], assigned={"views": 2}))
 
 
 @pytest.mark.parametrize("stringify", [True, False])
@@ -329,7 +329,7 @@ def test_concurrent_updates_lose_nothing(make_store, stringify):
 
     def add(key: str) -> None:
         for round_ in range(5):
-            store.update("abc", Changes(cookie=session["cookie"], assigned={f"{key}{round_}": 1}))
+            merge(store, "abc", Changes(cookie=session["cookie"], assigned={f"{key}{round_}": 1}))
 
     threads = [threading.Thread(target=add, args=(name,)) for name in "abcd"]
     for thread in threads:
@@ -389,7 +389,7 @@ def test_the_async_twins_share_the_documents_of_the_sync_ones(store, sessions):
         assert known.record == session
         assert await store.areplace("abc", {**session, "views": 2}, known.version)
         assert not await store.areplace("abc", session, known.version)
-        merged = await store.aupdate("abc", Changes(cookie=session["cookie"], assigned={"x": 1}))
+        merged = await amerge(store, "abc", Changes(cookie=session["cookie"], assigned={"x": 1}))
         assert merged["x"] == 1
         await store.atouch("gone", session)
         await store.aset("def", session)

@@ -14,7 +14,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django_express_session.exceptions import CorruptRecord, CreateError, UpdateError
 from django_express_session.record import Changes, dumps
 from django_express_session.stores.redis import RedisStore
-from tests.helpers import stored_session
+from tests.helpers import merge, stored_session
 from tests.servers.redis import CACHE_ALIAS, commands_sent, redis_url
 
 HOUR_MS = 3_600_000
@@ -278,7 +278,7 @@ def test_update_of_a_destroyed_session_raises_update_error(store):
     known = store.read("abc")
     store.destroy("abc")
     with pytest.raises(UpdateError):
-        store.update("abc", Changes(cookie=known.record["cookie"], assigned={"x": 1}), known)
+        merge(store, "abc", Changes(cookie=known.record["cookie"], assigned={"x": 1}), known)
 
 
 def test_concurrent_updates_lose_nothing(store):
@@ -287,7 +287,7 @@ def test_concurrent_updates_lose_nothing(store):
     known = store.read("abc")
 
     def add(key: str) -> None:
-        store.update("abc", Changes(cookie=session["cookie"], assigned={key: True}), known)
+        merge(store, "abc", Changes(cookie=session["cookie"], assigned={key: True}), known)
 
     threads = [threading.Thread(target=add, args=(f"k{index}",)) for index in range(8)]
     for thread in threads:

@@ -1,54 +1,55 @@
-"""The Store contract every backend implements (express-session ``session/store.js``).
+"""The store protocol every backend implements (express-session's ``session/store.js``).
 
 A store keeps records (``{"cookie": {...}, **data}``, see ``record``) under session ids,
-in the layout of the matching express store so Node can read them.
+in the layout of the matching express store so Node can read them. It implements five
+primitives, each one round trip where the backend allows:
 
-A custom store, as in express, implements ``get``, ``set`` and ``destroy`` and, ideally,
-``touch``; ``all``, ``clear``, ``length`` and ``prune`` are optional. Everything else has
-a working default here.
+* ``read(sid, touch=False)``: the live record and a *version* token, or None;
+* ``create(sid, record)``: write a new record, never overwriting (``CreateError``);
+* ``replace(sid, record, version)``: a compare-and-set, False if the stored record is no
+  longer at ``version`` (or gone: a destroyed session is never brought back);
+* ``destroy(sid)``: remove the record (no error if it is gone);
+* ``touch(sid, record)``: refresh the store-level expiry of an unmodified session,
+  never recreating it.
 
-The session layer writes through three safer operations:
+The optional bulk methods ``all``, ``clear``, ``length`` and ``prune`` see live records
+only. Everything built on the primitives lives in the session core, once: merging one
+request's changes onto the latest record, retrying a compare-and-set, taking a new id
+on a collision. Every primitive has an ``a*`` twin. By default the twins run the plain
+method in a worker thread (``thread_sensitive`` picks Django's shared thread, which
+database connections need); a store whose sync methods do no I/O sets ``blocking =
+False`` and is called directly, and a store with a native asyncio client sets
+``native_async = True`` and overrides the twins.
 
-* ``create(sid, record)``: write only if no record has that id (``CreateError``);
-* ``read(sid)``: the record and a *version* token of what is stored;
-* ``replace(sid, record, version)``: write only if the stored version is still
-  ``version`` (a compare-and-set), returning False otherwise.
-
-``update(sid, changes)`` builds on these: it lays one request's changes over the latest
-record and retries on conflict, so concurrent requests lose nothing, and it raises
-``UpdateError`` when the session is gone, so a destroyed session is never brought back.
-The defaults of ``create``/``read``/``replace`` use ``get``/``set`` and are not atomic;
-each built-in store overrides them with its backend's atomic primitive.
+An express-style store that only has ``get``/``set``/``destroy`` is wrapped by
+``ExpressStyleStore``, which is last-writer-wins.
 """
 
 from __future__ import annotations
 
 import inspect
+import logging
 import math
-import random
-import time
-from collections.abc import Awaitable, Callable, Mapping
+import threading
+from collections.abc import Callable, Mapping
 from functools import partial
-from typing import Any, ClassVar, NamedTuple, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.core.exceptions import ImproperlyConfigured
 
-from ..exceptions import CreateError, UpdateConflict, UpdateError
-from ..record import Changes, Record, expires_ms, now_ms
+from ..core import plans
+from ..core.drive import arun, run
+from ..core.ops import Versioned
+from ..exceptions import CreateError
+from ..record import Record, expires_ms, now_ms
+
+__all__ = ["ExpressStyleStore", "Lazy", "PeriodicPrune", "Store", "Versioned"]
+
+logger = logging.getLogger("django_express_session")
 
 T = TypeVar("T")
-
-UPDATE_ATTEMPTS = 20
-
-
-class Versioned(NamedTuple):
-    """A record as read, with the token ``replace`` compares against."""
-
-    record: Record
-    version: Any = None
-    # True when the read also refreshed the store-level expiry (saves a round trip).
-    touched: bool = False
+Progress = Callable[[int], None]
 
 
 class Store:
@@ -61,6 +62,10 @@ class Store:
     connection_errors: ClassVar[tuple[type[BaseException], ...]] = (ConnectionError, TimeoutError)
     #: Whether the sync methods block on I/O (the async twins then run them in a thread).
     blocking: ClassVar[bool] = True
+    #: Run blocking calls in Django's shared thread (for Django database connections).
+    thread_sensitive: ClassVar[bool] = False
+    #: The ``a*`` primitives are native asyncio: async requests use them directly.
+    native_async: ClassVar[bool] = False
 
     # -- construction ---------------------------------------------------------------------
 
@@ -85,22 +90,30 @@ class Store:
     def close(self) -> None:
         """Release connections and timers (settings changed, or shutdown)."""
 
-    # -- express's store methods (custom stores implement these) --------------------------
+    # -- the five primitives --------------------------------------------------------------
 
-    def get(self, sid: str) -> Record | None:
-        """The unexpired record of ``sid``, or None. A record that cannot be decoded
-        raises ``CorruptRecord``."""
-        raise NotImplementedError(f"{type(self).__name__} must implement get()")
+    def read(self, sid: str, *, touch: bool = False) -> Versioned | None:
+        """The live record of ``sid`` with a version token, or None. A record that cannot
+        be decoded raises ``CorruptRecord``. With ``touch``, a store that can refresh the
+        expiry in the same round trip does so and says ``touched=True``."""
+        raise NotImplementedError(f"{type(self).__name__} must implement read()")
 
-    def set(self, sid: str, session: Record) -> None:
-        """Write the whole record, creating or replacing it."""
-        raise NotImplementedError(f"{type(self).__name__} must implement set()")
+    def create(self, sid: str, session: Record) -> None:
+        """Write a new record; ``CreateError`` if ``sid`` is taken."""
+        raise NotImplementedError(f"{type(self).__name__} must implement create()")
+
+    def replace(self, sid: str, session: Record, version: Any) -> bool:
+        """Write ``session`` only if the stored record is still at ``version``."""
+        raise NotImplementedError(f"{type(self).__name__} must implement replace()")
 
     def destroy(self, sid: str) -> None:
         raise NotImplementedError(f"{type(self).__name__} must implement destroy()")
 
     def touch(self, sid: str, session: Record) -> None:
         """Refresh the store-level expiry of an unmodified session (never recreate it)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement touch()")
+
+    # -- optional bulk methods (live records only) ----------------------------------------
 
     def all(self) -> dict[str, Record]:
         raise NotImplementedError(f"the {self.name} store cannot list sessions")
@@ -111,9 +124,7 @@ class Store:
     def length(self) -> int:
         raise NotImplementedError(f"the {self.name} store cannot count sessions")
 
-    def prune(
-        self, *, dry_run: bool = False, progress: Callable[[int], None] | None = None
-    ) -> int | None:
+    def prune(self, *, dry_run: bool = False, progress: Progress | None = None) -> int | None:
         """Delete expired records (``manage.py clearsessions``); return how many, or None
         when the backend expires records by itself and there is nothing to do.
 
@@ -122,104 +133,61 @@ class Store:
         """
         return None
 
-    # -- safe writes (built-in stores make these atomic) ----------------------------------
+    # -- express's get/set, for scripts and power users -----------------------------------
 
-    def read(self, sid: str, *, touch: bool = False) -> Versioned | None:
-        """The record with a version token. With ``touch``, a store that can refresh the
-        expiry in the same round trip does so and says ``touched=True``."""
-        session = self.get(sid)
-        return None if session is None else Versioned(session)
+    def get(self, sid: str) -> Record | None:
+        """express's ``get``: the live record, or None."""
+        loaded = run(plans.load(sid, touch=False), self)
+        return None if loaded is None else loaded.record
 
-    def create(self, sid: str, session: Record) -> None:
-        """Write a new record; ``CreateError`` if ``sid`` is taken."""
-        if self.get(sid) is not None:
-            raise CreateError(sid)
-        self.set(sid, session)
-
-    def replace(self, sid: str, session: Record, version: Any) -> bool:
-        """Write ``session`` only if the stored record is still at ``version``."""
-        if self.get(sid) is None:
-            return False
-        self.set(sid, session)
-        return True
-
-    def update(self, sid: str, changes: Changes, known: Versioned | None = None) -> Record:
-        """Apply ``changes`` onto the latest record of ``sid`` and return what was written.
-
-        ``known`` is the record this request loaded: the first attempt trusts it and costs
-        no read. ``UpdateError`` if the session is gone.
-        """
-        current = known
-        for attempt in range(UPDATE_ATTEMPTS):
-            if current is None or attempt:
-                current = self.read(sid)
-                if current is None:
-                    raise UpdateError(sid)
-            merged = changes.apply(current.record)
-            if self.replace(sid, merged, current.version):
-                return merged
-            time.sleep(_backoff(attempt))
-        raise UpdateConflict(sid)
-
-    # -- async twins ----------------------------------------------------------------------
-
-    def _async(self, method: Callable[..., T], *args: Any) -> Awaitable[T]:
-        if not self.blocking:
-            return _ready(method(*args))
-        return sync_to_async(partial(method, *args), thread_sensitive=False)()
+    def set(self, sid: str, session: Record) -> None:
+        """express's ``set``: write the whole record, creating or replacing it (the last
+        writer wins: sessions themselves are saved by merging, never by ``set``)."""
+        run(plans.overwrite(sid, session), self)
 
     async def aget(self, sid: str) -> Record | None:
-        return await self._async(self.get, sid)
+        loaded = await arun(plans.load(sid, touch=False), self)
+        return None if loaded is None else loaded.record
 
     async def aset(self, sid: str, session: Record) -> None:
-        await self._async(self.set, sid, session)
+        await arun(plans.overwrite(sid, session), self)
 
-    async def adestroy(self, sid: str) -> None:
-        await self._async(self.destroy, sid)
+    # -- async twins (a thread by default; native in stores that set native_async) --------
 
-    async def atouch(self, sid: str, session: Record) -> None:
-        await self._async(self.touch, sid, session)
-
-    async def aall(self) -> dict[str, Record]:
-        return await self._async(self.all)
-
-    async def aclear(self) -> None:
-        await self._async(self.clear)
-
-    async def alength(self) -> int:
-        return await self._async(self.length)
-
-    async def aprune(
-        self, *, dry_run: bool = False, progress: Callable[[int], None] | None = None
-    ) -> int | None:
-        return await self._async(partial(self.prune, dry_run=dry_run, progress=progress))
+    async def _in_thread(self, method: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        call = partial(method, *args, **kwargs)
+        if not self.blocking:
+            return call()
+        return await sync_to_async(call, thread_sensitive=self.thread_sensitive)()
 
     async def aread(self, sid: str, *, touch: bool = False) -> Versioned | None:
-        return await self._async(partial(self.read, touch=touch), sid)
+        return await self._in_thread(self.read, sid, touch=touch)
 
     async def acreate(self, sid: str, session: Record) -> None:
-        await self._async(self.create, sid, session)
+        await self._in_thread(self.create, sid, session)
 
     async def areplace(self, sid: str, session: Record, version: Any) -> bool:
-        return await self._async(self.replace, sid, session, version)
+        return await self._in_thread(self.replace, sid, session, version)
 
-    async def aupdate(self, sid: str, changes: Changes, known: Versioned | None = None) -> Record:
-        if type(self).aread is Store.aread and type(self).areplace is Store.areplace:
-            # No native async primitives: run the whole loop in one thread hop.
-            return await self._async(self.update, sid, changes, known)
-        import asyncio
+    async def adestroy(self, sid: str) -> None:
+        await self._in_thread(self.destroy, sid)
 
-        current = known
-        for attempt in range(UPDATE_ATTEMPTS):
-            if current is None or attempt:
-                current = await self.aread(sid)
-                if current is None:
-                    raise UpdateError(sid)
-            merged = changes.apply(current.record)
-            if await self.areplace(sid, merged, current.version):
-                return merged
-            await asyncio.sleep(_backoff(attempt))
-        raise UpdateConflict(sid)
+    async def atouch(self, sid: str, session: Record) -> None:
+        await self._in_thread(self.touch, sid, session)
+
+    async def aall(self) -> dict[str, Record]:
+        return await self._in_thread(self.all)
+
+    async def aclear(self) -> None:
+        await self._in_thread(self.clear)
+
+    async def alength(self) -> int:
+        return await self._in_thread(self.length)
+
+    async def aprune(
+        self, *, dry_run: bool = False, progress: Progress | None = None
+    ) -> int | None:
+        return await self._in_thread(self.prune, dry_run=dry_run, progress=progress)
 
     # -- expiry helpers shared by the backends --------------------------------------------
 
@@ -240,13 +208,121 @@ class Store:
         return expires if expires is not None else now_ms() + fallback_seconds * 1000
 
 
-async def _ready(value: T) -> T:
-    return value
+class ExpressStyleStore(Store):
+    """Adapts a store written express-style (``get``/``set``/``destroy``, optionally
+    ``touch``, ``all``, ``clear``, ``length``) to the five primitives.
+
+    **Last writer wins**: such a store has no compare-and-set, so ``create`` and
+    ``replace`` are a read followed by a write, and two overlapping requests of one
+    session can lose each other's changes (as every express store without atomic writes
+    does). The ``express_session.W010`` system check says so when one is configured.
+    Subclass it and implement ``get``/``set``/``destroy``.
+    """
+
+    def get(self, sid: str) -> Record | None:
+        raise NotImplementedError(f"{type(self).__name__} must implement get()")
+
+    def set(self, sid: str, session: Record) -> None:
+        raise NotImplementedError(f"{type(self).__name__} must implement set()")
+
+    async def aget(self, sid: str) -> Record | None:
+        return await self._in_thread(self.get, sid)
+
+    async def aset(self, sid: str, session: Record) -> None:
+        await self._in_thread(self.set, sid, session)
+
+    def read(self, sid: str, *, touch: bool = False) -> Versioned | None:
+        session = self.get(sid)
+        return None if session is None else Versioned(session)
+
+    def create(self, sid: str, session: Record) -> None:
+        if self.get(sid) is not None:
+            raise CreateError(sid)
+        self.set(sid, session)
+
+    def replace(self, sid: str, session: Record, version: Any) -> bool:
+        if self.get(sid) is None:
+            return False
+        self.set(sid, session)
+        return True
+
+    def touch(self, sid: str, session: Record) -> None:
+        """express's optional ``touch``: without one, nothing is refreshed."""
 
 
-def _backoff(attempt: int) -> float:
-    # Short and jittered: conflicting writers are requests of one browser.
-    return random.uniform(0, 0.002 * (attempt + 1))
+class Lazy(Generic[T]):
+    """A connection (or any resource) built on first use, once even under threads, and
+    dropped by ``reset()``: the one way every store opens its client."""
+
+    def __init__(self, build: Callable[[], T], close: Callable[[T], None] | None = None) -> None:
+        self._build = build
+        self._close = close
+        self._value: T | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> T:
+        value = self._value
+        if value is None:
+            with self._lock:
+                if self._value is None:
+                    self._value = self._build()
+                value = self._value
+        return value
+
+    @property
+    def ready(self) -> bool:
+        return self._value is not None
+
+    def reset(self) -> None:
+        with self._lock:
+            value, self._value = self._value, None
+        if value is not None and self._close is not None:
+            self._close(value)
+
+
+class PeriodicPrune:
+    """Calls ``store.prune()`` every ``interval`` seconds in a daemon thread, logging a
+    failure and trying again next round: the one background clean-up of the stores that
+    have a Node option for it (memorystore ``checkPeriod``, session-file-store
+    ``reapInterval``, connect-mongo ``autoRemove: "interval"``). Started on first use of
+    the store, stopped by ``close()``. Without it, ``manage.py clearsessions`` from cron
+    does the same, as Django's own engines expect."""
+
+    def __init__(self, store: Store, interval: float) -> None:
+        self.store = store
+        self.interval = interval
+        self._thread: threading.Thread | None = None
+        self._stopped = threading.Event()
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        if self._thread is not None or self.interval <= 0:
+            return
+        with self._lock:
+            if self._thread is None:
+                self._stopped.clear()
+                self._thread = threading.Thread(
+                    target=self._loop, name=f"{self.store.name}-session-prune", daemon=True
+                )
+                self._thread.start()
+
+    def stop(self) -> None:
+        with self._lock:
+            thread, self._thread = self._thread, None
+        self._stopped.set()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=1)
+
+    def _loop(self) -> None:
+        while not self._stopped.wait(self.interval):
+            try:
+                self.store.prune()
+            except Exception:  # the next round retries; reads filter on expiry anyway
+                logger.warning(
+                    "removing expired sessions from the %s store failed",
+                    self.store.name,
+                    exc_info=True,
+                )
 
 
 # -- option checks shared by the backends -------------------------------------------------

@@ -126,7 +126,8 @@ class FileStore(Store):
             self.destroy(sid)
 
     def length(self) -> int:
-        return sum(1 for _ in self._ids())
+        # Live records only, as all() sees them: a file's name says nothing of its expiry.
+        return len(self.all())
 
     def prune(self, *, dry_run: bool = False, progress: Callable[[int], None] | None = None) -> int:
         removed = 0

@@ -1,0 +1,108 @@
+"""The store conversations of a session, written once (run by ``drive.run``/``arun``).
+
+Each plan is a generator: it yields an operation, receives the result (or has the
+operation's exception raised at the ``yield``), and returns its own result.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Generator
+from typing import Any
+
+from ..exceptions import CorruptRecord, CreateError, UpdateConflict, UpdateError
+from ..record import Changes, Record
+from . import ops
+from .ops import Op, Sleep, Versioned
+
+logger = logging.getLogger("django_express_session")
+
+Plan = Generator["Op | Sleep", Any, Any]
+
+#: A custom genid that keeps returning ids in use gets this many tries.
+CREATE_ATTEMPTS = 5
+#: Compare-and-set attempts before ``UpdateConflict`` (a 503: someone is hammering).
+UPDATE_ATTEMPTS = 20
+
+
+def sid_hint(sid: Any) -> str:
+    """Enough of a session id to correlate log lines, not enough to hijack it."""
+    return f"{sid[:6]}…" if isinstance(sid, str) else repr(sid)
+
+
+def backoff(attempt: int) -> float:
+    # Short and jittered: conflicting writers are requests of one browser.
+    return random.uniform(0, 0.002 * (attempt + 1))
+
+
+def load(sid: str, *, touch: bool) -> Generator[Op, Any, Versioned | None]:
+    """The live record of ``sid``; a record that cannot be decoded counts as missing."""
+    try:
+        return (yield ops.read(sid, touch=touch))
+    except CorruptRecord as error:
+        logger.warning("session %s: %s; treated as missing", sid_hint(sid), error)
+        return None
+
+
+def create(
+    sid: str, make_record: Callable[[], Record], new_id: Callable[[], str | None]
+) -> Generator[Op, Any, str | None]:
+    """Store a new session under ``sid``, or under a fresh id from ``new_id`` when that
+    one is taken; return the id it was stored under, or None when none could be had
+    (logged)."""
+    for _ in range(CREATE_ATTEMPTS):
+        try:
+            yield ops.create(sid, make_record())
+            return sid
+        except CreateError:
+            logger.warning("session id %s is already in use; generating another", sid_hint(sid))
+            next_sid = new_id()
+            if next_sid is None:
+                return None  # new_id logged why
+            sid = next_sid
+    logger.error("genid keeps returning ids in use: this session will not be saved")
+    return None
+
+
+def update(
+    sid: str, changes: Changes, known: Versioned | None
+) -> Generator[Op | Sleep, Any, Record]:
+    """Lay one request's ``changes`` over the latest record of ``sid`` with a
+    compare-and-set, re-reading and retrying when another request wrote in between, so
+    concurrent requests lose nothing. ``known`` is the record this request loaded: the
+    first attempt trusts it and costs no read. ``UpdateError`` if the session is gone."""
+    current = known
+    for attempt in range(UPDATE_ATTEMPTS):
+        if current is None or attempt:
+            current = yield ops.read(sid)
+            if current is None:
+                raise UpdateError(sid_hint(sid))
+        merged = changes.apply(current.record)
+        if (yield ops.replace(sid, merged, current.version)):
+            return merged
+        yield Sleep(backoff(attempt))
+    raise UpdateConflict(f"session {sid_hint(sid)} kept changing under {UPDATE_ATTEMPTS} writes")
+
+
+def overwrite(sid: str, session: Record) -> Generator[Op, Any, None]:
+    """Write the whole record, creating or replacing it: express's ``set`` (last writer
+    wins), for scripts and tests, never for a session's own save."""
+    while True:
+        current = yield ops.read(sid)
+        if current is None:
+            try:
+                yield ops.create(sid, session)
+                return
+            except CreateError:
+                continue  # created meanwhile: replace that one
+        if (yield ops.replace(sid, session, current.version)):
+            return
+
+
+def destroy(sid: str) -> Generator[Op, Any, None]:
+    yield ops.destroy(sid)
+
+
+def touch(sid: str, session: Record) -> Generator[Op, Any, None]:
+    yield ops.touch(sid, session)
