@@ -1,16 +1,17 @@
-"""The session middleware: express-session's per-request decisions, Django's safety rules.
+"""The session middleware: express-session's per-request flow, Django's safety rules.
 
-It replaces ``django.contrib.sessions.middleware.SessionMiddleware``. The decisions are the
-small named predicates of express-session's ``index.js`` (``should_save``,
-``should_touch``, ``should_set_cookie``, ``should_destroy``); the store write completes
-before the response leaves, and the request fails with a 503 (the cookie kept) rather
-than losing the session when the store cannot be reached.
+It replaces ``django.contrib.sessions.middleware.SessionMiddleware``. Opening reads the
+signed cookie and loads the session; closing gathers the facts, lets ``core.decide``
+choose (destroy, save, touch, set or clear the cookie, ``Vary``), carries that out, and
+applies it to the response. The store write completes before the response leaves, and
+a store that cannot be reached gives a 503 (the cookie kept), never a logout. Opening
+and closing are plans, run by ``core.drive`` with the store's sync or async methods.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,103 +21,27 @@ from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessio
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.utils.cache import patch_vary_headers
 
-from . import signing
-from .conf import Options, get_options
+from . import conf, signing
+from .conf import Options
+from .core.decide import Decision, Facts, decide
+from .core.drive import arun, run
+from .core.state import Mode
 from .exceptions import StoreUnavailable, UpdateConflict, UpdateError
 from .http import is_secure, parse_cookie_header, path_matches, set_cookie_line
 from .session import SessionStore
 
 logger = logging.getLogger("django_express_session")
 
-GetResponse = Callable[[HttpRequest], HttpResponseBase]
-
-
-# -- the decisions (express-session index.js) ---------------------------------------------
-
-
-def should_destroy(session: SessionStore, options: Options, unset: bool) -> bool:
-    """``request.session`` was set to None or deleted under ``unset: "destroy"``."""
-    return unset and options.unset_destroys and session.stored
-
-
-def should_save(session: SessionStore, fingerprint: dict[str, str], options: Options) -> bool:
-    if session.detached or session.session_key is None:
-        return False
-    if session.cookie.expiry_changed:
-        return True  # so the store and the browser never disagree on expiry
-    if not options.save_uninitialized and not session.saved_explicitly_or_loaded and session.is_new:
-        return session.is_modified(fingerprint)
-    return not session.is_saved(fingerprint)
-
-
-def should_touch(session: SessionStore, saving: bool) -> bool:
-    return not saving and not session.detached and not session.is_new and session.stored
-
-
-def should_set_cookie(session: SessionStore, fingerprint: dict[str, str], options: Options) -> bool:
-    if session.detached or session.session_key is None:
-        return False
-    if session.is_new:
-        return options.save_uninitialized or session.is_modified(fingerprint)
-    if session.cookie.expiry_changed:
-        return True
-    has_expiry = session.cookie.expires is not None
-    return options.rolling or (has_expiry and session.is_modified(fingerprint))
-
-
-def can_send_cookie(session: SessionStore, request: HttpRequest, options: Options) -> bool:
-    """A ``secure`` cookie only goes out over HTTPS."""
-    return not session.cookie.secure or is_secure(request, options.proxy)
+Plan = Generator[Any, Any, Any]
 
 
 @dataclass(frozen=True)
-class Decision:
-    destroy: bool = False
-    save: bool = False
-    touch: bool = False
-    send_cookie: bool = False
-    clear_cookie: bool = False
+class Opened:
+    """A request's session as opened, or the response that ends the request at once."""
 
-
-def decide(
-    request: HttpRequest,
-    session: SessionStore,
-    response: HttpResponseBase,
-    options: Options,
-    had_cookie: bool,
-    fingerprint: dict[str, str] | None,
-) -> Decision:
-    unset = getattr(request, "session", None) is None
-    if unset:
-        destroy = should_destroy(session, options, unset)
-        return Decision(destroy=destroy, clear_cookie=destroy and had_cookie)
-    if session.destroyed:
-        return Decision(clear_cookie=had_cookie)
-    if fingerprint is None or response.status_code >= 500:
-        return Decision()  # Django: no save on a server error
-    save = should_save(session, fingerprint, options)
-    send_cookie = should_set_cookie(session, fingerprint, options)
-    if not can_send_cookie(session, request, options):
-        send_cookie = False
-        # A new session whose cookie cannot reach the browser would be an orphan.
-        save = save and not session.is_new
-    touch = should_touch(session, save) and not session.touched_on_read
-    clear_cookie = session.ended and had_cookie and not ((send_cookie and save) or session.stored)
-    return Decision(save=save, touch=touch, send_cookie=send_cookie, clear_cookie=clear_cookie)
-
-
-# -- the middleware -----------------------------------------------------------------------
-
-
-def store_unavailable(error: Exception) -> HttpResponse:
-    logger.error("session store unavailable: %s", error)
-    response = HttpResponse(
-        "503 Service Unavailable: the session store cannot be reached. Please retry.\n",
-        status=503,
-        content_type="text/plain; charset=utf-8",
-    )
-    response["Retry-After"] = "1"
-    return response
+    session: SessionStore | None = None
+    had_cookie: bool = False
+    response: HttpResponseBase | None = None
 
 
 class SessionMiddleware(DjangoSessionMiddleware):
@@ -126,7 +51,7 @@ class SessionMiddleware(DjangoSessionMiddleware):
     sync_capable = True
     async_capable = True
 
-    def __init__(self, get_response: GetResponse | Callable[[HttpRequest], Awaitable[Any]]):
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
         self.get_response = get_response
         self.is_async = iscoroutinefunction(get_response)
         if self.is_async:
@@ -135,62 +60,20 @@ class SessionMiddleware(DjangoSessionMiddleware):
     def __call__(self, request: HttpRequest) -> Any:
         if self.is_async:
             return self.__acall__(request)
-        options = get_options()
-        if not path_matches(request.path, options.cookie.path):
-            request.session = SessionStore.detached_for(request)
-            return self.get_response(request)
-        cookie_sid, had_cookie = read_cookie(request, options)
-        try:
-            session = SessionStore.for_request(request, cookie_sid)
-        except StoreUnavailable as error:
-            if options.fail_when_store_unavailable:
-                return store_unavailable(error)
-            logger.warning("session store unavailable, continuing without a session: %s", error)
-            session = SessionStore.detached_for(request)
-        request.session = session
+        options, store = conf.get_options(), conf.get_store()
+        opened = run(opening(request, options), store)
+        if opened.response is not None:
+            return opened.response
         response = self.get_response(request)
-        try:
-            decision, fingerprint = prepare(request, session, response, options, had_cookie)
-            if decision.destroy:
-                session.store_destroy()
-            if decision.save:
-                session.commit(fingerprint)
-            elif decision.touch:
-                session.store_touch()
-        except (StoreUnavailable, UpdateConflict) as error:
-            return store_unavailable(error)
-        except UpdateError:
-            raise interrupted() from None
-        return respond(request, session, response, options, decision)
+        return run(closing(request, opened, response, options), store)
 
-    async def __acall__(self, request: HttpRequest) -> Any:
-        options = get_options()
-        if not path_matches(request.path, options.cookie.path):
-            request.session = SessionStore.detached_for(request)
-            return await self.get_response(request)
-        cookie_sid, had_cookie = read_cookie(request, options)
-        try:
-            session = await SessionStore.afor_request(request, cookie_sid)
-        except StoreUnavailable as error:
-            if options.fail_when_store_unavailable:
-                return store_unavailable(error)
-            logger.warning("session store unavailable, continuing without a session: %s", error)
-            session = SessionStore.detached_for(request)
-        request.session = session
+    async def __acall__(self, request: HttpRequest) -> Awaitable[Any]:
+        options, store = conf.get_options(), conf.get_store()
+        opened = await arun(opening(request, options), store)
+        if opened.response is not None:
+            return opened.response
         response = await self.get_response(request)
-        try:
-            decision, fingerprint = prepare(request, session, response, options, had_cookie)
-            if decision.destroy:
-                await session.astore_destroy()
-            if decision.save:
-                await session.acommit(fingerprint)
-            elif decision.touch:
-                await session.astore_touch()
-        except (StoreUnavailable, UpdateConflict) as error:
-            return store_unavailable(error)
-        except UpdateError:
-            raise interrupted() from None
-        return respond(request, session, response, options, decision)
+        return await arun(closing(request, opened, response, options), store)
 
 
 def read_cookie(request: HttpRequest, options: Options) -> tuple[str | None, bool]:
@@ -201,36 +84,93 @@ def read_cookie(request: HttpRequest, options: Options) -> tuple[str | None, boo
     return signing.session_id(raw, options.secrets), raw is not None
 
 
-def prepare(
-    request: HttpRequest,
-    session: SessionStore,
-    response: HttpResponseBase,
-    options: Options,
-    had_cookie: bool,
-) -> tuple[Decision, dict[str, str]]:
+def opening(request: HttpRequest, options: Options) -> Plan:
+    if not path_matches(request.path, options.cookie.path):
+        # Outside the cookie's path the browser sends no cookie: a session that is
+        # never saved, so code reading request.session still works.
+        request.session = SessionStore.detached_for(request)
+        return Opened()
+    cookie_sid, had_cookie = read_cookie(request, options)
+    try:
+        session = yield from SessionStore.opening(request, cookie_sid)
+    except StoreUnavailable as error:
+        if options.fail_when_store_unavailable:
+            return Opened(response=store_unavailable(error))
+        logger.warning("session store unavailable, continuing without a session: %s", error)
+        session = SessionStore.detached_for(request)
+    request.session = session
+    return Opened(session, had_cookie)
+
+
+def closing(
+    request: HttpRequest, opened: Opened, response: HttpResponseBase, options: Options
+) -> Plan:
+    session = opened.session
+    if session is None:
+        return response
+    unset = getattr(request, "session", None) is None
     fingerprint = None
-    if getattr(request, "session", None) is not None and not session.destroyed:
-        session.cookie.reset_max_age()  # express touches the session before deciding
-        fingerprint = session.fingerprint()
-    return decide(request, session, response, options, had_cookie, fingerprint), fingerprint or {}
+    if not unset and session.state.mode is not Mode.DESTROYED:
+        fingerprint = session.fingerprint_for_decision()
+    decision = decide(session.state, fingerprint, facts(request, opened, response, options))
+    try:
+        sid = yield from session.finishing(decision, fingerprint or {})
+    except (StoreUnavailable, UpdateConflict) as error:
+        return store_unavailable(error)
+    except UpdateError:
+        raise interrupted() from None
+    return respond(response, session, decision, sid, options)
+
+
+def facts(
+    request: HttpRequest, opened: Opened, response: HttpResponseBase, options: Options
+) -> Facts:
+    session = opened.session
+    assert session is not None
+    cookie = session.cookie
+    return Facts(
+        unset=getattr(request, "session", None) is None,
+        had_cookie=opened.had_cookie,
+        status_code=response.status_code,
+        secure_request=bool(cookie.secure) and is_secure(request, options.proxy),
+        accessed=session.accessed,
+        unset_destroys=options.unset_destroys,
+        save_uninitialized=options.save_uninitialized,
+        rolling=options.rolling,
+        expiry_changed=cookie.expiry_changed,
+        has_expiry=cookie.expires is not None,
+        cookie_secure=bool(cookie.secure),
+    )
 
 
 def respond(
-    request: HttpRequest,
-    session: SessionStore,
     response: HttpResponseBase,
-    options: Options,
+    session: SessionStore,
     decision: Decision,
+    sid: str | None,
+    options: Options,
 ) -> HttpResponseBase:
-    if decision.send_cookie and not session.detached and session.stored:
-        value = signing.cookie_value(session.session_key, options.secrets[0])
+    """Apply the decision to the response; ``sid`` is the id a record stands behind."""
+    if decision.set_cookie and sid is not None:
+        value = signing.cookie_value(sid, options.secrets[0])
         set_cookie_line(
             response, options.name, value, session.cookie.serialize(options.name, value)
         )
     elif decision.clear_cookie:
         set_cookie_line(response, options.name, "", session.cookie.serialize_clearing(options.name))
-    if session.accessed or decision.send_cookie or decision.clear_cookie:
+    if decision.vary:
         patch_vary_headers(response, ("Cookie",))
+    return response
+
+
+def store_unavailable(error: Exception) -> HttpResponse:
+    logger.error("session store unavailable: %s", error)
+    response = HttpResponse(
+        "503 Service Unavailable: the session store cannot be reached. Please retry.\n",
+        status=503,
+        content_type="text/plain; charset=utf-8",
+    )
+    response["Retry-After"] = "1"
     return response
 
 

@@ -1,125 +1,93 @@
 """``request.session``: Django's session API over an express-session record.
 
 ``SESSION_ENGINE = "django_express_session.session"`` makes this module the engine. The
-class keeps Django's whole dict API (and its ``a*`` twins), adds express's session methods
-(``id``, ``cookie``, ``regenerate``, ``destroy``, ``reload``, ``save``, ``touch``) and
-remembers what the middleware needs to take express's per-request decisions: the id and
-data as loaded (express's ``originalId``/``originalHash``), the data as last saved
-(``savedHash``), and what the store holds (to write only this request's changes).
+class keeps Django's whole dict API (and its ``a*`` twins) and adds express's session
+methods (``id``, ``cookie``, ``regenerate``, ``destroy``, ``reload``, ``save``,
+``touch``). What it remembers for the end-of-request decision is one ``SessionState``;
+every method that talks to the backend is a plan (a generator of store operations)
+that the plain method runs with ``run`` and its ``a*`` twin with ``arun``.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Generator
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
-from django.conf import settings
 from django.contrib.sessions.backends.base import SessionBase
 from django.http import HttpRequest
 from django.utils import timezone
 
 from . import conf, record
+from .conf import Options
 from .cookie import Cookie
-from .exceptions import (
-    CorruptRecord,
-    CreateError,
-    InvalidSessionId,
-    StoreUnavailable,
-    UpdateError,
-)
 from .core import plans
+from .core.decide import Decision
 from .core.drive import arun, run
+from .core.ops import Versioned
+from .core.state import Fingerprint, Mode, SessionState
+from .exceptions import UpdateError
 from .http import is_secure
-from .stores.base import Store, Versioned
+from .stores.base import Store
 
 logger = logging.getLogger("django_express_session")
 
-T = TypeVar("T")
-
-# A custom genid that keeps returning ids in use gets this many tries.
-CREATE_ATTEMPTS = 5
-
-
-def sid_hint(sid: Any) -> str:
-    """Enough of a session id to correlate log lines, not enough to hijack it."""
-    return f"{sid[:6]}…" if isinstance(sid, str) else repr(sid)
+Plan = Generator[Any, Any, Any]
+sid_hint = plans.sid_hint
 
 
 class SessionStore(SessionBase):
-    """A session: Django's ``SessionBase`` with express-session's model underneath."""
+    """A session: Django's ``SessionBase`` with express-session's model underneath.
+
+    (Django's engine convention names the session class ``SessionStore``; the backend
+    it reads and writes is ``self.store``.)
+    """
 
     def __init__(self, session_key: str | None = None) -> None:
-        super().__init__(session_key)
-        self.options = conf.get_options()
+        self.options: Options = conf.get_options()
         self.store: Store = conf.get_store()
         self.request: HttpRequest | None = None
-        #: The id the request's cookie carried (validly signed), as express's ``cookieId``.
-        self.cookie_sid: str | None = None
-        #: Destroyed by ``destroy()``: nothing more is saved in this response.
-        self.destroyed = False
-        #: Ended by ``destroy()`` or ``flush()``: the browser's cookie is cleared unless a
-        #: new session replaces it.
-        self.ended = False
-        #: Cannot be saved (its id is unusable, or the store was down and the project
-        #: chose to go on without sessions).
-        self.detached = False
-        #: The store refreshed the expiry while reading, so no touch is owed.
-        self.touched_on_read = False
         self._cookie: Cookie | None = None
-        self._stored = False
-        self._known: Versioned | None = None
-        self._original_id: str | None = self.session_key
-        self._original: dict[str, str] = {}
-        self._saved: dict[str, str] | None = None
-        self._saved_id: str | None = None
-        self._in_store: dict[str, str] = {}
+        super().__init__(session_key)  # sets _session_key, hence the state
+
+    # Django keeps the id in ``_session_key``; here it is the state's ``sid``.
+    def _get_session_key(self) -> str | None:
+        return self.state.sid
+
+    def _set_session_key(self, value: Any) -> None:
+        self.state = SessionState.new(value if self._validate_session_key(value) else None)
+
+    session_key = property(_get_session_key)
+    _session_key = property(_get_session_key, _set_session_key)
 
     # -- built by the middleware ----------------------------------------------------------
 
     @classmethod
-    def for_request(cls, request: HttpRequest, cookie_sid: str | None) -> SessionStore:
+    def opening(cls, request: HttpRequest, cookie_sid: str | None) -> Plan:
         """The session of a request: loaded when the cookie names a stored one, else new."""
         session = cls()
-        session._attach(request, cookie_sid)
-        loaded = session._read(cookie_sid) if cookie_sid else None
-        session._begin(cookie_sid, loaded)
+        session.request = request
+        loaded = (yield from session._reading(cookie_sid)) if cookie_sid else None
+        session._begin(cookie_sid, loaded, cookie_sid=cookie_sid)
         return session
 
     @classmethod
+    def for_request(cls, request: HttpRequest, cookie_sid: str | None) -> SessionStore:
+        return run(cls.opening(request, cookie_sid), conf.get_store())
+
+    @classmethod
     async def afor_request(cls, request: HttpRequest, cookie_sid: str | None) -> SessionStore:
-        session = cls()
-        session._attach(request, cookie_sid)
-        loaded = await session._aread(cookie_sid) if cookie_sid else None
-        session._begin(cookie_sid, loaded)
-        return session
+        return await arun(cls.opening(request, cookie_sid), conf.get_store())
 
     @classmethod
     def detached_for(cls, request: HttpRequest) -> SessionStore:
         """An in-memory session that is never saved nor sent (store down, and the project
         prefers to go on without sessions, as express does on ``disconnect``)."""
         session = cls()
-        session._attach(request, None)
-        session._start_new()
-        session.detached = True
+        session.request = request
+        session._start(SessionState.new(None).detached())
         return session
-
-    def _attach(self, request: HttpRequest, cookie_sid: str | None) -> None:
-        self.request = request
-        self.cookie_sid = cookie_sid
-
-    def _begin(self, sid: str | None, loaded: Versioned | None) -> None:
-        if loaded is None:
-            self._start_new(self._generate_id())
-        else:
-            self._bind(sid, loaded)
-            self._original_id = sid
-            self._original = self._in_store
-            # express: with resave, a loaded session counts as never saved.
-            self._saved = None if self.options.resave else self._in_store
-            self._saved_id = sid
-            self.touched_on_read = loaded.touched
 
     # -- express's session API ------------------------------------------------------------
 
@@ -130,7 +98,7 @@ class SessionStore(SessionBase):
     @property
     def cookie(self) -> Cookie:
         if self._cookie is None:
-            self._session  # noqa: B018 (loads the record, and with it the cookie)
+            self._get_session()  # loads the record, and with it the cookie
         if self._cookie is None:
             self._cookie = self._new_cookie()
         return self._cookie
@@ -143,95 +111,59 @@ class SessionStore(SessionBase):
     def regenerate(self, keep_data: bool = False) -> None:
         """New id and fresh cookie; the old record is destroyed now. The data is dropped,
         as in express, unless ``keep_data`` (Django's ``cycle_key``)."""
-        data, cookie = self._for_new_id(keep_data)
-        if self._may_be_stored:
-            self._call(self.store.destroy, self.session_key)
-        self._rotate_id(data, cookie)
+        run(self._regenerating(keep_data), self.store)
 
     async def aregenerate(self, keep_data: bool = False) -> None:
-        data, cookie = self._for_new_id(keep_data)
-        if self._may_be_stored:
-            await self._acall(self.store.adestroy, self.session_key)
-        self._rotate_id(data, cookie)
+        await arun(self._regenerating(keep_data), self.store)
 
     def destroy(self) -> None:
         """Remove the record now; nothing is saved in this response and the browser's
         cookie is cleared."""
-        if self._may_be_stored:
-            self._call(self.store.destroy, self.session_key)
-        self._end(destroyed=True)
+        run(self._destroying(), self.store)
 
     async def adestroy(self) -> None:
-        if self._may_be_stored:
-            await self._acall(self.store.adestroy, self.session_key)
-        self._end(destroyed=True)
+        await arun(self._destroying(), self.store)
 
     def reload(self) -> None:
         """Re-read the record from the store, dropping unsaved changes."""
-        self._rebind(self._read(self.session_key))
+        run(self._reloading(), self.store)
 
     async def areload(self) -> None:
-        self._rebind(await self._aread(self.session_key))
+        await arun(self._reloading(), self.store)
 
     def save(self, must_create: bool = False) -> None:
         """Write the session now (only this request's changes, onto the latest record)."""
-        if self.destroyed or self.detached:
-            return
-        if self.session_key is None:
-            self.create()
-            return
-        self._saved = record.fingerprint(self._session)
-        self._saved_id = self.session_key
-        self._write(self._saved, must_create)
+        run(self._saving(must_create), self.store)
 
     async def asave(self, must_create: bool = False) -> None:
-        if self.destroyed or self.detached:
-            return
-        if self.session_key is None:
-            await self.acreate()
-            return
-        self._saved = record.fingerprint(await self._aget_session())
-        self._saved_id = self.session_key
-        await self._awrite(self._saved, must_create)
+        await arun(self._saving(must_create), self.store)
 
     # -- Django's engine API --------------------------------------------------------------
 
     def load(self) -> dict[str, Any]:
-        self._bind_or_forget(self.session_key, self._read(self.session_key))
-        return self._session_cache
+        return run(self._loading(), self.store)
 
     async def aload(self) -> dict[str, Any]:
-        self._bind_or_forget(self.session_key, await self._aread(self.session_key))
-        return self._session_cache
+        return await arun(self._loading(), self.store)
 
-    def exists(self, session_key: str) -> bool:
-        return self._call(self.store.get, session_key) is not None
+    def exists(self, session_key: str | None) -> bool:
+        return bool(session_key) and run(self._reading(session_key), self.store) is not None
 
-    async def aexists(self, session_key: str) -> bool:
-        return await self._acall(self.store.aget, session_key) is not None
+    async def aexists(self, session_key: str | None) -> bool:
+        return bool(session_key) and await arun(self._reading(session_key), self.store) is not None
 
     def create(self) -> None:
         """A new id, saved at once with the data set so far (Django's contract)."""
-        self._saved = self._start_new_keeping_data()
-        self._write(self._saved, must_create=True)
-        self.modified = True
+        run(self._creating(), self.store)
 
     async def acreate(self) -> None:
-        self._saved = self._start_new_keeping_data()
-        await self._awrite(self._saved, must_create=True)
-        self.modified = True
+        await arun(self._creating(), self.store)
 
     def delete(self, session_key: str | None = None) -> None:
-        key = session_key or self.session_key
-        if key is not None:
-            self._call(self.store.destroy, key)
-            self._forget_if_own(key)
+        run(self._deleting(session_key), self.store)
 
     async def adelete(self, session_key: str | None = None) -> None:
-        key = session_key or self.session_key
-        if key is not None:
-            await self._acall(self.store.adestroy, key)
-            self._forget_if_own(key)
+        await arun(self._deleting(session_key), self.store)
 
     def cycle_key(self) -> None:
         """What ``login()`` calls: a new id that keeps the data (fixation defence)."""
@@ -243,21 +175,13 @@ class SessionStore(SessionBase):
     def flush(self) -> None:
         """What ``logout()`` calls: the record is destroyed and a new, empty session
         starts (saved only if something is written to it)."""
-        stored = self._may_be_stored
-        self.clear()
-        if stored:
-            self.delete()
-        self._end(destroyed=False)
+        run(self._flushing(), self.store)
 
     async def aflush(self) -> None:
-        stored = self._may_be_stored
-        self.clear()
-        if stored:
-            await self.adelete()
-        self._end(destroyed=False)
+        await arun(self._flushing(), self.store)
 
     def is_empty(self) -> bool:
-        return not self._stored and not getattr(self, "_session_cache", None)
+        return not self.state.stored and not getattr(self, "_session_cache", None)
 
     @classmethod
     def clear_expired(cls) -> None:
@@ -290,9 +214,6 @@ class SessionStore(SessionBase):
         await self._aget_session()
         self.set_expiry(value)
 
-    def get_session_cookie_age(self) -> int:
-        return settings.SESSION_COOKIE_AGE
-
     def get_expiry_age(self, **kwargs: Any) -> int:
         max_age = self.cookie.max_age
         if isinstance(max_age, bool) or max_age is None:
@@ -324,71 +245,171 @@ class SessionStore(SessionBase):
         # express accepts any non-empty string id (a custom genid may make short ones).
         return isinstance(key, str) and bool(key)
 
-    # -- what the middleware asks ---------------------------------------------------------
+    # -- what the middleware needs --------------------------------------------------------
 
-    @property
-    def is_new(self) -> bool:
-        """express's "new": the cookie did not name this session (no, bad or unknown
-        cookie, or a new id since)."""
-        return self.cookie_sid != self.session_key
-
-    @property
-    def stored(self) -> bool:
-        return self._stored
-
-    def fingerprint(self) -> dict[str, str]:
+    def fingerprint_for_decision(self) -> Fingerprint:
+        """express touches the session before deciding (``cookie.maxAge`` restarts), then
+        hashes the data: do both."""
+        self.cookie.reset_max_age()
         return record.fingerprint(self._session_cache)
 
-    def is_modified(self, fingerprint: dict[str, str]) -> bool:
-        """express's ``isModified``: another id, or other data (key order included)."""
-        return self.session_key != self._original_id or _differs(fingerprint, self._original)
+    def finishing(self, decision: Decision, fingerprint: Fingerprint) -> Plan:
+        """Carry out the end-of-request decision; return the id the browser's cookie may
+        name (None when no record stands behind it)."""
+        if decision.destroy and self.state.stored:
+            yield from plans.destroy(self.state.sid)
+            self.state = self.state.forgotten()
+        if decision.save:
+            yield from self._writing(fingerprint)
+        elif decision.touch:
+            yield from plans.touch(self.state.sid, self._record())
+        return self.state.sid if self.state.stored else None
 
-    def is_saved(self, fingerprint: dict[str, str]) -> bool:
-        """express's ``isSaved``: the data as last saved under this id. (express compares
-        with the id as loaded, so a regenerated session saved by hand is written twice.)"""
-        return (
-            self._saved is not None
-            and self._saved_id == self.session_key
-            and not _differs(fingerprint, self._saved)
-        )
+    # -- plans ----------------------------------------------------------------------------
+
+    def _reading(self, sid: str) -> Plan:
+        # Only a request's load may touch: it will touch at the end anyway, unless resave
+        # makes it write the whole record.
+        touch = self.request is not None and not self.options.resave
+        return plans.load(sid, touch=touch)
+
+    def _ensuring_loaded(self) -> Plan:
+        if not hasattr(self, "_session_cache"):
+            yield from self._loading()
+
+    def _loading(self) -> Plan:
+        sid = self.state.sid
+        loaded = (yield from self._reading(sid)) if sid is not None else None
+        if loaded is None:
+            self._start(SessionState.new(None))  # Django: an unknown key is never adopted
+        else:
+            self._begin(sid, loaded, cookie_sid=self.state.cookie_sid)
+        return self._session_cache
+
+    def _saving(self, must_create: bool) -> Plan:
+        if self.state.mode in (Mode.DESTROYED, Mode.DETACHED):
+            return
+        if self.state.sid is None:
+            yield from self._creating()
+            return
+        if must_create:
+            self._session_cache = getattr(self, "_session_cache", {})
+        else:
+            yield from self._ensuring_loaded()
+            if self.state.sid is None:
+                raise UpdateError("the session key names no stored session")  # as Django
+        fingerprint = record.fingerprint(self._session_cache)
+        self.state = self.state.saved_as(fingerprint)
+        yield from self._writing(fingerprint, must_create)
+
+    def _creating(self) -> Plan:
+        data = getattr(self, "_session_cache", {})
+        sid = self._new_id()
+        fingerprint = record.fingerprint(data)
+        self.state = self.state.renewed(sid, fingerprint)
+        self._session_cache = data
+        if sid is not None:
+            yield from self._writing(fingerprint, must_create=True)
+        self.modified = True
+
+    def _writing(self, fingerprint: Fingerprint, must_create: bool = False) -> Plan:
+        state = self.state
+        if state.stored and not must_create:
+            assigned, deleted = record.diff(state.in_store, fingerprint, self._session_cache)
+            changes = record.Changes(self.cookie.to_json(), assigned, deleted)
+            yield from plans.update(state.sid, changes, state.version)
+            self.state = state.written(state.sid, fingerprint)
+            return
+        sid = yield from plans.create(state.sid, self._record, self._new_id)
+        if sid is None:
+            self.state = self.state.detached()
+        else:
+            self.state = self.state.written(sid, fingerprint)
+
+    def _regenerating(self, keep_data: bool) -> Plan:
+        if keep_data:
+            yield from self._ensuring_loaded()
+            data, cookie = dict(self._session_cache), self.cookie
+        else:
+            data, cookie = {}, None
+        if self._may_be_stored:
+            yield from plans.destroy(self.state.sid)
+        self._adopt_new_id(self.state.rotated)
+        self._session_cache = data
+        self._cookie = cookie or self._new_cookie()
+        self.modified = True
+
+    def _destroying(self) -> Plan:
+        if self._may_be_stored:
+            yield from plans.destroy(self.state.sid)
+        self.state = self.state.destroyed()
+        self._session_cache = {}
+
+    def _flushing(self) -> Plan:
+        stored = self._may_be_stored
+        self.clear()
+        if stored:
+            yield from plans.destroy(self.state.sid)
+        sid = self._new_id() if self.request is not None else None
+        self._start(self.state.ended(sid))
+
+    def _reloading(self) -> Plan:
+        loaded = yield from self._reading(self.state.sid)
+        if loaded is None:
+            raise UpdateError(f"failed to load session {sid_hint(self.state.sid)}")
+        fingerprint = self._bind(loaded)
+        self.state = self.state.reloaded(loaded, fingerprint)
+
+    def _deleting(self, session_key: str | None) -> Plan:
+        key = session_key or self.state.sid
+        if key is not None:
+            yield from plans.destroy(key)
+            if key == self.state.sid:
+                self.state = self.state.forgotten()
+
+    # -- state changes --------------------------------------------------------------------
+
+    def _begin(self, sid: str | None, loaded: Versioned | None, *, cookie_sid: str | None) -> None:
+        if loaded is None:
+            state = SessionState.new(self._new_id(), cookie_sid)
+            self._start(state if state.sid is not None else state.detached())
+        else:
+            fingerprint = self._bind(loaded)
+            self.state = SessionState.loaded(
+                sid, loaded, fingerprint, cookie_sid=cookie_sid, resave=self.options.resave
+            )
+
+    def _start(self, state: SessionState) -> None:
+        """A new, empty session."""
+        self.state = state
+        self._session_cache = {}
+        self._cookie = self._new_cookie()
+
+    def _bind(self, loaded: Versioned) -> Fingerprint:
+        data = {key: value for key, value in loaded.record.items() if key != "cookie"}
+        self._session_cache = data
+        self._cookie = Cookie.from_json(loaded.record["cookie"])
+        return record.fingerprint(data)
+
+    def _adopt_new_id(self, transition: Any) -> None:
+        sid = self._new_id()
+        self.state = transition(sid) if sid is not None else transition(None).detached()
 
     @property
-    def saved_explicitly_or_loaded(self) -> bool:
-        """express's ``savedHash`` is set."""
-        return self._saved is not None
+    def _may_be_stored(self) -> bool:
+        # A key that was never loaded may name a record (Django's standalone use).
+        never_loaded = not hasattr(self, "_session_cache")
+        return self.state.stored or (self.state.sid is not None and never_loaded)
 
-    def commit(self, fingerprint: dict[str, str]) -> None:
-        """The end-of-request save."""
-        self._write(fingerprint)
-
-    async def acommit(self, fingerprint: dict[str, str]) -> None:
-        await self._awrite(fingerprint)
-
-    def store_touch(self) -> None:
-        self._call(self.store.touch, self.session_key, self._record())
-
-    async def astore_touch(self) -> None:
-        await self._acall(self.store.atouch, self.session_key, self._record())
-
-    def store_destroy(self) -> None:
-        if self._stored:
-            self._call(self.store.destroy, self.session_key)
-            self._stored = False
-
-    async def astore_destroy(self) -> None:
-        if self._stored:
-            await self._acall(self.store.adestroy, self.session_key)
-            self._stored = False
-
-    # -- internals ------------------------------------------------------------------------
-
-    def _generate_id(self) -> str | None:
+    def _new_id(self) -> str | None:
         sid = self.options.genid(self.request)
         if isinstance(sid, str) and sid:
             return sid
         logger.error("genid returned %r, not a string: this session will not be saved", sid)
-        self.detached = True
         return None
+
+    def _record(self) -> record.Record:
+        return {"cookie": self.cookie.to_json(), **self._session_cache}
 
     def _new_cookie(self) -> Cookie:
         """A cookie from the options (express ``store.generate``): ``"auto"`` values are
@@ -408,192 +429,6 @@ class SessionStore(SessionBase):
                 setattr(cookie, _COOKIE_ATTRIBUTES[key], value)
         return cookie
 
-    def _start_new(self, sid: str | None = None) -> None:
-        """A brand-new session, as for a visitor without a cookie."""
-        self._session_key = sid
-        self._session_cache = {}
-        self._cookie = self._new_cookie()
-        self._stored = False
-        self._known = None
-        self._original_id = sid
-        self._original = {}
-        self._saved = None
-        self._saved_id = None
-        self._in_store = {}
-
-    def _start_new_keeping_data(self) -> dict[str, str]:
-        data = getattr(self, "_session_cache", {})
-        cookie = self._cookie
-        self._start_new(self._generate_id())
-        self._session_cache = data
-        self._cookie = cookie or self._cookie
-        self._saved_id = self.session_key
-        return record.fingerprint(data)
-
-    @property
-    def _may_be_stored(self) -> bool:
-        # A key that was never loaded may name a record (Django's standalone use).
-        never_loaded = not hasattr(self, "_session_cache")
-        return self._stored or (self.session_key is not None and never_loaded)
-
-    def _for_new_id(self, keep_data: bool) -> tuple[dict[str, Any], Cookie | None]:
-        if keep_data:
-            return dict(self._session), self.cookie
-        return {}, None
-
-    def _rotate_id(self, data: dict[str, Any], cookie: Cookie | None) -> None:
-        # Unlike _start_new, the original id and data stay: the new id makes the session
-        # "modified", so it is saved and its cookie sent, as express does.
-        self._session_key = self._generate_id()
-        self._session_cache = data
-        self._cookie = cookie or self._new_cookie()
-        self._stored = False
-        self._known = None
-        self._in_store = {}
-        self.modified = True
-
-    def _end(self, *, destroyed: bool) -> None:
-        self.ended = True
-        if destroyed:
-            self.destroyed = True
-            self._stored = False
-            self._session_cache = {}
-        else:
-            self._start_new(self._generate_id() if self.request is not None else None)
-
-    def _bind(self, sid: str | None, loaded: Versioned) -> None:
-        data = {key: value for key, value in loaded.record.items() if key != "cookie"}
-        self._session_key = sid
-        self._session_cache = data
-        self._cookie = Cookie.from_json(loaded.record["cookie"])
-        self._stored = True
-        self._known = loaded
-        self._in_store = record.fingerprint(data)
-
-    def _bind_or_forget(self, sid: str | None, loaded: Versioned | None) -> None:
-        if loaded is None:
-            self._start_new(None)  # Django: an unknown key is never adopted
-        else:
-            self._begin(sid, loaded)
-
-    def _rebind(self, loaded: Versioned | None) -> None:
-        if loaded is None:
-            raise UpdateError(f"failed to load session {sid_hint(self.session_key)}")
-        self._bind(self.session_key, loaded)
-
-    def _forget_if_own(self, key: str) -> None:
-        if key == self.session_key:
-            self._stored = False
-            self._known = None
-
-    def _record(self) -> record.Record:
-        return {"cookie": self.cookie.to_json(), **self._session_cache}
-
-    def _changes(self, fingerprint: dict[str, str]) -> record.Changes:
-        assigned, deleted = record.diff(self._in_store, fingerprint, self._session_cache)
-        return record.Changes(self.cookie.to_json(), assigned, deleted)
-
-    def _written(self, fingerprint: dict[str, str]) -> None:
-        self._stored = True
-        self._known = None
-        self._in_store = fingerprint
-
-    def _write(self, fingerprint: dict[str, str], must_create: bool = False) -> None:
-        if self._stored and not must_create:
-            run(plans.update(self.session_key, self._changes(fingerprint), self._known), self.store)
-        else:
-            for _ in range(CREATE_ATTEMPTS):
-                try:
-                    self._call(self.store.create, self.session_key, self._record())
-                    break
-                except CreateError:
-                    if not self._retry_create_with_new_id():
-                        return
-                except InvalidSessionId as error:
-                    self._give_up_create(error)
-                    return
-            else:
-                self._give_up_create()
-                return
-        self._written(fingerprint)
-
-    async def _awrite(self, fingerprint: dict[str, str], must_create: bool = False) -> None:
-        if self._stored and not must_create:
-            changes = self._changes(fingerprint)
-            await arun(plans.update(self.session_key, changes, self._known), self.store)
-        else:
-            for _ in range(CREATE_ATTEMPTS):
-                try:
-                    await self._acall(self.store.acreate, self.session_key, self._record())
-                    break
-                except CreateError:
-                    if not self._retry_create_with_new_id():
-                        return
-                except InvalidSessionId as error:
-                    self._give_up_create(error)
-                    return
-            else:
-                self._give_up_create()
-                return
-        self._written(fingerprint)
-
-    def _retry_create_with_new_id(self) -> bool:
-        """Take a new id after a collision; False when genid gave nothing usable."""
-        logger.warning(
-            "session id %s is already in use; generating another", sid_hint(self.session_key)
-        )
-        sid = self._generate_id()
-        if sid is None:
-            return False  # detached, and logged, by _generate_id
-        if self._original_id == self._session_key:
-            self._original_id = sid  # still the same, new, session
-        self._session_key = sid
-        return True
-
-    def _give_up_create(self, reason: object = "genid keeps returning ids in use") -> None:
-        logger.error("%s: this session will not be saved", reason)
-        self.detached = True
-
-    def _read(self, sid: str | None) -> Versioned | None:
-        if sid is None:
-            return None
-        try:
-            return self._call(self.store.read, sid, touch=self._touch_on_read)
-        except CorruptRecord as error:
-            logger.warning("session %s: %s; treated as missing", sid_hint(sid), error)
-            return None
-
-    async def _aread(self, sid: str | None) -> Versioned | None:
-        if sid is None:
-            return None
-        try:
-            return await self._acall(self.store.aread, sid, touch=self._touch_on_read)
-        except CorruptRecord as error:
-            logger.warning("session %s: %s; treated as missing", sid_hint(sid), error)
-            return None
-
-    @property
-    def _touch_on_read(self) -> bool:
-        # Only a request's load may touch: it will touch at the end anyway, unless resave
-        # makes it write the whole record.
-        return self.request is not None and not self.options.resave
-
-    def _call(self, method: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        try:
-            return method(*args, **kwargs)
-        except self.store.connection_errors as error:
-            raise StoreUnavailable(
-                f"the {self.store.name} session store is unreachable: {error}"
-            ) from error
-
-    async def _acall(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        try:
-            return await method(*args, **kwargs)
-        except self.store.connection_errors as error:
-            raise StoreUnavailable(
-                f"the {self.store.name} session store is unreachable: {error}"
-            ) from error
-
 
 _COOKIE_ATTRIBUTES = {
     "path": "path",
@@ -604,8 +439,3 @@ _COOKIE_ATTRIBUTES = {
     "partitioned": "partitioned",
     "priority": "priority",
 }
-
-
-def _differs(fingerprint: dict[str, str], other: dict[str, str]) -> bool:
-    # Order counts, as it does in express's hash of JSON.stringify.
-    return list(fingerprint.items()) != list(other.items())

@@ -27,10 +27,8 @@ import math
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
-from functools import partial
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import (
     DatabaseError,
@@ -72,6 +70,8 @@ class DatabaseStore(Store):
 
     name = "database"
     connection_errors = (OperationalError, InterfaceError)
+    # Django database connections belong to a thread: async callers use Django's own.
+    thread_sensitive = True
 
     #: Vendors whose ``INSERT ... ON CONFLICT`` can create-if-free and upsert in one
     #: statement; others use ``ON DUPLICATE KEY`` (MySQL) or a transaction.
@@ -397,8 +397,3 @@ class DatabaseStore(Store):
         ]
 
     # -- async ----------------------------------------------------------------------------
-
-    def _async(self, method: Callable[..., Any], *args: Any):
-        # Django database connections belong to a thread: run on the one Django's own
-        # async ORM uses, not on an arbitrary worker thread.
-        return sync_to_async(partial(method, *args), thread_sensitive=True)()

@@ -24,7 +24,7 @@ def _cookie_rows(cookie: Cookie) -> list[tuple[str, object]]:
 def index(request: HttpRequest) -> HttpResponse:
     session = request.session
     session["views"] = session.get("views", 0) + 1
-    stored = conf.get_store().get(session.id) if session.stored else None
+    stored = conf.get_store().get(session.id) if session.state.stored else None
     context = {
         "session": session,
         "views": session["views"],

@@ -1,0 +1,117 @@
+"""express-session's end-of-request decision, over plain facts.
+
+``decide`` answers what ``index.js`` answers with ``shouldDestroy``, ``shouldSave``,
+``shouldTouch`` and ``shouldSetCookie``, plus Django's safety rules (no save on a 5xx,
+``Vary: Cookie``) and the deliberate differences of this port (a secure cookie that
+cannot be sent saves no new session; a destroyed or flushed session clears the
+browser's cookie; an expiry change re-sends the cookie). It reads no request and no
+session object, so every row of express's truth table can be checked with values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .state import Fingerprint, Mode, SessionState
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the decision depends on besides the session's state."""
+
+    #: ``request.session`` was set to None or deleted by the view.
+    unset: bool = False
+    #: The browser sent a cookie of the session's name (signed validly or not).
+    had_cookie: bool = False
+    status_code: int = 200
+    #: The request arrived over HTTPS (under the ``proxy`` option's trust rules).
+    secure_request: bool = False
+    #: The view read or wrote the session (Django's ``accessed``).
+    accessed: bool = False
+    # The options.
+    unset_destroys: bool = False
+    save_uninitialized: bool = True
+    rolling: bool = False
+    # The session's cookie.
+    expiry_changed: bool = False
+    has_expiry: bool = False
+    cookie_secure: bool = False
+
+
+@dataclass(frozen=True)
+class Decision:
+    destroy: bool = False
+    save: bool = False
+    touch: bool = False
+    set_cookie: bool = False
+    clear_cookie: bool = False
+    vary: bool = False
+
+
+def should_destroy(state: SessionState, facts: Facts) -> bool:
+    """``request.session`` was unset under ``unset: "destroy"``."""
+    return facts.unset and facts.unset_destroys and state.stored
+
+
+def should_save(state: SessionState, fingerprint: Fingerprint, facts: Facts) -> bool:
+    if state.mode is Mode.DETACHED or state.sid is None:
+        return False
+    if facts.expiry_changed:
+        return True  # so the store and the browser never disagree on expiry
+    if not facts.save_uninitialized and not state.was_saved and state.is_new:
+        return state.is_modified(fingerprint)
+    return not state.is_saved(fingerprint)
+
+
+def should_touch(state: SessionState, saving: bool) -> bool:
+    return (
+        not saving
+        and state.mode is not Mode.DETACHED
+        and not state.is_new
+        and state.stored
+        and not state.touched_on_read
+    )
+
+
+def should_set_cookie(state: SessionState, fingerprint: Fingerprint, facts: Facts) -> bool:
+    if state.mode is Mode.DETACHED or state.sid is None:
+        return False
+    if state.is_new:
+        return facts.save_uninitialized or state.is_modified(fingerprint)
+    if facts.expiry_changed:
+        return True
+    return facts.rolling or (facts.has_expiry and state.is_modified(fingerprint))
+
+
+def can_send_cookie(facts: Facts) -> bool:
+    """A ``secure`` cookie only goes out over HTTPS."""
+    return not facts.cookie_secure or facts.secure_request
+
+
+def decide(state: SessionState, fingerprint: Fingerprint | None, facts: Facts) -> Decision:
+    """The decision for a response. ``fingerprint`` is the data's, taken after express's
+    touch-before-deciding; None when the session was unset or destroyed."""
+    if facts.unset:
+        destroy = should_destroy(state, facts)
+        clear = destroy and facts.had_cookie
+        return Decision(destroy=destroy, clear_cookie=clear, vary=facts.accessed or clear)
+    if state.mode is Mode.DESTROYED:
+        return Decision(clear_cookie=facts.had_cookie, vary=facts.accessed or facts.had_cookie)
+    if fingerprint is None or facts.status_code >= 500:
+        return Decision(vary=facts.accessed)  # Django: no save on a server error
+    save = should_save(state, fingerprint, facts)
+    set_cookie = should_set_cookie(state, fingerprint, facts)
+    if not can_send_cookie(facts):
+        set_cookie = False
+        # A new session whose cookie cannot reach the browser would be an orphan.
+        save = save and not state.is_new
+    touch = should_touch(state, save)
+    replaced = (set_cookie and save) or state.stored
+    clear = state.mode is Mode.ENDED and facts.had_cookie and not replaced
+    return Decision(
+        save=save,
+        touch=touch,
+        set_cookie=set_cookie,
+        clear_cookie=clear,
+        vary=facts.accessed or set_cookie or clear,
+    )

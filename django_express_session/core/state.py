@@ -1,0 +1,160 @@
+"""What a session remembers between its load and the response: express-session's
+bookkeeping (``originalId``, ``originalHash``, ``savedHash``, ``cookieId``) plus what the
+store holds, as one immutable value with named transitions.
+
+A *fingerprint* is each top-level value's JSON (``record.fingerprint``): comparing two
+tells whether the data changed (key order included, as express's hash of
+``JSON.stringify`` does) and which keys one request set or deleted.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field, replace
+
+from .ops import Versioned
+
+Fingerprint = dict[str, str]
+
+
+class Mode(enum.Enum):
+    #: The session of this request; saved at the end if the decision says so.
+    LIVE = "live"
+    #: Never saved nor sent: its id was unusable, or the store was down and the project
+    #: chose to go on without sessions (as express does on ``disconnect``).
+    DETACHED = "detached"
+    #: ``destroy()``: the record is gone and nothing more is saved in this response.
+    DESTROYED = "destroyed"
+    #: ``flush()`` ended the loaded session; a new, empty one replaces it (saved only if
+    #: written to), and the browser's cookie is cleared if nothing replaces it.
+    ENDED = "ended"
+
+
+def _differs(one: Fingerprint, other: Fingerprint) -> bool:
+    return list(one.items()) != list(other.items())
+
+
+@dataclass(frozen=True)
+class SessionState:
+    #: The session's id (None: no id could be had, or a standalone session not created).
+    sid: str | None
+    #: The id the request's validly signed cookie carried (express's ``cookieId``).
+    cookie_sid: str | None = None
+    mode: Mode = Mode.LIVE
+    #: The id and data as loaded (express's ``originalId`` and ``originalHash``).
+    original_id: str | None = None
+    original: Fingerprint = field(default_factory=dict)
+    #: The data as last saved, and under which id (express's ``savedHash``); None: never.
+    saved: Fingerprint | None = None
+    saved_id: str | None = None
+    #: The store holds a record of ``sid``, with this data.
+    stored: bool = False
+    in_store: Fingerprint = field(default_factory=dict)
+    #: The record as this request read it, for the first compare-and-set (None: re-read).
+    version: Versioned | None = None
+    #: The store refreshed the expiry while reading, so no touch is owed.
+    touched_on_read: bool = False
+
+    # -- transitions ----------------------------------------------------------------------
+
+    @classmethod
+    def new(cls, sid: str | None, cookie_sid: str | None = None) -> SessionState:
+        """A brand-new session, as for a visitor without a (usable) cookie."""
+        return cls(sid=sid, cookie_sid=cookie_sid, original_id=sid)
+
+    @classmethod
+    def loaded(
+        cls,
+        sid: str,
+        loaded: Versioned,
+        fingerprint: Fingerprint,
+        *,
+        cookie_sid: str | None,
+        resave: bool,
+    ) -> SessionState:
+        """A stored session read for this request (with ``resave``, express counts it as
+        never saved, so it is written back whatever happens)."""
+        return cls(
+            sid=sid,
+            cookie_sid=cookie_sid,
+            original_id=sid,
+            original=fingerprint,
+            saved=None if resave else fingerprint,
+            saved_id=sid,
+            stored=True,
+            in_store=fingerprint,
+            version=loaded,
+            touched_on_read=loaded.touched,
+        )
+
+    def reloaded(self, loaded: Versioned, fingerprint: Fingerprint) -> SessionState:
+        """``reload()``: the latest record replaces unsaved changes; express's original
+        and saved hashes are kept."""
+        return replace(self, stored=True, in_store=fingerprint, version=loaded)
+
+    def rotated(self, sid: str | None) -> SessionState:
+        """A new id (``regenerate``, ``cycle_key``): nothing stored under it yet. The
+        original id stays, so the session counts as modified and is saved and sent."""
+        return replace(self, sid=sid, stored=False, in_store={}, version=None)
+
+    def renewed(self, sid: str | None, fingerprint: Fingerprint) -> SessionState:
+        """``create()``: a new id for the data so far, about to be stored at once."""
+        fresh = self.new(sid, self.cookie_sid)
+        return replace(fresh, saved=fingerprint, saved_id=sid, mode=self.mode)
+
+    def ended(self, sid: str | None) -> SessionState:
+        """``flush()``: the loaded session is over; a new empty one takes its place."""
+        return replace(self.new(sid, self.cookie_sid), mode=Mode.ENDED)
+
+    def destroyed(self) -> SessionState:
+        return replace(self, mode=Mode.DESTROYED, stored=False, version=None)
+
+    def detached(self) -> SessionState:
+        return replace(self, mode=Mode.DETACHED)
+
+    def saved_as(self, fingerprint: Fingerprint) -> SessionState:
+        """An explicit ``save()`` (express's ``savedHash``), before the write itself."""
+        return replace(self, saved=fingerprint, saved_id=self.sid)
+
+    def written(self, sid: str, fingerprint: Fingerprint) -> SessionState:
+        """The store now holds ``fingerprint`` under ``sid`` (which differs from ``sid``
+        when creating collided with an id in use and a fresh one was taken)."""
+        collided = sid != self.sid
+        return replace(
+            self,
+            sid=sid,
+            original_id=sid if collided and self.original_id == self.sid else self.original_id,
+            saved_id=sid if collided and self.saved_id == self.sid else self.saved_id,
+            stored=True,
+            in_store=fingerprint,
+            version=None,
+        )
+
+    def forgotten(self) -> SessionState:
+        """Its record was deleted by ``delete()``: nothing is stored under ``sid``."""
+        return replace(self, stored=False, version=None)
+
+    # -- what the decision asks -----------------------------------------------------------
+
+    @property
+    def is_new(self) -> bool:
+        """express's "new": the cookie did not name this session."""
+        return self.cookie_sid != self.sid
+
+    @property
+    def was_saved(self) -> bool:
+        """express's ``savedHash`` is set (saved by hand, or loaded without resave)."""
+        return self.saved is not None
+
+    def is_modified(self, fingerprint: Fingerprint) -> bool:
+        """express's ``isModified``: another id, or other data."""
+        return self.sid != self.original_id or _differs(fingerprint, self.original)
+
+    def is_saved(self, fingerprint: Fingerprint) -> bool:
+        """express's ``isSaved``: this data was saved under this id. (express compares
+        with the id as loaded, so a regenerated session saved by hand is written twice.)"""
+        return (
+            self.saved is not None
+            and self.saved_id == self.sid
+            and not _differs(fingerprint, self.saved)
+        )
