@@ -1,4 +1,4 @@
-"""Reading the Cookie header as express-session does (cookie@0.7.2, reference §2.3)."""
+"""Reading the Cookie header as express-session does (the cookie npm package, 0.7.2)."""
 
 import pytest
 

@@ -1,4 +1,4 @@
-"""``secure`` cookies and ``proxy`` (reference §2.10): when a Secure cookie is sent."""
+"""``secure`` cookies and ``proxy`` (express-session's ``issecure``): when a Secure cookie is sent."""
 
 import pytest
 

@@ -1,4 +1,5 @@
-"""express-session's per-request decisions, cell by cell (reference §2.8), on every store.
+"""express-session's per-request decisions, cell by cell, on every store,
+as measured on express-session 1.19.0 with its MemoryStore.
 
 Each cell says whether a ``Set-Cookie`` is sent (and with a new id) and which store calls
 the request makes, for one option set and one scenario:
@@ -18,7 +19,7 @@ from tests.helpers import cookie_header, set_cookie, sid_of, stored_session
 
 SCENARIOS = ("S1", "S2", "S3", "S5", "S4", "S6", "S7")
 
-# (resave, saveUninitialized, rolling, maxAge) -> one cell per scenario, from §2.8.
+# (resave, saveUninitialized, rolling, maxAge) -> one cell per scenario.
 TABLE = {
     (
         True,

@@ -1,4 +1,4 @@
-"""The signed cookie value, checked against cookie-signature's vectors (reference §2.4)."""
+"""The signed cookie value, checked against the vectors of the cookie-signature npm package's tests."""
 
 import pytest
 

@@ -84,7 +84,7 @@ def test_memcached_ttl_option_wins_and_default_is_one_day(store_cache_memcached,
 
 
 def test_memcached_lifetime_over_30_days_is_kept(store_cache_memcached, memcached_server):
-    """connect-memcached sends 31 days raw and the item is gone at once (§6)."""
+    """connect-memcached sends 31 days raw and the item is gone at once (memcached reads a TTL over 30 days as a Unix time)."""
     store = CacheStore.from_options({**store_cache_memcached["options"], "prefix": ""})
     forty_days = 40 * 86400
     store.set("sid-1", record({"v": 1}, max_age_ms=forty_days * 1000))

@@ -6,7 +6,7 @@ connect-memcached), value the express JSON text. Nothing is pickled by this stor
 With ``PyMemcacheCache`` the store talks to the memcached servers of that cache through
 pymemcache clients of its own that write what connect-memcached 2+ (node-memcached)
 writes: the JSON with flags 2 (``FLAG_JSON``), so an Express app reads Django's items
-and the other way round (reference store-formats.md §6). Django's own memcached client
+and the other way round. Django's own memcached client
 cannot: it pickles, and its flag 2 means "integer". Its failover is not used either:
 a server that fails would otherwise read as "no session" (a logout), or move keys to
 another server; here a failing server is a connection error (503) until it is back.

@@ -1,7 +1,7 @@
 """Sessions in a database table, in connect-pg-simple's layout.
 
 One row per session in ``"session"(sid varchar PRIMARY KEY, sess json, expire
-timestamp(6))`` (reference store-formats.md §5): ``sess`` is the express JSON text,
+timestamp(6))``, as connect-pg-simple's table.sql: ``sess`` is the express JSON text,
 verbatim, and ``expire`` is the store-level expiry, which every read filters on (the
 inner ``cookie.expires`` goes stale after a touch, as in connect-pg-simple). The table
 is made by this app's migration, or, for another ``tableName``/``schemaName``, by

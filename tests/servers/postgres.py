@@ -2,8 +2,7 @@
 on a free loopback port, whose server ``TimeZone`` is deliberately not UTC.
 
 connect-pg-simple's ``expire`` column is a ``timestamp`` without time zone, so the
-wall-clock time stored depends on the connection's ``TimeZone`` (reference
-store-formats.md §5). Django pins its connections to UTC while a Node ``pg`` pool uses
+wall-clock time stored depends on the connection's ``TimeZone``. Django pins its connections to UTC while a Node ``pg`` pool uses
 the server default; running every PostgreSQL test under ``America/New_York`` makes any
 disagreement between the two show up as sessions expiring hours early or late.
 
