@@ -73,8 +73,12 @@ def parse_cookie_header(header: str) -> dict[str, str]:
 
 
 def _connection_is_tls(request: HttpRequest) -> bool:
-    # The scheme the server saw, before SECURE_PROXY_SSL_HEADER is considered.
-    return request._get_scheme() == "https"
+    # The scheme the server itself saw, before SECURE_PROXY_SSL_HEADER is considered:
+    # the ASGI scope's, or the WSGI environ's (which is request.META).
+    scope = getattr(request, "scope", None)
+    if isinstance(scope, dict) and scope.get("scheme"):
+        return scope["scheme"] in ("https", "wss")
+    return request.META.get("wsgi.url_scheme") == "https"
 
 
 def is_secure(request: HttpRequest, proxy: bool | None) -> bool:
