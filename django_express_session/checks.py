@@ -100,3 +100,44 @@ def check_deploy(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
             )
         )
     return warnings
+
+
+PRIMITIVES = ("read", "create", "replace", "destroy", "touch")
+
+
+@register(Tags.compatibility)
+def check_store_protocol(app_configs: Any = None, **kwargs: Any) -> list[Error | Warning]:
+    """A custom store implements the five primitives, or is an express-style store whose
+    writes are last-writer-wins (and says so here)."""
+    from django.utils.module_loading import import_string
+
+    from .stores.base import ExpressStyleStore, Store
+
+    backend = get_options().store.backend
+    try:
+        store_class = import_string(backend)
+    except ImportError:
+        return []  # reported as ImproperlyConfigured when the store is built
+    if not (isinstance(store_class, type) and issubclass(store_class, Store)):
+        return []
+    if issubclass(store_class, ExpressStyleStore):
+        return [
+            Warning(
+                f"The session store {backend} is express-style (get/set): concurrent "
+                "requests of one session can lose each other's changes (last writer wins).",
+                hint="Implement read/create/replace (a compare-and-set) on a Store subclass "
+                "to make saves merge, as the built-in stores do.",
+                id="django_express_session.W003",
+            )
+        ]
+    missing = [name for name in PRIMITIVES if getattr(store_class, name) is getattr(Store, name)]
+    if missing:
+        return [
+            Error(
+                f"The session store {backend} does not implement {', '.join(missing)}.",
+                hint="A Store implements read, create, replace, destroy and touch; a store "
+                "with only get/set/destroy subclasses stores.base.ExpressStyleStore.",
+                id="django_express_session.E004",
+            )
+        ]
+    return []

@@ -215,7 +215,7 @@ class ExpressStyleStore(Store):
     **Last writer wins**: such a store has no compare-and-set, so ``create`` and
     ``replace`` are a read followed by a write, and two overlapping requests of one
     session can lose each other's changes (as every express store without atomic writes
-    does). The ``express_session.W010`` system check says so when one is configured.
+    does). The ``django_express_session.W003`` system check says so when one is configured.
     Subclass it and implement ``get``/``set``/``destroy``.
     """
 
