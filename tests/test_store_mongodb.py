@@ -9,15 +9,19 @@ import asyncio
 import json
 import subprocess
 import threading
+import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from asgiref.sync import async_to_sync
 from bson import encode
 from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
 from django.core.exceptions import ImproperlyConfigured
+from django.test import AsyncClient, Client
 from pymongo import MongoClient
 
+from django_express_session import conf
 from django_express_session.exceptions import CorruptRecord, CreateError, UpdateError
 from django_express_session.record import Changes, dumps, format_js_date
 from django_express_session.stores.mongodb import MongoStore
@@ -168,7 +172,18 @@ def test_native_auto_remove_creates_the_ttl_index_once(make_store, sessions):
     assert index["expireAfterSeconds"] == 0
     sessions.drop_indexes()
     store.set("def", stored_session({}))
+    asyncio.run(store.aset("ghi", stored_session({})))
     assert ttl_indexes(sessions) == []  # the same store object does not ask again
+
+
+def test_the_first_use_may_be_async(make_store, sessions):
+    store = make_store()
+    asyncio.run(store.aset("abc", stored_session({})))
+    [index] = ttl_indexes(sessions)
+    assert index["expireAfterSeconds"] == 0
+    sessions.drop_indexes()
+    store.set("def", stored_session({}))
+    assert ttl_indexes(sessions) == []
 
 
 def test_an_existing_compatible_index_is_accepted(make_store, sessions):
@@ -223,7 +238,7 @@ def test_a_document_without_expires_is_live_as_in_connect_mongo(store, sessions)
 def test_a_corrupt_session_is_an_error_not_an_empty_session(store, sessions, stored):
     sessions.insert_one({"_id": "bad", "session": stored, "expires": utcnow() + HOUR})
     with pytest.raises(CorruptRecord):
-        store.get("bad")
+        store.read("bad")
 
 
 # -- touch ----------------------------------------------------------------------------
@@ -375,6 +390,24 @@ def test_prune_deletes_expired_documents_in_batches(make_store, sessions, auto_r
     assert [document["_id"] for document in sessions.find()] == ["live"]
 
 
+def test_interval_auto_remove_prunes_in_the_background_from_first_use_until_close(
+    make_store, sessions
+):
+    store = make_store(autoRemove="interval")
+    store._pruner.interval = 0.05  # autoRemoveInterval is in minutes
+    sessions.insert_one({"_id": "old", "session": "{}", "expires": utcnow() - HOUR})
+    time.sleep(0.2)
+    assert sessions.count_documents({}) == 1, "nothing runs before the store is used"
+    store.set("live", full_session({}))
+    deadline = time.monotonic() + 10
+    while sessions.find_one({"_id": "old"}) is not None:
+        assert time.monotonic() < deadline, "the expired document was never removed"
+        time.sleep(0.05)
+    store.close()
+    assert not [thread for thread in threading.enumerate() if "mongodb" in thread.name]
+    assert [document["_id"] for document in sessions.find()] == ["live"]
+
+
 # -- native async ---------------------------------------------------------------------
 
 
@@ -396,34 +429,81 @@ def test_the_async_twins_share_the_documents_of_the_sync_ones(store, sessions):
         assert await store.aget("def") == session
         await store.adestroy("def")
         assert await store.aget("def") is None
-        assert store._async_loop is not None  # the calls went through AsyncMongoClient
+        assert len(store._loops) == 1  # the calls went through an AsyncMongoClient
 
     asyncio.run(use())
     assert store.get("abc") == {**session, "views": 2, "x": 1}
     assert sessions.count_documents({}) == 1
 
 
-def test_a_second_event_loop_falls_back_to_threads(store):
-    session = full_session({"views": 1})
+def test_every_event_loop_gets_a_client_of_its_own_closed_with_the_loop(store):
+    # asyncio.run in a test, async_to_sync's loop in a worker thread, an ASGI server's:
+    # each is served natively, and a loop that ends takes its client with it.
+    clients = []
 
-    async def use() -> None:
-        await store.aset("abc", session)
+    async def use(sid: str) -> None:
+        await store.acreate(sid, full_session({"sid": sid}))
+        assert (await store.aread(sid)).record["sid"] == sid
+        clients.append(store._loops[asyncio.get_running_loop()].database.client)
 
-    asyncio.run(use())
-    asyncio.run(use())  # the first loop is closed: a new one is bound
-    errors = []
-
-    def in_a_thread() -> None:
-        try:
-            asyncio.run(use())  # not the main thread: the sync client in a thread
-        except Exception as error:  # pragma: no cover - reported below
-            errors.append(error)
-
-    thread = threading.Thread(target=in_a_thread)
+    asyncio.run(use("first"))
+    asyncio.run(use("second"))
+    async_to_sync(use)("from-async-to-sync")
+    thread = threading.Thread(target=asyncio.run, args=(use("in-a-thread"),))
     thread.start()
     thread.join()
-    assert errors == []
-    assert store.get("abc") == session
+    assert len({id(client) for client in clients}) == 4
+    assert len(store._loops) == 0, "each client was closed and dropped with its loop"
+    assert store.length() == 4
+
+
+def refuse(name: str):
+    def called(*args, **kwargs):
+        raise AssertionError(f"the sync {name}() ran during an async request")
+
+    return called
+
+
+def recording(name: str, method, calls: list):
+    """``method``, noting its name and the thread that runs it in ``calls``."""
+
+    def recorded(*args, **kwargs):
+        calls.append((name, threading.current_thread()))
+        return method(*args, **kwargs)
+
+    return recorded
+
+
+def test_an_async_request_runs_every_store_call_on_the_event_loop(
+    settings, store_mongodb, monkeypatch
+):
+    settings.ROOT_URLCONF = "tests.urls"
+    settings.EXPRESS_SESSION = {
+        "secret": "keyboard cat",
+        "resave": False,
+        "saveUninitialized": False,
+        "store": store_mongodb,
+    }
+    store = conf.get_store()
+    for name in ("read", "create", "replace", "destroy", "touch", "_collection"):
+        monkeypatch.setattr(store, name, refuse(name))
+    calls: list[tuple[str, threading.Thread]] = []
+    for name in ("aread", "acreate", "areplace", "adestroy", "atouch"):
+        monkeypatch.setattr(store, name, recording(name, getattr(store, name), calls))
+
+    async def browse() -> threading.Thread:
+        client = AsyncClient()
+        assert (await client.get("/async-set?v=hello")).status_code == 200
+        read = await client.get("/async-read")
+        assert read.json()["data"]["v"] == "hello"
+        regenerated = await client.get("/async-regenerate")
+        assert regenerated.content.decode() != read.json()["id"]
+        return threading.current_thread()
+
+    loop_thread = asyncio.run(browse())
+    assert {"acreate", "aread", "adestroy"} <= {name for name, _ in calls}
+    assert {thread for _, thread in calls} == {loop_thread}, "no store call in a worker thread"
+    assert not store._sync.ready, "the sync client was never opened"
 
 
 # -- options and connection forms -----------------------------------------------------
@@ -463,9 +543,9 @@ def test_building_the_store_opens_no_connection():
     store = MongoStore.from_options(
         {"mongoUrl": "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=200"}
     )
-    assert store._client is None
+    assert not store._sync.ready
     with pytest.raises(MongoStore.connection_errors):
-        store.get("abc")
+        store.read("abc")
     store.close()
 
 
@@ -481,7 +561,11 @@ def test_a_client_object_or_factory(mongo_uri, mongo_db_name, sessions, form):
     client = CLIENT["client"] = MongoClient(mongo_uri)
     given = client if form == "object" else "tests.test_store_mongodb.client_factory"
     store = MongoStore.from_options({"client": given, "dbName": mongo_db_name})
-    store.set("abc", full_session({}))
+    session = full_session({})
+    store.set("abc", session)
+    # A sync client has no asyncio twin: async requests run its calls in a thread.
+    assert not store.native_async
+    assert asyncio.run(store.aread("abc")).record == session
     store.close()
     assert sessions.count_documents({}) == 1
     client.admin.command("ping")  # a client the project owns is left open
@@ -500,21 +584,92 @@ def test_a_dotted_path_to_something_else_is_refused_at_first_use():
 @pytest.mark.slow
 def test_an_outage_is_a_connection_error_and_the_store_recovers(tmp_path):
     server = mongoeco_server(tmp_path / "server.log").start()
-    uri = mongoeco_uri(server).replace("?", "?serverSelectionTimeoutMS=1000&")
-    store = MongoStore.from_options({"mongoUrl": uri, "dbName": "outage"})
+    store = MongoStore.from_options({"mongoUrl": mongoeco_uri(server), "dbName": "outage"})
     try:
         store.set("abc", full_session({"views": 1}))
+        known = store.read("abc")
         server.stop()
         with pytest.raises(MongoStore.connection_errors):
-            store.get("abc")
+            store.read("abc")
         with pytest.raises(MongoStore.connection_errors):
-            store.set("abc", full_session({"views": 2}))
+            store.replace("abc", full_session({"views": 2}), known.version)
         server.start()  # same port, empty memory
         store.set("abc", full_session({"views": 3}))
         assert store.get("abc")["views"] == 3
     finally:
         store.close()
         server.stop()
+
+
+def test_the_clients_fail_fast_unless_the_uri_or_mongo_options_say_otherwise():
+    plain = MongoStore.from_options({"mongoUrl": "mongodb://db.test/app"})
+    assert plain._client_options() == {
+        "serverSelectionTimeoutMS": 800,
+        "connectTimeoutMS": 800,
+        "socketTimeoutMS": 800,
+    }
+    given = MongoStore.from_options(
+        {
+            "mongoUrl": "mongodb://db.test/app?connecttimeoutms=5000",
+            "mongoOptions": {"socketTimeoutMS": 20000, "maxPoolSize": 5},
+        }
+    )
+    assert given._client_options() == {
+        "serverSelectionTimeoutMS": 800,
+        "socketTimeoutMS": 20000,
+        "maxPoolSize": 5,
+    }
+
+
+def timed(response):
+    """The response of a request and the seconds it took (``response`` makes it)."""
+    started = time.monotonic()
+    return response(), time.monotonic() - started
+
+
+async def atimed(response):
+    started = time.monotonic()
+    return await response(), time.monotonic() - started
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_with_mongodb_down_a_request_gets_its_503_within_a_second_and_a_half(
+    settings, tmp_path, mode
+):
+    server = mongoeco_server(tmp_path / "server.log").start()
+    settings.ROOT_URLCONF = "tests.urls"
+    settings.EXPRESS_SESSION = {
+        "secret": "keyboard cat",
+        "resave": False,
+        "saveUninitialized": False,
+        # No timeouts in the URI: the store's own defaults (pymongo's wait 30 s).
+        "store": {"backend": "mongodb", "options": {"mongoUrl": mongoeco_uri(server)}},
+    }
+
+    def browse():
+        client, newcomer = Client(), Client()
+        assert client.get("/set?v=1").status_code == 200
+        server.stop()
+        return [timed(lambda: client.get("/read")), timed(lambda: newcomer.get("/set?v=2"))]
+
+    async def abrowse():
+        client, newcomer = AsyncClient(), AsyncClient()
+        assert (await client.get("/async-set?v=1")).status_code == 200
+        server.stop()
+        return [
+            await atimed(lambda: client.get("/async-read")),
+            await atimed(lambda: newcomer.get("/async-set?v=2")),
+        ]
+
+    try:
+        answers = browse() if mode == "sync" else asyncio.run(abrowse())
+    finally:
+        server.stop()
+    for response, seconds in answers:
+        assert response.status_code == 503
+        assert b"the session store cannot be reached" in response.content
+        assert seconds < 1.5
 
 
 # -- byte-level agreement with connect-mongo 6 (Node) ---------------------------------
