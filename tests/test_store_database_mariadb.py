@@ -33,7 +33,7 @@ def sql(store: DatabaseStore, statement: str, params=()) -> list[tuple]:
 
 
 def expire_row(store: DatabaseStore, sid: str) -> None:
-    past = store._moment(connections[store.alias], int(time.time()) - 60)
+    (past,) = store.point(int(time.time()) - 60)
     sql(store, "UPDATE `session` SET expire = %s WHERE sid = %s", [past, sid])
 
 
