@@ -324,7 +324,8 @@ def test_without_the_table_an_error_is_raised(options):
 
 
 class PortableStore(DatabaseStore):
-    """The statements used on databases without ``ON CONFLICT`` or ``ON DUPLICATE``."""
+    """The statements used on databases without ``ON CONFLICT``: insert, and on a taken id
+    delete an expired row and insert again."""
 
     on_conflict_vendors = frozenset()
 
