@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import io
-import time
 
 import pytest
 from django.core.management import call_command
-from django.db import connections
 
 from django_express_session import conf
-from tests.test_store_database import empty_table, record
+from tests.test_store_database import empty_table, expire_rows, record
 
 # Static, so pytest-django sets up the test database the fixtures then ask for.
 pytestmark = pytest.mark.django_db
@@ -30,14 +28,7 @@ def fill(store, live: int, expired: int) -> None:
         store.set(f"live-{index}", record())
     for index in range(expired):
         store.set(f"old-{index}", record())
-    past = store._moment(connections[store.alias], int(time.time()) - 60)
-    at = store._at(connections[store.alias])
-    with connections[store.alias].cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {store._table(connections[store.alias])} SET expire = {at} "
-            "WHERE sid LIKE 'old-%%'",
-            [past],
-        )
+    expire_rows(store, "sid LIKE 'old-%%'")
 
 
 @pytest.fixture(params=["database_sqlite", "database_postgres", "database_mariadb"])

@@ -15,7 +15,7 @@ from django.db import DatabaseError, OperationalError, connections, transaction
 
 from django_express_session.exceptions import CorruptRecord, CreateError
 from django_express_session.record import dumps
-from django_express_session.stores.database import DatabaseStore
+from django_express_session.stores.database import DatabaseStore, Statement
 from tests.helpers import stored_session
 from tests.node import store_call
 from tests.servers.postgres import ALIAS
@@ -52,15 +52,19 @@ def store(options) -> DatabaseStore:
 def sql(store: DatabaseStore, statement: str, params=()) -> list[tuple]:
     """Run SQL on the store's database, as another client would."""
     with connections[store.alias].cursor() as cursor:
-        cursor.execute(statement.replace("%t", store._table(connections[store.alias])), params)
+        cursor.execute(statement.replace("%t", store.table), params)
         return list(cursor.fetchall()) if cursor.description else []
 
 
+def expire_rows(store: DatabaseStore, where: str, *params) -> None:
+    """Make rows expired without deleting them (as a pruner that has not run yet)."""
+    past = store.point(int(time.time()) - 60)
+    statement = f"UPDATE {store.table} SET expire = {store.at} WHERE {where}"
+    store._execute(Statement(statement, (*past, *params)))
+
+
 def expire_row(store: DatabaseStore, sid: str) -> None:
-    """Make a row expired without deleting it (as a pruner that has not run yet)."""
-    past = store._moment(connections[store.alias], int(time.time()) - 60)
-    at = store._at(connections[store.alias])
-    sql(store, f"UPDATE %t SET expire = {at} WHERE sid = %s", [past, sid])
+    expire_rows(store, "sid = %s", sid)
 
 
 # -- express's API ----------------------------------------------------------------------
@@ -80,7 +84,7 @@ def test_set_get_destroy(store):
 def test_stored_text_is_json_stringify_verbatim(store):
     session = record({"name": "Zoë", "z": 1, "a": [1.5, None]})
     store.set("sid-1", session)
-    (text,) = sql(store, f"SELECT {store._sess(connections[store.alias])} FROM %t")[0]
+    (text,) = sql(store, f"SELECT {store.sess} FROM %t")[0]
     assert text == dumps(session)
     assert list(json.loads(text)) == ["cookie", "name", "z", "a"]
 
@@ -134,7 +138,7 @@ def test_corrupt_row_is_an_error_not_a_missing_session(store):
     store.set("sid-1", record())
     sql(store, "UPDATE %t SET sess = %s", ['{"views": 1}'])
     with pytest.raises(CorruptRecord):
-        store.get("sid-1")
+        store.read("sid-1")
     assert sql(store, "SELECT COUNT(*) FROM %t") == [(1,)]  # nothing was lost
 
 
@@ -315,12 +319,13 @@ def test_postgres_schema_name(store_database_postgres):
 def test_without_the_table_an_error_is_raised(options):
     store = DatabaseStore.from_options({**options, "tableName": "missing_table"})
     with pytest.raises(DatabaseError) as caught:  # OperationalError or ProgrammingError
-        store.get("sid-1")
+        store.read("sid-1")
     assert "missing_table" in str(caught.value)
 
 
 class PortableStore(DatabaseStore):
-    """The statements used on databases without ``ON CONFLICT`` or ``ON DUPLICATE``."""
+    """The statements used on databases without ``ON CONFLICT``: insert, and on a taken id
+    delete an expired row and insert again."""
 
     on_conflict_vendors = frozenset()
 
@@ -362,7 +367,7 @@ def test_unreachable_database_is_a_connection_error(postgres_cluster, db, django
     with database_alias(ALIAS + "_dead", dead) as alias, django_db_blocker.unblock():
         store = DatabaseStore.from_options({"alias": alias})
         with pytest.raises(store.connection_errors):
-            store.get("sid-1")
+            store.read("sid-1")
     assert issubclass(OperationalError, store.connection_errors)
 
 

@@ -1,7 +1,7 @@
 """Sessions in a database table, in connect-pg-simple's layout.
 
 One row per session in ``"session"(sid varchar PRIMARY KEY, sess json, expire
-timestamp(6))``, as connect-pg-simple's table.sql: ``sess`` is the express JSON text,
+timestamp(6))``, connect-pg-simple's ``table.sql``: ``sess`` is the express JSON text,
 verbatim, and ``expire`` is the store-level expiry, which every read filters on (the
 inner ``cookie.expires`` goes stale after a touch, as in connect-pg-simple). The table
 is made by this app's migration, or, for another ``tableName``/``schemaName``, by
@@ -19,16 +19,29 @@ wall-clock time Node writes and compares against, whatever the server's zone is.
 Writes are safe under concurrency: ``create`` inserts only if the id is free (or holds
 an expired row), ``replace`` is an ``UPDATE ... WHERE sess = <the text read>`` checked
 by its row count, and nothing here brings back a deleted or expired row.
+
+Each method is written once, as a generator of its statements (``_read``, ``_create``...)
+that ``core.drive`` runs with one of two executors: Django's connection of the alias
+(sync code; async code on other databases, in Django's shared thread), or, in async
+code on PostgreSQL with psycopg 3, an asyncio pool of the store's own built from the
+same alias's settings (``_pg_async``): no thread, autocommit, each call bounded by the
+``timeout`` option. The SQL and its parameters are the same on both paths; only the
+database's default zone is put in by the path, for the connection it runs on.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Generator
+from contextlib import nullcontext
+from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import partial
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import (
     DatabaseError,
@@ -39,9 +52,19 @@ from django.db import (
     transaction,
 )
 
+from ..core.drive import arun, run
+from ..core.ops import Op
 from ..exceptions import CreateError
 from ..record import Record, dumps, loads
-from .base import Store, Versioned, check_bool, check_number, check_str, option_error
+from .base import (
+    Lazy,
+    Store,
+    Versioned,
+    check_bool,
+    check_number,
+    check_str,
+    option_error,
+)
 
 #: Rows deleted per statement by ``prune``: each batch is its own short transaction.
 PRUNE_BATCH = 10_000
@@ -50,31 +73,101 @@ PRUNE_BATCH = 10_000
 # ``SET TimeZone``. ``reset_val`` is what ``RESET TimeZone`` would restore.
 _SERVER_TIME_ZONE = "SELECT reset_val FROM pg_settings WHERE name = 'TimeZone'"
 
+# The default ``TimeZone`` of each DB-API connection Django opened, looked up once per
+# connection (a session's default does not change while it lasts).
+_zones: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+
 
 def _server_time_zone(connection) -> str:
-    """The default ``TimeZone`` of the PostgreSQL connection's database, looked up once
-    per connection (a session's default cannot change while it lasts)."""
+    """The database's default ``TimeZone``, seen from a Django connection (Django has
+    set the session's own zone to UTC: ``reset_val`` still says the default)."""
     connection.ensure_connection()
-    known = getattr(connection, "_express_session_time_zone", None)
-    if known is not None and known[0] is connection.connection:
-        return known[1]
-    with connection.cursor() as cursor:
-        cursor.execute(_SERVER_TIME_ZONE)
-        zone = cursor.fetchone()[0]
-    connection._express_session_time_zone = (connection.connection, zone)
+    zone = _zones.get(connection.connection)
+    if zone is None:
+        with connection.cursor() as cursor:
+            cursor.execute(_SERVER_TIME_ZONE)
+            zone = _zones[connection.connection] = cursor.fetchone()[0]
     return zone
 
 
+def _reported_time_zone(connection) -> str:
+    """The same, seen from a connection of the asyncio pool, which never sets a zone:
+    the server reports the session's ``TimeZone`` at connect time."""
+    return connection.info.parameter_status("TimeZone")
+
+
+class _Zone:
+    def __repr__(self) -> str:
+        return "ZONE"
+
+
+#: Stands for the database's default ``TimeZone`` among a statement's parameters; the
+#: path running the statement puts in the zone of its connection.
+ZONE = _Zone()
+
+Result = tuple[int, list[tuple]]
+#: A store method written once: it yields its statements and receives their results
+#: (``core.drive`` runs it with Django's connection or with the asyncio pool).
+Statements = Generator[Op, Result, Any]
+
+
+@dataclass(frozen=True)
+class Statement:
+    sql: str
+    params: tuple[Any, ...] = ()
+    #: On Django's connection, run in a savepoint (so a refused insert leaves an outer
+    #: transaction usable); the asyncio pool's connections autocommit every statement.
+    savepoint: bool = False
+
+    def bind(self, zone: Callable[[], str]) -> list[Any]:
+        """The parameters, with ``ZONE`` replaced by ``zone()`` (called only if used)."""
+        if not any(param is ZONE for param in self.params):
+            return list(self.params)
+        name = zone()
+        return [name if param is ZONE else param for param in self.params]
+
+
+def sql(text: str, *params: Any, savepoint: bool = False) -> Op:
+    """The operation of running one statement (``%s`` placeholders on every path)."""
+    return Op("execute", (Statement(text, params, savepoint),))
+
+
+class _Executor:
+    """What ``core.drive`` runs a store method's statements with: ``execute`` on
+    Django's connection (in Django's thread from async code), ``aexecute`` on the
+    asyncio pool when the store has one."""
+
+    #: Raised as they are: the session's own driver turns them into a 503.
+    connection_errors: tuple[type[BaseException], ...] = ()
+    blocking = True
+    thread_sensitive = True
+
+    def __init__(self, store: DatabaseStore) -> None:
+        self.store = store
+
+    @property
+    def native_async(self) -> bool:
+        return self.store.native_async
+
+    def execute(self, statement: Statement) -> Result:
+        return self.store._execute(statement)
+
+    async def aexecute(self, statement: Statement) -> Result:
+        return await self.store._aexecute(statement)
+
+
 class DatabaseStore(Store):
-    """connect-pg-simple's table through a Django database connection."""
+    """connect-pg-simple's table through a Django database connection, and on
+    PostgreSQL, in async code, through an asyncio pool of its own."""
 
     name = "database"
     connection_errors = (OperationalError, InterfaceError)
-    # Django database connections belong to a thread: async callers use Django's own.
+    #: Without native asyncio, async code reaches Django's connections in Django's
+    #: shared thread, where they live.
     thread_sensitive = True
 
-    #: Vendors whose ``INSERT ... ON CONFLICT`` can create-if-free and upsert in one
-    #: statement; others use ``ON DUPLICATE KEY`` (MySQL) or a transaction.
+    #: Vendors whose ``INSERT ... ON CONFLICT`` can create-if-free in one statement;
+    #: others insert, and on a taken id delete an expired row and insert again.
     on_conflict_vendors = frozenset({"postgresql", "sqlite"})
 
     def __init__(
@@ -88,7 +181,20 @@ class DatabaseStore(Store):
         pruneSessionInterval: int | float | bool = 900,
         pruneSessionRandomizedInterval: bool = True,
         disableTouch: bool = False,
+        timeout: int | float = 1,
     ) -> None:
+        """``pruneSessionInterval`` and ``pruneSessionRandomizedInterval`` are checked
+        and accepted, so that a connect-pg-simple configuration can be copied, but start
+        no timer: expired rows are invisible to every read, and deleting them is
+        ``manage.py clearsessions`` (run it from cron at that interval).
+
+        ``timeout`` (seconds, default 1) bounds every call of the asyncio pool on
+        PostgreSQL: waiting for a connection, connecting (``connect_timeout``) and the
+        statement (``statement_timeout`` on the server, and the client stops waiting),
+        so an outage is a prompt 503. Calls through Django's connection (sync code, and
+        other databases) are governed by the alias's own ``OPTIONS`` instead, e.g.
+        ``{"connect_timeout": 2, "options": "-c statement_timeout=1000"}``.
+        """
         self.alias = check_str(self.name, "alias", alias)
         if alias not in connections.settings:
             raise option_error(
@@ -100,15 +206,13 @@ class DatabaseStore(Store):
         )
         self.ttl = check_number(self.name, "ttl", ttl, minimum=1)
         self.create_table = check_bool(self.name, "createTableIfMissing", createTableIfMissing)
-        # Django has no timers: expired rows are invisible to every read, and deleting
-        # them is ``manage.py clearsessions`` (run it from cron at this interval). The
-        # options are accepted so a connect-pg-simple configuration can be copied.
         if pruneSessionInterval is not False:
             check_number(self.name, "pruneSessionInterval", pruneSessionInterval, minimum=1)
-        self.prune_interval = pruneSessionInterval
         check_bool(self.name, "pruneSessionRandomizedInterval", pruneSessionRandomizedInterval)
         self.disable_touch = check_bool(self.name, "disableTouch", disableTouch)
-        vendor = connections[alias].vendor
+        self.timeout = check_number(self.name, "timeout", timeout, minimum=0.001)
+        connection = connections[alias]
+        self.vendor = vendor = connection.vendor
         if self.create_table and self.schema_name and vendor != "postgresql":
             raise option_error(
                 self.name,
@@ -117,196 +221,178 @@ class DatabaseStore(Store):
                 "create it yourself or drop schemaName",
             )
         self._table_ready = not self.create_table
+        self._executor = _Executor(self)
 
-    # -- SQL pieces ---------------------------------------------------------------------
-
-    @property
-    def _connection(self):
-        return connections[self.alias]
-
-    def _table(self, connection) -> str:
+        # The SQL pieces, the same on every path.
         quote = connection.ops.quote_name
         table = quote(self.table_name)
-        return f"{quote(self.schema_name)}.{table}" if self.schema_name else table
+        #: The table, quoted (and qualified by its schema).
+        self.table = f"{quote(self.schema_name)}.{table}" if self.schema_name else table
+        postgres = vendor == "postgresql"
+        #: A point in time: the parameters of ``point(seconds)``.
+        self.at = "(to_timestamp(%s) AT TIME ZONE %s)" if postgres else "%s"
+        # The json column as the exact text stored (psycopg would decode it).
+        self.sess = "sess::text" if postgres else "sess"
+        if postgres:
+            self.same_text = "sess::text = %s"
+        elif vendor == "mysql":  # its default collations ignore case
+            self.same_text = "CAST(sess AS BINARY) = CAST(%s AS BINARY)"
+        else:
+            self.same_text = "sess = %s"
 
-    @staticmethod
-    def _at(connection) -> str:
-        """SQL for a point in time, given as unix seconds (one parameter)."""
-        if connection.vendor == "postgresql":
-            zone = _server_time_zone(connection).replace("'", "''")
-            return f"(to_timestamp(%s) AT TIME ZONE '{zone}')"
-        return "%s"
+        self._pools: Lazy[Any] | None = None
+        if postgres:
+            from django.db.backends.postgresql.psycopg_any import is_psycopg3
 
-    @staticmethod
-    def _moment(connection, seconds: int) -> Any:
-        """The parameter ``_at`` takes for ``seconds``."""
-        if connection.vendor == "postgresql":
-            return seconds
+            if is_psycopg3:
+                self._pools = Lazy(self._open_pools, lambda pools: pools.close())
+
+    @property
+    def native_async(self) -> bool:  # type: ignore[override]
+        """On PostgreSQL with psycopg 3, async code has a connection pool of its own."""
+        return self._pools is not None
+
+    def close(self) -> None:
+        if self._pools is not None:
+            self._pools.reset()
+
+    # -- points in time -------------------------------------------------------------------
+
+    def point(self, seconds: int) -> tuple[Any, ...]:
+        """The parameters of ``at`` for ``seconds`` since the epoch.
+
+        On PostgreSQL, ``to_timestamp(n) AT TIME ZONE <the database's default zone>``:
+        the wall-clock time connect-pg-simple writes and compares against. Elsewhere a
+        datetime, as Django stores one for a ``DateTimeField``."""
+        if self.vendor == "postgresql":
+            return (seconds, ZONE)
         moment = datetime.fromtimestamp(seconds, timezone.utc)
         if not settings.USE_TZ:
             moment = moment.replace(tzinfo=None)
-        return connection.ops.adapt_datetimefield_value(moment)
+        return (connections[self.alias].ops.adapt_datetimefield_value(moment),)
 
-    @staticmethod
-    def _sess(connection) -> str:
-        # The json column as the exact text stored (psycopg would decode it).
-        return "sess::text" if connection.vendor == "postgresql" else "sess"
-
-    @staticmethod
-    def _same_text(connection) -> str:
-        """SQL comparing ``sess`` with a parameter, byte for byte."""
-        if connection.vendor == "postgresql":
-            return "sess::text = %s"
-        if connection.vendor == "mysql":  # its default collations ignore case
-            return "CAST(sess AS BINARY) = CAST(%s AS BINARY)"
-        return "sess = %s"
-
-    def _now(self, connection) -> Any:
+    def _now(self) -> tuple[Any, ...]:
         # connect-pg-simple compares with ceil(Date.now() / 1000).
-        return self._moment(connection, math.ceil(time.time()))
+        return self.point(math.ceil(time.time()))
 
-    def _expire(self, connection, session: Record) -> Any:
+    def _expire(self, session: Record) -> tuple[Any, ...]:
         """connect-pg-simple 7+: ``cookie.expires`` rounded up to the second, else now +
         ``ttl``."""
-        return self._moment(connection, math.ceil(self.expires_at_ms(session, self.ttl) / 1000))
+        return self.point(math.ceil(self.expires_at_ms(session, self.ttl) / 1000))
 
-    def _execute(self, sql: str, params: list[Any]) -> tuple[int, list[tuple]]:
-        """Run one statement on the alias; its row count and rows."""
-        connection = self._connection
+    # -- running statements ---------------------------------------------------------------
+
+    def _execute(self, statement: Statement) -> Result:
+        """Run one statement on Django's connection of the alias."""
+        connection = connections[self.alias]
         if not self._table_ready:
-            self._ensure_table(connection)
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            rows = cursor.fetchall() if cursor.description else []
-            return cursor.rowcount, rows
+            self._ensure_table()
+        savepoint = transaction.atomic(using=self.alias) if statement.savepoint else nullcontext()
+        with savepoint, connection.cursor() as cursor:
+            cursor.execute(statement.sql, statement.bind(partial(_server_time_zone, connection)))
+            return cursor.rowcount, cursor.fetchall() if cursor.description else []
 
-    # -- express's store methods ----------------------------------------------------------
+    async def _aexecute(self, statement: Statement) -> Result:
+        """Run one statement on a connection of the running loop's pool."""
+        if not self._table_ready:  # once: createTableIfMissing, through Django's connection
+            await sync_to_async(self._ensure_table, thread_sensitive=True)()
+        return await self._pools.get().execute(
+            statement.sql,
+            lambda connection: statement.bind(partial(_reported_time_zone, connection)),
+        )
 
-    def get(self, sid: str) -> Record | None:
-        found = self.read(sid)
-        return None if found is None else found.record
+    def _open_pools(self):
+        from ._pg_async import LoopPools, connection_params
+
+        params = connection_params(connections[self.alias], self.timeout)
+        return LoopPools(params, self.timeout)
+
+    def _run(self, method: Statements) -> Any:
+        return run(method, self._executor)
+
+    async def _arun(self, method: Statements) -> Any:
+        return await arun(method, self._executor)
+
+    # -- the five primitives (each pair shares one generator of statements) ---------------
 
     def read(self, sid: str, *, touch: bool = False) -> Versioned | None:
-        c = self._connection
-        sql = f"SELECT {self._sess(c)} FROM {self._table(c)} WHERE sid = %s AND expire >= {self._at(c)}"
-        _, rows = self._execute(sql, [sid, self._now(c)])
+        return self._run(self._read(sid))
+
+    async def aread(self, sid: str, *, touch: bool = False) -> Versioned | None:
+        return await self._arun(self._read(sid))
+
+    def create(self, sid: str, session: Record) -> None:
+        self._run(self._create(sid, session))
+
+    async def acreate(self, sid: str, session: Record) -> None:
+        await self._arun(self._create(sid, session))
+
+    def replace(self, sid: str, session: Record, version: Any) -> bool:
+        return self._run(self._replace(sid, session, version))
+
+    async def areplace(self, sid: str, session: Record, version: Any) -> bool:
+        return await self._arun(self._replace(sid, session, version))
+
+    def destroy(self, sid: str) -> None:
+        self._run(self._destroy(sid))
+
+    async def adestroy(self, sid: str) -> None:
+        await self._arun(self._destroy(sid))
+
+    def touch(self, sid: str, session: Record) -> None:
+        self._run(self._touch(sid, session))
+
+    async def atouch(self, sid: str, session: Record) -> None:
+        await self._arun(self._touch(sid, session))
+
+    def all(self) -> dict[str, Record]:
+        return self._run(self._all())
+
+    async def aall(self) -> dict[str, Record]:
+        return await self._arun(self._all())
+
+    def length(self) -> int:
+        return self._run(self._length())
+
+    async def alength(self) -> int:
+        return await self._arun(self._length())
+
+    def clear(self) -> None:
+        self._run(self._clear())
+
+    async def aclear(self) -> None:
+        await self._arun(self._clear())
+
+    def prune(self, *, dry_run: bool = False, progress: Callable[[int], None] | None = None) -> int:
+        return self._run(self._prune(dry_run, progress))
+
+    async def aprune(
+        self, *, dry_run: bool = False, progress: Callable[[int], None] | None = None
+    ) -> int:
+        return await self._arun(self._prune(dry_run, progress))
+
+    # -- the statements -------------------------------------------------------------------
+
+    def _read(self, sid: str) -> Statements:
+        _, rows = yield sql(
+            f"SELECT {self.sess} FROM {self.table} WHERE sid = %s AND expire >= {self.at}",
+            sid,
+            *self._now(),
+        )
         if not rows:
             return None
         text = rows[0][0]
         return Versioned(loads(text), version=text)
 
-    def set(self, sid: str, session: Record) -> None:
-        c = self._connection
-        table, at = self._table(c), self._at(c)
-        params = [sid, dumps(session), self._expire(c, session)]
-        if c.vendor in self.on_conflict_vendors:
-            self._execute(
-                f"INSERT INTO {table} (sid, sess, expire) VALUES (%s, %s, {at}) "
-                "ON CONFLICT (sid) DO UPDATE SET sess = excluded.sess, expire = excluded.expire",
-                params,
-            )
-        elif c.vendor == "mysql":
-            self._execute(
-                f"INSERT INTO {table} (sid, sess, expire) VALUES (%s, %s, {at}) "
-                "ON DUPLICATE KEY UPDATE sess = VALUES(sess), expire = VALUES(expire)",
-                params,
-            )
-        else:
-            self._set_portably(c, *params)
-
-    def _set_portably(self, c, sid: str, text: str, expire: Any) -> None:
-        table, at = self._table(c), self._at(c)
-        with transaction.atomic(using=self.alias):
-            updated, _ = self._execute(
-                f"UPDATE {table} SET sess = %s, expire = {at} WHERE sid = %s", [text, expire, sid]
-            )
-            if not updated:
-                self._execute(
-                    f"INSERT INTO {table} (sid, sess, expire) VALUES (%s, %s, {at})",
-                    [sid, text, expire],
-                )
-
-    def destroy(self, sid: str) -> None:
-        self._execute(f"DELETE FROM {self._table(self._connection)} WHERE sid = %s", [sid])
-
-    def touch(self, sid: str, session: Record) -> None:
-        """Move ``expire`` only, as connect-pg-simple; an expired row stays expired."""
-        if self.disable_touch:
-            return
-        c = self._connection
-        at = self._at(c)
-        self._execute(
-            f"UPDATE {self._table(c)} SET expire = {at} WHERE sid = %s AND expire >= {at}",
-            [self._expire(c, session), sid, self._now(c)],
-        )
-
-    def all(self) -> dict[str, Record]:
-        c = self._connection
-        _, rows = self._execute(
-            f"SELECT sid, {self._sess(c)} FROM {self._table(c)} WHERE expire >= {self._at(c)}",
-            [self._now(c)],
-        )
-        return {sid: loads(text) for sid, text in rows}
-
-    def length(self) -> int:
-        c = self._connection
-        _, rows = self._execute(
-            f"SELECT COUNT(*) FROM {self._table(c)} WHERE expire >= {self._at(c)}", [self._now(c)]
-        )
-        return rows[0][0]
-
-    def clear(self) -> None:
-        self._execute(f"DELETE FROM {self._table(self._connection)}", [])
-
-    def prune(self, *, dry_run: bool = False, progress: Callable[[int], None] | None = None) -> int:
-        """Delete expired rows ``PRUNE_BATCH`` at a time, oldest first through the
-        ``expire`` index, each batch its own statement (and, outside a transaction, its
-        own commit): no transaction spans the table and no lock is held for long."""
-        c = self._connection
-        table = self._table(c)
-        # The cut-off as a constant, evaluated once: the planner then sees a value it can
-        # estimate, and every batch agrees on what "expired" means.
-        _, rows = self._execute(f"SELECT {self._at(c)}", [self._now(c)])
-        cutoff = rows[0][0]
-        if dry_run:
-            _, rows = self._execute(f"SELECT COUNT(*) FROM {table} WHERE expire < %s", [cutoff])
-            if progress:
-                progress(rows[0][0])
-            return rows[0][0]
-        oldest = f"WHERE expire < %s ORDER BY expire {c.ops.limit_offset_sql(0, PRUNE_BATCH)}"
-        if c.vendor == "mysql":  # no LIMIT inside IN (...), but DELETE takes one
-            batch = f"DELETE FROM {table} {oldest}"
-        elif c.vendor == "postgresql":  # by row address: no join over the table
-            batch = (
-                f"DELETE FROM {table} WHERE ctid = ANY(ARRAY(SELECT ctid FROM {table} {oldest})) "
-                "AND expire < %s"
-            )
-        else:
-            batch = f"DELETE FROM {table} WHERE sid IN (SELECT sid FROM {table} {oldest}) AND expire < %s"
-        # The outer ``expire < %s`` spares a row touched between the two halves.
-        params = [cutoff] if c.vendor == "mysql" else [cutoff, cutoff]
-        removed = 0
-        while True:
-            deleted, _ = self._execute(batch, params)
-            removed += deleted
-            if deleted and progress:
-                progress(removed)
-            if deleted < PRUNE_BATCH:
-                return removed
-
-    # -- safe writes ----------------------------------------------------------------------
-
-    def create(self, sid: str, session: Record) -> None:
-        c = self._connection
-        table, at = self._table(c), self._at(c)
-        text, expire, now = dumps(session), self._expire(c, session), self._now(c)
-        if c.vendor in self.on_conflict_vendors:
-            # Inserts, or takes over an expired row (not yet pruned); else changes nothing.
-            created, _ = self._execute(
-                f"INSERT INTO {table} AS stored (sid, sess, expire) VALUES (%s, %s, {at}) "
-                "ON CONFLICT (sid) DO UPDATE SET sess = excluded.sess, expire = excluded.expire "
-                f"WHERE stored.expire < {at}",
-                [sid, text, expire, now],
+    def _create(self, sid: str, session: Record) -> Statements:
+        """Insert only if the id is free or holds an expired row (not yet pruned)."""
+        text, expire, now = dumps(session), self._expire(session), self._now()
+        if self.vendor in self.on_conflict_vendors:
+            created, _ = yield sql(
+                f"INSERT INTO {self.table} AS stored (sid, sess, expire) "
+                f"VALUES (%s, %s, {self.at}) ON CONFLICT (sid) DO UPDATE "
+                f"SET sess = excluded.sess, expire = excluded.expire WHERE stored.expire < {self.at}",
+                *(sid, text, *expire, *now),
             )
             if created != 1:
                 raise CreateError(sid)
@@ -314,71 +400,134 @@ class DatabaseStore(Store):
         # Insert first, and look for an expired row only when the id is taken: a
         # lookup of an absent key would take a gap lock on InnoDB under REPEATABLE READ,
         # and two new sessions falling in one gap would then deadlock on their inserts.
-        if self._insert(table, at, [sid, text, expire]):
+        if (yield from self._insert(sid, text, expire)):
             return
-        deleted, _ = self._execute(
-            f"DELETE FROM {table} WHERE sid = %s AND expire < {at}", [sid, now]
+        deleted, _ = yield sql(
+            f"DELETE FROM {self.table} WHERE sid = %s AND expire < {self.at}", sid, *now
         )
-        if not (deleted and self._insert(table, at, [sid, text, expire])):
+        if not (deleted and (yield from self._insert(sid, text, expire))):
             raise CreateError(sid)
 
-    def _insert(self, table: str, at: str, params: list[Any]) -> bool:
+    def _insert(self, sid: str, text: str, expire: tuple[Any, ...]) -> Statements:
         """Insert a row; False if its id is taken."""
         try:
-            # A savepoint, so a refused insert leaves an outer transaction usable.
-            with transaction.atomic(using=self.alias):
-                self._execute(
-                    f"INSERT INTO {table} (sid, sess, expire) VALUES (%s, %s, {at})", params
-                )
+            yield sql(
+                f"INSERT INTO {self.table} (sid, sess, expire) VALUES (%s, %s, {self.at})",
+                *(sid, text, *expire),
+                savepoint=True,
+            )
         except IntegrityError:
             return False
         return True
 
-    def replace(self, sid: str, session: Record, version: Any) -> bool:
+    def _replace(self, sid: str, session: Record, version: Any) -> Statements:
         """Write only if ``sess`` still holds the text read (``version``) and the row has
         not expired: the row count says whether it did."""
         if version is None:
             return False
-        c = self._connection
-        at = self._at(c)
-        updated, _ = self._execute(
-            f"UPDATE {self._table(c)} SET sess = %s, expire = {at} "
-            f"WHERE sid = %s AND {self._same_text(c)} AND expire >= {at}",
-            [dumps(session), self._expire(c, session), sid, version, self._now(c)],
+        updated, _ = yield sql(
+            f"UPDATE {self.table} SET sess = %s, expire = {self.at} "
+            f"WHERE sid = %s AND {self.same_text} AND expire >= {self.at}",
+            *(dumps(session), *self._expire(session), sid, version, *self._now()),
         )
         return updated == 1
 
+    def _destroy(self, sid: str) -> Statements:
+        yield sql(f"DELETE FROM {self.table} WHERE sid = %s", sid)
+
+    def _touch(self, sid: str, session: Record) -> Statements:
+        """Move ``expire`` only, as connect-pg-simple; an expired row stays expired."""
+        if self.disable_touch:
+            return
+        yield sql(
+            f"UPDATE {self.table} SET expire = {self.at} WHERE sid = %s AND expire >= {self.at}",
+            *(*self._expire(session), sid, *self._now()),
+        )
+
+    def _all(self) -> Statements:
+        _, rows = yield sql(
+            f"SELECT sid, {self.sess} FROM {self.table} WHERE expire >= {self.at}", *self._now()
+        )
+        return {sid: loads(text) for sid, text in rows}
+
+    def _length(self) -> Statements:
+        _, rows = yield sql(
+            f"SELECT COUNT(*) FROM {self.table} WHERE expire >= {self.at}", *self._now()
+        )
+        return rows[0][0]
+
+    def _clear(self) -> Statements:
+        yield sql(f"DELETE FROM {self.table}")
+
+    def _prune(self, dry_run: bool, progress: Callable[[int], None] | None) -> Statements:
+        """Delete expired rows ``PRUNE_BATCH`` at a time, oldest first through the
+        ``expire`` index, each batch its own statement (and, outside a transaction, its
+        own commit): no transaction spans the table and no lock is held for long."""
+        table = self.table
+        # The cut-off as a constant, evaluated once: the planner then sees a value it can
+        # estimate, and every batch agrees on what "expired" means.
+        _, rows = yield sql(f"SELECT {self.at}", *self._now())
+        cutoff = rows[0][0]
+        if dry_run:
+            _, rows = yield sql(f"SELECT COUNT(*) FROM {table} WHERE expire < %s", cutoff)
+            if progress:
+                progress(rows[0][0])
+            return rows[0][0]
+        limit = connections[self.alias].ops.limit_offset_sql(0, PRUNE_BATCH)
+        oldest = f"WHERE expire < %s ORDER BY expire {limit}"
+        if self.vendor == "mysql":  # no LIMIT inside IN (...), but DELETE takes one
+            batch = f"DELETE FROM {table} {oldest}"
+        elif self.vendor == "postgresql":  # by row address: no join over the table
+            batch = (
+                f"DELETE FROM {table} WHERE ctid = ANY(ARRAY(SELECT ctid FROM {table} {oldest})) "
+                "AND expire < %s"
+            )
+        else:
+            batch = f"DELETE FROM {table} WHERE sid IN (SELECT sid FROM {table} {oldest}) AND expire < %s"
+        # The outer ``expire < %s`` spares a row touched between the two halves.
+        params = [cutoff] if self.vendor == "mysql" else [cutoff, cutoff]
+        removed = 0
+        while True:
+            deleted, _ = yield sql(batch, *params)
+            removed += deleted
+            if deleted and progress:
+                progress(removed)
+            if deleted < PRUNE_BATCH:
+                return removed
+
     # -- the table ------------------------------------------------------------------------
 
-    def _ensure_table(self, connection) -> None:
-        """``createTableIfMissing``: make the table the first time it is needed."""
+    def _ensure_table(self) -> None:
+        """``createTableIfMissing``: make the table the first time it is needed (on
+        Django's connection, from async code too: it happens once)."""
         self._table_ready = True  # _execute below must not come back here
         try:
-            if not self._table_exists(connection):
+            if not self._table_exists():
                 with transaction.atomic(using=self.alias):
-                    for statement in self._table_ddl(connection):
-                        self._execute(statement, [])
+                    for statement in self._table_ddl():
+                        self._execute(Statement(statement))
         except DatabaseError:
             self._table_ready = False
-            if not self._table_exists(connection):  # else another process made it first
+            if not self._table_exists():  # else another process made it first
                 raise
 
-    def _table_exists(self, connection) -> bool:
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT to_regclass(%s)", [self._table(connection)])
-                return cursor.fetchone()[0] is not None
+    def _table_exists(self) -> bool:
+        connection = connections[self.alias]
         with connection.cursor() as cursor:
+            if self.vendor == "postgresql":
+                cursor.execute("SELECT to_regclass(%s)", [self.table])
+                return cursor.fetchone()[0] is not None
             return self.table_name in connection.introspection.table_names(cursor)
 
-    def _table_ddl(self, connection) -> list[str]:
+    def _table_ddl(self) -> list[str]:
         from ..models import ExpressSession
 
+        connection = connections[self.alias]
         quote = connection.ops.quote_name
-        table = self._table(connection)
+        table = self.table
         default = self.table_name == "session"
         index = quote("IDX_session_expire" if default else f"IDX_{self.table_name}_expire")
-        if connection.vendor == "postgresql":
+        if self.vendor == "postgresql":
             # connect-pg-simple's table.sql (its constraint and index names would clash
             # between two tables of one schema, so another table gets its own).
             primary_key = quote("session_pkey" if default else f"{self.table_name}_pkey")
@@ -395,5 +544,3 @@ class DatabaseStore(Store):
             f"sess {column['sess']} NOT NULL, expire {column['expire']} NOT NULL)",
             f"CREATE INDEX {index} ON {table} (expire)",
         ]
-
-    # -- async ----------------------------------------------------------------------------
