@@ -10,19 +10,18 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.utils.module_loading import import_string
 
 from .ids import generate_sid
 from .signing import Secret
+from .validation import SETTING, imported, invalid
 
 if TYPE_CHECKING:
     from .stores.base import Store
-
-SETTING = "EXPRESS_SESSION"
 
 STORE_BACKENDS = {
     "memory": "django_express_session.stores.memory.MemoryStore",
@@ -42,10 +41,6 @@ _COOKIE_KEYS = {
 }  # fmt: skip
 _SAME_SITE = {"lax", "strict", "none"}
 _PRIORITY = {"low", "medium", "high"}
-
-
-def invalid(key: str, problem: str) -> ImproperlyConfigured:
-    return ImproperlyConfigured(f"{SETTING}[{key}] {problem}")
 
 
 @dataclass(frozen=True)
@@ -78,7 +73,6 @@ class Options:
     genid: Callable[[Any], Any] = generate_sid
     cookie: CookieOptions = field(default_factory=CookieOptions)
     store: StoreConfig = field(default_factory=lambda: StoreConfig(STORE_BACKENDS["memory"], {}))
-    store_given: bool = False
     # True: answer 503 when the store is down; False: go on without a session (express).
     fail_when_store_unavailable: bool = True
     resave_given: bool = False
@@ -159,11 +153,7 @@ def _genid(config: Mapping[str, Any]) -> Callable[[Any], Any]:
     value = config.get("genid")
     if value is None:
         return generate_sid
-    if isinstance(value, str):
-        try:
-            value = import_string(value)
-        except ImportError as error:
-            raise invalid("'genid'", f"cannot be imported: {error}") from None
+    value = imported(value, partial(invalid, "'genid'"))
     if not callable(value):
         raise invalid(
             "'genid'", f"must be a callable(request) -> str or a dotted path to one, not {value!r}"
@@ -234,7 +224,6 @@ def parse(config: Any) -> Options:
         genid=_genid(config),
         cookie=_cookie(config),
         store=_store(config),
-        store_given=config.get("store") is not None,
         fail_when_store_unavailable=unavailable == "error",
         resave_given="resave" in config,
         save_uninitialized_given="saveUninitialized" in config,
@@ -249,10 +238,7 @@ def get_options() -> Options:
 def build_store(config: StoreConfig) -> Store:
     from .stores.base import Store
 
-    try:
-        store_class = import_string(config.backend)
-    except ImportError as error:
-        raise invalid("'store']['backend'", f"cannot be imported: {error}") from None
+    store_class = imported(config.backend, partial(invalid, "'store']['backend'"))
     if not (isinstance(store_class, type) and issubclass(store_class, Store)):
         raise invalid("'store']['backend'", f"{config.backend} is not a Store subclass")
     return store_class.from_options(config.options)

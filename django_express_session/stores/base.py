@@ -43,6 +43,13 @@ from ..core.drive import arun, run
 from ..core.ops import Versioned
 from ..exceptions import CreateError
 from ..record import Record, expires_ms, now_ms
+from ..validation import (  # noqa: F401 (the stores' option checks live there)
+    check_bool,
+    check_choice,
+    check_number,
+    check_str,
+    option_error,
+)
 
 __all__ = ["ExpressStyleStore", "Lazy", "PeriodicPrune", "Store", "Versioned"]
 
@@ -323,44 +330,3 @@ class PeriodicPrune:
                     self.store.name,
                     exc_info=True,
                 )
-
-
-# -- option checks shared by the backends -------------------------------------------------
-
-
-def option_error(store: str, key: str, problem: str) -> ImproperlyConfigured:
-    return ImproperlyConfigured(
-        f"EXPRESS_SESSION['store']['options'][{key!r}] ({store} store) {problem}"
-    )
-
-
-def check_number(
-    store: str, key: str, value: Any, *, minimum: float | None = None, allow_none: bool = False
-) -> Any:
-    if value is None and allow_none:
-        return value
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise option_error(store, key, f"must be a number, not {value!r}")
-    if minimum is not None and value < minimum:
-        raise option_error(store, key, f"must be at least {minimum}, not {value!r}")
-    return value
-
-
-def check_bool(store: str, key: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise option_error(store, key, f"must be True or False, not {value!r}")
-    return value
-
-
-def check_str(store: str, key: str, value: Any, *, allow_empty: bool = False) -> str:
-    if not isinstance(value, str) or (not value and not allow_empty):
-        raise option_error(
-            store, key, f"must be a{'' if allow_empty else ' non-empty'} string, not {value!r}"
-        )
-    return value
-
-
-def check_choice(store: str, key: str, value: Any, choices: tuple[Any, ...]) -> Any:
-    if value not in choices:
-        raise option_error(store, key, f"must be one of {list(choices)}, not {value!r}")
-    return value
