@@ -49,6 +49,8 @@ class SessionStore(SessionBase):
         self.store: Store = conf.get_store()
         self.request: HttpRequest | None = None
         self._cookie: Cookie | None = None
+        #: The backend's own keys of the record as read (``Store.metadata_keys``).
+        self._metadata: dict[str, Any] = {}
         super().__init__(session_key)  # sets _session_key, hence the state
 
     # Django keeps the id in ``_session_key``; here it is the state's ``sid``.
@@ -214,25 +216,27 @@ class SessionStore(SessionBase):
         await self._aget_session()
         self.set_expiry(value)
 
+    def _expiry(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """Django's ``modification``/``expiry`` arguments; without ``expiry``, the
+        cookie's expiry (None for a browser-session cookie)."""
+        if "expiry" not in kwargs:
+            expires = self.cookie.expires
+            kwargs = {**kwargs, "expiry": expires if isinstance(expires, datetime) else None}
+        return kwargs
+
     def get_expiry_age(self, **kwargs: Any) -> int:
-        max_age = self.cookie.max_age
-        if isinstance(max_age, bool) or max_age is None:
-            return self.get_session_cookie_age()
-        return max(0, max_age // 1000)
+        return super().get_expiry_age(**self._expiry(kwargs))
 
     async def aget_expiry_age(self, **kwargs: Any) -> int:
         await self._aget_session()
-        return self.get_expiry_age()
+        return self.get_expiry_age(**kwargs)
 
     def get_expiry_date(self, **kwargs: Any) -> datetime:
-        expires = self.cookie.expires
-        if isinstance(expires, datetime):
-            return expires
-        return timezone.now() + timedelta(seconds=self.get_session_cookie_age())
+        return super().get_expiry_date(**self._expiry(kwargs))
 
     async def aget_expiry_date(self, **kwargs: Any) -> datetime:
         await self._aget_session()
-        return self.get_expiry_date()
+        return self.get_expiry_date(**kwargs)
 
     def get_expire_at_browser_close(self) -> bool:
         return not isinstance(self.cookie.expires, datetime)
@@ -242,8 +246,9 @@ class SessionStore(SessionBase):
         return self.get_expire_at_browser_close()
 
     def _validate_session_key(self, key: Any) -> bool:
-        # express accepts any non-empty string id (a custom genid may make short ones).
-        return isinstance(key, str) and bool(key)
+        # Django's rule for keys given to SessionStore(key): at least 8 characters. Ids
+        # from cookies and genid are express's: any non-empty string.
+        return isinstance(key, str) and len(key) >= 8
 
     # -- what the middleware needs --------------------------------------------------------
 
@@ -386,7 +391,13 @@ class SessionStore(SessionBase):
         self._cookie = self._new_cookie()
 
     def _bind(self, loaded: Versioned) -> Fingerprint:
-        data = {key: value for key, value in loaded.record.items() if key != "cookie"}
+        hidden = self.store.metadata_keys
+        data, self._metadata = {}, {}
+        for key, value in loaded.record.items():
+            if key in hidden:
+                self._metadata[key] = value
+            elif key != "cookie":
+                data[key] = value
         self._session_cache = data
         self._cookie = Cookie.from_json(loaded.record["cookie"])
         return record.fingerprint(data)
@@ -409,7 +420,7 @@ class SessionStore(SessionBase):
         return None
 
     def _record(self) -> record.Record:
-        return {"cookie": self.cookie.to_json(), **self._session_cache}
+        return {"cookie": self.cookie.to_json(), **self._session_cache, **self._metadata}
 
     def _new_cookie(self) -> Cookie:
         """A cookie from the options (express ``store.generate``): ``"auto"`` values are

@@ -73,6 +73,10 @@ class Store:
     thread_sensitive: ClassVar[bool] = False
     #: The ``a*`` primitives are native asyncio: async requests use them directly.
     native_async: ClassVar[bool] = False
+    #: Keys the backend's express store adds to a record for its own bookkeeping
+    #: (session-file-store's ``__lastAccess``, connect-mongo's ``lastModified``): kept
+    #: on every write, but not part of the session's data as Django code sees it.
+    metadata_keys: ClassVar[frozenset[str]] = frozenset()
 
     # -- construction ---------------------------------------------------------------------
 

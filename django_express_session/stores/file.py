@@ -42,6 +42,7 @@ SAFE_SID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,199}")
 
 class FileStore(Store):
     name = "file"
+    metadata_keys = frozenset({LAST_ACCESS})
     connection_errors: ClassVar[tuple[type[BaseException], ...]] = (OSError,)
 
     def __init__(

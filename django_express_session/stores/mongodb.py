@@ -110,6 +110,7 @@ def creating(sid: str) -> Iterator[None]:
 
 class MongoStore(Store):
     name = "mongodb"
+    metadata_keys = frozenset({"lastModified"})
     connection_errors: ClassVar[tuple[type[BaseException], ...]] = (ConnectionFailure,)
     native_async = True
 
