@@ -21,7 +21,10 @@ SESSIONS = 60
 
 @pytest.fixture
 def store(redis_cluster_client) -> RedisStore:
-    return RedisStore.from_options({"client": redis_cluster_client, "scanCount": 7})
+    # A first command also discovers the cluster's layout, within the one timeout: more
+    # time than the default, for a loaded test machine (the bound is tested on its own).
+    options = {"client": redis_cluster_client, "scanCount": 7, "timeout": 2}
+    return RedisStore.from_options(options)
 
 
 @pytest.fixture
