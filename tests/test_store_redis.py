@@ -117,7 +117,8 @@ def test_get_returns_what_was_set_and_none_when_missing(store):
 def test_a_corrupt_record_is_an_error_not_an_empty_session(store, redis_client, stored):
     redis_client.set("sess:abc", stored)
     with pytest.raises(CorruptRecord):
-        store.get("abc")
+        store.read("abc")
+    assert store.get("abc") is None  # express's get: logged, and treated as missing
     assert redis_client.get("sess:abc") == stored
 
 
@@ -213,6 +214,30 @@ def test_read_with_touch_of_a_corrupt_record_is_an_error(store, redis_client):
     redis_client.set("sess:abc", b"\xff not json")
     with pytest.raises(CorruptRecord):
         store.read("abc", touch=True)
+
+
+@pytest.mark.parametrize("max_age", ["1e300", "1e400", "-1e400", "8.64e15", "-9e15"])
+def test_read_with_touch_of_an_out_of_range_max_age_is_no_script_error(
+    store, redis_client, max_age
+):
+    # cjson decodes these (1e400 as inf); no JavaScript Date holds them beyond 8.64e15 ms.
+    stored = b'{"cookie":{"originalMaxAge":%s,"expires":null,"path":"/"},"views":1}' % (
+        max_age.encode()
+    )
+    redis_client.set("sess:abc", stored)
+    try:
+        result = store.read("abc", touch=True)
+    except CorruptRecord:
+        return  # Python judged the record: a clean answer too
+    assert result.version == stored
+    assert result.record["views"] == 1
+
+
+def test_an_out_of_range_max_age_touches_with_the_ttl_option(make_store, redis_client):
+    store = make_store(ttl=600)
+    redis_client.set("sess:abc", b'{"cookie":{"originalMaxAge":1e400},"views":1}', ex=5)
+    store.read("abc", touch=True)
+    assert 599 <= redis_client.ttl("sess:abc") <= 600
 
 
 # -- safe writes ----------------------------------------------------------------------
@@ -356,6 +381,8 @@ def test_the_async_twins(store):
         ({"ttl": 0}, "ttl"),
         ({"ttl": 1.5}, "ttl"),
         ({"scanCount": 0}, "scanCount"),
+        ({"timeout": 0}, "timeout"),
+        ({"timeout": "1s"}, "timeout"),
         ({"disableTouch": "yes"}, "disableTouch"),
         ({"disableTTL": 1}, "disableTTL"),
         ({"client": 42}, "client"),
@@ -375,7 +402,7 @@ def test_building_the_store_opens_no_connection(settings):
     }
     store = RedisStore.from_options({"alias": "nowhere"})
     with pytest.raises(RedisStore.connection_errors):
-        store.get("abc")
+        store.read("abc")
 
 
 def test_an_alias_that_is_not_django_redis_is_refused_at_first_use(settings):

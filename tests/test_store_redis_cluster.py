@@ -3,8 +3,11 @@ passed as the ``client`` option (django-redis has no cluster support)."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from django.test import Client
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 
 from django_express_session.exceptions import CreateError
 from django_express_session.record import dumps
@@ -18,7 +21,10 @@ SESSIONS = 60
 
 @pytest.fixture
 def store(redis_cluster_client) -> RedisStore:
-    return RedisStore.from_options({"client": redis_cluster_client, "scanCount": 7})
+    # A first command also discovers the cluster's layout, within the one timeout: more
+    # time than the default, for a loaded test machine (the bound is tested on its own).
+    options = {"client": redis_cluster_client, "scanCount": 7, "timeout": 2}
+    return RedisStore.from_options(options)
 
 
 @pytest.fixture
@@ -78,6 +84,28 @@ def test_scripts_and_safe_writes_work_on_every_slot(store, sessions, redis_clust
         assert not store.replace(sid, {**known.record, "stale": True}, known.version)
         with pytest.raises(CreateError):
             store.create(sid, known.record)
+    assert all(session["seen"] for session in store.all().values())
+
+
+def test_the_asyncio_primitives_work_on_every_slot(store, sessions, redis_cluster_client):
+    async def use() -> None:
+        for sid in sessions:
+            redis_cluster_client.expire(f"sess:{sid}", 5)
+            known = await store.aread(sid, touch=True)
+            assert known.touched
+            assert redis_cluster_client.ttl(f"sess:{sid}") > 5
+            assert await store.areplace(sid, {**known.record, "seen": True}, known.version)
+            assert not await store.areplace(sid, {**known.record, "stale": 1}, known.version)
+            with pytest.raises(CreateError):
+                await store.acreate(sid, known.record)
+        await store.adestroy("sid000")
+        client = store._async_connection().client
+        assert isinstance(client, AsyncRedisCluster)
+        assert client.nodes_manager.connection_kwargs["socket_timeout"] == store.timeout
+
+    asyncio.run(use())
+    assert store.redis.nodes_manager.connection_kwargs["socket_timeout"] == store.timeout
+    assert not redis_cluster_client.exists("sess:sid000")
     assert all(session["seen"] for session in store.all().values())
 
 

@@ -8,25 +8,42 @@ Redis expires keys itself, so there is nothing to prune.
 
 Round trips: ``read(touch=True)`` reads and refreshes the TTL in one Lua script, a
 compare-and-set ``replace`` is one script, ``create`` is one ``SET NX``. Everything goes
-to the primary (django-redis ``write=True``): a lagging replica must not log anyone out.
-The bulk methods use ``SCAN`` (never ``KEYS``), on every primary of a cluster.
+to the primary: a lagging replica must not log anyone out. The bulk methods use
+``SCAN`` (never ``KEYS``), on every primary of a cluster.
+
+Async requests talk to Redis through ``redis.asyncio`` (one client per running event
+loop, built from the same settings as the sync client), never through a thread. Every
+command waits at most about ``timeout`` seconds, whatever the client's retry policy.
 """
 
 from __future__ import annotations
 
+import asyncio
+import inspect
+import logging
 import math
 import re
 import threading
-from collections.abc import Callable, Iterator
-from typing import Any, ClassVar
+import weakref
+from collections.abc import Callable, Iterator, Mapping
+from functools import cache
+from typing import Any, ClassVar, NamedTuple
 
+from asgiref.sync import sync_to_async
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
 try:
     import redis
-    from redis.cluster import RedisCluster
-    from redis.commands.core import Script
+    import redis.asyncio
+    import redis.asyncio.cluster
+    import redis.asyncio.connection
+    import redis.asyncio.retry
+    import redis.connection
+    import redis.retry
+    from redis.backoff import NoBackoff
+    from redis.cluster import ClusterNode, RedisCluster
+    from redis.commands.core import AsyncScript, Script
 except ImportError as error:  # pragma: no cover - depends on the installed extras
     raise ImproperlyConfigured(
         "the redis store needs redis-py and django-redis: "
@@ -35,14 +52,28 @@ except ImportError as error:  # pragma: no cover - depends on the installed extr
 
 from ..exceptions import CreateError
 from ..record import Record, dumps, loads
-from .base import Store, Versioned, check_bool, check_number, check_str, option_error
+from .base import (
+    Lazy,
+    Store,
+    Versioned,
+    check_bool,
+    check_number,
+    check_str,
+    option_error,
+)
+
+logger = logging.getLogger("django_express_session")
 
 Client = redis.Redis | RedisCluster
+AsyncClient = redis.asyncio.Redis | redis.asyncio.cluster.RedisCluster
 
 # GET and refresh the TTL in one round trip, as express's end-of-request touch would:
 # it resets cookie.expires to now + originalMaxAge, so the TTL is ceil(originalMaxAge/1000)
 # seconds, or the fallback (ARGV[1]) for a browser-session cookie. Like connect-redis's
 # touch, the stored value is left as it is, and a TTL <= 0 makes EXPIRE delete the key.
+# An originalMaxAge that no JavaScript Date can hold (NaN, infinite, or more than
+# 8.64e15 ms either way; cjson decodes 1e400 as inf) is no usable maxAge: the fallback
+# applies, and the value goes back to Python, which judges the record.
 READ_AND_TOUCH = b"""
 local value = redis.call('GET', KEYS[1])
 if not value then return false end
@@ -50,7 +81,10 @@ local ttl = tonumber(ARGV[1])
 local ok, session = pcall(cjson.decode, value)
 if ok and type(session) == 'table' and type(session.cookie) == 'table'
     and type(session.cookie.originalMaxAge) == 'number' then
-  ttl = math.ceil(session.cookie.originalMaxAge / 1000)
+  local ms = session.cookie.originalMaxAge
+  if ms == ms and ms >= -8.64e15 and ms <= 8.64e15 then
+    ttl = math.ceil(ms / 1000)
+  end
 end
 redis.call('EXPIRE', KEYS[1], string.format('%.0f', ttl))
 return value
@@ -74,17 +108,72 @@ return 1
 
 _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
 
+# The asyncio twins of the connection and pool classes whose settings can be copied.
+_ASYNC_CONNECTIONS = {
+    redis.connection.Connection: redis.asyncio.connection.Connection,
+    redis.connection.SSLConnection: redis.asyncio.connection.SSLConnection,
+    redis.connection.UnixDomainSocketConnection: (
+        redis.asyncio.connection.UnixDomainSocketConnection
+    ),
+}
+_ASYNC_POOLS = {
+    redis.connection.ConnectionPool: redis.asyncio.connection.ConnectionPool,
+    redis.connection.BlockingConnectionPool: redis.asyncio.connection.BlockingConnectionPool,
+}
+# Connection keyword arguments that are redis-py's own plumbing (parsers, retry policy,
+# maintenance-notification handlers bound to one pool...), never copied to a new client.
+_INTERNAL_KWARGS = frozenset(
+    {
+        "self", "retry", "retry_on_error", "retry_on_timeout", "parser", "parser_class",
+        "command_packer", "encoder_class", "redis_connect_func", "event_dispatcher",
+        "himport_registry", "maint_notifications_config", "maint_notifications_pool_handler",
+        "maintenance_notification_hash", "maintenance_state",
+        "oss_cluster_maint_notifications_handler", "orig_host_address",
+        "orig_socket_connect_timeout", "orig_socket_timeout", "connection_pool",
+    }
+)  # fmt: skip
+
+
+@cache
+def _accepted(target: Callable[..., Any]) -> frozenset[str]:
+    """The keyword arguments ``target`` (a class: along its MRO) names."""
+    names: set[str] = set()
+    for owner in getattr(target, "__mro__", (target,)):
+        init = vars(owner).get("__init__") if isinstance(owner, type) else owner
+        if init is not None:
+            names.update(inspect.signature(init).parameters)
+    return frozenset(names - _INTERNAL_KWARGS)
+
+
+def _settings_for(target: Callable[..., Any], kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """The user-level settings among ``kwargs`` that ``target`` takes."""
+    accepted = _accepted(target)
+    return {key: value for key, value in kwargs.items() if key in accepted}
+
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+class _Connection(NamedTuple):
+    """A client with the store's scripts, sync or asyncio alike: the calls the store
+    builds take one and return the result (sync) or an awaitable of it (asyncio)."""
+
+    client: Any
+    read_and_touch: Script | AsyncScript
+    replace: Script | AsyncScript
+
+
+Call = Callable[[_Connection], Any]
+
+
 class RedisStore(Store):
     """connect-redis's store: options ``alias`` (a django-redis ``CACHES`` entry) or
     ``client`` (a redis-py client, or a dotted path to one or to a factory), ``prefix``,
-    ``ttl``, ``disableTouch``, ``disableTTL`` and ``scanCount``."""
+    ``ttl``, ``disableTouch``, ``disableTTL``, ``scanCount`` and ``timeout``."""
 
     name = "redis"
+    native_async: ClassVar[bool] = True
     connection_errors: ClassVar[tuple[type[BaseException], ...]] = (
         redis.exceptions.ConnectionError,  # includes BusyLoadingError (a restart loading data)
         redis.exceptions.TimeoutError,
@@ -103,6 +192,7 @@ class RedisStore(Store):
         disableTouch: bool = False,  # connect-redis option names
         disableTTL: bool = False,
         scanCount: int = 100,
+        timeout: float = 0.5,
     ) -> None:
         if alias is not None and client is not None:
             raise option_error(
@@ -122,11 +212,21 @@ class RedisStore(Store):
         self.disable_touch = check_bool(self.name, "disableTouch", disableTouch)
         self.disable_ttl = check_bool(self.name, "disableTTL", disableTTL)
         self.scan_count = self._check_int("scanCount", scanCount)
-        self._client: Client | None = None
-        self._owns_client = False  # built by a factory of the ``client`` option
-        self._client_lock = threading.Lock()
-        self._read_and_touch = Script(None, READ_AND_TOUCH)
-        self._replace = Script(None, REPLACE)
+        check_number(self.name, "timeout", timeout)
+        if not timeout > 0:
+            raise option_error(self.name, "timeout", f"must be more than 0, not {timeout!r}")
+        self.timeout = float(timeout)
+        self._scripts = (Script(None, READ_AND_TOUCH), Script(None, REPLACE))
+        self._async_scripts = (AsyncScript(None, READ_AND_TOUCH), AsyncScript(None, REPLACE))
+        #: The sync client, and whether the store built it (then it is the store's to close).
+        self._sync: Lazy[tuple[_Connection, bool]] = Lazy(self._connect, self._disconnect)
+        #: How to build an asyncio client like the sync one (it gives None when the sync
+        #: client has no asyncio form here).
+        self._async_recipe: Lazy[Callable[[], AsyncClient | None]] = Lazy(self._recipe)
+        self._by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Connection] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._by_loop_lock = threading.Lock()
 
     def _check_int(self, key: str, value: Any) -> int:
         check_number(self.name, key, value, minimum=1)
@@ -144,75 +244,259 @@ class RedisStore(Store):
             return ttl
         return self._check_int("ttl", ttl)
 
-    # -- the connection -------------------------------------------------------------------
+    # -- the bound on each command --------------------------------------------------------
+    #
+    # redis-py has no per-command deadline on its sync API, and its default policy retries
+    # a failed command 10 times with a 5 s socket timeout (a frozen Redis took 5 s and
+    # more to give a 503). So every command goes through a client of this store's own,
+    # built from the configured one's settings with socket timeouts of ``timeout`` and
+    # one immediate retry on a connection error only (a pooled connection that a restart
+    # broke), never on a timeout: a command waits about ``timeout`` at most. The
+    # django-redis alias's own client and pool, shared with the cache, are left as they
+    # are. The asyncio calls are also cut off by ``asyncio.wait_for`` after ``timeout``.
+
+    def _bounds(self) -> dict[str, Any]:
+        return {
+            "socket_timeout": self.timeout,
+            "socket_connect_timeout": self.timeout,
+            "retry": redis.retry.Retry(
+                NoBackoff(), 1, supported_errors=(redis.exceptions.ConnectionError,)
+            ),
+            "retry_on_timeout": False,
+            "retry_on_error": [],
+        }
+
+    def _cluster_bounds(self) -> dict[str, Any]:
+        # A cluster client retries timeouts itself whatever the policy's errors, after
+        # asking the cluster for its layout again: no retries, a frozen node costs one wait.
+        bounds = {**self._bounds(), "retry": redis.retry.Retry(NoBackoff(), 0)}
+        del bounds["retry_on_timeout"]  # not an option of the asyncio cluster client
+        return bounds
+
+    # -- the connections ------------------------------------------------------------------
 
     @property
     def redis(self) -> Client:
-        """The client every command goes through: always the primary."""
+        """The sync client every command goes through: always the primary."""
+        return self._sync.get()[0].client
+
+    def _connect(self) -> tuple[_Connection, bool]:
         if self._client_option is None:
-            return self._alias_client()
-        if self._client is None:
-            with self._client_lock:
-                if self._client is None:
-                    self._client = self._resolve_client(self._client_option)
-        return self._client
+            return _Connection(self._alias_client(), *self._scripts), True
+        given, from_factory = self._resolve_client(self._client_option)
+        client, owned = self._bounded(given)
+        if from_factory and client is not given:
+            given.close()  # the factory's client was only the model of the store's own
+        return _Connection(client, *self._scripts), owned or from_factory
+
+    @staticmethod
+    def _disconnect(connection: tuple[_Connection, bool]) -> None:
+        connected, owned = connection
+        if owned:
+            connected.client.close()
+            if isinstance(connected.client, redis.Redis):  # a pool given to it stays open
+                connected.client.connection_pool.disconnect()
 
     def _alias_client(self) -> redis.Redis:
-        # Asked for at each use, not kept: django-redis caches the client per thread and
-        # the pool per process, and tests may point the alias elsewhere.
+        """A client of the alias's primary (the first ``LOCATION``), built by the alias's
+        django-redis connection factory from its ``OPTIONS`` (``PASSWORD``,
+        ``SOCKET_TIMEOUT``, ``CONNECTION_POOL_KWARGS``, ``CONNECTION_POOL_CLASS``,
+        ``REDIS_CLIENT_CLASS``, a Sentinel factory...), with the bounds on top, in a
+        pool of its own: the cache's pool keeps its own settings."""
+        from django.conf import settings
         from django.core.cache import InvalidCacheBackendError, caches
-        from django_redis import get_redis_connection
         from django_redis.cache import RedisCache
+        from django_redis.client import ShardClient
+        from django_redis.pool import get_connection_factory
 
         try:
-            cache = caches[self.alias]
+            cache_backend = caches[self.alias]
         except InvalidCacheBackendError:
             raise option_error(
                 self.name, "alias", f"names no CACHES entry: {self.alias!r}"
             ) from None
-        if not isinstance(cache, RedisCache):
+        if not isinstance(cache_backend, RedisCache):
             raise option_error(
                 self.name,
                 "alias",
                 f"must name a django-redis cache (BACKEND 'django_redis.cache.RedisCache'); "
-                f"CACHES[{self.alias!r}] is a {type(cache).__module__}.{type(cache).__name__}. "
+                f"CACHES[{self.alias!r}] is a {type(cache_backend).__module__}."
+                f"{type(cache_backend).__name__}. "
                 "For another setup, pass a redis-py client as the 'client' option.",
             )
-        try:
-            return get_redis_connection(self.alias, write=True)
-        except NotImplementedError:
+        config = settings.CACHES[self.alias]
+        options = dict(config.get("OPTIONS") or {})
+        client_class = options.get("CLIENT_CLASS", "django_redis.client.DefaultClient")
+        if issubclass(import_string(client_class), ShardClient):
             raise option_error(
                 self.name,
                 "alias",
-                f"CACHES[{self.alias!r}] uses a django-redis client that gives no raw "
-                "connection (the shard client?); pass a redis-py client as 'client'",
-            ) from None
+                f"CACHES[{self.alias!r}] uses django-redis's shard client, which spreads "
+                "keys over several servers; pass a redis-py client as 'client'",
+            )
+        location = config.get("LOCATION")
+        servers = location.split(",") if isinstance(location, str) else list(location or ())
+        if not servers:
+            raise option_error(self.name, "alias", f"CACHES[{self.alias!r}] has no LOCATION")
+        options["CONNECTION_POOL_KWARGS"] = {
+            **(options.get("CONNECTION_POOL_KWARGS") or {}),
+            **self._bounds(),
+        }
+        factory = get_connection_factory(options)
+        # get_connection_pool (not get_or_create_connection_pool, which shares the
+        # cache's pool by URL): a pool of this store's own.
+        pool = factory.get_connection_pool(factory.make_connection_params(servers[0]))
+        return factory.redis_client_cls(connection_pool=pool, **factory.redis_client_cls_kwargs)
 
-    def _resolve_client(self, option: Client | str) -> Client:
+    def _resolve_client(self, option: Client | str) -> tuple[Client, bool]:
+        """The client the option names, and whether a factory built it for the store."""
         if not isinstance(option, str):
-            return option
+            return option, False
         try:
             found = import_string(option)
         except ImportError as error:
             raise option_error(self.name, "client", f"cannot be imported: {error}") from None
-        if not isinstance(found, (redis.Redis, RedisCluster)) and callable(found):
+        from_factory = not isinstance(found, (redis.Redis, RedisCluster)) and callable(found)
+        if from_factory:
             found = found()
-            self._owns_client = True
         if not isinstance(found, (redis.Redis, RedisCluster)):
             raise option_error(
                 self.name,
                 "client",
                 f"{option!r} gives {found!r}, not a redis.Redis or RedisCluster object",
             )
-        return found
+        return found, from_factory
+
+    def _bounded(self, given: Client) -> tuple[Client, bool]:
+        """A client like ``given`` with the bounds: the store's own copy of it, or
+        ``given`` itself (used as it is, its own timeouts apply) when its pool is of a
+        kind whose settings cannot be copied (Sentinel's, a custom pool class)."""
+        if isinstance(given, RedisCluster):
+            nodes = self._cluster_nodes(given, ClusterNode)
+            settings = self._cluster_settings(given, RedisCluster, redis.connection.Connection)
+            return RedisCluster(startup_nodes=nodes, **{**settings, **self._cluster_bounds()}), True
+        pool = given.connection_pool
+        if type(pool) not in _ASYNC_POOLS or pool.connection_class not in _ASYNC_CONNECTIONS:
+            logger.warning(
+                "the redis session store uses the given client as it is (its %s cannot be "
+                "copied): its own socket_timeout and retry policy apply, not 'timeout'",
+                type(pool).__name__,
+            )
+            return given, False
+        settings = _settings_for(pool.connection_class, pool.connection_kwargs)
+        copy = type(pool)(
+            connection_class=pool.connection_class,
+            max_connections=pool.max_connections,
+            **{**settings, **self._bounds()},
+        )
+        return redis.Redis(connection_pool=copy), True
+
+    @staticmethod
+    def _cluster_nodes(client: RedisCluster, node_class: type) -> list[Any]:
+        return [node_class(node.host, node.port) for node in client.get_nodes()]
+
+    @staticmethod
+    def _cluster_settings(
+        client: RedisCluster, client_class: type, connection_class: type
+    ) -> dict[str, Any]:
+        kwargs = {
+            key: value
+            for key, value in client.nodes_manager.connection_kwargs.items()
+            if key not in {"host", "port", "startup_nodes"}  # the nodes are passed apart
+        }
+        return {
+            **_settings_for(connection_class, kwargs),
+            **_settings_for(client_class, kwargs),
+            "require_full_coverage": client.nodes_manager._require_full_coverage,
+            "address_remap": client.nodes_manager.address_remap,
+        }
+
+    def _recipe(self) -> Callable[[], AsyncClient | None]:
+        """How to build an asyncio client with the sync client's settings and the
+        bounds; it gives None when that client has no asyncio form here (Sentinel...)."""
+        client = self.redis
+        if isinstance(client, RedisCluster):
+            async_cluster = redis.asyncio.cluster
+            nodes = self._cluster_nodes(client, async_cluster.ClusterNode)
+            settings = self._cluster_settings(
+                client, async_cluster.RedisCluster, redis.asyncio.connection.Connection
+            )
+            kwargs = {
+                **settings,
+                **self._cluster_bounds(),
+                "retry": redis.asyncio.retry.Retry(NoBackoff(), 0),
+            }
+            return lambda: async_cluster.RedisCluster(startup_nodes=nodes, **kwargs)
+        pool = client.connection_pool
+        pool_class = _ASYNC_POOLS.get(type(pool))
+        connection_class = _ASYNC_CONNECTIONS.get(pool.connection_class)
+        if pool_class is None or connection_class is None:
+            return lambda: None
+        kwargs = {
+            **_settings_for(connection_class, pool.connection_kwargs),
+            **self._bounds(),
+            "retry": redis.asyncio.retry.Retry(
+                NoBackoff(), 1, supported_errors=(redis.exceptions.ConnectionError,)
+            ),
+        }
+
+        def build() -> redis.asyncio.Redis:
+            copy = pool_class(
+                connection_class=connection_class, max_connections=pool.max_connections, **kwargs
+            )
+            return redis.asyncio.Redis.from_pool(copy)  # closing the client closes the pool
+
+        return build
+
+    def _async_connection(self) -> _Connection | None:
+        """The asyncio client of the running event loop (each loop has its own: a client
+        is bound to the loop it connected on), or None without an asyncio form."""
+        loop = asyncio.get_running_loop()
+        connection = self._by_loop.get(loop)
+        if connection is not None:
+            return connection
+        recipe = self._async_recipe.get()
+        with self._by_loop_lock:
+            # A client of a closed loop cannot be closed by awaiting: its sockets go
+            # with it (redis-py closes them when the client is collected).
+            for closed in [other for other in self._by_loop if other.is_closed()]:
+                del self._by_loop[closed]
+            connection = self._by_loop.get(loop)
+            if connection is None:
+                client = recipe()
+                if client is None:
+                    return None
+                connection = self._by_loop[loop] = _Connection(client, *self._async_scripts)
+        return connection
 
     def close(self) -> None:
-        # Only a client this store got from a factory is its own to close.
-        with self._client_lock:
-            client, self._client = self._client, None
-            if client is not None and self._owns_client:
-                client.close()
-            self._owns_client = False
+        # Only clients this store built are its own to close (not a client object given).
+        self._sync.reset()
+        self._async_recipe.reset()
+        with self._by_loop_lock:
+            connections = list(self._by_loop.items())
+            self._by_loop.clear()
+        for loop, connection in connections:
+            if loop.is_running() and not loop.is_closed():
+                asyncio.run_coroutine_threadsafe(connection.client.aclose(), loop)
+
+    # -- running a call -------------------------------------------------------------------
+
+    def _run(self, call: Call | None) -> Any:
+        return None if call is None else call(self._sync.get()[0])
+
+    async def _arun(self, call: Call | None) -> Any:
+        if call is None:
+            return None
+        connection = self._async_connection()
+        if connection is None:  # no asyncio form of the client: the sync one, in a thread
+            return await sync_to_async(self._run, thread_sensitive=False)(call)
+        try:
+            return await asyncio.wait_for(call(connection), self.timeout)
+        except asyncio.TimeoutError as error:
+            raise redis.exceptions.TimeoutError(
+                f"Redis did not answer within {self.timeout} s"
+            ) from error
 
     # -- layout ---------------------------------------------------------------------------
 
@@ -226,29 +510,91 @@ class RedisStore(Store):
             return math.ceil(self.ttl(session))
         return self.ttl_seconds(session, self.ttl)
 
-    # -- express's store methods ----------------------------------------------------------
+    # -- the calls of the five primitives (shared by the sync and asyncio twins) ----------
 
-    def get(self, sid: str) -> Record | None:
-        value = self.redis.get(self.key(sid))
-        return None if value is None else loads(value)
+    def _read_call(self, sid: str, touch: bool) -> tuple[Call, bool]:
+        """The read, and whether it refreshes the TTL too (not when the TTL is a
+        function, which only Python can run: the session layer then touches at the end
+        of the request)."""
+        key = self.key(sid)
+        if touch and not (self.disable_touch or self.disable_ttl or callable(self.ttl)):
+            fallback = [self.ttl]
+            return (lambda c: c.read_and_touch(keys=[key], args=fallback, client=c.client)), True
+        return (lambda c: c.client.get(key)), False
 
-    def set(self, sid: str, session: Record) -> None:
+    @staticmethod
+    def _versioned(value: bytes | str | None, touched: bool) -> Versioned | None:
+        """The record, with the stored bytes as version."""
+        return None if value is None else Versioned(loads(value), version=value, touched=touched)
+
+    def _create_call(self, sid: str, session: Record) -> tuple[Call, Callable[[Any], bool]]:
+        """The write, and how to tell from its answer that ``sid`` was taken."""
+        key = self.key(sid)
         ttl = self.ttl_for(session)
         if ttl <= 0:
-            self.destroy(sid)
-        elif self.disable_ttl:
-            self.redis.set(self.key(sid), dumps(session))
-        else:
-            self.redis.set(self.key(sid), dumps(session), ex=ttl)
+            # Already expired: connect-redis would not store it; only say if it is taken.
+            return (lambda c: c.client.exists(key)), bool
+        value, expiry = dumps(session), None if self.disable_ttl else ttl
+        return (lambda c: c.client.set(key, value, ex=expiry, nx=True)), (lambda ok: not ok)
+
+    def _replace_call(self, sid: str, session: Record, version: Any) -> Call | None:
+        if version is None:
+            return None
+        ttl = self.ttl_for(session)
+        args = [version, dumps(session), "none" if self.disable_ttl and ttl > 0 else max(ttl, 0)]
+        key = self.key(sid)
+        return lambda c: c.replace(keys=[key], args=args, client=c.client)
+
+    def _destroy_call(self, sid: str) -> Call:
+        key = self.key(sid)
+        return lambda c: c.client.delete(key)
+
+    def _touch_call(self, sid: str, session: Record) -> Call | None:
+        if self.disable_touch or self.disable_ttl:
+            return None
+        # EXPIRE never creates a key, and deletes it when the TTL is <= 0.
+        key, ttl = self.key(sid), self.ttl_for(session)
+        return lambda c: c.client.expire(key, ttl)
+
+    # -- the five primitives --------------------------------------------------------------
+
+    def read(self, sid: str, *, touch: bool = False) -> Versioned | None:
+        call, touched = self._read_call(sid, touch)
+        return self._versioned(self._run(call), touched)
+
+    async def aread(self, sid: str, *, touch: bool = False) -> Versioned | None:
+        call, touched = self._read_call(sid, touch)
+        return self._versioned(await self._arun(call), touched)
+
+    def create(self, sid: str, session: Record) -> None:
+        call, taken = self._create_call(sid, session)
+        if taken(self._run(call)):
+            raise CreateError(sid)
+
+    async def acreate(self, sid: str, session: Record) -> None:
+        call, taken = self._create_call(sid, session)
+        if taken(await self._arun(call)):
+            raise CreateError(sid)
+
+    def replace(self, sid: str, session: Record, version: Any) -> bool:
+        return bool(self._run(self._replace_call(sid, session, version)))
+
+    async def areplace(self, sid: str, session: Record, version: Any) -> bool:
+        return bool(await self._arun(self._replace_call(sid, session, version)))
 
     def destroy(self, sid: str) -> None:
-        self.redis.delete(self.key(sid))
+        self._run(self._destroy_call(sid))
+
+    async def adestroy(self, sid: str) -> None:
+        await self._arun(self._destroy_call(sid))
 
     def touch(self, sid: str, session: Record) -> None:
-        if self.disable_touch or self.disable_ttl:
-            return
-        # EXPIRE never creates a key, and deletes it when the TTL is <= 0.
-        self.redis.expire(self.key(sid), self.ttl_for(session))
+        self._run(self._touch_call(sid, session))
+
+    async def atouch(self, sid: str, session: Record) -> None:
+        await self._arun(self._touch_call(sid, session))
+
+    # -- bulk methods (sync: the async twins run them in a thread) ------------------------
 
     def all(self) -> dict[str, Record]:
         sessions: dict[str, Record] = {}
@@ -301,41 +647,3 @@ class RedisStore(Store):
                 batch = []
         if batch:
             yield batch
-
-    # -- safe writes ----------------------------------------------------------------------
-
-    def read(self, sid: str, *, touch: bool = False) -> Versioned | None:
-        """The record, with the stored bytes as version. With ``touch``, the TTL is
-        refreshed in the same round trip (unless the TTL is a function, which only
-        Python can run: the session layer then touches at the end of the request)."""
-        client = self.redis
-        touched = touch and not (self.disable_touch or self.disable_ttl or callable(self.ttl))
-        if touched:
-            value = self._read_and_touch(keys=[self.key(sid)], args=[self.ttl], client=client)
-        else:
-            value = client.get(self.key(sid))
-        if value is None:
-            return None
-        return Versioned(loads(value), version=value, touched=touched)
-
-    def create(self, sid: str, session: Record) -> None:
-        ttl = self.ttl_for(session)
-        client = self.redis
-        if ttl <= 0:
-            # Already expired: connect-redis would not store it; only say if it is taken.
-            if client.exists(self.key(sid)):
-                raise CreateError(sid)
-            return
-        expiry = None if self.disable_ttl else ttl
-        if not client.set(self.key(sid), dumps(session), ex=expiry, nx=True):
-            raise CreateError(sid)
-
-    def replace(self, sid: str, session: Record, version: Any) -> bool:
-        if version is None:
-            return False
-        ttl = self.ttl_for(session)
-        expiry = "none" if self.disable_ttl and ttl > 0 else max(ttl, 0)
-        written = self._replace(
-            keys=[self.key(sid)], args=[version, dumps(session), expiry], client=self.redis
-        )
-        return bool(written)
