@@ -110,7 +110,8 @@ class Cookie:
         if isinstance(milliseconds, bool) or not isinstance(milliseconds, (int, float)):
             raise TypeError("maxAge must be a number of milliseconds or None")
         whole = math.trunc(milliseconds)
-        self._expires = _now() + timedelta(milliseconds=whole)
+        # Clamped to the year 9999: Node accepts lifetimes up to 8.64e15 ms.
+        self._expires = record.after_ms(_now(), whole)
         self.original_max_age = whole
 
     def reset_max_age(self) -> None:

@@ -52,6 +52,9 @@ ONE_DAY = 86400
 MEMCACHED_RELATIVE_LIMIT = 30 * ONE_DAY
 #: node-memcached's flag for values it JSON-encoded (and decodes on read).
 FLAG_JSON = 2
+#: memcached parses an expiration time as a signed 32-bit number (an absolute time up to
+#: January 2038); a later one is refused or misread, so it is capped.
+MEMCACHED_LATEST_EXPTIME = 2**31 - 1
 
 
 def _connection_errors() -> tuple[type[BaseException], ...]:
@@ -244,7 +247,7 @@ def _exptime(lifetime: int) -> int:
     if lifetime <= 0:
         return -1  # already expired (0 would mean "never expires")
     if lifetime > MEMCACHED_RELATIVE_LIMIT:
-        return int(time.time()) + lifetime
+        return min(int(time.time()) + lifetime, MEMCACHED_LATEST_EXPTIME)
     return lifetime
 
 

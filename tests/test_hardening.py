@@ -1,0 +1,182 @@
+"""A stored record is untrusted input: stores are shared with Node apps and with anything
+that can write to Redis, the database or the sessions directory. Nothing in a record may
+crash a request, reach a response header unchecked, or be turned into code."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from django_express_session import conf, record
+from django_express_session.exceptions import CorruptRecord
+from django_express_session.record import now_ms
+from tests.helpers import cookie_header, set_cookie, stored_session, user_data
+from tests.test_bad_input import plant
+
+pytestmark = pytest.mark.django_db
+
+
+def store_name() -> str:
+    return conf.get_store().name
+
+
+# -- records that parse but would crash later -----------------------------------------------
+
+
+def with_cookie(**cookie) -> str:
+    session = {"cookie": {"path": "/", "httpOnly": True, **cookie}, "user": "alice"}
+    return record.dumps({**session, "__lastAccess": now_ms()})  # the file store's
+
+
+def raw_with_original_max_age(literal: str) -> str:
+    # json.dumps cannot write 1e400: it is the text a hostile or buggy writer would leave.
+    return '{"cookie":{"originalMaxAge":' + literal + ',"expires":null,"path":"/"},"user":"alice"}'
+
+
+REFUSED_RECORDS = {
+    "nested 1 000 deep": '{"cookie":{},"x":' + "[" * 1000 + "]" * 1000 + "}",
+    "nested 65 deep": '{"cookie":{},"x":' + "[" * 64 + "]" * 64 + "}",
+    "originalMaxAge 1e17": raw_with_original_max_age("1e17"),
+    "originalMaxAge 1e300": raw_with_original_max_age("1e300"),
+    "originalMaxAge 1e400": raw_with_original_max_age("1e400"),
+    "originalMaxAge -1e400": raw_with_original_max_age("-1e400"),
+    "a data number 1e400": '{"cookie":{"path":"/"},"n":1e400}',
+    "expires past Node's range": with_cookie(
+        originalMaxAge=None, expires="+275761-01-01T00:00:00.000Z"
+    ),
+    "expires unparsable": with_cookie(originalMaxAge=None, expires="next tuesday"),
+}
+
+# Records the redis store's read-and-touch script cannot handle before Python sees them.
+REDIS_SCRIPT_FAILS = {"originalMaxAge 1e300", "originalMaxAge 1e400", "originalMaxAge -1e400"}
+
+
+@pytest.mark.parametrize("case", list(REFUSED_RECORDS))
+def test_a_record_outside_the_decoders_limits_is_treated_as_missing(
+    case, express, client, caplog, request
+):
+    store = conf.get_store()
+    if store.name == "redis" and case in REDIS_SCRIPT_FAILS:
+        request.applymarker(
+            pytest.mark.xfail(
+                strict=True,
+                reason="stores/redis.py READ_AND_TOUCH formats ceil(originalMaxAge/1000) for "
+                "EXPIRE without checking it is finite and in range",
+            )
+        )
+    plant(store, "odd-record", REFUSED_RECORDS[case])
+
+    with caplog.at_level(logging.WARNING, logger="django_express_session"):
+        read = client.get("/read", HTTP_COOKIE=cookie_header("odd-record"))
+        written = client.get("/set?v=1", HTTP_COOKIE=cookie_header("odd-record"))
+
+    assert read.status_code == 200
+    assert read.json()["data"] == {}
+    assert "treated as missing" in caplog.text
+    assert written.status_code == 200, "a write replaces it by a new session, no 500"
+
+
+FAR_FUTURE = {
+    # What Node stores for maxAge 1e15: a valid Date (year 33658), beyond Python's datetime.
+    "originalMaxAge 1e15, Node's expires": with_cookie(
+        originalMaxAge=1e15, expires="+033658-09-27T01:46:40.000Z"
+    ),
+    "originalMaxAge -8.64e15": with_cookie(originalMaxAge=-8.64e15 + 1, expires=None),
+    "expires in year 10000 once in UTC": with_cookie(
+        originalMaxAge=None, expires="9999-12-31T23:00:00.000-05:00"
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(FAR_FUTURE))
+@pytest.mark.parametrize("resave", [False, True])
+def test_a_date_node_accepts_beyond_pythons_range_is_clamped(case, resave, express, client):
+    express(resave=resave)
+    store = conf.get_store()
+    plant(store, "far-record", FAR_FUTURE[case])
+
+    response = client.get("/read", HTTP_COOKIE=cookie_header("far-record"))
+
+    assert response.status_code == 200
+    if "-8.64e15" in case:
+        return  # expired long ago: a new session, and no 500
+    assert user_data(response.json()["data"]) == {"user": "alice"}
+    written = client.get("/set?v=1", HTTP_COOKIE=cookie_header("far-record"))
+    assert written.status_code == 200
+    if "1e15" in case:  # touched: now + 1e15 ms, clamped
+        assert "Expires=Fri, 31 Dec 9999 23:59:59 GMT" in set_cookie(written)
+        assert conf.get_store().get("far-record")["cookie"]["expires"] == "9999-12-31T23:59:59.000Z"
+
+
+def test_a_file_store_last_access_of_1e400_is_treated_as_missing(tmp_path, settings, client):
+    settings.ROOT_URLCONF = "tests.urls"
+    settings.EXPRESS_SESSION = {
+        "secret": "keyboard cat",
+        "resave": False,
+        "saveUninitialized": False,
+        "store": {"backend": "file", "options": {"path": str(tmp_path / "sessions")}},
+    }
+    store = conf.get_store()
+    text = record.dumps(stored_session({"user": "alice"}))
+    plant(store, "last-access", text[:-1] + ',"__lastAccess":1e400}')
+
+    read = client.get("/read", HTTP_COOKIE=cookie_header("last-access"))
+    written = client.get("/set?v=1", HTTP_COOKIE=cookie_header("last-access"))
+
+    assert read.status_code == 200 and read.json()["data"] == {}
+    assert written.status_code == 200
+
+
+@pytest.mark.parametrize("depth", [64, 65])
+def test_the_depth_limit_is_64_on_read_and_on_write(depth):
+    nested: list = []
+    for _ in range(depth - 2):  # the record object is one level, the list another
+        nested = [nested]
+    session = {"cookie": {}, "x": nested}
+    text = '{"cookie":{},"x":' + "[" * (depth - 1) + "]" * (depth - 1) + "}"
+    assert record.dumps(session) == text if depth <= 64 else True
+    if depth <= 64:
+        assert record.loads(text) == session
+    else:
+        with pytest.raises(CorruptRecord, match="nested"):
+            record.loads(text)
+        with pytest.raises(ValueError, match="nested"):
+            record.dumps(session)
+
+
+# What ``node -e 'console.log(JSON.stringify(value))'`` prints (Node 20).
+JSON_STRINGIFY = [
+    (1e-7, "1e-7"),
+    (1.5e-7, "1.5e-7"),
+    (1e21, "1e+21"),
+    (1.2345e21, "1.2345e+21"),
+    (-0.0, "0"),
+    (123.456, "123.456"),
+    (0.1, "0.1"),
+    (1e-6, "0.000001"),
+    (0.000001234, "0.000001234"),
+    (5e-324, "5e-324"),
+    (1.7976931348623157e308, "1.7976931348623157e+308"),
+    (-1e-7, "-1e-7"),
+    (float(2**53 + 2), "9007199254740994"),
+    (1e20, "100000000000000000000"),
+    (0.5, "0.5"),
+    (1.1e-5, "0.000011"),
+    (
+        {"a": [1e-7, {"é": -2.5e-8}], "k\u2028": '\x00😀"\\'},
+        '{"a":[1e-7,{"é":-2.5e-8}],"k\u2028":"\\u0000😀\\"\\\\"}',
+    ),
+    ([1e300, -1e-300, 1e21, 0.0001, 0.00001], "[1e+300,-1e-300,1e+21,0.0001,0.00001]"),
+    ({"n": float("nan"), "i": float("inf")}, '{"n":null,"i":null}'),
+]
+
+
+# Past 2**53 an integral float is written as its exact integer (123456789012345683968 where
+# Node prints 123456789012345680000): both texts read back as the same double in Node, and
+# the exact one reads back equal in Python too.
+
+
+@pytest.mark.parametrize(("value", "expected"), JSON_STRINGIFY)
+def test_dumps_prints_what_json_stringify_prints(value, expected):
+    assert record.dumps(value) == expected
