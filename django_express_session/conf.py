@@ -16,6 +16,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
+from .cookie import COOKIE_NAME, attribute_problem
 from .ids import generate_sid
 from .signing import Secret
 
@@ -146,8 +147,11 @@ def _cookie(config: Mapping[str, Any]) -> CookieOptions:
             raise invalid(f"'cookie'][{key!r}", f"must be True or False, not {given[key]!r}")
     for key in ("path", "domain"):
         value = given.get(key)
-        if value is not None and (not isinstance(value, str) or any(c in value for c in ";\r\n")):
-            raise invalid(f"'cookie'][{key!r}", f"must be a string without ';', not {value!r}")
+        if value is not None and (not isinstance(value, str) or attribute_problem(key, value)):
+            problem = attribute_problem(key, value) or "not a string"
+            raise invalid(
+                f"'cookie'][{key!r}", f"must be a string without ';' ({problem}), not {value!r}"
+            )
     path = given.get("path")
     if path is not None and not path.startswith("/"):
         raise invalid("'cookie']['path'", f"must start with '/', not {path!r}")
@@ -209,7 +213,7 @@ def parse(config: Any) -> Options:
         if key not in _TOP_LEVEL:
             raise invalid(repr(key), f"is not an option; use one of {sorted(_TOP_LEVEL)}")
     name = config.get("name") or config.get("key") or "connect.sid"
-    if not isinstance(name, str) or any(c in name for c in ' ;,="\t\r\n'):
+    if not isinstance(name, str) or not COOKIE_NAME.fullmatch(name):
         raise invalid("'name'", f"must be a cookie name (no spaces, ';', ',', '='), not {name!r}")
     unset = config.get("unset") or "keep"
     if unset not in ("keep", "destroy"):

@@ -42,6 +42,11 @@ _EXTENDED_YEAR = re.compile(r"([+-])(\d{6})(-.*)", re.DOTALL)
 _GREGORIAN_CYCLE_DAYS = 146_097
 
 
+def sid_hint(sid: Any) -> str:
+    """Enough of a session id to correlate log lines, not enough to hijack it."""
+    return f"{sid[:6]}…" if isinstance(sid, str) else "(id not known)"
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)
 

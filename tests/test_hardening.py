@@ -9,6 +9,7 @@ import logging
 import pytest
 
 from django_express_session import conf, record
+from django_express_session.cookie import Cookie, attribute_problem
 from django_express_session.exceptions import CorruptRecord
 from django_express_session.record import now_ms
 from tests.helpers import cookie_header, set_cookie, stored_session, user_data
@@ -180,3 +181,105 @@ JSON_STRINGIFY = [
 @pytest.mark.parametrize(("value", "expected"), JSON_STRINGIFY)
 def test_dumps_prints_what_json_stringify_prints(value, expected):
     assert record.dumps(value) == expected
+
+
+# -- Set-Cookie attributes from a stored record (CVE-2024-47764 in cookie < 0.7.0) ---------
+
+INJECTED = "\r\nX-Injected: yes"
+HOSTILE_ATTRIBUTES = {
+    "path": "/; Domain=example.com; SameSite=None" + INJECTED,
+    "domain": "example.com; Secure" + INJECTED,
+    "sameSite": "None" + INJECTED,
+    "priority": "High; Domain=evil.example",
+    "secure": "yes; Domain=evil.example",
+    "httpOnly": "no\r\nX: y",
+    "partitioned": ["Partitioned; Domain=evil.example"],
+}
+
+
+def future_cookie(**attributes) -> dict:
+    return {**stored_session({})["cookie"], **attributes}
+
+
+@pytest.mark.parametrize("attribute", list(HOSTILE_ATTRIBUTES))
+def test_a_stored_cookie_attribute_never_reaches_set_cookie_unchecked(
+    attribute, express, client, caplog
+):
+    store = conf.get_store()
+    cookie = future_cookie(**{attribute: HOSTILE_ATTRIBUTES[attribute]})
+    text = record.dumps({"cookie": cookie, "user": "alice", "__lastAccess": now_ms()})
+    plant(store, "injected-record-0123456789", text)
+
+    with caplog.at_level(logging.WARNING, logger="django_express_session"):
+        response = client.get("/set?v=1", HTTP_COOKIE=cookie_header("injected-record-0123456789"))
+
+    assert response.status_code == 200
+    line = set_cookie(response)
+    assert "\r" not in line and "\n" not in line and "X-Injected" not in line
+    assert "evil" not in line and "Domain" not in line and "SameSite" not in line
+    attributes = [part.split("=")[0] for part in line.split("; ")[1:]]
+    assert attributes == ["Path", "Expires", "HttpOnly"], line  # what the options give
+    assert "Path=/;" in line
+    assert f"cookie.{attribute}" in caplog.text and "using the configured value" in caplog.text
+    assert "injected-record-0123456789" not in caplog.text
+    saved = store.get("injected-record-0123456789")
+    assert user_data(saved) == {"cookie": saved["cookie"], "user": "alice", "v": "1"}, "kept"
+    assert attribute_problem(attribute, saved["cookie"].get(attribute)) is None, "and repaired"
+
+
+def test_the_configured_value_replaces_a_bad_stored_one(express, client):
+    express(cookie={"path": "/", "domain": "example.test", "sameSite": "lax", "maxAge": 60_000})
+    store = conf.get_store()
+    cookie = future_cookie(domain="example.test\r\nX: y", sameSite="lax; Domain=evil")
+    plant(store, "configured-0123", record.dumps({"cookie": cookie, "__lastAccess": now_ms()}))
+
+    response = client.get("/set?v=1", HTTP_COOKIE=cookie_header("configured-0123"))
+
+    line = set_cookie(response)
+    assert "Domain=example.test; Path=/;" in line and line.endswith("SameSite=Lax")
+
+
+def test_the_warning_names_the_session_by_a_short_hint(caplog):
+    with caplog.at_level(logging.WARNING, logger="django_express_session"):
+        cookie = Cookie.from_json({"path": "/x\r\nX: y"}, sid="abcdefghijklmnop")
+    assert cookie.path == "/"
+    assert "session abcdef…: stored cookie.path" in caplog.text
+    assert "abcdefghijklmnop" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("attribute", "value"),
+    [("path", "/a;b"), ("path", "/\n"), ("domain", "a b"), ("domain", "-x.com")],
+)
+def test_serialize_refuses_what_code_set_as_cookie_0_7_2_does(attribute, value):
+    cookie = Cookie()
+    setattr(cookie, attribute, value)
+    with pytest.raises(ValueError):
+        cookie.serialize("connect.sid", "v")
+
+
+@pytest.mark.parametrize("name", ["a(b", "sid\x01", "na\u00efve", "a:b"])
+def test_a_cookie_name_is_a_token(name, settings):
+    from django.core.exceptions import ImproperlyConfigured
+
+    with pytest.raises(ImproperlyConfigured, match="name"):
+        conf.parse({"secret": "s", "name": name})
+
+
+@pytest.mark.parametrize(
+    ("value", "valid"),
+    [("example.com", True), (".example.com", True), ("localhost", True), ("a-b.c", True),
+     ("example.com.", False), ("ex_ample.com", False), ("a..b", False), ("-a.com", False),
+     ("x" * 64 + ".com", False), ("example.com;", False)],
+)  # fmt: skip
+def test_domains_follow_cookie_0_7_2(value, valid):
+    assert (attribute_problem("domain", value) is None) is valid
+
+
+@pytest.mark.parametrize(
+    ("value", "valid"),
+    [("/", True), ("/a b/c~", True), ("/a;b", False), ("/a<b", False), ("/\x7f", False),
+     ("/é", False), ("/\t", False)],
+)  # fmt: skip
+def test_paths_follow_cookie_0_7_2(value, valid):
+    assert (attribute_problem("path", value) is None) is valid
