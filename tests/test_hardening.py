@@ -283,3 +283,163 @@ def test_domains_follow_cookie_0_7_2(value, valid):
 )  # fmt: skip
 def test_paths_follow_cookie_0_7_2(value, valid):
     assert (attribute_problem("path", value) is None) is valid
+
+
+# -- the file store: permissions, symlinks, a missing directory -----------------------------
+
+
+def file_store(tmp_path, **options):
+    from django_express_session.stores.file import FileStore
+
+    return FileStore(path=tmp_path / "sessions", reapInterval=-1, **options)
+
+
+def mode_of(path) -> int:
+    import os
+    import stat
+
+    return stat.S_IMODE(os.lstat(path).st_mode)
+
+
+@pytest.mark.parametrize(
+    ("options", "file_mode", "directory_mode"),
+    [({}, 0o600, 0o700), ({"mode": 0o640}, 0o640, 0o750), ({"mode": 0o660}, 0o660, 0o770)],
+)
+def test_session_files_are_private_by_default(options, file_mode, directory_mode, tmp_path):
+    import os
+
+    old_umask = os.umask(0o022)  # a usual umask: it must not decide the modes
+    try:
+        store = file_store(tmp_path, **options)
+        store.create("private", stored_session({"user": "alice"}))
+        store.set("private", stored_session({"user": "bob"}))
+    finally:
+        os.umask(old_umask)
+    directory = tmp_path / "sessions"
+    assert mode_of(directory / "private.json") == file_mode
+    assert mode_of(directory) == directory_mode
+    assert mode_of(directory / ".locks") == directory_mode
+    assert {mode_of(lock) for lock in (directory / ".locks").iterdir()} == {file_mode}
+
+
+@pytest.mark.parametrize("mode", [0o400, 0o1600, "0600", True, 0o200])
+def test_the_mode_option_must_let_the_owner_read_and_write(mode, tmp_path):
+    from django.core.exceptions import ImproperlyConfigured
+
+    with pytest.raises(ImproperlyConfigured, match="mode"):
+        file_store(tmp_path, mode=mode)
+
+
+def planted_symlink(tmp_path, link):
+    target = tmp_path / "target.txt"
+    target.write_text("untouched")
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(target)
+    return target
+
+
+def test_a_symlink_at_the_session_file_is_never_read_nor_written_through(tmp_path):
+    store = file_store(tmp_path)
+    store.set("other", stored_session({}))  # the directory exists
+    elsewhere = tmp_path / "elsewhere.json"
+    elsewhere.write_text(
+        record.dumps({**stored_session({"user": "alice"}), "__lastAccess": now_ms()})
+    )
+    (tmp_path / "sessions" / "linked.json").symlink_to(elsewhere)
+    before = elsewhere.read_text()
+
+    with pytest.raises(CorruptRecord, match="symbolic link"):
+        store.read("linked")
+    store.set("linked", stored_session({"user": "mallory"}))
+
+    assert elsewhere.read_text() == before, "the target is untouched"
+    assert not (tmp_path / "sessions" / "linked.json").is_symlink(), "the link was replaced"
+    assert store.get("linked")["user"] == "mallory"
+
+
+def test_a_symlink_at_a_lock_file_is_never_written_through(tmp_path):
+    import zlib
+
+    from django_express_session.stores.file import LOCK_STRIPES
+
+    store = file_store(tmp_path)
+    store.set("other", stored_session({}))
+    stripe = zlib.crc32(b"victim") % LOCK_STRIPES
+    lock = tmp_path / "sessions" / ".locks" / f"{stripe}.lock"
+    lock.unlink(missing_ok=True)
+    target = planted_symlink(tmp_path, lock)
+
+    with pytest.raises(OSError):
+        store.set("victim", stored_session({}))
+    assert target.read_text() == "untouched"
+
+
+def test_a_symlink_at_the_old_temporary_name_is_never_written_through(tmp_path):
+    import os
+    import threading
+
+    store = file_store(tmp_path)
+    store.set("other", stored_session({}))
+    old_name = f".victim.{os.getpid()}.{threading.get_ident()}.tmp"  # the former, guessable one
+    target = planted_symlink(tmp_path, tmp_path / "sessions" / old_name)
+
+    store.set("victim", stored_session({"user": "alice"}))
+
+    assert target.read_text() == "untouched"
+    assert store.get("victim")["user"] == "alice"
+
+
+def test_a_temporary_file_is_created_exclusively_and_never_through_a_symlink(tmp_path, monkeypatch):
+    import secrets
+
+    store = file_store(tmp_path)
+    store.set("other", stored_session({}))
+    monkeypatch.setattr(secrets, "token_hex", lambda n=None: "guessed")
+    target = planted_symlink(tmp_path, tmp_path / "sessions" / ".victim.guessed.tmp")
+
+    with pytest.raises(FileExistsError):
+        store.set("victim", stored_session({"user": "alice"}))
+    assert target.read_text() == "untouched"
+
+
+def test_prune_does_not_follow_a_symlink(tmp_path):
+    import os
+
+    store = file_store(tmp_path)
+    store.set("other", stored_session({}))
+    target = planted_symlink(tmp_path, tmp_path / "sessions" / "linked.json")
+    os.utime(target, (0, 0))
+
+    store.prune()
+
+    assert target.read_text() == "untouched"
+
+
+def test_a_missing_sessions_directory_is_an_outage_not_a_logout(tmp_path, settings, client):
+    import shutil
+
+    settings.ROOT_URLCONF = "tests.urls"
+    settings.EXPRESS_SESSION = {
+        "secret": "keyboard cat",
+        "resave": False,
+        "saveUninitialized": False,
+        "store": {"backend": "file", "options": {"path": str(tmp_path / "sessions")}},
+    }
+    store = conf.get_store()
+    store.set("logged-in", stored_session({"user": "alice"}))
+    assert client.get("/read", HTTP_COOKIE=cookie_header("logged-in")).json()["data"]
+    shutil.rmtree(tmp_path / "sessions")
+
+    with pytest.raises(OSError):
+        store.read("logged-in")
+    read = client.get("/read", HTTP_COOKIE=cookie_header("logged-in"))
+
+    assert read.status_code == 503
+    assert set_cookie(read) is None, "the cookie is kept"
+    assert not (tmp_path / "sessions").exists(), "and the directory is not recreated empty"
+
+
+def test_a_store_whose_directory_does_not_exist_yet_creates_it_on_first_use(tmp_path):
+    store = file_store(tmp_path)
+    assert store.read("nobody") is None
+    assert (tmp_path / "sessions").is_dir()

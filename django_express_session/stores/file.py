@@ -5,7 +5,10 @@ One file per session, ``<path>/<sid><fileExtension>``, holding the record plus
 ``__lastAccess + (cookie.originalMaxAge or ttl * 1000) < now``, as in Node.
 
 Writes go to a temporary file that Node ignores (it does not end in the extension) and
-are renamed into place, so a reader never sees half a record. Compare-and-set runs under
+are renamed into place, so a reader never sees half a record. Files are created with
+``mode`` (0600 by default) in a directory of the matching mode (0700), and nothing in the
+directory is opened through a symbolic link: a temporary file has an unpredictable name
+and is created exclusively, and session and lock files are opened with ``O_NOFOLLOW``. Compare-and-set runs under
 a lock file per id stripe, shared by every Django process on the machine. Each file's
 modification time is set to the moment it expires, so ``prune()`` opens only the files
 whose time has passed (and files written by Node, which carry their write time).
@@ -14,8 +17,11 @@ whose time has passed (and files written by Node, which carry their write time).
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
+import secrets
+import stat
 import threading
 import time
 import zlib
@@ -35,6 +41,13 @@ except ImportError:  # Windows: the in-process lock still serialises threads
 
 LAST_ACCESS = "__lastAccess"
 LOCK_STRIPES = 64
+DEFAULT_MODE = 0o600
+# Where the platform has them (not on Windows): never open through a symlink, never block
+# on a FIFO planted in place of a session file, never leak a descriptor to a child.
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_BINARY = getattr(os, "O_BINARY", 0)
 # Letters, digits, "-" and "_" (what the default genid makes), and "." after the first
 # character: never a path separator, a NUL, "." or "..".
 SAFE_SID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,199}")
@@ -58,7 +71,24 @@ class FileStore(Store):
         minTimeout: int = 50,
         maxTimeout: int = 100,
         secret: str | None = None,
+        mode: int = DEFAULT_MODE,
     ) -> None:
+        if (
+            isinstance(mode, bool)
+            or not isinstance(mode, int)
+            or not 0 <= mode <= 0o777
+            or mode & 0o600 != 0o600
+        ):
+            raise option_error(
+                self.name,
+                "mode",
+                f"must be a file mode such as 0o600 or 0o640 that lets the owner read and "
+                f"write, not {mode!r}",
+            )
+        #: Session, temporary and lock files get this mode; directories the store creates
+        #: get it plus an execute bit wherever it has a read bit (0o640 -> 0o750).
+        self.mode = mode
+        self.directory_mode = mode | (mode & 0o444) >> 2
         if secret is not None:
             raise option_error(
                 self.name, "secret", "is not supported: encrypted session files cannot be shared"
@@ -133,7 +163,7 @@ class FileStore(Store):
         now = time.time()
         for entry in self._entries():
             try:
-                if entry.stat().st_mtime > now:
+                if entry.stat(follow_symlinks=False).st_mtime > now:
                     continue  # written here, and its expiry (the mtime) is still ahead
                 sid = entry.name[: -len(self.extension)]
                 with self._locked(sid):
@@ -153,6 +183,7 @@ class FileStore(Store):
         if not SAFE_SID.fullmatch(sid):
             return None  # never a path outside the directory
         self._start_reaper()
+        self._directory()
         loaded = self._load(sid)
         return None if loaded is None else Versioned(loaded[0], version=loaded[1])
 
@@ -184,10 +215,37 @@ class FileStore(Store):
         return self.path / (sid + self.extension)
 
     def _directory(self) -> Path:
+        """The sessions directory, created (with ``.locks``) at this store's first use. A
+        directory that disappears later is an error (a 503), never an empty store."""
         if not self._ready:
-            (self.path / ".locks").mkdir(parents=True, exist_ok=True)
+            if not self.path.is_dir():
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._make_directory(self.path)
+            locks = self.path / ".locks"
+            self._make_directory(locks)
+            if not stat.S_ISDIR(os.lstat(locks).st_mode):
+                raise NotADirectoryError(errno.ENOTDIR, "not a directory (a symlink?)", str(locks))
             self._ready = True
         return self.path
+
+    def _make_directory(self, path: Path) -> None:
+        try:
+            path.mkdir(mode=self.directory_mode)
+        except FileExistsError:
+            return  # an existing directory keeps the mode its owner gave it
+        os.chmod(path, self.directory_mode)  # the umask narrowed mkdir's mode
+
+    def _open_new(self, path: Path, flags: int) -> int:
+        """A descriptor of ``path`` with the store's mode (whatever the umask), never
+        through a symlink."""
+        descriptor = os.open(path, flags | _NOFOLLOW | _CLOEXEC | _BINARY, self.mode)
+        try:
+            if hasattr(os, "fchmod"):
+                os.fchmod(descriptor, self.mode)
+        except BaseException:
+            os.close(descriptor)
+            raise
+        return descriptor
 
     @contextlib.contextmanager
     def _locked(self, sid: str) -> Iterator[None]:
@@ -198,12 +256,19 @@ class FileStore(Store):
                 yield
                 return
             lock_path = self._directory() / ".locks" / f"{stripe}.lock"
-            with open(lock_path, "a") as lock_file:
-                fcntl.flock(lock_file, fcntl.LOCK_EX)
+            # An existing lock file keeps its mode; a symlink in its place is an error.
+            try:
+                descriptor = self._open_new(lock_path, os.O_RDWR | os.O_CREAT | os.O_EXCL)
+            except FileExistsError:
+                descriptor = os.open(lock_path, os.O_RDWR | _NOFOLLOW | _CLOEXEC)
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX)
                 try:
                     yield
                 finally:
-                    fcntl.flock(lock_file, fcntl.LOCK_UN)
+                    fcntl.flock(descriptor, fcntl.LOCK_UN)
+            finally:
+                os.close(descriptor)
 
     def _expiry_ms(self, session: Record) -> int:
         last_access = session.get(LAST_ACCESS)
@@ -211,11 +276,30 @@ class FileStore(Store):
             return 0  # Node reads a record without one as expired
         return int(last_access) + (record.original_max_age(session) or int(self.ttl * 1000))
 
+    def _read_file(self, sid: str) -> bytes:
+        """The bytes of a session file, never through a symlink (nor blocking on a FIFO)."""
+        try:
+            descriptor = os.open(
+                self._file(sid), os.O_RDONLY | _NOFOLLOW | _NONBLOCK | _CLOEXEC | _BINARY
+            )
+        except OSError as error:
+            if error.errno == errno.ELOOP:
+                raise CorruptRecord("the session file is a symbolic link") from None
+            raise
+        with os.fdopen(descriptor, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise CorruptRecord("the session file is not a regular file")
+            return handle.read()
+
     def _load(self, sid: str) -> tuple[Record, bytes] | None:
         """The unexpired record and its exact bytes, or None."""
         try:
-            raw = self._file(sid).read_bytes()
+            raw = self._read_file(sid)
         except FileNotFoundError:
+            if not self.path.is_dir():
+                raise FileNotFoundError(
+                    errno.ENOENT, "the sessions directory is missing", str(self.path)
+                ) from None
             return None
         session = record.loads(raw)
         if self._expiry_ms(session) < now_ms():
@@ -224,7 +308,7 @@ class FileStore(Store):
 
     def _expired_on_disk(self, sid: str) -> bool:
         try:
-            session = record.loads(self._file(sid).read_bytes())
+            session = record.loads(self._read_file(sid))
         except CorruptRecord:
             return False  # not ours to judge; left for a person to look at
         return self._expiry_ms(session) < now_ms()
@@ -232,14 +316,27 @@ class FileStore(Store):
     def _write_temporary(self, sid: str, session: Record) -> Path:
         session = {**session, LAST_ACCESS: now_ms()}
         data = record.dumps(session).encode("utf-8")
-        temporary = self._directory() / f".{sid}.{os.getpid()}.{threading.get_ident()}.tmp"
-        with open(temporary, "wb") as handle:
-            handle.write(data)
-        expires = self._expiry_ms(session) / 1000
-        os.utime(temporary, (expires, expires))
+        # Unpredictable and created exclusively: a file or symlink planted at the name
+        # makes this fail, never write elsewhere.
+        temporary = self._directory() / f".{sid}.{secrets.token_hex(8)}.tmp"
+        descriptor = self._open_new(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+        try:
+            with os.fdopen(descriptor, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                expires = self._expiry_ms(session) / 1000
+                if os.utime in os.supports_fd:
+                    os.utime(handle.fileno(), (expires, expires))
+                else:
+                    os.utime(temporary, (expires, expires))
+        except BaseException:
+            with contextlib.suppress(OSError):
+                temporary.unlink()
+            raise
         return temporary
 
     def _write(self, sid: str, session: Record) -> None:
+        # A rename replaces a symlink at the destination; it never writes through it.
         os.replace(self._write_temporary(sid, session), self._file(sid))
 
     def _entries(self) -> Iterator[os.DirEntry[str]]:
