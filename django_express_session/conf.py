@@ -93,10 +93,22 @@ def _boolean(config: Mapping[str, Any], key: str, default: bool) -> bool:
     return value
 
 
+#: The salt of the default secrets: each is derived from SECRET_KEY or one of its
+#: fallbacks, so a cookie signature never reveals anything about the key itself, and a
+#: key moved to SECRET_KEY_FALLBACKS still verifies the cookies it signed.
+DEFAULT_SECRET_SALT = "django_express_session.cookie"
+
+
+def derive_secret(key: str | bytes) -> str:
+    from django.utils.crypto import salted_hmac
+
+    return salted_hmac(DEFAULT_SECRET_SALT, "secret", secret=key, algorithm="sha256").hexdigest()
+
+
 def _secrets(config: Mapping[str, Any]) -> tuple[Secret, ...]:
     if "secret" not in config or config["secret"] is None:
         fallbacks = getattr(settings, "SECRET_KEY_FALLBACKS", [])
-        return tuple(s for s in (settings.SECRET_KEY, *fallbacks) if s)
+        return tuple(derive_secret(key) for key in (settings.SECRET_KEY, *fallbacks) if key)
     value = config["secret"]
     secrets = tuple(value) if isinstance(value, (list, tuple)) else (value,)
     if not secrets:

@@ -443,3 +443,54 @@ def test_a_store_whose_directory_does_not_exist_yet_creates_it_on_first_use(tmp_
     store = file_store(tmp_path)
     assert store.read("nobody") is None
     assert (tmp_path / "sessions").is_dir()
+
+
+# -- the default secret ---------------------------------------------------------------------
+
+
+def test_the_default_secret_is_derived_from_secret_key_and_survives_rotation(
+    settings, client, tmp_path
+):
+    from tests.helpers import sid_of
+
+    settings.ROOT_URLCONF = "tests.urls"
+    settings.EXPRESS_SESSION = {  # a store that outlives the settings change
+        "resave": False,
+        "saveUninitialized": False,
+        "store": {"backend": "file", "options": {"path": str(tmp_path / "sessions")}},
+    }
+    settings.SECRET_KEY = "the-current-key-" + "x" * 40
+    settings.SECRET_KEY_FALLBACKS = []
+    response = client.get("/set?v=signed-by-default")
+    assert sid_of(set_cookie(response), secrets=conf.get_options().secrets) is not None
+    cookie = f"connect.sid={response.cookies['connect.sid'].value}"
+
+    # The key is rotated: the old one moves to the fallbacks.
+    settings.SECRET_KEY = "the-next-key-" + "y" * 40
+    settings.SECRET_KEY_FALLBACKS = ["the-current-key-" + "x" * 40]
+    rotated = client.get("/read", HTTP_COOKIE=cookie)
+    settings.SECRET_KEY_FALLBACKS = []
+    dropped = client.get("/read", HTTP_COOKIE=cookie)
+
+    assert user_data(rotated.json()["data"]) == {"v": "signed-by-default"}
+    assert dropped.json()["data"] == {}
+
+
+def test_the_raw_secret_key_no_longer_signs(settings, express, client):
+    settings.SECRET_KEY = "the-current-key-" + "x" * 40
+    store = express(secret=None)
+    store.create("keyed-session", stored_session({"v": "x"}))
+
+    forged = client.get("/read", HTTP_COOKIE=cookie_header("keyed-session", settings.SECRET_KEY))
+    derived = client.get(
+        "/read", HTTP_COOKIE=cookie_header("keyed-session", conf.derive_secret(settings.SECRET_KEY))
+    )
+
+    assert forged.json()["data"] == {}
+    assert user_data(derived.json()["data"]) == {"v": "x"}
+    assert settings.SECRET_KEY not in conf.get_options().secrets
+
+
+def test_an_explicit_secret_is_used_as_given(express):
+    express(secret=["shared with node", "older"])
+    assert conf.get_options().secrets == ("shared with node", "older")
