@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
+from django.views.decorators.debug import sensitive_variables
 
 from .cookie import COOKIE_NAME, attribute_problem
 from .ids import generate_sid
-from .signing import Secret
+from .signing import Secret, masked
 
 if TYPE_CHECKING:
     from .stores.base import Store
@@ -69,7 +70,8 @@ class StoreConfig:
 
 @dataclass(frozen=True)
 class Options:
-    secrets: tuple[Secret, ...]
+    # Never in a repr: Django's debug page shows the locals that hold an Options.
+    secrets: tuple[Secret, ...] = field(repr=False)
     name: str = "connect.sid"
     resave: bool = True
     save_uninitialized: bool = True
@@ -99,16 +101,18 @@ def _boolean(config: Mapping[str, Any], key: str, default: bool) -> bool:
 DEFAULT_SECRET_SALT = "django_express_session.cookie"
 
 
+@sensitive_variables()
 def derive_secret(key: str | bytes) -> str:
     from django.utils.crypto import salted_hmac
 
     return salted_hmac(DEFAULT_SECRET_SALT, "secret", secret=key, algorithm="sha256").hexdigest()
 
 
+@sensitive_variables()
 def _secrets(config: Mapping[str, Any]) -> tuple[Secret, ...]:
     if "secret" not in config or config["secret"] is None:
         fallbacks = getattr(settings, "SECRET_KEY_FALLBACKS", [])
-        return tuple(derive_secret(key) for key in (settings.SECRET_KEY, *fallbacks) if key)
+        return tuple(masked(derive_secret(key)) for key in (settings.SECRET_KEY, *fallbacks) if key)
     value = config["secret"]
     secrets = tuple(value) if isinstance(value, (list, tuple)) else (value,)
     if not secrets:
@@ -116,7 +120,7 @@ def _secrets(config: Mapping[str, Any]) -> tuple[Secret, ...]:
     for secret in secrets:
         if not isinstance(secret, (str, bytes)) or not secret:
             raise invalid("'secret'", f"must be non-empty strings or bytes, not {secret!r}")
-    return secrets
+    return tuple(masked(secret) for secret in secrets)
 
 
 def _cookie(config: Mapping[str, Any]) -> CookieOptions:
@@ -215,6 +219,7 @@ def _store(config: Mapping[str, Any]) -> StoreConfig:
     return StoreConfig(STORE_BACKENDS.get(backend, backend), dict(options))
 
 
+@sensitive_variables("config", "secrets")
 def parse(config: Any) -> Options:
     """Validate an ``EXPRESS_SESSION`` dict into ``Options``."""
     if config is None:
@@ -258,6 +263,7 @@ def parse(config: Any) -> Options:
 
 
 @functools.cache
+@sensitive_variables()
 def get_options() -> Options:
     return parse(getattr(settings, SETTING, None))
 

@@ -494,3 +494,71 @@ def test_the_raw_secret_key_no_longer_signs(settings, express, client):
 def test_an_explicit_secret_is_used_as_given(express):
     express(secret=["shared with node", "older"])
     assert conf.get_options().secrets == ("shared with node", "older")
+
+
+# -- secrets on Django's technical 500 page -------------------------------------------------
+
+SHOWN_SECRET = "keyboard" + " cat"  # so the source lines on the page do not show it
+OLDER_SECRET = "an older" + " secret"
+
+
+def boom(request):
+    request.session["touched"] = True
+    raise RuntimeError("a bug in a view")
+
+
+def secret_in_signing(request):
+    from django_express_session import signing
+
+    return signing.sign(None, conf.get_options().secrets[0])  # fails inside sign()
+
+
+def boom_with_options(request):
+    options = conf.get_options()  # any frame that holds the options, as middleware's do
+    raise RuntimeError(f"a bug in a view using {options.name}")
+
+
+urlpatterns = [
+    __import__("django.urls").urls.path("boom-with-options", boom_with_options),
+    __import__("django.urls").urls.path("boom", boom),
+    __import__("django.urls").urls.path("boom-in-signing", secret_in_signing),
+]
+
+
+@pytest.mark.parametrize("debug", [True, False])
+@pytest.mark.parametrize("url", ["/boom", "/boom-with-options", "/boom-in-signing"])
+def test_the_secret_is_not_on_the_debug_500_page_nor_in_error_reports(
+    url, debug, settings, tmp_path
+):
+    import sys
+
+    from django.core.signals import got_request_exception
+    from django.test import Client
+    from django.views.debug import ExceptionReporter
+
+    settings.DEBUG = debug
+    settings.ROOT_URLCONF = __name__
+    settings.EXPRESS_SESSION = {
+        "secret": [SHOWN_SECRET, OLDER_SECRET],
+        "resave": False,
+        "saveUninitialized": False,
+        "store": {"backend": "file", "options": {"path": str(tmp_path / "sessions")}},
+    }
+    reports = []
+
+    def report(sender, request, **kwargs):
+        reporter = ExceptionReporter(request, *sys.exc_info())
+        reports.append(reporter.get_traceback_text())
+        reports.append(reporter.get_traceback_html())
+
+    got_request_exception.connect(report)
+    try:
+        response = Client(raise_request_exception=False).get(url)
+    finally:
+        got_request_exception.disconnect(report)
+
+    assert response.status_code == 500
+    assert len(reports) == 2 and "Local vars" in reports[1]
+    for text in [*reports, response.content.decode()]:
+        assert SHOWN_SECRET not in text
+        assert OLDER_SECRET not in text
