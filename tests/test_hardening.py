@@ -562,3 +562,83 @@ def test_the_secret_is_not_on_the_debug_500_page_nor_in_error_reports(
     for text in [*reports, response.content.decode()]:
         assert SHOWN_SECRET not in text
         assert OLDER_SECRET not in text
+
+
+# -- log lines name sessions by a hint ------------------------------------------------------
+
+LONG_SID = "SeCrEtSeSsIoNiD-0123456789abcdefghij"
+
+
+def test_a_corrupt_cache_item_is_logged_without_the_whole_id(settings, client, caplog):
+    import uuid
+
+    from django.core.cache import caches
+
+    settings.ROOT_URLCONF = "tests.urls"
+    settings.CACHES = {
+        **settings.CACHES,
+        "hint": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": str(uuid.uuid4()),
+        },
+    }
+    settings.EXPRESS_SESSION = {
+        "secret": "keyboard cat",
+        "resave": False,
+        "saveUninitialized": False,
+        "store": {"backend": "cache", "options": {"alias": "hint", "prefix": "sess:"}},
+    }
+    caches["hint"].set("sess:" + LONG_SID, b"not text")
+
+    with caplog.at_level(logging.DEBUG, logger="django_express_session"):
+        response = client.get("/read", HTTP_COOKIE=cookie_header(LONG_SID))
+
+    assert response.status_code == 200 and response.json()["data"] == {}
+    assert "treated as missing" in caplog.text
+    assert LONG_SID[:6] + "…" in caplog.text
+    assert all(LONG_SID not in line.getMessage() for line in caplog.records)
+
+
+def test_a_failing_disk_is_logged_without_the_whole_id(
+    settings, client, caplog, tmp_path, monkeypatch
+):
+    import errno
+    import os
+
+    settings.ROOT_URLCONF = "tests.urls"
+    settings.EXPRESS_SESSION = {
+        "secret": "keyboard cat",
+        "resave": False,
+        "saveUninitialized": False,
+        "genid": lambda request: LONG_SID,
+        "store": {"backend": "file", "options": {"path": str(tmp_path / "sessions")}},
+    }
+
+    def failing_replace(source, destination):
+        raise OSError(errno.EIO, "Input/output error", str(source), None, str(destination))
+
+    monkeypatch.setattr(os, "replace", failing_replace)
+    monkeypatch.setattr(os, "link", failing_replace)
+    with caplog.at_level(logging.DEBUG, logger="django_express_session"):
+        response = client.get("/set?v=1")
+
+    assert response.status_code == 503
+    assert "Input/output error" in caplog.text
+    assert all(LONG_SID not in line.getMessage() for line in caplog.records)
+
+
+def test_a_hostile_id_is_logged_by_a_hint(settings, client, caplog, tmp_path):
+    settings.ROOT_URLCONF = "tests.urls"
+    settings.EXPRESS_SESSION = {
+        "secret": "keyboard cat",
+        "resave": False,
+        "saveUninitialized": False,
+        "genid": lambda request: "../" + LONG_SID,
+        "store": {"backend": "file", "options": {"path": str(tmp_path / "sessions")}},
+    }
+    with caplog.at_level(logging.DEBUG, logger="django_express_session"):
+        response = client.get("/set?v=1")
+
+    assert response.status_code == 200
+    assert "cannot be a session file name" in caplog.text
+    assert all(LONG_SID[:10] not in line.getMessage() for line in caplog.records)

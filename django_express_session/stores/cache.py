@@ -378,7 +378,8 @@ class _CacheItems(_Items):
     def get(self, key):
         text = self.cache.get(key)
         if text is not None and not isinstance(text, str):
-            raise CorruptRecord(f"cache item {key!r} is a {type(text).__name__}, not JSON text")
+            # No key in the text: the session layer logs it, naming the session by a hint.
+            raise CorruptRecord(f"the cache item is a {type(text).__name__}, not JSON text")
         return text
 
     def gets(self, key):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import os
 import re
 import secrets
@@ -51,6 +52,33 @@ _BINARY = getattr(os, "O_BINARY", 0)
 # Letters, digits, "-" and "_" (what the default genid makes), and "." after the first
 # character: never a path separator, a NUL, "." or "..".
 SAFE_SID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,199}")
+
+
+def _hint_path(path: Any) -> Any:
+    """A path with its file name cut to a hint: a session file's name is its id."""
+    if not isinstance(path, str):
+        return path
+    head, _, name = path.rpartition(os.sep)
+    return f"{head}{os.sep if head else ''}{record.sid_hint(name)}"
+
+
+def _ids_hidden(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Re-raise an ``OSError`` with the session ids in its file names cut to hints: its
+    text reaches the log (as the reason of a 503)."""
+
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except OSError as error:
+            if error.filename is None and error.filename2 is None:
+                raise
+            raise OSError(
+                error.errno, error.strerror, _hint_path(error.filename), None,
+                _hint_path(error.filename2),
+            ) from None  # fmt: skip
+
+    return wrapper
 
 
 class FileStore(Store):
@@ -117,20 +145,24 @@ class FileStore(Store):
 
     # -- express API ----------------------------------------------------------------------
 
+    @_ids_hidden
     def get(self, sid: str) -> Record | None:
         loaded = self.read(sid)
         return None if loaded is None else loaded.record
 
+    @_ids_hidden
     def set(self, sid: str, session: Record) -> None:
         with self._locked(sid):
             self._write(sid, session)
 
+    @_ids_hidden
     def destroy(self, sid: str) -> None:
         if not SAFE_SID.fullmatch(sid):
             return
         with contextlib.suppress(FileNotFoundError):
             self._file(sid).unlink()
 
+    @_ids_hidden
     def touch(self, sid: str, session: Record) -> None:
         """Rewrite the file with the new cookie and ``__lastAccess`` (as Node does), but
         never recreate a missing or expired one."""
@@ -142,6 +174,7 @@ class FileStore(Store):
                 current[0]["cookie"] = session["cookie"]
                 self._write(sid, current[0])
 
+    @_ids_hidden
     def all(self) -> dict[str, Record]:
         sessions = {}
         for sid in self._ids():
@@ -151,13 +184,16 @@ class FileStore(Store):
                     sessions[sid] = loaded[0]
         return sessions
 
+    @_ids_hidden
     def clear(self) -> None:
         for sid in self._ids():
             self.destroy(sid)
 
+    @_ids_hidden
     def length(self) -> int:
         return sum(1 for _ in self._ids())
 
+    @_ids_hidden
     def prune(self, *, dry_run: bool = False, progress: Callable[[int], None] | None = None) -> int:
         removed = 0
         now = time.time()
@@ -179,6 +215,7 @@ class FileStore(Store):
 
     # -- safe writes ----------------------------------------------------------------------
 
+    @_ids_hidden
     def read(self, sid: str, *, touch: bool = False) -> Versioned | None:
         if not SAFE_SID.fullmatch(sid):
             return None  # never a path outside the directory
@@ -187,6 +224,7 @@ class FileStore(Store):
         loaded = self._load(sid)
         return None if loaded is None else Versioned(loaded[0], version=loaded[1])
 
+    @_ids_hidden
     def create(self, sid: str, session: Record) -> None:
         with self._locked(sid):
             temporary = self._write_temporary(sid, session)
@@ -197,6 +235,7 @@ class FileStore(Store):
             finally:
                 temporary.unlink()
 
+    @_ids_hidden
     def replace(self, sid: str, session: Record, version: Any) -> bool:
         with self._locked(sid):
             current = self._load(sid)
@@ -210,7 +249,8 @@ class FileStore(Store):
     def _file(self, sid: str) -> Path:
         if not SAFE_SID.fullmatch(sid):
             raise InvalidSessionId(
-                f"{sid!r} cannot be a session file name (use letters, digits, '-', '_' and '.')"
+                f"session id {record.sid_hint(sid)!r} cannot be a session file name (use "
+                f"letters, digits, '-', '_' and '.')"
             )
         return self.path / (sid + self.extension)
 
