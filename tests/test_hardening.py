@@ -642,3 +642,64 @@ def test_a_hostile_id_is_logged_by_a_hint(settings, client, caplog, tmp_path):
     assert response.status_code == 200
     assert "cannot be a session file name" in caplog.text
     assert all(LONG_SID[:10] not in line.getMessage() for line in caplog.records)
+
+
+# -- check --deploy -------------------------------------------------------------------------
+
+STRONG = "Xr4" * 11
+SAFE_DEPLOY = {
+    "secret": STRONG,
+    "cookie": {"secure": True, "sameSite": "lax"},
+    "store": {"backend": "file", "options": {"path": "/tmp/x"}},
+}
+
+
+def deploy_ids(settings, **overrides) -> list[str]:
+    from django_express_session.checks import check_deploy
+
+    settings.EXPRESS_SESSION = {**SAFE_DEPLOY, **overrides}
+    return [warning.id for warning in check_deploy()]
+
+
+def test_a_safe_deploy_has_no_warning(settings):
+    assert deploy_ids(settings) == []
+    assert deploy_ids(settings, secret=None) == [], "the derived default is strong"
+
+
+@pytest.mark.parametrize(
+    "secret", ["keyboard cat", "secret", "Keyboard Cat", "x" * 31, b"short", [STRONG, "secret"]]
+)
+def test_a_short_or_well_known_secret_is_a_deploy_warning(secret, settings):
+    from django_express_session.checks import check_deploy
+
+    assert deploy_ids(settings, secret=secret) == ["django_express_session.W013"]
+    assert "32" in check_deploy()[0].hint
+
+
+def test_same_site_left_unset_is_a_deploy_warning(settings):
+    assert deploy_ids(settings, cookie={"secure": True}) == ["django_express_session.W014"]
+    assert deploy_ids(settings, cookie={"secure": True, "sameSite": "strict"}) == []
+
+
+@pytest.mark.parametrize(
+    ("proxy", "header", "warned"),
+    [(None, None, True), (False, None, True), (True, None, False),
+     (None, ("HTTP_X_FORWARDED_PROTO", "https"), False)],
+)  # fmt: skip
+def test_secure_auto_without_a_way_to_see_https_is_a_deploy_warning(
+    proxy, header, warned, settings
+):
+    settings.SECURE_PROXY_SSL_HEADER = header
+    ids = deploy_ids(settings, cookie={"secure": "auto", "sameSite": "lax"}, proxy=proxy)
+    assert ids == (["django_express_session.W015"] if warned else [])
+
+
+def test_deploy_warnings_have_hints(settings):
+    from django_express_session.checks import check_deploy
+
+    settings.EXPRESS_SESSION = {"secret": "keyboard cat", "cookie": {"secure": "auto"}}
+    warnings = check_deploy()
+    assert {"django_express_session.W013", "django_express_session.W014",
+            "django_express_session.W015"} <= {w.id for w in warnings}  # fmt: skip
+    assert all(warning.hint for warning in warnings)
+    assert all("keyboard cat" not in f"{warning.msg} {warning.hint}" for warning in warnings)
