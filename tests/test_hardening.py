@@ -703,3 +703,68 @@ def test_deploy_warnings_have_hints(settings):
             "django_express_session.W015"} <= {w.id for w in warnings}  # fmt: skip
     assert all(warning.hint for warning in warnings)
     assert all("keyboard cat" not in f"{warning.msg} {warning.hint}" for warning in warnings)
+
+
+# -- the memory store under a flood of anonymous visitors -----------------------------------
+
+
+def test_a_flood_of_empty_sessions_does_not_evict_sessions_with_data():
+    from django_express_session.stores.memory import MemoryStore
+
+    store = MemoryStore(max=100)
+    for index in range(50):
+        store.set(f"user-{index}", stored_session({"user": index}))
+    for index in range(10_000):
+        store.set(f"anonymous-{index}", stored_session({}))
+
+    assert store.length() == 100
+    assert all(store.get(f"user-{index}")["user"] == index for index in range(50))
+    assert store.get("anonymous-9999") is not None, "the newest empty ones stay"
+    assert store.get("anonymous-0") is None
+
+
+def test_with_only_sessions_with_data_the_least_recently_used_goes_first():
+    from django_express_session.stores.memory import MemoryStore
+
+    store = MemoryStore(max=3)
+    for name in ("a", "b", "c"):
+        store.set(name, stored_session({"v": name}))
+    store.get("a")  # now the most recently used
+    store.set("d", stored_session({"v": "d"}))
+
+    assert store.get("b") is None
+    assert [store.get(name)["v"] for name in ("a", "c", "d")] == ["a", "c", "d"]
+
+
+def test_a_session_that_gets_data_is_no_longer_evicted_first():
+    from django_express_session.stores.memory import MemoryStore
+
+    store = MemoryStore(max=2)
+    store.set("visitor", stored_session({}))
+    store.set("visitor", stored_session({"user": "alice"}))  # logged in
+    store.set("anonymous", stored_session({}))
+    store.set("another", stored_session({}))
+
+    assert store.get("visitor")["user"] == "alice"
+    assert store.get("anonymous") is None and store.get("another") is not None
+
+
+def test_logged_in_users_survive_an_anonymous_flood_through_the_middleware(settings):
+    from django.test import Client
+
+    from tests.helpers import sid_of
+
+    settings.ROOT_URLCONF = "tests.urls"
+    settings.EXPRESS_SESSION = {
+        "secret": "keyboard cat",
+        "resave": False,
+        "saveUninitialized": True,  # every cookie-less visitor is stored
+        "store": {"backend": "memory", "options": {"max": 20}},
+    }
+    logged_in = [sid_of(set_cookie(Client().get(f"/set?user={i}"))) for i in range(10)]
+    for _ in range(200):
+        Client().get("/noop")
+
+    for index, sid in enumerate(logged_in):
+        read = Client().get("/read", HTTP_COOKIE=cookie_header(sid))
+        assert read.json()["data"] == {"user": str(index)}
