@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.core.checks import Error, Tags, Warning, register
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
 from .conf import STORE_BACKENDS, get_options
 
@@ -80,6 +80,50 @@ def check_wiring(app_configs: Any = None, **kwargs: Any) -> list[Error]:
             )
         )
     return errors
+
+
+@register(Tags.compatibility, Tags.security)
+def check_cache_store(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """What the cache under the ``cache`` store can hold safely, and share with Node."""
+    options = get_options()
+    if options.store.backend != STORE_BACKENDS["cache"]:
+        return []
+    from .stores.cache import cache_kind, memcached_servers, refusal
+
+    alias = options.store.options.get("alias", "default")
+    if alias not in settings.CACHES:
+        return []  # the store itself reports it, naming the aliases
+    kind = cache_kind(alias)
+    if kind == "refused":
+        return [
+            Error(
+                refusal(alias),
+                hint="Only memcached caches (shared with Node's connect-memcached) and "
+                "LocMemCache (one process) can hold sessions.",
+                id="django_express_session.E010",
+            )
+        ]
+    if kind == "locmem":
+        return [
+            Warning(
+                f"CACHES[{alias!r}] is a LocMemCache: its sessions live in one process.",
+                hint="No Node app, other worker or restart sees them. Use a memcached cache "
+                "(shared with connect-memcached) or another store to share sessions.",
+                id="django_express_session.W016",
+            )
+        ]
+    servers = memcached_servers(settings.CACHES[alias].get("LOCATION"))
+    if len(servers) > 1:
+        return [
+            Warning(
+                f"CACHES[{alias!r}] has {len(servers)} memcached servers.",
+                hint="Django places each session on one of them by rendezvous hashing, "
+                "node-memcached by its own hash ring: a Node app on the same servers finds "
+                "only some sessions. Share sessions with Node over one server.",
+                id="django_express_session.W017",
+            )
+        ]
+    return []
 
 
 @register(Tags.security, deploy=True)

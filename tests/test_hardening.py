@@ -768,3 +768,186 @@ def test_logged_in_users_survive_an_anonymous_flood_through_the_middleware(setti
     for index, sid in enumerate(logged_in):
         read = Client().get("/read", HTTP_COOKIE=cookie_header(sid))
         assert read.json()["data"] == {"user": str(index)}
+
+
+# -- the cache store: no pickles, no private internals, fail fast ---------------------------
+
+
+PICKLING_CACHES = [
+    "django.core.cache.backends.filebased.FileBasedCache",
+    "django.core.cache.backends.db.DatabaseCache",
+    "django.core.cache.backends.redis.RedisCache",
+    "django.core.cache.backends.dummy.DummyCache",
+    "django_redis.cache.RedisCache",
+]
+
+
+@pytest.mark.parametrize("backend", PICKLING_CACHES)
+def test_a_cache_that_pickles_is_refused_at_start_up(backend, settings, tmp_path):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from django_express_session.checks import check_cache_store
+    from django_express_session.stores.cache import CacheStore
+
+    settings.CACHES = {
+        **settings.CACHES,
+        "pickling": {"BACKEND": backend, "LOCATION": str(tmp_path)},
+    }
+    settings.EXPRESS_SESSION = {
+        "secret": STRONG,
+        "store": {"backend": "cache", "options": {"alias": "pickling"}},
+    }
+    with pytest.raises(ImproperlyConfigured, match="pickles"):
+        CacheStore(alias="pickling")
+    assert [message.id for message in check_cache_store()] == ["django_express_session.E010"]
+
+
+def test_a_pickle_planted_in_a_file_based_cache_never_runs(settings, client, tmp_path):
+    """The attack the refusal closes: Django unpickles any FileBasedCache item it reads."""
+    import pickle
+    import zlib
+
+    from django.core.cache import caches
+
+    marker = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    settings.ROOT_URLCONF = "tests.urls"
+    settings.CACHES = {
+        **settings.CACHES,
+        "files": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+                  "LOCATION": str(tmp_path / "cache")},
+    }  # fmt: skip
+    settings.EXPRESS_SESSION = {
+        "secret": "keyboard cat",
+        "resave": False,
+        "saveUninitialized": False,
+        "store": {"backend": "cache", "options": {"alias": "files"}},
+    }
+    cache = caches["files"]
+    cache.set("planted", "x")  # then overwrite the item's bytes, as an attacker would
+    path = cache._key_to_file(cache.make_key("planted"))
+    with open(path, "wb") as handle:
+        handle.write(pickle.dumps(None))  # the expiry
+        handle.write(zlib.compress(pickle.dumps(Exploit())))
+
+    from django.core.exceptions import ImproperlyConfigured
+
+    with pytest.raises(ImproperlyConfigured):
+        client.get("/read", HTTP_COOKIE=cookie_header("planted"))
+    assert not marker.exists()
+
+
+def test_a_pickle_planted_in_memcached_is_never_unpickled(
+    store_cache_memcached, memcached_client, settings, client, tmp_path
+):
+    import pickle
+
+    marker = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    settings.ROOT_URLCONF = "tests.urls"
+    settings.EXPRESS_SESSION = {
+        "secret": "keyboard cat",
+        "resave": False,
+        "saveUninitialized": False,
+        "store": store_cache_memcached,
+    }
+    # flags 1: what Django's own memcached client (pymemcache's pickle_serde) unpickles.
+    memcached_client.set("sess:planted", pickle.dumps(Exploit()), flags=1)
+
+    response = client.get("/read", HTTP_COOKIE=cookie_header("planted"))
+
+    assert response.status_code == 200 and response.json()["data"] == {}
+    assert not marker.exists()
+
+
+def test_locmem_keys_still_finds_django_s_private_names():
+    """``locmem_keys`` is the one reader of LocMemCache's ``_lock``/``_cache``: if Django
+    renames them this fails, instead of the store's all()/clear() silently finding nothing."""
+    import uuid
+
+    from django.core.cache.backends.locmem import LocMemCache
+
+    from django_express_session.stores.cache import locmem_keys
+
+    cache = LocMemCache(str(uuid.uuid4()), {})
+    cache.set("a", 1)
+    assert hasattr(cache, "_lock") and hasattr(cache, "_cache")
+    assert locmem_keys(cache) == [cache.make_key("a")]
+
+
+def test_the_store_reads_no_private_name_of_django_s_memcached_client(settings, monkeypatch):
+    from django.core.cache.backends.memcached import PyMemcacheCache
+
+    from django_express_session.stores.cache import CacheStore
+
+    settings.CACHES = {
+        **settings.CACHES,
+        "mc": {"BACKEND": "django.core.cache.backends.memcached.PyMemcacheCache",
+               "LOCATION": "127.0.0.1:1;127.0.0.1:2", "OPTIONS": {"timeout": 0.2}},
+    }  # fmt: skip
+    monkeypatch.setattr(PyMemcacheCache, "__init__", lambda *a, **k: pytest.fail("built"))
+    items = CacheStore(alias="mc").items
+    assert sorted(items.clients) == ["127.0.0.1:1", "127.0.0.1:2"]
+    client = items.clients["127.0.0.1:1"]
+    assert (client.connect_timeout, client.timeout) == (0.5, 0.2)
+
+
+def test_what_the_cache_can_share_with_node_is_a_check(settings):
+    from django_express_session.checks import check_cache_store
+
+    def ids(backend, location="127.0.0.1:11211"):
+        settings.CACHES = {**settings.CACHES, "c": {"BACKEND": backend, "LOCATION": location}}
+        settings.EXPRESS_SESSION = {
+            "secret": STRONG,
+            "store": {"backend": "cache", "options": {"alias": "c"}},
+        }
+        return [message.id for message in check_cache_store()]
+
+    memcached = "django.core.cache.backends.memcached.PyMemcacheCache"
+    assert ids(memcached) == []
+    assert ids("django.core.cache.backends.memcached.PyLibMCCache") == []
+    assert ids(memcached, "a:1;b:2") == ["django_express_session.W017"]
+    assert ids("django.core.cache.backends.locmem.LocMemCache", "x") == [
+        "django_express_session.W016"
+    ]
+
+
+def test_a_frozen_memcached_gets_a_503_in_under_a_second(settings, client):
+    import os
+    import signal
+    import time
+
+    from tests.servers.memcached import pymemcache_cache, start_memcached
+
+    server = start_memcached()
+    try:
+        settings.ROOT_URLCONF = "tests.urls"
+        settings.CACHES = {**settings.CACHES, "frozen": pymemcache_cache(server)}
+        settings.EXPRESS_SESSION = {
+            "secret": "keyboard cat",
+            "resave": False,
+            "saveUninitialized": False,
+            "store": {"backend": "cache", "options": {"alias": "frozen"}},
+        }
+        conf.get_store().set("frozen-session", stored_session({"user": "alice"}))
+        os.kill(server.process.pid, signal.SIGSTOP)
+        try:
+            for url in ("/read", "/set?v=1"):
+                started = time.monotonic()
+                response = client.get(url, HTTP_COOKIE=cookie_header("frozen-session"))
+                elapsed = time.monotonic() - started
+                assert response.status_code == 503, url
+                assert elapsed < 1, f"{url} took {elapsed:.2f} s"
+        finally:
+            os.kill(server.process.pid, signal.SIGCONT)
+    finally:
+        conf.reset()
+        server.stop()
