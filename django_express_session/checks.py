@@ -5,13 +5,26 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.core.checks import Error, Tags, Warning, register
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
 from .conf import STORE_BACKENDS, get_options
 
 OUR_MIDDLEWARE = "django_express_session.middleware.SessionMiddleware"
 DJANGO_MIDDLEWARE = "django.contrib.sessions.middleware.SessionMiddleware"
 OUR_ENGINE = "django_express_session.session"
+
+MIN_SECRET_LENGTH = 32
+#: Secrets from express's documentation and tutorials.
+WELL_KNOWN_SECRETS = frozenset({
+    "keyboard cat", "secret", "my secret", "mysecret", "your secret key", "changeme",
+    "change me", "s3cr3t", "supersecret", "super secret", "session secret", "shhhh",
+    "shhhhhhared-secret", "secret key", "secretkey",
+})  # fmt: skip
+
+
+def _weak(secret: str | bytes) -> bool:
+    text = secret.decode("utf-8", "replace") if isinstance(secret, bytes) else secret
+    return len(secret) < MIN_SECRET_LENGTH or text.strip().lower() in WELL_KNOWN_SECRETS
 
 
 @register(Tags.compatibility)
@@ -69,6 +82,50 @@ def check_wiring(app_configs: Any = None, **kwargs: Any) -> list[Error]:
     return errors
 
 
+@register(Tags.compatibility, Tags.security)
+def check_cache_store(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """What the cache under the ``cache`` store can hold safely, and share with Node."""
+    options = get_options()
+    if options.store.backend != STORE_BACKENDS["cache"]:
+        return []
+    from .stores.cache import cache_kind, memcached_servers, refusal
+
+    alias = options.store.options.get("alias", "default")
+    if alias not in settings.CACHES:
+        return []  # the store itself reports it, naming the aliases
+    kind = cache_kind(alias)
+    if kind == "refused":
+        return [
+            Error(
+                refusal(alias),
+                hint="Only memcached caches (shared with Node's connect-memcached) and "
+                "LocMemCache (one process) can hold sessions.",
+                id="django_express_session.E010",
+            )
+        ]
+    if kind == "locmem":
+        return [
+            Warning(
+                f"CACHES[{alias!r}] is a LocMemCache: its sessions live in one process.",
+                hint="No Node app, other worker or restart sees them. Use a memcached cache "
+                "(shared with connect-memcached) or another store to share sessions.",
+                id="django_express_session.W016",
+            )
+        ]
+    servers = memcached_servers(settings.CACHES[alias].get("LOCATION"))
+    if len(servers) > 1:
+        return [
+            Warning(
+                f"CACHES[{alias!r}] has {len(servers)} memcached servers.",
+                hint="Django places each session on one of them by rendezvous hashing, "
+                "node-memcached by its own hash ring: a Node app on the same servers finds "
+                "only some sessions. Share sessions with Node over one server.",
+                id="django_express_session.W017",
+            )
+        ]
+    return []
+
+
 @register(Tags.security, deploy=True)
 def check_deploy(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
     options = get_options()
@@ -88,6 +145,41 @@ def check_deploy(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
                 "EXPRESS_SESSION['cookie']['httpOnly'] is False.",
                 hint="Scripts on the page could read the session cookie.",
                 id="django_express_session.W011",
+            )
+        )
+    if any(_weak(secret) for secret in options.secrets):
+        warnings.append(
+            Warning(
+                "EXPRESS_SESSION['secret'] is short or well known.",
+                hint=f"Anyone who knows or guesses the secret can forge session cookies. Use "
+                f"{MIN_SECRET_LENGTH} or more random characters (keep the old secret second "
+                f"in the list until its cookies expire), or leave 'secret' unset to derive "
+                f"one from SECRET_KEY.",
+                id="django_express_session.W013",
+            )
+        )
+    if cookie.get("sameSite") is None:
+        warnings.append(
+            Warning(
+                "EXPRESS_SESSION['cookie']['sameSite'] is not set.",
+                hint="Browsers then choose (some send the cookie on cross-site requests). "
+                'Set it; "lax" is what Django\'s own session cookie uses.',
+                id="django_express_session.W014",
+            )
+        )
+    if (
+        cookie.get("secure") == "auto"
+        and options.proxy is not True
+        and not getattr(settings, "SECURE_PROXY_SSL_HEADER", None)
+    ):
+        warnings.append(
+            Warning(
+                "EXPRESS_SESSION['cookie']['secure'] is 'auto', but neither "
+                "SECURE_PROXY_SSL_HEADER nor EXPRESS_SESSION['proxy'] is set.",
+                hint="Behind a proxy that ends TLS every request looks like plain HTTP, so "
+                "the cookie is never secure. Set SECURE_PROXY_SSL_HEADER (or 'proxy': True "
+                "to trust X-Forwarded-Proto), or 'secure': True.",
+                id="django_express_session.W015",
             )
         )
     if options.store.backend == STORE_BACKENDS["memory"]:

@@ -15,9 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.views.decorators.debug import sensitive_variables
 
+from .cookie import COOKIE_NAME, attribute_problem
 from .ids import generate_sid
-from .signing import Secret
+from .signing import Secret, masked
 from .validation import SETTING, imported, invalid
 
 if TYPE_CHECKING:
@@ -63,7 +65,8 @@ class StoreConfig:
 
 @dataclass(frozen=True)
 class Options:
-    secrets: tuple[Secret, ...]
+    # Never in a repr: Django's debug page shows the locals that hold an Options.
+    secrets: tuple[Secret, ...] = field(repr=False)
     name: str = "connect.sid"
     resave: bool = True
     save_uninitialized: bool = True
@@ -86,10 +89,24 @@ def _boolean(config: Mapping[str, Any], key: str, default: bool) -> bool:
     return value
 
 
+#: The salt of the default secrets: each is derived from SECRET_KEY or one of its
+#: fallbacks, so a cookie signature never reveals anything about the key itself, and a
+#: key moved to SECRET_KEY_FALLBACKS still verifies the cookies it signed.
+DEFAULT_SECRET_SALT = "django_express_session.cookie"
+
+
+@sensitive_variables()
+def derive_secret(key: str | bytes) -> str:
+    from django.utils.crypto import salted_hmac
+
+    return salted_hmac(DEFAULT_SECRET_SALT, "secret", secret=key, algorithm="sha256").hexdigest()
+
+
+@sensitive_variables()
 def _secrets(config: Mapping[str, Any]) -> tuple[Secret, ...]:
     if "secret" not in config or config["secret"] is None:
         fallbacks = getattr(settings, "SECRET_KEY_FALLBACKS", [])
-        return tuple(s for s in (settings.SECRET_KEY, *fallbacks) if s)
+        return tuple(masked(derive_secret(key)) for key in (settings.SECRET_KEY, *fallbacks) if key)
     value = config["secret"]
     secrets = tuple(value) if isinstance(value, (list, tuple)) else (value,)
     if not secrets:
@@ -97,7 +114,7 @@ def _secrets(config: Mapping[str, Any]) -> tuple[Secret, ...]:
     for secret in secrets:
         if not isinstance(secret, (str, bytes)) or not secret:
             raise invalid("'secret'", f"must be non-empty strings or bytes, not {secret!r}")
-    return secrets
+    return tuple(masked(secret) for secret in secrets)
 
 
 def _cookie(config: Mapping[str, Any]) -> CookieOptions:
@@ -140,8 +157,11 @@ def _cookie(config: Mapping[str, Any]) -> CookieOptions:
             raise invalid(f"'cookie'][{key!r}", f"must be True or False, not {given[key]!r}")
     for key in ("path", "domain"):
         value = given.get(key)
-        if value is not None and (not isinstance(value, str) or any(c in value for c in ";\r\n")):
-            raise invalid(f"'cookie'][{key!r}", f"must be a string without ';', not {value!r}")
+        if value is not None and (not isinstance(value, str) or attribute_problem(key, value)):
+            problem = attribute_problem(key, value) or "not a string"
+            raise invalid(
+                f"'cookie'][{key!r}", f"must be a string without ';' ({problem}), not {value!r}"
+            )
     path = given.get("path")
     if path is not None and not path.startswith("/"):
         raise invalid("'cookie']['path'", f"must start with '/', not {path!r}")
@@ -189,6 +209,7 @@ def _store(config: Mapping[str, Any]) -> StoreConfig:
     return StoreConfig(STORE_BACKENDS.get(backend, backend), dict(options))
 
 
+@sensitive_variables("config", "secrets")
 def parse(config: Any) -> Options:
     """Validate an ``EXPRESS_SESSION`` dict into ``Options``."""
     if config is None:
@@ -199,7 +220,7 @@ def parse(config: Any) -> Options:
         if key not in _TOP_LEVEL:
             raise invalid(repr(key), f"is not an option; use one of {sorted(_TOP_LEVEL)}")
     name = config.get("name") or config.get("key") or "connect.sid"
-    if not isinstance(name, str) or any(c in name for c in ' ;,="\t\r\n'):
+    if not isinstance(name, str) or not COOKIE_NAME.fullmatch(name):
         raise invalid("'name'", f"must be a cookie name (no spaces, ';', ',', '='), not {name!r}")
     unset = config.get("unset") or "keep"
     if unset not in ("keep", "destroy"):
@@ -231,6 +252,7 @@ def parse(config: Any) -> Options:
 
 
 @functools.cache
+@sensitive_variables()
 def get_options() -> Options:
     return parse(getattr(settings, SETTING, None))
 

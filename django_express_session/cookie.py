@@ -4,16 +4,34 @@
 from; the JSON shape and ``Set-Cookie`` serialisation are express's, attribute for
 attribute. Attributes that were never configured stay unset and are left out of the JSON,
 as ``undefined`` is in Node.
+
+A stored cookie is untrusted: each attribute read from a record must pass the rules of
+cookie@0.7.2's ``serialize`` (which refuses what could add attributes or headers, the fix
+of CVE-2024-47764); one that fails is replaced by the configured value, with a warning.
 """
 
 from __future__ import annotations
 
+import logging
 import math
+import re
 from datetime import datetime, timedelta, timezone
 from email.utils import formatdate
 from typing import Any
 
 from . import record
+
+logger = logging.getLogger("django_express_session")
+
+# RFC 6265 section 4.1.1, as cookie@0.7.2 checks them: a cookie name is a token; a value
+# is cookie-octets, optionally in double quotes; a domain is dot-separated labels of
+# letters, digits and inner hyphens (a leading dot allowed); a path is any printable
+# ASCII but ";" (and, as in cookie@0.7.2, "<").
+COOKIE_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+COOKIE_VALUE = re.compile(r'("?)[\x21\x23-\x2B\x2D-\x3A\x3C-\x5B\x5D-\x7E]*\1')
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+COOKIE_DOMAIN = re.compile(rf"\.?{_LABEL}(?:\.{_LABEL})*", re.IGNORECASE)
+COOKIE_PATH = re.compile(r"[\x20-\x3A\x3D-\x7E]*")
 
 UNSET: Any = type("Unset", (), {"__repr__": lambda self: "UNSET", "__bool__": lambda self: False})()
 
@@ -32,6 +50,54 @@ _JSON_FIELDS = (
 _SAME_SITE = {"lax": "Lax", "strict": "Strict", "none": "None"}
 _PRIORITY = {"low": "Low", "medium": "Medium", "high": "High"}
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+# What ``new Cookie()`` has for an attribute the options leave out.
+_DEFAULTS = {"path": "/", "httpOnly": True}
+
+
+def attribute_problem(json_key: str, value: Any) -> str | None:
+    """Why cookie@0.7.2's ``serialize`` would refuse ``value`` for the attribute
+    ``json_key`` (or, for a flag, why it is no boolean); None when it is fine. A falsy
+    value is fine: ``serialize`` leaves the attribute out."""
+    if json_key in ("secure", "httpOnly", "partitioned"):
+        return None if value is None or isinstance(value, bool) else "not a boolean"
+    if not value:
+        return None
+    if json_key == "path":
+        if not isinstance(value, str) or not COOKIE_PATH.fullmatch(value):
+            return "not a cookie path (printable ASCII without ';')"
+    elif json_key == "domain":
+        if not isinstance(value, str) or not COOKIE_DOMAIN.fullmatch(value):
+            return "not a domain name"
+    elif json_key == "priority":
+        if not isinstance(value, str) or value.lower() not in _PRIORITY:
+            return 'not "low", "medium" or "high"'
+    elif (
+        json_key == "sameSite"
+        and value is not True
+        and (not isinstance(value, str) or value.lower() not in _SAME_SITE)
+    ):
+        return 'not true, "lax", "strict" or "none"'
+    return None
+
+
+def configured(json_key: str) -> Any:
+    """The attribute a new session's cookie gets from the options (``"auto"`` taken as
+    the stricter choice, as there is no request to resolve it against), else express's
+    default, else ``UNSET``."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    from .conf import get_options
+
+    try:
+        given = get_options().cookie.given
+    except ImproperlyConfigured:
+        given = {}
+    if json_key in given:
+        value = given[json_key]
+        if value == "auto":
+            return True if json_key == "secure" else "lax"
+        return value
+    return _DEFAULTS.get(json_key, UNSET)
 
 
 def _now() -> datetime:
@@ -110,7 +176,8 @@ class Cookie:
         if isinstance(milliseconds, bool) or not isinstance(milliseconds, (int, float)):
             raise TypeError("maxAge must be a number of milliseconds or None")
         whole = math.trunc(milliseconds)
-        self._expires = _now() + timedelta(milliseconds=whole)
+        # Clamped to the year 9999: Node accepts lifetimes up to 8.64e15 ms.
+        self._expires = record.after_ms(_now(), whole)
         self.original_max_age = whole
 
     def reset_max_age(self) -> None:
@@ -132,13 +199,26 @@ class Cookie:
         return data
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Cookie:
+    def from_json(cls, data: dict[str, Any], sid: str | None = None) -> Cookie:
         """Rebuild a stored cookie (``Store#createSession``): ``expires`` parsed, the stored
-        ``originalMaxAge`` kept as it is."""
+        ``originalMaxAge`` kept as it is, and an attribute ``Set-Cookie`` could not carry
+        safely replaced by the configured one (logged at WARNING, naming ``sid`` by a
+        short hint)."""
         cookie = cls()
         for json_key, attribute in _JSON_FIELDS:
             if json_key in data:
-                setattr(cookie, attribute, data[json_key])
+                value = data[json_key]
+                problem = attribute_problem(json_key, value)
+                if problem is not None:
+                    logger.warning(
+                        "session %s: stored cookie.%s %.60r is %s; using the configured value",
+                        record.sid_hint(sid),
+                        json_key,
+                        value,
+                        problem,
+                    )
+                    value = configured(json_key)
+                setattr(cookie, attribute, value)
         expires = data.get("expires")
         if isinstance(expires, str):
             try:
@@ -167,6 +247,16 @@ class Cookie:
         return self._serialize(name, "", _EPOCH)
 
     def _serialize(self, name: str, value: str, expires: Any) -> str:
+        # As cookie@0.7.2's serialize, refuse what would add attributes or headers (stored
+        # values were checked by from_json; these would come from code).
+        if not COOKIE_NAME.fullmatch(name):
+            raise ValueError(f"{name!r} is not a cookie name")
+        if not COOKIE_VALUE.fullmatch(value):
+            raise ValueError(f"{value!r} is not a cookie value")
+        for json_key in ("domain", "path"):
+            problem = attribute_problem(json_key, getattr(self, json_key))
+            if problem is not None:
+                raise ValueError(f"cookie {json_key} {getattr(self, json_key)!r} is {problem}")
         parts = [f"{name}={value}"]
         if self.domain:
             parts.append(f"Domain={self.domain}")

@@ -3,7 +3,7 @@
 A record is ``{"cookie": {...}, **data}``: what ``JSON.stringify(req.session)`` gives in
 Node. ``dumps`` writes what ``JSON.stringify`` would (compact separators, non-ASCII raw,
 JavaScript number formatting), ``loads`` refuses anything express-session itself could
-not load, and ``Changes`` is the part of a record one request changed, which stores
+not load or that is outside the decoder's limits (see ``check``), and ``Changes`` is the part of a record one request changed, which stores
 apply onto the latest stored record so concurrent requests do not overwrite each other.
 """
 
@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from json.encoder import _make_iterencode, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
 from .exceptions import CorruptRecord
@@ -26,6 +26,26 @@ Record = dict[str, Any]
 _SEPARATORS = (",", ":")
 _JS_SAFE_INTEGER = 2**53
 
+#: How deeply objects and arrays may nest in a record (the record itself is level 1).
+#: Deeper records are refused on read (``CorruptRecord``) and on write (``ValueError``).
+MAX_DEPTH = 64
+#: A JavaScript Date holds at most this many milliseconds either side of the epoch.
+JS_DATE_LIMIT_MS = 8_640_000_000_000_000
+#: The moments Python's datetime can hold; a later (or earlier) date that Node accepts
+#: is clamped to these. (Whole seconds, so a store's ceil() to seconds stays in range.)
+LATEST = datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone.utc)
+EARLIEST = datetime(1, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+# Date#toJSON's form for years outside 0..9999: a sign and six digits.
+_EXTENDED_YEAR = re.compile(r"([+-])(\d{6})(-.*)", re.DOTALL)
+# The Gregorian calendar repeats every 400 years, which are 146 097 days.
+_GREGORIAN_CYCLE_DAYS = 146_097
+
+
+def sid_hint(sid: Any) -> str:
+    """Enough of a session id to correlate log lines, not enough to hijack it."""
+    return f"{sid[:6]}…" if isinstance(sid, str) else "(id not known)"
+
 
 def now_ms() -> int:
     return int(time.time() * 1000)
@@ -33,23 +53,68 @@ def now_ms() -> int:
 
 def format_js_date(moment: datetime) -> str:
     """``Date.prototype.toJSON``: UTC, milliseconds, ``Z``."""
-    moment = moment.astimezone(timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    m = moment.astimezone(timezone.utc)
+    return (
+        f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}"
+        f".{m.microsecond // 1000:03d}Z"
+    )
 
 
 def parse_js_date(text: str) -> datetime:
     """Parse an ISO-8601 timestamp as V8 does for the forms stores hold.
 
-    Raises ``ValueError`` for a zone-less timestamp: V8 reads it as local time, so no
-    store should hold one and guessing would be wrong.
+    Raises ``ValueError`` for a zone-less timestamp (V8 reads it as local time, so no
+    store should hold one and guessing would be wrong), for text that is no date, and
+    for a moment a JavaScript Date cannot hold (over 8.64e15 ms from the epoch). A
+    moment Node accepts but Python's datetime cannot hold (past the year 9999, or
+    before the year 1, such as Node's ``+033658-09-27T01:46:40.000Z``) is clamped to
+    ``LATEST`` or ``EARLIEST``: for an expiry that far away, the difference is moot.
     """
     value = text.strip()
     if value.endswith(("Z", "z")):
         value = value[:-1] + "+00:00"
+    extended = _EXTENDED_YEAR.fullmatch(value)
+    if extended:
+        year = int(extended[2]) * (-1 if extended[1] == "-" else 1)
+        if extended[1] == "-" and year == 0:
+            raise ValueError(f"-000000 is not a year: {text!r}")
+        if not 1 <= year <= 9999:
+            return _clamped(_far_moment_ms(year, extended[3], text))
+        value = f"{year:04d}{extended[3]}"
     moment = datetime.fromisoformat(value)
     if moment.tzinfo is None:
         raise ValueError(f"timestamp without a time zone: {text!r}")
-    return moment.astimezone(timezone.utc)
+    try:
+        return moment.astimezone(timezone.utc)
+    except OverflowError:  # within a day of the year 1 or 9999, in another zone
+        return LATEST if moment.year > 1 else EARLIEST
+
+
+def _far_moment_ms(year: int, rest: str, text: str) -> int:
+    """Epoch milliseconds of a date outside the years 1..9999 (proleptic Gregorian, as
+    JavaScript's), by moving it a whole number of 400-year cycles into range."""
+    cycles = (year - 2000) // 400
+    moment = datetime.fromisoformat(f"{year - cycles * 400:04d}{rest}")
+    if moment.tzinfo is None:
+        raise ValueError(f"timestamp without a time zone: {text!r}")
+    offset = moment.replace(tzinfo=None) - moment.utcoffset() - _EPOCH.replace(tzinfo=None)
+    ms = offset // timedelta(milliseconds=1) + cycles * _GREGORIAN_CYCLE_DAYS * 86_400_000
+    if abs(ms) > JS_DATE_LIMIT_MS:
+        raise ValueError(f"{text!r} is outside the range of a JavaScript Date")
+    return ms
+
+
+def _clamped(ms: int) -> datetime:
+    return LATEST if ms > 0 else EARLIEST
+
+
+def after_ms(start: datetime, milliseconds: int) -> datetime:
+    """``start`` plus ``milliseconds``, clamped to the moments datetime can hold (a
+    lifetime Node accepts, up to 8.64e15 ms, can reach past the year 9999)."""
+    try:
+        return start + timedelta(milliseconds=milliseconds)
+    except OverflowError:
+        return LATEST if milliseconds > 0 else EARLIEST
 
 
 def to_epoch_ms(moment: datetime) -> int:
@@ -73,7 +138,11 @@ def _js_float(value: float) -> str:
     return f"{prefix}{mantissa}e{'+' if power >= 0 else '-'}{abs(power)}"
 
 
-def _plain(value: Any) -> tuple[Any, bool]:
+def _too_deep() -> ValueError:
+    return ValueError(f"session data nested deeper than {MAX_DEPTH} levels")
+
+
+def _plain(value: Any, depth: int = 1) -> tuple[Any, bool]:
     """Turn floats into what ``JSON.stringify`` prints; say if a float stays that Python
     would print differently (tiny or huge exponents)."""
     if isinstance(value, float):
@@ -82,18 +151,20 @@ def _plain(value: Any) -> tuple[Any, bool]:
         if value.is_integer() and abs(value) < 1e21:
             return int(value), False
         return value, "e" in repr(value) or abs(value) < 1e-4
+    if isinstance(value, (dict, list, tuple)) and depth > MAX_DEPTH:
+        raise _too_deep()
     if isinstance(value, dict):
         tricky = False
         out = {}
         for key, item in value.items():
-            out[key], item_tricky = _plain(item)
+            out[key], item_tricky = _plain(item, depth + 1)
             tricky = tricky or item_tricky
         return out, tricky
     if isinstance(value, (list, tuple)):
         tricky = False
         items = []
         for item in value:
-            plain, item_tricky = _plain(item)
+            plain, item_tricky = _plain(item, depth + 1)
             items.append(plain)
             tricky = tricky or item_tricky
         return items, tricky
@@ -107,18 +178,74 @@ def _reject(value: Any) -> Any:
     )
 
 
+def _string(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _key(key: Any) -> str:
+    # The keys json.dumps accepts, written as it writes them.
+    if isinstance(key, str):
+        return _string(key)
+    if key is True:
+        return '"true"'
+    if key is False:
+        return '"false"'
+    if key is None:
+        return '"null"'
+    if isinstance(key, float):
+        return '"' + _js_float(key) + '"'
+    if isinstance(key, int):
+        return '"' + int.__repr__(key) + '"'
+    raise TypeError(f"keys must be str, int, float, bool or None, not {type(key).__name__}")
+
+
+def _encode(value: Any, out: list[str]) -> None:
+    """``JSON.stringify`` of a value ``_plain`` made (floats left only where JavaScript
+    prints them differently from Python), appended to ``out``."""
+    if isinstance(value, str):
+        out.append(_string(value))
+    elif value is None:
+        out.append("null")
+    elif value is True:
+        out.append("true")
+    elif value is False:
+        out.append("false")
+    elif isinstance(value, int):
+        out.append(int.__repr__(value))
+    elif isinstance(value, float):
+        out.append(_js_float(value))
+    elif isinstance(value, (list, tuple)):
+        out.append("[")
+        for index, item in enumerate(value):
+            if index:
+                out.append(",")
+            _encode(item, out)
+        out.append("]")
+    elif isinstance(value, dict):
+        out.append("{")
+        for index, (key, item) in enumerate(value.items()):
+            if index:
+                out.append(",")
+            out.append(_key(key))
+            out.append(":")
+            _encode(item, out)
+        out.append("}")
+    else:
+        _reject(value)
+
+
 def dumps(value: Any) -> str:
-    """Serialise as ``JSON.stringify`` does."""
+    """Serialise as ``JSON.stringify`` does. ``TypeError`` for a value that is not a JSON
+    type, ``ValueError`` for one nested deeper than ``MAX_DEPTH``."""
     plain, tricky = _plain(value)
     if not tricky:
         return json.dumps(
             plain, separators=_SEPARATORS, ensure_ascii=False, allow_nan=False, default=_reject
         )
     # Rare: floats such as 1e-7 print differently in Python and JavaScript.
-    encode = _make_iterencode(
-        {}, _reject, encode_basestring, None, _js_float, ":", ",", False, False, True
-    )
-    return "".join(encode(plain, 0))
+    out: list[str] = []
+    _encode(plain, out)
+    return "".join(out)
 
 
 def _refuse_constant(name: str) -> Any:
@@ -137,11 +264,53 @@ def loads(raw: str | bytes | bytearray) -> Record:
 
 
 def check(record: Any) -> Record:
+    """The decoded record, if it is one this package can serve; else ``CorruptRecord``.
+
+    The rule: a JSON object with a ``cookie`` object, nested at most ``MAX_DEPTH``
+    levels, every number finite, ``cookie.originalMaxAge`` (if a number) within what a
+    JavaScript Date accepts (8.64e15 ms either way), and ``cookie.expires`` (if a
+    string) a date with a time zone within that range too. A date Node accepts beyond
+    the year 9999 is clamped when read (``parse_js_date``), never refused.
+    """
     if not isinstance(record, dict):
         raise CorruptRecord(f"stored session is a JSON {type(record).__name__}, not an object")
-    if not isinstance(record.get("cookie"), dict):
+    cookie = record.get("cookie")
+    if not isinstance(cookie, dict):
         raise CorruptRecord("stored session has no cookie object")
+    _check_values(record)
+    original = cookie.get("originalMaxAge")
+    if (
+        isinstance(original, (int, float))
+        and not isinstance(original, bool)
+        and not abs(original) <= JS_DATE_LIMIT_MS
+    ):
+        raise CorruptRecord(
+            f"stored cookie.originalMaxAge {original!r:.30} is beyond a JavaScript Date's range"
+        )
+    expires = cookie.get("expires")
+    if isinstance(expires, str):
+        try:
+            parse_js_date(expires)
+        except ValueError:
+            raise CorruptRecord(
+                f"stored cookie.expires {expires!r:.60} is not a date a JavaScript Date holds"
+            ) from None
     return record
+
+
+def _check_values(record: Record) -> None:
+    """Depth and finite numbers, without recursion (a hostile record can be deep)."""
+    stack: list[tuple[Any, int]] = [(record, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                raise CorruptRecord("stored session holds a number JSON cannot hold (1e400?)")
+        elif isinstance(value, (dict, list)):
+            if depth > MAX_DEPTH:
+                raise CorruptRecord(f"stored session is nested deeper than {MAX_DEPTH} levels")
+            items = value.values() if isinstance(value, dict) else value
+            stack.extend((item, depth + 1) for item in items)
 
 
 def expires_ms(record: Mapping[str, Any]) -> int | None:

@@ -3,6 +3,11 @@
 ``s:`` + sid + ``.`` + base64(HMAC-SHA256(secret, sid)) without ``=`` padding, then
 URL-encoded as ``encodeURIComponent`` does. The first secret signs; every secret verifies,
 so secrets can be rotated by putting the new one first.
+
+Every function here that holds a secret is ``sensitive_variables``, so Django's error
+reports (``DEBUG = False``) show none of its locals; and the secrets the options hold are
+``masked``, so its debug page (``DEBUG = True``, where that decorator does not apply)
+shows ``'****'`` in their place.
 """
 
 from __future__ import annotations
@@ -13,21 +18,53 @@ import hmac
 from collections.abc import Sequence
 from urllib.parse import quote
 
+from django.views.decorators.debug import sensitive_variables
+
 Secret = str | bytes
+
+MASK = "'********************'"  # what Django's error reports put in a cleansed variable's place
+
+
+class SecretText(str):
+    """A secret string whose repr is masked: Django's debug page (``DEBUG = True``,
+    where ``sensitive_variables`` does not apply) shows the reprs of frame locals."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return MASK
+
+
+class SecretBytes(bytes):
+    """A secret byte string whose repr is masked."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return MASK
+
+
+def masked(secret: Secret) -> Secret:
+    """``secret``, with the same value, comparing equal, and a masked repr."""
+    return SecretText(secret) if isinstance(secret, str) else SecretBytes(secret)
+
 
 # What encodeURIComponent leaves alone besides letters and digits.
 _URI_COMPONENT_SAFE = "-_.!~*'()"
 
 
+@sensitive_variables()
 def _key(secret: Secret) -> bytes:
     return secret if isinstance(secret, bytes) else secret.encode("utf-8")
 
 
+@sensitive_variables()
 def sign(value: str, secret: Secret) -> str:
     mac = hmac.new(_key(secret), value.encode("utf-8"), hashlib.sha256).digest()
     return value + "." + base64.b64encode(mac).decode("ascii").rstrip("=")
 
 
+@sensitive_variables()
 def unsign(signed: str, secrets: Sequence[Secret]) -> str | None:
     """The value whose signature one of ``secrets`` made, else None (constant time)."""
     dot = signed.rfind(".")
@@ -42,11 +79,13 @@ def unsign(signed: str, secrets: Sequence[Secret]) -> str | None:
     return None
 
 
+@sensitive_variables()
 def cookie_value(sid: str, secret: Secret) -> str:
     """The cookie value to send (already URL-encoded)."""
     return quote("s:" + sign(sid, secret), safe=_URI_COMPONENT_SAFE)
 
 
+@sensitive_variables()
 def session_id(raw: str | None, secrets: Sequence[Secret]) -> str | None:
     """The session id in a decoded cookie value, or None when it is absent, unsigned or
     signed with no secret of ``secrets``."""

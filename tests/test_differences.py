@@ -123,9 +123,13 @@ def test_the_default_secrets_are_secret_key_and_its_fallbacks(client, settings, 
     settings.SECRET_KEY_FALLBACKS = ["previous"]
     store = express(secret=None)
     store.create(SID, stored_session({"v": "x"}))
-    response = client.get("/read", HTTP_COOKIE=cookie_header(SID, secret="previous"))
+    previous = conf.derive_secret("previous")
+    response = client.get("/read", HTTP_COOKIE=cookie_header(SID, secret=previous))
     assert user_data(response.json()["data"]) == {"v": "x"}
-    assert conf.get_options().secrets == ("current", "previous")
+    assert conf.get_options().secrets == (
+        conf.derive_secret("current"),
+        conf.derive_secret("previous"),
+    )
 
 
 def test_the_store_is_written_before_the_response_is_returned(client, express):

@@ -106,11 +106,14 @@ def test_deploy_checks(settings):
     assert [w.id for w in check_deploy()] == [
         "django_express_session.W010",
         "django_express_session.W011",
+        "django_express_session.W013",
+        "django_express_session.W014",
         "django_express_session.W012",
     ]
     settings.EXPRESS_SESSION = {
-        "secret": "s",
-        "cookie": {"secure": "auto"},
+        "secret": "s" * 32,
+        "cookie": {"secure": "auto", "sameSite": "lax"},
+        "proxy": True,
         "store": {"backend": "file", "options": {"path": "/tmp/x"}},
     }
     assert check_deploy() == []

@@ -1,28 +1,35 @@
 """Sessions in a Django cache, in connect-memcached's layout.
 
 Each session is one item, key ``prefix + sid`` (``prefix`` defaults to ``""``, as in
-connect-memcached), value the express JSON text. Nothing is pickled by this store.
+connect-memcached), value the express JSON text.
 
-With ``PyMemcacheCache`` the store talks to the memcached servers of that cache through
-pymemcache clients of its own that write what connect-memcached 2+ (node-memcached)
-writes: the JSON with flags 2 (``FLAG_JSON``), so an Express app reads Django's items
-and the other way round. Django's own memcached client
-cannot: it pickles, and its flag 2 means "integer". Its failover is not used either:
-a server that fails would otherwise read as "no session" (a logout), or move keys to
-another server; here a failing server is a connection error (503) until it is back.
+Which caches (``CACHES[alias]["BACKEND"]``):
 
-With any other cache backend the JSON string goes through the cache API; such items
-are for Django only.
+* ``PyMemcacheCache`` and ``PyLibMCCache``: the store talks to the memcached servers of
+  that cache (its ``LOCATION``) through pymemcache clients of its own that write what
+  connect-memcached 2+ (node-memcached) writes: the JSON with flags 2 (``FLAG_JSON``),
+  so an Express app reads Django's items and the other way round. Reads return the raw
+  bytes: whatever an item holds, nothing is ever unpickled. Django's own clients
+  pickle (and unpickle whatever they find, so a planted item would run code); their
+  failover is not used either: a server that fails would otherwise read as "no
+  session" (a logout), or move keys to another server; here a failing server is a
+  connection error (503) until it is back. Clients time out after ``MEMCACHED_TIMEOUT``
+  seconds (connect and read) unless ``OPTIONS`` sets ``connect_timeout``/``timeout``.
+* ``LocMemCache``: through the cache API, for one process (development, tests). Django
+  pickles the JSON string there, in this process's memory, which nothing outside the
+  process can write. Node cannot share these sessions.
+* Any other cache (file-based, database, Redis, dummy...) is refused
+  (``ImproperlyConfigured``, and the system check ``E010``): Django pickles values in
+  them and unpickles what it reads back, so anyone who can write the cache's files,
+  table or keys could run code in Django. Use the file, database or redis store.
 
 Expiry is connect-memcached's: a numeric ``ttl`` (seconds) wins, else the cookie's
 remaining lifetime truncated to seconds, else one day. Unlike connect-memcached, a
 lifetime over 30 days is sent to memcached as an absolute unix time, which is how
 memcached reads such values (connect-memcached sends it raw and the item vanishes).
 
-Safe writes: ``create`` is ``add`` (atomic on every cache). ``replace`` is memcached's
-``gets``/``cas``; a cache without compare-and-set (local memory, database, file) gets a
-best effort: compare with what was read, then write, so two requests of one session
-that overlap within that window can still lose one update.
+Safe writes: ``create`` is ``add``. ``replace`` is memcached's ``gets``/``cas``; the
+local-memory cache has no compare-and-set and gets a lock around compare-then-write.
 
 ``all``/``length``/``clear`` exist only where the store can list its own keys without
 touching anyone else's: with a non-empty ``prefix``, on memcached (its LRU crawler's
@@ -34,14 +41,17 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import re
 import threading
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import caches
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
 
 from ..exceptions import CorruptRecord, CreateError
 from ..record import Record, dumps, expires_ms, loads, now_ms
@@ -52,6 +62,18 @@ ONE_DAY = 86400
 MEMCACHED_RELATIVE_LIMIT = 30 * ONE_DAY
 #: node-memcached's flag for values it JSON-encoded (and decodes on read).
 FLAG_JSON = 2
+#: Seconds the memcached clients wait to connect and for a reply, unless the cache's
+#: OPTIONS say otherwise: a frozen server then costs a request half a second (a 503),
+#: not pymemcache's default of waiting forever.
+MEMCACHED_TIMEOUT = 0.5
+MEMCACHED_BACKENDS = (
+    "django.core.cache.backends.memcached.PyMemcacheCache",
+    "django.core.cache.backends.memcached.PyLibMCCache",
+)
+LOCMEM_BACKEND = "django.core.cache.backends.locmem.LocMemCache"
+#: memcached parses an expiration time as a signed 32-bit number (an absolute time up to
+#: January 2038); a later one is refused or misread, so it is capped.
+MEMCACHED_LATEST_EXPTIME = 2**31 - 1
 
 
 def _connection_errors() -> tuple[type[BaseException], ...]:
@@ -69,6 +91,45 @@ def _connection_errors() -> tuple[type[BaseException], ...]:
     except ImportError:
         pass
     return tuple(errors)
+
+
+def cache_kind(alias: str) -> str:
+    """``"memcached"``, ``"locmem"`` or ``"refused"`` (see the module docstring), from the
+    ``BACKEND`` setting: the store never builds a Django client for memcached."""
+    backend = settings.CACHES[alias].get("BACKEND", "")
+    try:
+        backend_class = import_string(backend)
+    except ImportError:
+        return "refused"
+    from django.core.cache.backends.locmem import LocMemCache
+    from django.core.cache.backends.memcached import PyLibMCCache, PyMemcacheCache
+
+    if isinstance(backend_class, type) and issubclass(
+        backend_class, (PyMemcacheCache, PyLibMCCache)
+    ):
+        return "memcached"
+    if isinstance(backend_class, type) and issubclass(backend_class, LocMemCache):
+        return "locmem"
+    return "refused"
+
+
+def refusal(alias: str) -> str:
+    return (
+        f"EXPRESS_SESSION['store'] (cache store): CACHES[{alias!r}] is "
+        f"{settings.CACHES[alias].get('BACKEND')!r}. Django pickles what it stores in such "
+        f"a cache and unpickles what it reads back, so whoever can write to that cache "
+        f"could run code here. Use a memcached cache (PyMemcacheCache or PyLibMCCache), "
+        f"whose items this store writes as JSON, or LocMemCache for one process; or the "
+        f"file, database or redis store."
+    )
+
+
+def memcached_servers(location: Any) -> list[str]:
+    """The servers of a memcached ``LOCATION``: a list, or a string split on ``;`` and
+    ``,``, as Django reads it."""
+    if isinstance(location, str):
+        return [server for server in re.split("[;,]", location) if server]
+    return list(location or [])
 
 
 class CacheCannotEnumerate(NotImplementedError):
@@ -95,6 +156,9 @@ class CacheStore(Store):
             )
         self.prefix = check_str(self.name, "prefix", prefix, allow_empty=True)
         self.ttl = check_number(self.name, "ttl", ttl, minimum=1, allow_none=True)
+        self.kind = cache_kind(alias)
+        if self.kind == "refused":
+            raise ImproperlyConfigured(refusal(alias))
         self._items: _Items | None = None
         self._lock = threading.Lock()
 
@@ -104,11 +168,8 @@ class CacheStore(Store):
         if self._items is None:
             with self._lock:
                 if self._items is None:
-                    from django.core.cache.backends.memcached import PyMemcacheCache
-
-                    cache = caches[self.alias]
-                    if isinstance(cache, PyMemcacheCache):
-                        self._items = _MemcachedItems(cache)
+                    if self.kind == "memcached":
+                        self._items = _MemcachedItems(settings.CACHES[self.alias])
                     else:
                         self._items = _CacheItems(self.alias)
         return self._items
@@ -244,7 +305,7 @@ def _exptime(lifetime: int) -> int:
     if lifetime <= 0:
         return -1  # already expired (0 would mean "never expires")
     if lifetime > MEMCACHED_RELATIVE_LIMIT:
-        return int(time.time()) + lifetime
+        return min(int(time.time()) + lifetime, MEMCACHED_LATEST_EXPTIME)
     return lifetime
 
 
@@ -252,14 +313,26 @@ class _MemcachedItems(_Items):
     """The memcached servers of a ``PyMemcacheCache``, through pooled clients that
     write connect-memcached's items and surface every failure."""
 
-    def __init__(self, cache: Any) -> None:
+    def __init__(self, cache_settings: Mapping[str, Any]) -> None:
         from pymemcache.client.base import PooledClient
         from pymemcache.client.rendezvous import RendezvousHash
 
         accepted = inspect.signature(PooledClient.__init__).parameters
-        options = {key: value for key, value in cache._options.items() if key in accepted}
+        given = cache_settings.get("OPTIONS") or {}
+        # Django's defaults for PyMemcacheCache, then the cache's OPTIONS (those a pooled
+        # client takes: PyLibMCCache's behaviors do not apply), then what this store needs.
+        options = {
+            "allow_unicode_keys": True,
+            "connect_timeout": MEMCACHED_TIMEOUT,
+            "timeout": MEMCACHED_TIMEOUT,
+        }
+        options |= {key: value for key, value in given.items() if key in accepted}
+        for key in ("connect_timeout", "timeout"):
+            if options[key] is None:  # pymemcache: wait forever; never for sessions
+                options[key] = MEMCACHED_TIMEOUT
         options |= {"serde": _JSONItemSerde(), "default_noreply": False}
-        self.clients = {server: PooledClient(server, **options) for server in cache.client_servers}
+        servers = memcached_servers(cache_settings.get("LOCATION"))
+        self.clients = {server: PooledClient(server, **options) for server in servers}
         self.ring = RendezvousHash(list(self.clients))
 
     def client(self, key: str) -> Any:
@@ -351,7 +424,7 @@ def _crawl(server: str, mode: bytes, attempts: int) -> list[str]:
 
 
 class _CacheItems(_Items):
-    """Any Django cache, through its API, holding the JSON string."""
+    """A ``LocMemCache``, through its API, holding the JSON string."""
 
     # Caches have no compare-and-set in their API. The compare and the write happen under
     # a lock: a thread lock within the process, and an ``add``-made lock item (atomic on
@@ -375,7 +448,8 @@ class _CacheItems(_Items):
     def get(self, key):
         text = self.cache.get(key)
         if text is not None and not isinstance(text, str):
-            raise CorruptRecord(f"cache item {key!r} is a {type(text).__name__}, not JSON text")
+            # No key in the text: the session layer logs it, naming the session by a hint.
+            raise CorruptRecord(f"the cache item is a {type(text).__name__}, not JSON text")
         return text
 
     def gets(self, key):
@@ -432,6 +506,13 @@ class _CacheItems(_Items):
         if not probe.endswith(prefix + marker):
             return super().keys(prefix)
         head = probe[: -len(marker)]
-        with cache._lock:
-            made = [key for key in cache._cache if key.startswith(head)]
+        made = [key for key in locmem_keys(cache) if key.startswith(head)]
         return iter(key[len(head) - len(prefix) :] for key in made)
+
+
+def locmem_keys(cache: Any) -> list[str]:
+    """Every key a ``LocMemCache`` holds (as made by ``make_key``). Django has no public
+    API for it: this is the one place that reads its private ``_lock`` and ``_cache``;
+    a test fails loudly if they change."""
+    with cache._lock:
+        return list(cache._cache)

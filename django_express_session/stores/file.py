@@ -5,7 +5,10 @@ One file per session, ``<path>/<sid><fileExtension>``, holding the record plus
 ``__lastAccess + (cookie.originalMaxAge or ttl * 1000) < now``, as in Node.
 
 Writes go to a temporary file that Node ignores (it does not end in the extension) and
-are renamed into place, so a reader never sees half a record. Compare-and-set runs under
+are renamed into place, so a reader never sees half a record. Files are created with
+``mode`` (0600 by default) in a directory of the matching mode (0700), and nothing in the
+directory is opened through a symbolic link: a temporary file has an unpredictable name
+and is created exclusively, and session and lock files are opened with ``O_NOFOLLOW``. Compare-and-set runs under
 a lock file per id stripe, shared by every Django process on the machine. Each file's
 modification time is set to the moment it expires, so ``prune()`` opens only the files
 whose time has passed (and files written by Node, which carry their write time).
@@ -14,8 +17,12 @@ whose time has passed (and files written by Node, which carry their write time).
 from __future__ import annotations
 
 import contextlib
+import errno
+import functools
 import os
 import re
+import secrets
+import stat
 import threading
 import time
 import zlib
@@ -35,9 +42,43 @@ except ImportError:  # Windows: the in-process lock still serialises threads
 
 LAST_ACCESS = "__lastAccess"
 LOCK_STRIPES = 64
+DEFAULT_MODE = 0o600
+# Where the platform has them (not on Windows): never open through a symlink, never block
+# on a FIFO planted in place of a session file, never leak a descriptor to a child.
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_BINARY = getattr(os, "O_BINARY", 0)
 # Letters, digits, "-" and "_" (what the default genid makes), and "." after the first
 # character: never a path separator, a NUL, "." or "..".
 SAFE_SID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,199}")
+
+
+def _hint_path(path: Any) -> Any:
+    """A path with its file name cut to a hint: a session file's name is its id."""
+    if not isinstance(path, str):
+        return path
+    head, _, name = path.rpartition(os.sep)
+    return f"{head}{os.sep if head else ''}{record.sid_hint(name)}"
+
+
+def _ids_hidden(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Re-raise an ``OSError`` with the session ids in its file names cut to hints: its
+    text reaches the log (as the reason of a 503)."""
+
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except OSError as error:
+            if error.filename is None and error.filename2 is None:
+                raise
+            raise OSError(
+                error.errno, error.strerror, _hint_path(error.filename), None,
+                _hint_path(error.filename2),
+            ) from None  # fmt: skip
+
+    return wrapper
 
 
 class FileStore(Store):
@@ -59,7 +100,24 @@ class FileStore(Store):
         minTimeout: int = 50,
         maxTimeout: int = 100,
         secret: str | None = None,
+        mode: int = DEFAULT_MODE,
     ) -> None:
+        if (
+            isinstance(mode, bool)
+            or not isinstance(mode, int)
+            or not 0 <= mode <= 0o777
+            or mode & 0o600 != 0o600
+        ):
+            raise option_error(
+                self.name,
+                "mode",
+                f"must be a file mode such as 0o600 or 0o640 that lets the owner read and "
+                f"write, not {mode!r}",
+            )
+        #: Session, temporary and lock files get this mode; directories the store creates
+        #: get it plus an execute bit wherever it has a read bit (0o640 -> 0o750).
+        self.mode = mode
+        self.directory_mode = mode | (mode & 0o444) >> 2
         if secret is not None:
             raise option_error(
                 self.name, "secret", "is not supported: encrypted session files cannot be shared"
@@ -88,20 +146,24 @@ class FileStore(Store):
 
     # -- express API ----------------------------------------------------------------------
 
+    @_ids_hidden
     def get(self, sid: str) -> Record | None:
         loaded = self.read(sid)
         return None if loaded is None else loaded.record
 
+    @_ids_hidden
     def set(self, sid: str, session: Record) -> None:
         with self._locked(sid):
             self._write(sid, session)
 
+    @_ids_hidden
     def destroy(self, sid: str) -> None:
         if not SAFE_SID.fullmatch(sid):
             return
         with contextlib.suppress(FileNotFoundError):
             self._file(sid).unlink()
 
+    @_ids_hidden
     def touch(self, sid: str, session: Record) -> None:
         """Rewrite the file with the new cookie and ``__lastAccess`` (as Node does), but
         never recreate a missing or expired one."""
@@ -113,6 +175,7 @@ class FileStore(Store):
                 current[0]["cookie"] = session["cookie"]
                 self._write(sid, current[0])
 
+    @_ids_hidden
     def all(self) -> dict[str, Record]:
         sessions = {}
         for sid in self._ids():
@@ -122,20 +185,23 @@ class FileStore(Store):
                     sessions[sid] = loaded[0]
         return sessions
 
+    @_ids_hidden
     def clear(self) -> None:
         for sid in self._ids():
             self.destroy(sid)
 
+    @_ids_hidden
     def length(self) -> int:
         # Live records only, as all() sees them: a file's name says nothing of its expiry.
         return len(self.all())
 
+    @_ids_hidden
     def prune(self, *, dry_run: bool = False, progress: Callable[[int], None] | None = None) -> int:
         removed = 0
         now = time.time()
         for entry in self._entries():
             try:
-                if entry.stat().st_mtime > now:
+                if entry.stat(follow_symlinks=False).st_mtime > now:
                     continue  # written here, and its expiry (the mtime) is still ahead
                 sid = entry.name[: -len(self.extension)]
                 with self._locked(sid):
@@ -151,13 +217,16 @@ class FileStore(Store):
 
     # -- safe writes ----------------------------------------------------------------------
 
+    @_ids_hidden
     def read(self, sid: str, *, touch: bool = False) -> Versioned | None:
         if not SAFE_SID.fullmatch(sid):
             return None  # never a path outside the directory
         self._start_reaper()
+        self._directory()
         loaded = self._load(sid)
         return None if loaded is None else Versioned(loaded[0], version=loaded[1])
 
+    @_ids_hidden
     def create(self, sid: str, session: Record) -> None:
         with self._locked(sid):
             temporary = self._write_temporary(sid, session)
@@ -168,6 +237,7 @@ class FileStore(Store):
             finally:
                 temporary.unlink()
 
+    @_ids_hidden
     def replace(self, sid: str, session: Record, version: Any) -> bool:
         with self._locked(sid):
             current = self._load(sid)
@@ -181,15 +251,43 @@ class FileStore(Store):
     def _file(self, sid: str) -> Path:
         if not SAFE_SID.fullmatch(sid):
             raise InvalidSessionId(
-                f"{sid!r} cannot be a session file name (use letters, digits, '-', '_' and '.')"
+                f"session id {record.sid_hint(sid)!r} cannot be a session file name (use "
+                f"letters, digits, '-', '_' and '.')"
             )
         return self.path / (sid + self.extension)
 
     def _directory(self) -> Path:
+        """The sessions directory, created (with ``.locks``) at this store's first use. A
+        directory that disappears later is an error (a 503), never an empty store."""
         if not self._ready:
-            (self.path / ".locks").mkdir(parents=True, exist_ok=True)
+            if not self.path.is_dir():
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._make_directory(self.path)
+            locks = self.path / ".locks"
+            self._make_directory(locks)
+            if not stat.S_ISDIR(os.lstat(locks).st_mode):
+                raise NotADirectoryError(errno.ENOTDIR, "not a directory (a symlink?)", str(locks))
             self._ready = True
         return self.path
+
+    def _make_directory(self, path: Path) -> None:
+        try:
+            path.mkdir(mode=self.directory_mode)
+        except FileExistsError:
+            return  # an existing directory keeps the mode its owner gave it
+        os.chmod(path, self.directory_mode)  # the umask narrowed mkdir's mode
+
+    def _open_new(self, path: Path, flags: int) -> int:
+        """A descriptor of ``path`` with the store's mode (whatever the umask), never
+        through a symlink."""
+        descriptor = os.open(path, flags | _NOFOLLOW | _CLOEXEC | _BINARY, self.mode)
+        try:
+            if hasattr(os, "fchmod"):
+                os.fchmod(descriptor, self.mode)
+        except BaseException:
+            os.close(descriptor)
+            raise
+        return descriptor
 
     @contextlib.contextmanager
     def _locked(self, sid: str) -> Iterator[None]:
@@ -200,12 +298,19 @@ class FileStore(Store):
                 yield
                 return
             lock_path = self._directory() / ".locks" / f"{stripe}.lock"
-            with open(lock_path, "a") as lock_file:
-                fcntl.flock(lock_file, fcntl.LOCK_EX)
+            # An existing lock file keeps its mode; a symlink in its place is an error.
+            try:
+                descriptor = self._open_new(lock_path, os.O_RDWR | os.O_CREAT | os.O_EXCL)
+            except FileExistsError:
+                descriptor = os.open(lock_path, os.O_RDWR | _NOFOLLOW | _CLOEXEC)
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX)
                 try:
                     yield
                 finally:
-                    fcntl.flock(lock_file, fcntl.LOCK_UN)
+                    fcntl.flock(descriptor, fcntl.LOCK_UN)
+            finally:
+                os.close(descriptor)
 
     def _expiry_ms(self, session: Record) -> int:
         last_access = session.get(LAST_ACCESS)
@@ -213,11 +318,30 @@ class FileStore(Store):
             return 0  # Node reads a record without one as expired
         return int(last_access) + (record.original_max_age(session) or int(self.ttl * 1000))
 
+    def _read_file(self, sid: str) -> bytes:
+        """The bytes of a session file, never through a symlink (nor blocking on a FIFO)."""
+        try:
+            descriptor = os.open(
+                self._file(sid), os.O_RDONLY | _NOFOLLOW | _NONBLOCK | _CLOEXEC | _BINARY
+            )
+        except OSError as error:
+            if error.errno == errno.ELOOP:
+                raise CorruptRecord("the session file is a symbolic link") from None
+            raise
+        with os.fdopen(descriptor, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise CorruptRecord("the session file is not a regular file")
+            return handle.read()
+
     def _load(self, sid: str) -> tuple[Record, bytes] | None:
         """The unexpired record and its exact bytes, or None."""
         try:
-            raw = self._file(sid).read_bytes()
+            raw = self._read_file(sid)
         except FileNotFoundError:
+            if not self.path.is_dir():
+                raise FileNotFoundError(
+                    errno.ENOENT, "the sessions directory is missing", str(self.path)
+                ) from None
             return None
         session = record.loads(raw)
         if self._expiry_ms(session) < now_ms():
@@ -226,7 +350,7 @@ class FileStore(Store):
 
     def _expired_on_disk(self, sid: str) -> bool:
         try:
-            session = record.loads(self._file(sid).read_bytes())
+            session = record.loads(self._read_file(sid))
         except CorruptRecord:
             return False  # not ours to judge; left for a person to look at
         return self._expiry_ms(session) < now_ms()
@@ -234,14 +358,27 @@ class FileStore(Store):
     def _write_temporary(self, sid: str, session: Record) -> Path:
         session = {**session, LAST_ACCESS: now_ms()}
         data = record.dumps(session).encode("utf-8")
-        temporary = self._directory() / f".{sid}.{os.getpid()}.{threading.get_ident()}.tmp"
-        with open(temporary, "wb") as handle:
-            handle.write(data)
-        expires = self._expiry_ms(session) / 1000
-        os.utime(temporary, (expires, expires))
+        # Unpredictable and created exclusively: a file or symlink planted at the name
+        # makes this fail, never write elsewhere.
+        temporary = self._directory() / f".{sid}.{secrets.token_hex(8)}.tmp"
+        descriptor = self._open_new(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+        try:
+            with os.fdopen(descriptor, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                expires = self._expiry_ms(session) / 1000
+                if os.utime in os.supports_fd:
+                    os.utime(handle.fileno(), (expires, expires))
+                else:
+                    os.utime(temporary, (expires, expires))
+        except BaseException:
+            with contextlib.suppress(OSError):
+                temporary.unlink()
+            raise
         return temporary
 
     def _write(self, sid: str, session: Record) -> None:
+        # A rename replaces a symlink at the destination; it never writes through it.
         os.replace(self._write_temporary(sid, session), self._file(sid))
 
     def _entries(self) -> Iterator[os.DirEntry[str]]:

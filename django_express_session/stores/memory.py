@@ -4,7 +4,10 @@ express's MemoryStore leaks: entries expire only when read again, and browser-se
 entries never do. This one is an LRU bounded by ``max`` entries, each entry expires at
 its store-level time (memorystore's rule), and every write sweeps the entries whose time
 has passed (a heap keeps that cheap), so memory stays flat however many visitors come
-and go. Records are kept as JSON text, as express does, so no caller can mutate them.
+and go. When ``max`` is reached, sessions that hold no data (only their cookie: what
+``saveUninitialized`` stores for every new visitor) are evicted first, least recently
+used first, so a flood of anonymous visitors cannot push logged-in users out. Records
+are kept as JSON text, as express does, so no caller can mutate them.
 """
 
 from __future__ import annotations
@@ -43,6 +46,8 @@ class MemoryStore(Store):
             self.name, "checkPeriod", checkPeriod, minimum=1, allow_none=True
         )
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        # The ids of entries whose record holds nothing but its cookie, in LRU order too.
+        self._blank: OrderedDict[str, None] = OrderedDict()
         self._expiry_heap: list[tuple[int, int, str]] = []
         self._sequence = itertools.count()
         self._lock = threading.Lock()
@@ -67,7 +72,7 @@ class MemoryStore(Store):
 
     def destroy(self, sid: str) -> None:
         with self._lock:
-            self._entries.pop(sid, None)
+            self._drop(sid)
 
     def touch(self, sid: str, session: Record) -> None:
         """Replace the stored cookie (and so the expiry), leaving the data alone."""
@@ -86,6 +91,7 @@ class MemoryStore(Store):
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._blank.clear()
             self._expiry_heap.clear()
 
     def length(self) -> int:
@@ -108,6 +114,8 @@ class MemoryStore(Store):
             if entry is None:
                 return None
             self._entries.move_to_end(sid)
+            if sid in self._blank:
+                self._blank.move_to_end(sid)
             text = entry.text
         return Versioned(record.loads(text), version=text)
 
@@ -138,18 +146,29 @@ class MemoryStore(Store):
     def _live(self, sid: str) -> _Entry | None:
         entry = self._entries.get(sid)
         if entry is not None and entry.expires_at <= now_ms():
-            del self._entries[sid]
+            self._drop(sid)
             return None
         return entry
+
+    def _drop(self, sid: str) -> None:
+        self._entries.pop(sid, None)
+        self._blank.pop(sid, None)
 
     def _put(self, sid: str, session: Record) -> None:
         expires_at = self._expires_at(session)
         self._entries[sid] = _Entry(record.dumps(session), expires_at)
         self._entries.move_to_end(sid)
+        if all(key == "cookie" for key in session):
+            self._blank[sid] = None
+            self._blank.move_to_end(sid)
+        else:
+            self._blank.pop(sid, None)
         heapq.heappush(self._expiry_heap, (expires_at, next(self._sequence), sid))
         self._sweep()
         while len(self._entries) > self.max:
-            self._entries.popitem(last=False)  # least recently used
+            # The least recently used session without data, else the least recently used.
+            victim = next(iter(self._blank)) if self._blank else next(iter(self._entries))
+            self._drop(victim)
 
     def _sweep(self) -> int:
         """Drop entries whose time has passed; return how many."""
@@ -160,7 +179,7 @@ class MemoryStore(Store):
             expires_at, _, sid = heapq.heappop(heap)
             entry = self._entries.get(sid)
             if entry is not None and entry.expires_at == expires_at:
-                del self._entries[sid]
+                self._drop(sid)
                 removed += 1
         # Touches leave stale heap items behind; rebuild before they outgrow the entries.
         if len(heap) > 2 * len(self._entries) + 1024:
