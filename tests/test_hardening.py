@@ -370,7 +370,7 @@ def test_a_symlink_at_a_lock_file_is_never_written_through(tmp_path):
     target = planted_symlink(tmp_path, lock)
 
     with pytest.raises(OSError):
-        store.set("victim", stored_session({}))
+        store.create("victim", stored_session({}))
     assert target.read_text() == "untouched"
 
 
@@ -398,7 +398,7 @@ def test_a_temporary_file_is_created_exclusively_and_never_through_a_symlink(tmp
     target = planted_symlink(tmp_path, tmp_path / "sessions" / ".victim.guessed.tmp")
 
     with pytest.raises(FileExistsError):
-        store.set("victim", stored_session({"user": "alice"}))
+        store.create("victim", stored_session({"user": "alice"}))
     assert target.read_text() == "untouched"
 
 

@@ -11,7 +11,13 @@ import random
 from collections.abc import Callable, Generator
 from typing import Any
 
-from ..exceptions import CorruptRecord, CreateError, UpdateConflict, UpdateError
+from ..exceptions import (
+    CorruptRecord,
+    CreateError,
+    InvalidSessionId,
+    UpdateConflict,
+    UpdateError,
+)
 from ..record import Changes, Record
 from . import ops
 from .ops import Op, Sleep, Versioned
@@ -61,6 +67,9 @@ def create(
             if next_sid is None:
                 return None  # new_id logged why
             sid = next_sid
+        except InvalidSessionId as error:  # an id this store cannot hold (a custom genid)
+            logger.error("%s: this session will not be saved", error)
+            return None
     logger.error("genid keeps returning ids in use: this session will not be saved")
     return None
 
@@ -89,7 +98,11 @@ def overwrite(sid: str, session: Record) -> Generator[Op, Any, None]:
     """Write the whole record, creating or replacing it: express's ``set`` (last writer
     wins), for scripts and tests, never for a session's own save."""
     while True:
-        current = yield ops.read(sid)
+        try:
+            current = yield ops.read(sid)
+        except CorruptRecord:
+            yield ops.destroy(sid)  # whatever is there goes: set() overwrites
+            current = None
         if current is None:
             try:
                 yield ops.create(sid, session)

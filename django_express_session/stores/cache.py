@@ -55,7 +55,7 @@ from django.utils.module_loading import import_string
 
 from ..exceptions import CorruptRecord, CreateError
 from ..record import Record, dumps, expires_ms, loads, now_ms
-from .base import Store, Versioned, check_number, check_str, option_error
+from .base import Lazy, Store, Versioned, check_number, check_str, option_error
 
 ONE_DAY = 86400
 #: memcached reads an expiration time over 30 days as an absolute unix time.
@@ -159,25 +159,20 @@ class CacheStore(Store):
         self.kind = cache_kind(alias)
         if self.kind == "refused":
             raise ImproperlyConfigured(refusal(alias))
-        self._items: _Items | None = None
-        self._lock = threading.Lock()
+        # How this cache holds items, chosen at first use (no connection before).
+        self._items: Lazy[_Items] = Lazy(self._open_items, lambda items: items.close())
 
     @property
     def items(self) -> _Items:
-        """How this cache holds items, chosen at first use (no connection before)."""
-        if self._items is None:
-            with self._lock:
-                if self._items is None:
-                    if self.kind == "memcached":
-                        self._items = _MemcachedItems(settings.CACHES[self.alias])
-                    else:
-                        self._items = _CacheItems(self.alias)
-        return self._items
+        return self._items.get()
+
+    def _open_items(self) -> _Items:
+        if self.kind == "memcached":
+            return _MemcachedItems(settings.CACHES[self.alias])
+        return _CacheItems(self.alias)
 
     def close(self) -> None:
-        if self._items is not None:
-            self._items.close()
-            self._items = None
+        self._items.reset()
 
     def _key(self, sid: str) -> str:
         return self.prefix + sid
@@ -193,13 +188,6 @@ class CacheStore(Store):
         return int((expires - now_ms()) / 1000)
 
     # -- express's store methods ----------------------------------------------------------
-
-    def get(self, sid: str) -> Record | None:
-        text = self.items.get(self._key(sid))
-        return None if text is None else loads(text)
-
-    def set(self, sid: str, session: Record) -> None:
-        self.items.set(self._key(sid), dumps(session), self.lifetime(session))
 
     def destroy(self, sid: str) -> None:
         self.items.delete(self._key(sid))

@@ -33,7 +33,7 @@ from typing import Any, ClassVar
 from .. import record
 from ..exceptions import CorruptRecord, CreateError, InvalidSessionId
 from ..record import Record, now_ms
-from .base import Store, Versioned, check_number, check_str, option_error
+from .base import PeriodicPrune, Store, Versioned, check_number, check_str, option_error
 
 try:
     import fcntl
@@ -137,24 +137,14 @@ class FileStore(Store):
             check_number(self.name, key, value, minimum=0)
         self._thread_locks = [threading.Lock() for _ in range(LOCK_STRIPES)]
         self._ready = False
-        self._reaper: threading.Timer | None = None
+        # session-file-store's reaper: prune every reapInterval seconds (-1: never),
+        # from the first read on.
+        self._reaper = PeriodicPrune(self, self.reap_interval)
 
     def close(self) -> None:
-        if self._reaper is not None:
-            self._reaper.cancel()
-            self._reaper = None
+        self._reaper.stop()
 
     # -- express API ----------------------------------------------------------------------
-
-    @_ids_hidden
-    def get(self, sid: str) -> Record | None:
-        loaded = self.read(sid)
-        return None if loaded is None else loaded.record
-
-    @_ids_hidden
-    def set(self, sid: str, session: Record) -> None:
-        with self._locked(sid):
-            self._write(sid, session)
 
     @_ids_hidden
     def destroy(self, sid: str) -> None:
@@ -221,7 +211,7 @@ class FileStore(Store):
     def read(self, sid: str, *, touch: bool = False) -> Versioned | None:
         if not SAFE_SID.fullmatch(sid):
             return None  # never a path outside the directory
-        self._start_reaper()
+        self._reaper.start()
         self._directory()
         loaded = self._load(sid)
         return None if loaded is None else Versioned(loaded[0], version=loaded[1])
@@ -396,17 +386,3 @@ class FileStore(Store):
     def _ids(self) -> Iterator[str]:
         for entry in self._entries():
             yield entry.name[: -len(self.extension)]
-
-    def _start_reaper(self) -> None:
-        # session-file-store's reaper: prune every reapInterval seconds (-1: never).
-        if self._reaper is not None or self.reap_interval <= 0:
-            return
-        self._reaper = threading.Timer(self.reap_interval, self._reap)
-        self._reaper.daemon = True
-        self._reaper.start()
-
-    def _reap(self) -> None:
-        self._reaper = None
-        with contextlib.suppress(OSError, CorruptRecord):
-            self.prune()
-        self._start_reaper()

@@ -22,14 +22,28 @@ from typing import Any, ClassVar, NamedTuple
 from .. import record
 from ..exceptions import CreateError
 from ..record import Record, now_ms
-from .base import Store, Versioned, check_number
+from .base import PeriodicPrune, Store, Versioned, check_number
 
 DAY_MS = 24 * 60 * 60 * 1000
 
 
+_COOKIE_FIRST = '{"cookie":'
+
+
 class _Entry(NamedTuple):
-    text: str
+    text: str  # the record's JSON
     expires_at: int  # epoch ms
+    #: Where the cookie's JSON ends in ``text``, which this store writes cookie first, so
+    #: a touch re-encodes only the cookie; 0 when unknown.
+    cookie_end: int = 0
+
+
+def _encoded(session: Record) -> tuple[str, int]:
+    """The record's JSON, cookie first, and where the cookie ends in it."""
+    cookie = record.dumps(session["cookie"])
+    data = record.dumps({key: value for key, value in session.items() if key != "cookie"})
+    rest = "," + data[1:] if len(data) > 2 else "}"
+    return _COOKIE_FIRST + cookie + rest, len(_COOKIE_FIRST) + len(cookie)
 
 
 class MemoryStore(Store):
@@ -51,24 +65,12 @@ class MemoryStore(Store):
         self._expiry_heap: list[tuple[int, int, str]] = []
         self._sequence = itertools.count()
         self._lock = threading.Lock()
-        self._timer: threading.Timer | None = None
-        if self.check_period_ms:
-            self._schedule_sweep()
+        # memorystore's checkPeriod: sweep expired entries in the background.
+        self._pruning = PeriodicPrune(self, (self.check_period_ms or 0) / 1000)
+        self._pruning.start()
 
     def close(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-
-    # -- express API ----------------------------------------------------------------------
-
-    def get(self, sid: str) -> Record | None:
-        loaded = self.read(sid)
-        return None if loaded is None else loaded.record
-
-    def set(self, sid: str, session: Record) -> None:
-        with self._lock:
-            self._put(sid, session)
+        self._pruning.stop()
 
     def destroy(self, sid: str) -> None:
         with self._lock:
@@ -78,10 +80,15 @@ class MemoryStore(Store):
         """Replace the stored cookie (and so the expiry), leaving the data alone."""
         with self._lock:
             entry = self._live(sid)
-            if entry is not None:
-                stored = record.loads(entry.text)
-                stored["cookie"] = session["cookie"]
-                self._put(sid, stored)
+            if entry is None:
+                return
+            if not entry.cookie_end:
+                self._put(sid, {**record.loads(entry.text), "cookie": session["cookie"]})
+                return
+            cookie = record.dumps(session["cookie"])
+            text = _COOKIE_FIRST + cookie + entry.text[entry.cookie_end :]
+            cookie_end = len(_COOKIE_FIRST) + len(cookie)
+            self._store(sid, _Entry(text, self._expires_at(session), cookie_end))
 
     def all(self) -> dict[str, Record]:
         with self._lock:
@@ -155,10 +162,20 @@ class MemoryStore(Store):
         self._blank.pop(sid, None)
 
     def _put(self, sid: str, session: Record) -> None:
-        expires_at = self._expires_at(session)
-        self._entries[sid] = _Entry(record.dumps(session), expires_at)
+        text, cookie_end = _encoded(session)
+        self._store(
+            sid,
+            _Entry(text, self._expires_at(session), cookie_end),
+            blank=session.keys() <= {"cookie"},
+        )
+
+    def _store(self, sid: str, entry: _Entry, *, blank: bool | None = None) -> None:
+        expires_at = entry.expires_at
+        self._entries[sid] = entry
         self._entries.move_to_end(sid)
-        if all(key == "cookie" for key in session):
+        if blank is None:  # a touch: the data, and so its blankness, is unchanged
+            blank = sid in self._blank
+        if blank:
             self._blank[sid] = None
             self._blank.move_to_end(sid)
         else:
@@ -189,14 +206,3 @@ class MemoryStore(Store):
             ]
             heapq.heapify(self._expiry_heap)
         return removed
-
-    def _schedule_sweep(self) -> None:
-        self._timer = threading.Timer(self.check_period_ms / 1000, self._periodic_sweep)
-        self._timer.daemon = True
-        self._timer.start()
-
-    def _periodic_sweep(self) -> None:
-        with self._lock:
-            self._sweep()
-        if self._timer is not None:
-            self._schedule_sweep()
