@@ -49,23 +49,11 @@ REFUSED_RECORDS = {
     "expires unparsable": with_cookie(originalMaxAge=None, expires="next tuesday"),
 }
 
-# Records the redis store's read-and-touch script cannot handle before Python sees them.
-REDIS_SCRIPT_FAILS = {"originalMaxAge 1e300", "originalMaxAge 1e400", "originalMaxAge -1e400"}
-
-
 @pytest.mark.parametrize("case", list(REFUSED_RECORDS))
 def test_a_record_outside_the_decoders_limits_is_treated_as_missing(
-    case, express, client, caplog, request
+    case, express, client, caplog
 ):
     store = conf.get_store()
-    if store.name == "redis" and case in REDIS_SCRIPT_FAILS:
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="stores/redis.py READ_AND_TOUCH formats ceil(originalMaxAge/1000) for "
-                "EXPIRE without checking it is finite and in range",
-            )
-        )
     plant(store, "odd-record", REFUSED_RECORDS[case])
 
     with caplog.at_level(logging.WARNING, logger="django_express_session"):
