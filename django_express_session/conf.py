@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+from . import identity
 from .ids import generate_sid
 from .signing import Secret
 from .validation import SETTING, imported, invalid
@@ -34,7 +35,7 @@ STORE_BACKENDS = {
 
 _TOP_LEVEL = {
     "secret", "name", "key", "resave", "saveUninitialized", "rolling", "unset", "proxy",
-    "genid", "cookie", "store", "storeUnavailable",
+    "genid", "cookie", "store", "storeUnavailable", "passport",
 }  # fmt: skip
 _COOKIE_KEYS = {
     "path", "httpOnly", "secure", "maxAge", "domain", "sameSite", "partitioned", "priority",
@@ -77,6 +78,8 @@ class Options:
     fail_when_store_unavailable: bool = True
     resave_given: bool = False
     save_uninitialized_given: bool = False
+    # passport.user <-> the Django login (None: the bridge is off).
+    passport: identity.PassportOptions | None = None
 
 
 def _boolean(config: Mapping[str, Any], key: str, default: bool) -> bool:
@@ -227,6 +230,7 @@ def parse(config: Any) -> Options:
         fail_when_store_unavailable=unavailable == "error",
         resave_given="resave" in config,
         save_uninitialized_given="saveUninitialized" in config,
+        passport=identity.parse(config.get("passport")),
     )
 
 
