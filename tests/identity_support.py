@@ -1,23 +1,19 @@
-"""The Django views of the identity bridge tests (``ROOT_URLCONF`` = this module), a
-custom passport serializer, and a store whose every save loses its compare-and-set."""
+"""The Django views of the identity bridge tests (``ROOT_URLCONF`` = this module; the
+login views are the interop tests'), a custom passport serializer, and a store whose
+every save loses its compare-and-set."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import auth
 from django.contrib.auth.models import User
 from django.http import HttpRequest, JsonResponse
 from django.urls import path
 
 from django_express_session.stores.memory import MemoryStore
-
-
-def me(request: HttpRequest) -> JsonResponse:
-    user = request.user
-    return JsonResponse(
-        {"user": user.get_username() if user.is_authenticated else None, "id": request.session.id}
-    )
+from tests.interop.auth_views import change_password, me
+from tests.interop.auth_views import login as log_in
+from tests.interop.auth_views import logout as log_out
 
 
 async def ame(request: HttpRequest) -> JsonResponse:
@@ -25,30 +21,6 @@ async def ame(request: HttpRequest) -> JsonResponse:
     return JsonResponse(
         {"user": user.get_username() if user.is_authenticated else None, "id": request.session.id}
     )
-
-
-def log_in(request: HttpRequest) -> JsonResponse:
-    user = auth.authenticate(
-        request, username=request.GET["username"], password=request.GET["password"]
-    )
-    if user is None:
-        return JsonResponse({"user": None}, status=401)
-    auth.login(request, user)
-    return me(request)
-
-
-def log_out(request: HttpRequest) -> JsonResponse:
-    auth.logout(request)
-    return me(request)
-
-
-def change_password(request: HttpRequest) -> JsonResponse:
-    """What ``PasswordChangeView`` does: set the password, keep this session logged in."""
-    user = request.user
-    user.set_password(request.GET["password"])
-    user.save()
-    auth.update_session_auth_hash(request, user)
-    return me(request)
 
 
 def set_value(request: HttpRequest) -> JsonResponse:
