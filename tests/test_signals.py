@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
 from django.contrib.auth.models import User
-from django.test import Client
+from django.test import AsyncClient
 
 from django_express_session import signals
 from django_express_session.exceptions import StoreUnavailable, UpdateConflict
@@ -136,9 +137,27 @@ def test_store_unavailable_when_the_server_is_down(express, settings, tmp_path, 
     server.stop()
     client = browser("before-outage")
     with caught(signals.store_unavailable) as sent:
-        response = Client.get(client, "/me")
+        response = client.get("/me")
     assert response.status_code == (503 if when_down == "error" else 200)
     assert len(sent) == 1
     assert sent[0]["sender"] is SessionMiddleware
     assert isinstance(sent[0]["error"], StoreUnavailable)
     assert sent[0]["request"].path == "/me"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_session_ended_on_a_password_change_seen_by_an_async_view(express, alice):
+    express(passport={"field": "username"})
+    client = browser()
+    sid = client.get("/login", {"username": "alice", "password": "old password"}).json()["id"]
+    alice.set_password("new password")
+    alice.save()
+
+    async def visit():
+        async_client = AsyncClient()
+        async_client.cookies = client.cookies
+        return (await async_client.get("/ame")).json()
+
+    with caught(signals.session_ended) as ended:
+        assert asyncio.run(visit())["user"] is None
+    assert reasons(ended) == [(sid, "password_change")]
