@@ -213,7 +213,7 @@ def resolve(step: Step, options: PassportOptions) -> tuple[Any, str]:
         return None, ""
     user = options.serializer.from_passport(step.value)
     if user is None:
-        return None, "no such user"
+        return None, "no such user, or more than one"
     if not getattr(user, "is_active", True):
         return None, "the user is inactive"
     return user, ""
