@@ -17,6 +17,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.views.decorators.debug import sensitive_variables
 
+from . import identity
 from .cookie import COOKIE_NAME, attribute_problem
 from .ids import generate_sid
 from .signing import Secret, masked
@@ -36,7 +37,7 @@ STORE_BACKENDS = {
 
 _TOP_LEVEL = {
     "secret", "name", "key", "resave", "saveUninitialized", "rolling", "unset", "proxy",
-    "genid", "cookie", "store", "storeUnavailable",
+    "genid", "cookie", "store", "storeUnavailable", "passport",
 }  # fmt: skip
 _COOKIE_KEYS = {
     "path", "httpOnly", "secure", "maxAge", "domain", "sameSite", "partitioned", "priority",
@@ -80,6 +81,8 @@ class Options:
     fail_when_store_unavailable: bool = True
     resave_given: bool = False
     save_uninitialized_given: bool = False
+    # passport.user <-> the Django login (None: the bridge is off).
+    passport: identity.PassportOptions | None = None
 
 
 def _boolean(config: Mapping[str, Any], key: str, default: bool) -> bool:
@@ -248,6 +251,7 @@ def parse(config: Any) -> Options:
         fail_when_store_unavailable=unavailable == "error",
         resave_given="resave" in config,
         save_uninitialized_given="saveUninitialized" in config,
+        passport=identity.parse(config.get("passport")),
     )
 
 

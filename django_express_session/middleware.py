@@ -21,7 +21,7 @@ from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessio
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.utils.cache import patch_vary_headers
 
-from . import conf, signing
+from . import conf, identity, signals, signing
 from .conf import Options
 from .core.decide import Decision, Facts, decide
 from .core.drive import arun, run
@@ -64,6 +64,7 @@ class SessionMiddleware(DjangoSessionMiddleware):
         opened = run(opening(request, options), store)
         if opened.response is not None:
             return opened.response
+        identity.bridge(request)
         response = self.get_response(request)
         return run(closing(request, opened, response, options), store)
 
@@ -72,6 +73,7 @@ class SessionMiddleware(DjangoSessionMiddleware):
         opened = await arun(opening(request, options), store)
         if opened.response is not None:
             return opened.response
+        await identity.abridge(request)
         response = await self.get_response(request)
         return await arun(closing(request, opened, response, options), store)
 
@@ -94,6 +96,7 @@ def opening(request: HttpRequest, options: Options) -> Plan:
     try:
         session = yield from SessionStore.opening(request, cookie_sid)
     except StoreUnavailable as error:
+        signals.store_failed(SessionMiddleware, request, error)
         if options.fail_when_store_unavailable:
             return Opened(response=store_unavailable(error))
         logger.warning("session store unavailable, continuing without a session: %s", error)
@@ -116,6 +119,7 @@ def closing(
     try:
         sid = yield from session.finishing(decision, fingerprint or {})
     except (StoreUnavailable, UpdateConflict) as error:
+        signals.store_failed(SessionMiddleware, request, error)
         return store_unavailable(error)
     except UpdateError:
         raise interrupted() from None

@@ -19,7 +19,7 @@ from django.contrib.sessions.backends.base import SessionBase
 from django.http import HttpRequest
 from django.utils import timezone
 
-from . import conf, record
+from . import conf, record, signals
 from .conf import Options
 from .cookie import Cookie
 from .core import plans
@@ -177,10 +177,10 @@ class SessionStore(SessionBase):
     def flush(self) -> None:
         """What ``logout()`` calls: the record is destroyed and a new, empty session
         starts (saved only if something is written to it)."""
-        run(self._flushing(), self.store)
+        run(self._flushing(signals.flush_reason()), self.store)
 
     async def aflush(self) -> None:
-        await arun(self._flushing(), self.store)
+        await arun(self._flushing(signals.flush_reason()), self.store)
 
     def is_empty(self) -> bool:
         return not self.state.stored and not getattr(self, "_session_cache", None)
@@ -264,6 +264,7 @@ class SessionStore(SessionBase):
         if decision.destroy and self.state.stored:
             yield from plans.destroy(self.state.sid)
             self.state = self.state.forgotten()
+            signals.ended(self, self.state.sid, "destroy")
         if decision.save:
             yield from self._writing(fingerprint)
         elif decision.touch:
@@ -330,6 +331,7 @@ class SessionStore(SessionBase):
             self.state = self.state.detached()
         else:
             self.state = self.state.written(sid, fingerprint)
+            signals.created(self, sid)
 
     def _regenerating(self, keep_data: bool) -> Plan:
         if keep_data:
@@ -339,6 +341,7 @@ class SessionStore(SessionBase):
             data, cookie = {}, None
         if self._may_be_stored:
             yield from plans.destroy(self.state.sid)
+            signals.ended(self, self.state.sid, "regenerate")
         self._adopt_new_id(self.state.rotated)
         self._session_cache = data
         self._cookie = cookie or self._new_cookie()
@@ -347,14 +350,16 @@ class SessionStore(SessionBase):
     def _destroying(self) -> Plan:
         if self._may_be_stored:
             yield from plans.destroy(self.state.sid)
+            signals.ended(self, self.state.sid, "destroy")
         self.state = self.state.destroyed()
         self._session_cache = {}
 
-    def _flushing(self) -> Plan:
+    def _flushing(self, reason: str) -> Plan:
         stored = self._may_be_stored
         self.clear()
         if stored:
             yield from plans.destroy(self.state.sid)
+            signals.ended(self, self.state.sid, reason)
         sid = self._new_id() if self.request is not None else None
         self._start(self.state.ended(sid))
 
@@ -369,6 +374,7 @@ class SessionStore(SessionBase):
         key = session_key or self.state.sid
         if key is not None:
             yield from plans.destroy(key)
+            signals.ended(self, key, "destroy")
             if key == self.state.sid:
                 self.state = self.state.forgotten()
 

@@ -49,10 +49,9 @@ REFUSED_RECORDS = {
     "expires unparsable": with_cookie(originalMaxAge=None, expires="next tuesday"),
 }
 
+
 @pytest.mark.parametrize("case", list(REFUSED_RECORDS))
-def test_a_record_outside_the_decoders_limits_is_treated_as_missing(
-    case, express, client, caplog
-):
+def test_a_record_outside_the_decoders_limits_is_treated_as_missing(case, express, client, caplog):
     store = conf.get_store()
     plant(store, "odd-record", REFUSED_RECORDS[case])
 

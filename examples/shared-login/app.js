@@ -1,6 +1,7 @@
 // The Express half of the shared-login example: express-session + connect-redis on the
 // same Redis, secret, cookie name and cookie options as the Django demo next to it, so
-// one browser has one session and one login on both apps.
+// one browser has one session; passport keeps the user under session.passport.user,
+// which the Django side's EXPRESS_SESSION["passport"] option turns into its login.
 //
 //   REDIS_URL=redis://127.0.0.1:6379/0 SESSION_SECRET='keyboard cat' PORT=3000 node app.js
 'use strict'
@@ -9,15 +10,27 @@ const express = require('express')
 const session = require('express-session')
 const { RedisStore } = require('connect-redis')
 const { createClient } = require('redis')
+const passport = require('passport')
+const LocalStrategy = require('passport-local')
 
 const PORT = Number(process.env.PORT || 3000)
 const DJANGO_URL = process.env.DJANGO_URL || 'http://localhost:8000/'
-// A stand-in for the user database both apps would share: the Django demo's user.
-const USERS = { demo: 'demo' }
+// A stand-in for the user database both apps would share: the Django demo's user. A
+// real app reads Django's auth_user table (the README shows how to check its password
+// hashes and to log a session out after a password change on Django).
+const USERS = { demo: { username: 'demo', password: 'demo' } }
+
+// serializeUser stores the username: Django's option is {"field": "username"}.
+passport.use(new LocalStrategy((username, password, done) => {
+  const user = USERS[username]
+  done(null, user && user.password === password ? user : false)
+}))
+passport.serializeUser((user, done) => done(null, user.username))
+passport.deserializeUser((username, done) => done(null, USERS[username] || false))
 
 function page (req, message) {
   const s = req.session
-  const user = s.passport && s.passport.user
+  const user = req.user && req.user.username
   const esc = (v) => String(v).replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`)
   return `<!doctype html><meta charset="utf-8"><title>Express half</title>
 <h1>Express app (port ${PORT})</h1>
@@ -48,27 +61,26 @@ async function main () {
     saveUninitialized: false,
     cookie: { maxAge: 60 * 60 * 1000, sameSite: 'lax' }
   }))
+  app.use(passport.initialize())
+  app.use(passport.session())
 
   app.get('/', (req, res) => {
     req.session.views = (req.session.views || 0) + 1
     res.send(page(req))
   })
 
-  // What passport's req.login does: a new session id, then the user under passport.user.
+  // req.login regenerates the session (a new id), then stores passport.user.
   app.post('/login', (req, res, next) => {
-    const { username, password } = req.body
-    if (!USERS[username] || USERS[username] !== password) {
-      return res.status(401).send(page(req, 'Wrong user name or password (try demo / demo).'))
-    }
-    req.session.regenerate((err) => {
+    passport.authenticate('local', (err, user) => {
       if (err) return next(err)
-      req.session.passport = { user: username }
-      res.redirect('/')
-    })
+      if (!user) return res.status(401).send(page(req, 'Wrong user name or password (try demo / demo).'))
+      req.login(user, (err) => (err ? next(err) : res.redirect('/')))
+    })(req, res, next)
   })
 
+  // req.logout removes passport.user and regenerates the session: logged out on both.
   app.post('/logout', (req, res, next) => {
-    req.session.destroy((err) => (err ? next(err) : res.redirect('/')))
+    req.logout((err) => (err ? next(err) : res.redirect('/')))
   })
 
   app.listen(PORT, () => console.log(`Express half on http://localhost:${PORT}/`))

@@ -1,4 +1,5 @@
-"""The Django demo (testproject) on the Redis that the Express half uses.
+"""The Django demo (testproject) on the Redis that the Express half uses, with the
+passport bridge on.
 
     PYTHONPATH=examples/shared-login DJANGO_SETTINGS_MODULE=shared_login_settings \
         python manage.py runserver 8000
@@ -18,9 +19,6 @@ CACHES = {
 EXPRESS_SESSION = {
     **EXPRESS_SESSION,  # noqa: F405  (secret, name, resave, saveUninitialized, cookie)
     "store": {"backend": "redis", "options": {"alias": "sessions", "prefix": "sess:"}},
+    # passport's session.passport.user (the username, see app.js) is the login on both.
+    "passport": {"field": "username"},
 }
-
-MIDDLEWARE = [
-    *MIDDLEWARE,  # noqa: F405
-    "shared_login.PassportLoginMiddleware",  # after AuthenticationMiddleware
-]

@@ -6,7 +6,9 @@
 // The config is express-session's options object (`secret` may be a list, `cookie` an
 // object, `unset`, `rolling`, ...) plus `store: {kind, options}`, where `kind` names a
 // factory module ./stores/<kind>.js exporting `async make(session, options)` ->
-// {store, close()}. Without `store`, express-session's MemoryStore is used.
+// {store, close()}. Without `store`, express-session's MemoryStore is used. With
+// `passport: {users, djangoSecretKey}`, passport and passport-local log users of the
+// Django database in (./passport.js: routes /me, /auth/login, /auth/logout).
 //
 // When it listens, the app prints one JSON line `{"port": N}` on stdout (port 0 picks a
 // free one). The routes mirror tests/interop/views.py, so one test drives either app:
@@ -126,17 +128,19 @@ async function main () {
   const { store, close } = await makeStore(config.store)
   const options = { ...config }
   delete options.store
+  delete options.passport
   if (store) options.store = store
 
   const app = express()
   app.set('etag', false)
   app.use(session(options))
+  const users = config.passport ? require('./passport').setUp(app, config.passport) : null
   routes(app)
 
   const server = app.listen(port, '127.0.0.1', () => {
     process.stdout.write(JSON.stringify({ port: server.address().port }) + '\n')
   })
-  const stop = () => server.close(() => close().finally(() => process.exit(0)))
+  const stop = () => server.close(() => Promise.all([close(), users && users.close()]).finally(() => process.exit(0)))
   process.on('SIGTERM', stop)
   process.on('SIGINT', stop)
 }

@@ -180,8 +180,17 @@ class ServerPool:
         self.database = workdir / "django.sqlite3"
         self.migrated: set[str] = set()
 
-    def pair(self, store: StoreSpec, options: dict[str, Any]) -> AppPair:
+    def pair(
+        self,
+        store: StoreSpec,
+        options: dict[str, Any],
+        django: dict[str, Any] | None = None,
+        node: dict[str, Any] | None = None,
+    ) -> AppPair:
+        """``django`` and ``node``: options for one side only (Django's ``passport``
+        option, the Express app's user database)."""
         key = json.dumps([store.django, store.node, store.caches, store.databases, options])
+        key += json.dumps([django, node])
         if key in self.pairs:
             self.pairs.move_to_end(key)
             return self.pairs[key]
@@ -191,8 +200,10 @@ class ServerPool:
                 app.server.stop()
         label = f"{store.name}-{len(self.migrated)}-{free_port()}"
         with ThreadPoolExecutor(2) as starting:  # both boot at once
-            node = starting.submit(self._start_node, store, options, label)
-            django = starting.submit(self._start_django, store, options, label)
+            node = starting.submit(self._start_node, store, {**options, **(node or {})}, label)
+            django = starting.submit(
+                self._start_django, store, {**options, **(django or {})}, label
+            )
         if node.exception() or django.exception():
             for started in (node, django):
                 if not started.exception():
@@ -283,10 +294,17 @@ DEFAULT_OPTIONS = {
 @pytest.fixture
 def apps(server_pool):
     """``apps(store, **options)``: an Express app and a Django app on the same store and
-    options (express-session's names; ``DEFAULT_OPTIONS`` fill the rest)."""
+    options (express-session's names; ``DEFAULT_OPTIONS`` fill the rest). ``django=``
+    and ``node=`` add options for that side only."""
 
-    def start(store: StoreSpec, **options: Any) -> AppPair:
-        return server_pool.pair(store, {**DEFAULT_OPTIONS, **options})
+    def start(
+        store: StoreSpec,
+        *,
+        django: dict[str, Any] | None = None,
+        node: dict[str, Any] | None = None,
+        **options: Any,
+    ) -> AppPair:
+        return server_pool.pair(store, {**DEFAULT_OPTIONS, **options}, django, node)
 
     return start
 

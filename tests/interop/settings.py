@@ -14,5 +14,6 @@ EXPRESS_SESSION = json.loads(os.environ["INTEROP_EXPRESS_SESSION"])
 CACHES = {**CACHES, **(json.loads(os.environ.get("INTEROP_CACHES") or "null") or {})}  # noqa: F405
 DATABASES = {**DATABASES, **(json.loads(os.environ.get("INTEROP_DATABASES") or "null") or {})}  # noqa: F405
 ROOT_URLCONF = "tests.interop.urls"
+PASSWORD_HASHERS = ["tests.interop.auth_views.QuickPBKDF2PasswordHasher"]
 DEBUG = False
 LOGGING = {"version": 1, "disable_existing_loggers": False}

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import auth_views, views
 
 urlpatterns = [
     path("session", views.show, name="session"),
@@ -15,4 +15,9 @@ urlpatterns = [
     path("destroy", views.destroy),
     path("logout", views.logout),
     path("fail", views.fail),
+    path("me", auth_views.me),
+    path("auth/login", auth_views.login),
+    path("auth/logout", auth_views.logout),
+    path("auth/password", auth_views.change_password),
+    path("auth/user", auth_views.create_user),
 ]
