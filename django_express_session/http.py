@@ -7,28 +7,20 @@ from __future__ import annotations
 import re
 from http.cookies import Morsel
 from typing import Any
+from urllib.parse import unquote
 
 from django.http import HttpRequest, HttpResponseBase
 
 _WHITESPACE = " \t"
-_PERCENT_RUN = re.compile(r"(?:%[0-9A-Fa-f]{2})+")
+_MALFORMED_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
 def decode_uri_component(text: str) -> str:
     """JavaScript's ``decodeURIComponent``: raise ``ValueError`` where it throws
     (a ``%`` not followed by two hex digits, or bytes that are not UTF-8)."""
-    parts = []
-    position = 0
-    for run in _PERCENT_RUN.finditer(text):
-        parts.append(text[position : run.start()])
-        encoded = bytes.fromhex(run.group().replace("%", ""))
-        parts.append(encoded.decode("utf-8"))  # strict, as JavaScript is
-        position = run.end()
-    parts.append(text[position:])
-    decoded_gaps = "".join(parts[0::2])
-    if "%" in decoded_gaps:
+    if _MALFORMED_PERCENT.search(text):
         raise ValueError(f"malformed percent-encoding in {text!r}")
-    return "".join(parts)
+    return unquote(text, errors="strict")  # UnicodeDecodeError is a ValueError
 
 
 def _decode(value: str) -> str:

@@ -9,6 +9,7 @@ apply onto the latest stored record so concurrent requests do not overwrite each
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -60,6 +61,7 @@ def format_js_date(moment: datetime) -> str:
     )
 
 
+@functools.lru_cache(maxsize=1024)  # a request parses its cookie's expires several times
 def parse_js_date(text: str) -> datetime:
     """Parse an ISO-8601 timestamp as V8 does for the forms stores hold.
 

@@ -4,10 +4,11 @@
 URL-encoded as ``encodeURIComponent`` does. The first secret signs; every secret verifies,
 so secrets can be rotated by putting the new one first.
 
-Every function here that holds a secret is ``sensitive_variables``, so Django's error
-reports (``DEBUG = False``) show none of its locals; and the secrets the options hold are
-``masked``, so its debug page (``DEBUG = True``, where that decorator does not apply)
-shows ``'****'`` in their place.
+The secrets the options hold are ``masked``: Django's debug page (``DEBUG = True``) and
+its error reports (``DEBUG = False``) show ``'****'`` for them in every frame. The two
+entry points that handle a request's secrets are also ``sensitive_variables``, so error
+reports show none of their locals (the helpers they call are not decorated: the
+decorator costs a call each, and the masked type already hides the secret there).
 """
 
 from __future__ import annotations
@@ -53,18 +54,15 @@ def masked(secret: Secret) -> Secret:
 _URI_COMPONENT_SAFE = "-_.!~*'()"
 
 
-@sensitive_variables()
 def _key(secret: Secret) -> bytes:
     return secret if isinstance(secret, bytes) else secret.encode("utf-8")
 
 
-@sensitive_variables()
 def sign(value: str, secret: Secret) -> str:
     mac = hmac.new(_key(secret), value.encode("utf-8"), hashlib.sha256).digest()
     return value + "." + base64.b64encode(mac).decode("ascii").rstrip("=")
 
 
-@sensitive_variables()
 def unsign(signed: str, secrets: Sequence[Secret]) -> str | None:
     """The value whose signature one of ``secrets`` made, else None (constant time)."""
     dot = signed.rfind(".")

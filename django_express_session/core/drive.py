@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Generator, Iterator
-from contextlib import contextmanager
+from collections.abc import Generator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from asgiref.sync import sync_to_async
@@ -56,15 +55,19 @@ class _Conversation:
             self.value = stop.value
             return None
 
-    @contextmanager
-    def answering(self) -> Iterator[None]:
-        """Catch what the operation raises, to throw it back into the plan."""
-        try:
-            yield
-        except self.store.connection_errors as failure:
-            self.error = unavailable(self.store, failure)
-        except Exception as failure:
-            self.error = failure
+    # ``with conversation:`` around an operation catches what it raises, to throw it
+    # back into the plan (a class, not @contextmanager: this runs for every operation).
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Any, error: Any, traceback: Any) -> bool:
+        if error is None or not isinstance(error, Exception):
+            return False
+        if isinstance(error, self.store.connection_errors):
+            self.error = unavailable(self.store, error)
+        else:
+            self.error = error
+        return True
 
 
 def unavailable(store: Store, error: BaseException) -> StoreUnavailable:
@@ -77,7 +80,7 @@ def run(plan: Plan[T], store: Store) -> T:
     """Perform ``plan`` with the store's blocking primitives."""
     conversation = _Conversation(plan, store)
     while (op := conversation.next()) is not None:
-        with conversation.answering():
+        with conversation:
             if isinstance(op, Sleep):
                 time.sleep(op.seconds)
             else:
@@ -94,7 +97,7 @@ async def arun(plan: Plan[T], store: Store) -> T:
         return await sync_to_async(run, thread_sensitive=store.thread_sensitive)(plan, store)
     conversation = _Conversation(plan, store)
     while (op := conversation.next()) is not None:
-        with conversation.answering():
+        with conversation:
             if isinstance(op, Sleep):
                 await asyncio.sleep(op.seconds)
             else:

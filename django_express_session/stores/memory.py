@@ -27,23 +27,9 @@ from .base import PeriodicPrune, Store, Versioned, check_number
 DAY_MS = 24 * 60 * 60 * 1000
 
 
-_COOKIE_FIRST = '{"cookie":'
-
-
 class _Entry(NamedTuple):
     text: str  # the record's JSON
     expires_at: int  # epoch ms
-    #: Where the cookie's JSON ends in ``text``, which this store writes cookie first, so
-    #: a touch re-encodes only the cookie; 0 when unknown.
-    cookie_end: int = 0
-
-
-def _encoded(session: Record) -> tuple[str, int]:
-    """The record's JSON, cookie first, and where the cookie ends in it."""
-    cookie = record.dumps(session["cookie"])
-    data = record.dumps({key: value for key, value in session.items() if key != "cookie"})
-    rest = "," + data[1:] if len(data) > 2 else "}"
-    return _COOKIE_FIRST + cookie + rest, len(_COOKIE_FIRST) + len(cookie)
 
 
 class MemoryStore(Store):
@@ -80,15 +66,8 @@ class MemoryStore(Store):
         """Replace the stored cookie (and so the expiry), leaving the data alone."""
         with self._lock:
             entry = self._live(sid)
-            if entry is None:
-                return
-            if not entry.cookie_end:
+            if entry is not None:
                 self._put(sid, {**record.loads(entry.text), "cookie": session["cookie"]})
-                return
-            cookie = record.dumps(session["cookie"])
-            text = _COOKIE_FIRST + cookie + entry.text[entry.cookie_end :]
-            cookie_end = len(_COOKIE_FIRST) + len(cookie)
-            self._store(sid, _Entry(text, self._expires_at(session), cookie_end))
 
     def all(self) -> dict[str, Record]:
         with self._lock:
@@ -116,15 +95,21 @@ class MemoryStore(Store):
     # -- safe writes ----------------------------------------------------------------------
 
     def read(self, sid: str, *, touch: bool = False) -> Versioned | None:
+        """With ``touch``, the expiry moves as the end-of-request touch would move it
+        (now plus ``originalMaxAge``), in the same step; like connect-redis's touch,
+        the stored cookie is left as it was."""
         with self._lock:
             entry = self._live(sid)
             if entry is None:
                 return None
-            self._entries.move_to_end(sid)
-            if sid in self._blank:
-                self._blank.move_to_end(sid)
-            text = entry.text
-        return Versioned(record.loads(text), version=text)
+            session = record.loads(entry.text)
+            if touch:
+                self._store(sid, entry._replace(expires_at=self._touched_expiry(session)))
+            else:
+                self._entries.move_to_end(sid)
+                if sid in self._blank:
+                    self._blank.move_to_end(sid)
+        return Versioned(session, version=entry.text, touched=touch)
 
     def create(self, sid: str, session: Record) -> None:
         with self._lock:
@@ -150,6 +135,14 @@ class MemoryStore(Store):
         expires = record.expires_ms(session)
         return expires if expires is not None else now + DAY_MS
 
+    def _touched_expiry(self, session: Record) -> int:
+        """``_expires_at`` of the session once touched (its cookie restarted)."""
+        now = now_ms()
+        max_age = record.original_max_age(session)
+        if self.ttl_ms is not None or max_age is None:
+            return now + int(self.ttl_ms or DAY_MS)
+        return now + max_age
+
     def _live(self, sid: str) -> _Entry | None:
         entry = self._entries.get(sid)
         if entry is not None and entry.expires_at <= now_ms():
@@ -162,12 +155,8 @@ class MemoryStore(Store):
         self._blank.pop(sid, None)
 
     def _put(self, sid: str, session: Record) -> None:
-        text, cookie_end = _encoded(session)
-        self._store(
-            sid,
-            _Entry(text, self._expires_at(session), cookie_end),
-            blank=session.keys() <= {"cookie"},
-        )
+        entry = _Entry(record.dumps(session), self._expires_at(session))
+        self._store(sid, entry, blank=session.keys() <= {"cookie"})
 
     def _store(self, sid: str, entry: _Entry, *, blank: bool | None = None) -> None:
         expires_at = entry.expires_at
