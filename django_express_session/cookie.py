@@ -230,6 +230,8 @@ class Cookie:
         original = data.get("originalMaxAge")
         if original is True or not isinstance(original, (int, float, type(None))):
             original = None
+        elif isinstance(original, float) and not abs(original) <= record.JS_DATE_LIMIT_MS:
+            original = None  # record.check refuses these; a direct caller gets no crash
         cookie.original_max_age = (
             original if original is None or original is False else int(original)
         )

@@ -938,3 +938,12 @@ def test_a_frozen_memcached_gets_a_503_in_under_a_second(settings, client):
     finally:
         conf.reset()
         server.stop()
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan"), 1e300])
+def test_cookie_from_json_survives_an_original_max_age_the_decoder_refuses(value):
+    """Found by benchmarks/fuzz.py: a direct caller of from_json got an OverflowError."""
+    cookie = Cookie.from_json({"originalMaxAge": value, "path": "/"})
+    assert cookie.original_max_age is None
+    cookie.reset_max_age()
+    assert cookie.serialize("connect.sid", "v") == "connect.sid=v; Path=/; HttpOnly"
