@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+from .django_settings import with_django_settings
 from .ids import generate_sid
+from .migration import MigrateFrom, parse_migrate_from, with_migration
 from .signing import Secret
 from .validation import SETTING, imported, invalid
 
@@ -34,7 +36,7 @@ STORE_BACKENDS = {
 
 _TOP_LEVEL = {
     "secret", "name", "key", "resave", "saveUninitialized", "rolling", "unset", "proxy",
-    "genid", "cookie", "store", "storeUnavailable",
+    "genid", "cookie", "store", "storeUnavailable", "migrateFrom",
 }  # fmt: skip
 _COOKIE_KEYS = {
     "path", "httpOnly", "secure", "maxAge", "domain", "sameSite", "partitioned", "priority",
@@ -77,6 +79,8 @@ class Options:
     fail_when_store_unavailable: bool = True
     resave_given: bool = False
     save_uninitialized_given: bool = False
+    #: ``migrateFrom``: the old engine whose sessions move over (``migration``).
+    migrate_from: MigrateFrom | None = None
 
 
 def _boolean(config: Mapping[str, Any], key: str, default: bool) -> bool:
@@ -198,6 +202,7 @@ def parse(config: Any) -> Options:
     for key in config:
         if key not in _TOP_LEVEL:
             raise invalid(repr(key), f"is not an option; use one of {sorted(_TOP_LEVEL)}")
+    config = with_django_settings(config)  # Django's SESSION_* settings it leaves out
     name = config.get("name") or config.get("key") or "connect.sid"
     if not isinstance(name, str) or any(c in name for c in ' ;,="\t\r\n'):
         raise invalid("'name'", f"must be a cookie name (no spaces, ';', ',', '='), not {name!r}")
@@ -227,6 +232,7 @@ def parse(config: Any) -> Options:
         fail_when_store_unavailable=unavailable == "error",
         resave_given="resave" in config,
         save_uninitialized_given="saveUninitialized" in config,
+        migrate_from=parse_migrate_from(config),
     )
 
 
@@ -246,7 +252,7 @@ def build_store(config: StoreConfig) -> Store:
 
 @functools.cache
 def get_store() -> Store:
-    return build_store(get_options().store)
+    return with_migration(build_store(get_options().store), get_options())
 
 
 def reset() -> None:
