@@ -309,7 +309,10 @@ def adopting(request: HttpRequest, options: Options, old_key: str) -> Plan:
     # with the expiry that cookie carries.
     session.state = replace(session.state, original_id=None, version=None if created else loaded)
     if not created:
-        session.cookie.expiry_changed = True
+        # Converted by another request or by migratesessions (which knows no request):
+        # the cookie this request would give a new session, written back with the data.
+        session._cookie = session._new_cookie()
+        session._cookie.expiry_changed = True
     return session
 
 
