@@ -28,6 +28,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import islice
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -89,7 +90,9 @@ def source(migrate: MigrateFrom, batch_size: int) -> Source:
             "over when its user comes back (migrateFrom)"
         )
     if issubclass(engine_class, DBSession):
-        return _database(migrate, engine_class, batch_size, cached=issubclass(engine_class, CachedDBSession))
+        return _database(
+            migrate, engine_class, batch_size, cached=issubclass(engine_class, CachedDBSession)
+        )
     if issubclass(engine_class, CacheSession):
         return _cache(engine_class, batch_size)
     if issubclass(engine_class, FileSession):
@@ -147,7 +150,7 @@ def _cache(engine_class: type, batch_size: int) -> Source:
     def batches() -> Iterator[Batch]:
         keys = cache.iter_keys(prefix + "*", itersize=batch_size)
         while True:
-            chunk = [key for _, key in zip(range(batch_size), keys)]
+            chunk = list(islice(keys, batch_size))
             if not chunk:
                 return
             found = cache.get_many(chunk)

@@ -17,7 +17,10 @@ from .conf import STORE_BACKENDS, get_options
 APP = "django_express_session"
 DJANGO_APP = "django.contrib.sessions"
 #: Engines that keep sessions in django.contrib.sessions' table.
-MODEL_ENGINES = {"django.contrib.sessions.backends.db", "django.contrib.sessions.backends.cached_db"}
+MODEL_ENGINES = {
+    "django.contrib.sessions.backends.db",
+    "django.contrib.sessions.backends.cached_db",
+}
 OUR_ENGINE = "django_express_session.session"
 DJANGO_REDIS_CACHE = "django_redis.cache.RedisCache"
 DUMMY_CACHE = "django.core.cache.backends.dummy.DummyCache"

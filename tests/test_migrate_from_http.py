@@ -112,7 +112,9 @@ class Project:
 
 
 def sqlite(tmp_path: Path) -> dict:
-    return {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(tmp_path / "db.sqlite3")}}
+    return {
+        "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(tmp_path / "db.sqlite3")}
+    }
 
 
 @pytest.fixture
@@ -221,7 +223,10 @@ def test_concurrent_first_requests_with_one_old_cookie_end_in_one_session(projec
     assert len(keys) == 1, keys
     assert all(json.loads(body)["data"]["_auth_user_id"] for body, _ in results)
     express_cookies = {
-        line.split(";")[0] for _, lines in results for line in lines if line.startswith("connect.sid")
+        line.split(";")[0]
+        for _, lines in results
+        for line in lines
+        if line.startswith("connect.sid")
     }
     assert len(express_cookies) == 1, "every response names the same express session"
 

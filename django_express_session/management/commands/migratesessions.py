@@ -26,11 +26,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--batch-size", type=int, default=1000, help="Sessions per batch (1000)."
         )
-        parser.add_argument(
-            "--no-progress", action="store_true", help="No progress bar on stderr."
-        )
+        parser.add_argument("--no-progress", action="store_true", help="No progress bar on stderr.")
 
-    def handle(self, *args: Any, dry_run: bool, batch_size: int, no_progress: bool, **options: Any) -> None:
+    def handle(
+        self, *args: Any, dry_run: bool, batch_size: int, no_progress: bool, **options: Any
+    ) -> None:
         migrate = conf.get_options().migrate_from
         if migrate is None:
             raise CommandError(
@@ -63,7 +63,9 @@ class Progress:
         if total:
             share = min(seen / total, 1.0)
             filled = int(share * BAR)
-            line = f"[{'#' * filled}{'.' * (BAR - filled)}] {share:4.0%}  {seen:,}/{total:,} sessions"
+            line = (
+                f"[{'#' * filled}{'.' * (BAR - filled)}] {share:4.0%}  {seen:,}/{total:,} sessions"
+            )
             tenth = int(share * 10)
         else:
             line = f"{seen:,} sessions"
