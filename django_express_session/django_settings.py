@@ -63,7 +63,9 @@ def _browser_session() -> bool:
 def with_django_settings(config: Mapping[str, Any]) -> dict[str, Any]:
     """``config`` with the options it leaves out filled in from Django's settings."""
     merged = dict(config)
-    cookie = dict(config.get("cookie") or {}) if isinstance(config.get("cookie"), Mapping) else None
+    given = config.get("cookie")
+    # (A cookie option that is not a dict is left for the option check to report.)
+    cookie = dict(given) if isinstance(given, Mapping) else {} if given is None else None
     for name, (section, option, convert) in MAPPED.items():
         if not _mapped(name):
             continue

@@ -23,7 +23,6 @@ Which old engines can be listed:
 from __future__ import annotations
 
 import os
-import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -170,7 +169,7 @@ def _cache(engine_class: type, batch_size: int) -> Source:
 
 
 def _files(migrate: MigrateFrom, engine_class: type, batch_size: int) -> Source:
-    directory = settings.SESSION_FILE_PATH or tempfile.gettempdir()
+    directory = engine_class._get_storage_path()  # SESSION_FILE_PATH, as the engine read it
     prefix = settings.SESSION_COOKIE_NAME
     names = sorted(name for name in os.listdir(directory) if name.startswith(prefix))
 
