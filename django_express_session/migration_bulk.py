@@ -25,12 +25,15 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import islice
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.db import transaction
 from django.utils import timezone
 
 from . import conf
@@ -56,6 +59,12 @@ class Summary:
     expired: int = 0
     failed: Counter = field(default_factory=Counter)
     seconds: float = 0.0
+
+    def add(self, other: Summary) -> None:
+        self.converted += other.converted
+        self.already += other.already
+        self.expired += other.expired
+        self.failed.update(other.failed)
 
     @property
     def seen(self) -> int:
@@ -196,34 +205,71 @@ def convert(
     progress: Callable[[Summary, int | None], None] | None = None,
 ) -> Summary:
     """Convert every stored session of the old engine; see the module docstring."""
-    from .session import SessionStore
-
     options, store = conf.get_options(), conf.get_store()
-    secret = options.secrets[0]
     found = source(migrate, batch_size)
     summary = Summary()
     started = datetime.now()
     for batch in found.batches:
-        done: list[str] = []
-        for key, old in batch:
-            if old is None:
-                summary.expired += 1
-                continue
-            sid = derive_sid(key, secret)
-            try:
-                converted = build_record(old, options, SessionStore()._new_cookie())
-                if not dry_run:
-                    store.create(sid, converted)
-                summary.converted += 1
-                done.append(key)
-            except CreateError:
-                summary.already += 1
-                done.append(key)
-            except Exception as error:
-                summary.failed[f"{type(error).__name__}: {error}"] += 1
+        transactional = _one_transaction(store)
+        try:
+            with transactional or nullcontext():
+                part, done = _convert_batch(
+                    batch, store, options, dry_run, strict=bool(transactional)
+                )
+        except _BatchFailed:
+            # One session the store refused aborted the batch's transaction: redo the batch
+            # a session at a time, so only that one fails (and says why).
+            part, done = _convert_batch(batch, store, options, dry_run, strict=False)
+        summary.add(part)
         if done and not dry_run:
             found.delete(done)  # only once their express records are stored
         if progress is not None:
             progress(summary, found.total)
     summary.seconds = (datetime.now() - started).total_seconds()
     return summary
+
+
+class _BatchFailed(Exception):
+    pass
+
+
+def _one_transaction(store: Any) -> Any:
+    """A batch's creates in one transaction on the database store (one commit, not one
+    per session; a request creating one of these ids meanwhile waits for that commit
+    and then finds the record); None for other stores."""
+    from .stores.database import DatabaseStore
+
+    inner = getattr(store, "store", store)  # under the MigratingStore
+    if isinstance(inner, DatabaseStore):
+        return transaction.atomic(using=inner.alias)
+    return None
+
+
+def _convert_batch(
+    batch: Batch, store: Any, options: Any, dry_run: bool, *, strict: bool
+) -> tuple[Summary, list[str]]:
+    """Create the express records of a batch: its counts, and the old keys now stored.
+    ``strict``: an unexpected error raises ``_BatchFailed`` instead of being counted."""
+    from .session import SessionStore
+
+    part, done = Summary(), []
+    secret = options.secrets[0]
+    for key, old in batch:
+        if old is None:
+            part.expired += 1
+            continue
+        sid = derive_sid(key, secret)
+        try:
+            converted = build_record(old, options, SessionStore()._new_cookie())
+            if not dry_run:
+                store.create(sid, converted)
+            part.converted += 1
+            done.append(key)
+        except CreateError:
+            part.already += 1
+            done.append(key)
+        except Exception as error:
+            if strict:
+                raise _BatchFailed from error
+            part.failed[f"{type(error).__name__}: {error}"] += 1
+    return part, done
