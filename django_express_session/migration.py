@@ -53,7 +53,7 @@ from django.utils.dateparse import parse_datetime
 from . import record
 from .core import plans
 from .core.ops import Op, Versioned
-from .exceptions import CreateError
+from .exceptions import CreateError, StoreUnavailable
 from .http import parse_cookie_header
 from .signing import Secret
 from .validation import invalid
@@ -232,12 +232,15 @@ def with_migration(store: Store, options: Options) -> Store:
 class Transition:
     """What the response owes the browser besides the express cookie."""
 
-    #: Delete the old engine's cookie.
+    #: The request carried the old engine's cookie: delete it, unless its session was
+    #: moved over (``adopted``) and the express cookie is not sent in this response
+    #: (a 5xx, say), so the browser keeps a way back to the session.
     delete_old_cookie: bool = False
     #: The request came from Django's test client: keep its raw cookie in step.
     stock_client: bool = False
     #: ... and it sent that cookie.
     stock_cookie: bool = False
+    adopted: bool = False
 
 
 def old_cookie(request: HttpRequest, migrate: MigrateFrom) -> str | None:
@@ -262,7 +265,9 @@ def opening(request: HttpRequest, options: Options, cookie_sid: str | None) -> P
     if not session.state.stored and stock_sid is not None and stock_sid != cookie_sid:
         session = yield from SessionStore.opening(request, stock_sid)
     if not session.state.stored and old_key is not None:
-        session = (yield from adopting(request, options, old_key)) or session
+        adopted = yield from adopting(request, options, old_key)
+        if adopted is not None:
+            session, transition = adopted, replace(transition, adopted=True)
     session._transition = transition
     return session
 
@@ -273,17 +278,24 @@ def adopting(request: HttpRequest, options: Options, old_key: str) -> Plan:
     engine has no live session of that key."""
     from .session import SessionStore
 
-    sid = derive_sid(old_key, options.secrets[0])
     session = SessionStore()
     session.request = request
-    loaded = yield from plans.load(sid, touch=False)
+    # Converted earlier, maybe before the secret was rotated: any secret's id.
+    for secret in options.secrets:
+        sid = derive_sid(old_key, secret)
+        if (loaded := (yield from plans.load(sid, touch=False))) is not None:
+            break
+    else:
+        sid = derive_sid(old_key, options.secrets[0])
     created = False
     if loaded is None:
         try:
             old = yield Op("migration_take", (old_key,))
-        except Exception as error:  # an old engine that fails must not take the site down
-            logger.warning("migrateFrom: the old session could not be read: %s", error)
-            old = None
+        except StoreUnavailable:
+            raise
+        except Exception as error:
+            # As for the store: a 503 (the old cookie kept), never a logout.
+            raise StoreUnavailable(f"the old session engine failed: {error!r}") from error
         if old is None:
             # Converted (and its old record removed) by a concurrent request meanwhile?
             loaded = yield from plans.load(sid, touch=False)
@@ -302,7 +314,10 @@ def adopting(request: HttpRequest, options: Options, old_key: str) -> Plan:
                 loaded = yield from plans.load(sid, touch=False)  # the winner's record
     if loaded is None:
         return None
-    yield Op("migration_discard", (old_key,))  # only now that the express record is stored
+    try:
+        yield Op("migration_discard", (old_key,))  # only now that the express record is stored
+    except Exception as error:  # it lingers harmlessly: its cookie now finds the new record
+        logger.warning("migrateFrom: the old session could not be removed: %r", error)
     session._begin(sid, loaded, cookie_sid=None)
     # A new id for the browser: the cookie is sent (the session counts as modified, as a
     # regenerated one does) and, when the record was not created just now, rewritten
@@ -327,7 +342,12 @@ def responding(
     transition: Transition | None = getattr(session, "_transition", None)
     if transition is None:
         return
-    if transition.delete_old_cookie and options.migrate_from is not None:
+    sent = decision.set_cookie and sid is not None
+    if (
+        transition.delete_old_cookie
+        and options.migrate_from is not None
+        and (sent or not transition.adopted)
+    ):
         response.delete_cookie(
             options.migrate_from.cookie_name,
             path=settings.SESSION_COOKIE_PATH,

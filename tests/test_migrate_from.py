@@ -255,3 +255,60 @@ def test_migratesessions_needs_migrate_from(settings):
 
     with pytest.raises(CommandError, match="migrateFrom"):
         migratesessions()
+
+
+# -- the old cookie, response by response (the middleware alone, not the test client) ----
+
+
+def through_middleware(old_key: str, status: int = 200):
+    from django.http import HttpResponse
+    from django.test import RequestFactory
+
+    from django_express_session.middleware import SessionMiddleware
+
+    def view(request):
+        user = request.session.get("_auth_user_id")
+        return HttpResponse(b"alice" if user else b"anonymous", status=status)
+
+    request = RequestFactory().get("/", HTTP_COOKIE=f"sessionid={old_key}")
+    return SessionMiddleware(view)(request)
+
+
+def test_the_old_cookie_is_deleted_when_the_express_cookie_is_set(migrate_from, alice):
+    key = old_login(migrate_from(CACHE), alice)
+
+    response = through_middleware(key)
+
+    assert response.content == b"alice"
+    assert response.cookies["sessionid"]["max-age"] == 0
+    assert response.cookies["connect.sid"].value.startswith("s%3A")
+
+
+def test_a_5xx_keeps_the_old_cookie_which_still_finds_the_moved_session(migrate_from, alice):
+    key = old_login(migrate_from(CACHE), alice)
+
+    failed = through_middleware(key, status=500)
+
+    assert "sessionid" not in failed.cookies and "connect.sid" not in failed.cookies
+    assert through_middleware(key).content == b"alice"
+
+
+def test_an_old_engine_that_fails_is_a_503_that_keeps_the_old_cookie(migrate_from):
+    # (Django's own cache engine reads a failing cache as "no session": that it cannot tell.)
+    migrate_from("tests.migration.broken_engine")
+
+    response = through_middleware("abcdefgh12345678abcdefgh12345678")
+
+    assert response.status_code == 503
+    assert "sessionid" not in response.cookies
+
+
+def test_a_session_converted_before_the_secret_was_rotated_is_found(
+    migrate_from, alice, settings, store_file
+):
+    key = old_login(migrate_from(CACHE, store=store_file), alice)
+    assert through_middleware(key).content == b"alice"  # converted under SECRET
+
+    settings.EXPRESS_SESSION = {**settings.EXPRESS_SESSION, "secret": ["new secret", SECRET]}
+
+    assert through_middleware(key).content == b"alice"

@@ -22,19 +22,9 @@ from django.test import RequestFactory
 from django_express_session.middleware import SessionMiddleware
 from django_express_session.testing import stock
 from tests.helpers import SECRET
+from tests.test_pytest_plugin import SAMPLE_SETTINGS
 
 ROOT = Path(__file__).resolve().parent.parent
-
-SAMPLE_SETTINGS = """
-    import json, os
-
-    from testproject.settings import *  # noqa: F403
-
-    ROOT_URLCONF = "tests.testing_urls"
-    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    EXPRESS_SESSION = json.loads(os.environ["SAMPLE_EXPRESS_SESSION"])
-    CACHES = json.loads(os.environ["SAMPLE_CACHES"])
-"""
 
 # Written for django.contrib.sessions, unchanged: nothing here knows this package.
 TESTCASE_TESTS = """
