@@ -13,7 +13,7 @@ import json
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from http.cookies import SimpleCookie
 from pathlib import Path
 
@@ -134,7 +134,7 @@ def db_project(tmp_path) -> Iterator[Project]:
 @pytest.fixture
 def redis_project(tmp_path, redis_server, redis_client) -> Iterator[Project]:
     """Django's cache engine on django-redis; after the switch, the redis store on the
-    same server."""
+    same server (emptied first: ``redis_client``)."""
     cache = {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": redis_url(redis_server)}
     settings = {
         "DATABASES": sqlite(tmp_path),
@@ -146,7 +146,6 @@ def redis_project(tmp_path, redis_server, redis_client) -> Iterator[Project]:
         "store": {"backend": "redis", "options": {"alias": "default"}},
     }
     project = Project(tmp_path, settings, express)
-    project.redis = redis_client
     yield project
     project.stop()
 
@@ -274,12 +273,10 @@ def test_production_ignores_an_unsigned_session_id(db_project):
     environment, for its in-process requests: a real server never accepts it."""
     server = db_project.start("new")
     browser = Browser(server)
-    sid = json.loads(browser.text("/login?username=alice") and browser.text("/session"))["key"]
+    browser.text("/login?username=alice")
+    sid = json.loads(browser.text("/session"))["key"]
     assert browser.text("/whoami") == "alice"
 
     for cookie in (f"sessionid={sid}", f"connect.sid={sid}", f"connect.sid=s%3A{sid}"):
         response = get(server.port, "/whoami", cookie)
         assert response.body == b"anonymous", cookie
-
-
-Fixture = Callable[..., Project]
