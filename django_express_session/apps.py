@@ -8,7 +8,7 @@ class ExpressSessionConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import checks, conf  # noqa: F401 (registers the system checks)
+        from . import checks, conf, switch_checks  # noqa: F401 (registers the system checks)
 
         setting_changed.connect(_settings_changed)
         # Settings are validated once, at start-up: a bad option fails here, by name.
@@ -17,7 +17,8 @@ class ExpressSessionConfig(AppConfig):
 
 
 def _settings_changed(*, setting: str, **kwargs: object) -> None:
-    if setting in {"EXPRESS_SESSION", "SECRET_KEY", "SECRET_KEY_FALLBACKS", "CACHES", "DATABASES"}:
+    names = {"EXPRESS_SESSION", "SECRET_KEY", "SECRET_KEY_FALLBACKS", "CACHES", "DATABASES"}
+    if setting in names or setting.startswith("SESSION_"):  # SESSION_*: django_settings
         from . import conf
 
         conf.reset()

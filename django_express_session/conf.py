@@ -19,7 +19,9 @@ from django.views.decorators.debug import sensitive_variables
 
 from . import identity
 from .cookie import COOKIE_NAME, attribute_problem
+from .django_settings import with_django_settings
 from .ids import generate_sid
+from .migration import MigrateFrom, parse_migrate_from, with_migration
 from .signing import Secret, masked
 from .validation import SETTING, imported, invalid
 
@@ -37,7 +39,7 @@ STORE_BACKENDS = {
 
 _TOP_LEVEL = {
     "secret", "name", "key", "resave", "saveUninitialized", "rolling", "unset", "proxy",
-    "genid", "cookie", "store", "storeUnavailable", "passport",
+    "genid", "cookie", "store", "storeUnavailable", "passport", "migrateFrom",
 }  # fmt: skip
 _COOKIE_KEYS = {
     "path", "httpOnly", "secure", "maxAge", "domain", "sameSite", "partitioned", "priority",
@@ -83,6 +85,8 @@ class Options:
     save_uninitialized_given: bool = False
     # passport.user <-> the Django login (None: the bridge is off).
     passport: identity.PassportOptions | None = None
+    #: ``migrateFrom``: the old engine whose sessions move over (``migration``).
+    migrate_from: MigrateFrom | None = None
 
 
 def _boolean(config: Mapping[str, Any], key: str, default: bool) -> bool:
@@ -222,6 +226,7 @@ def parse(config: Any) -> Options:
     for key in config:
         if key not in _TOP_LEVEL:
             raise invalid(repr(key), f"is not an option; use one of {sorted(_TOP_LEVEL)}")
+    config = with_django_settings(config)  # Django's SESSION_* settings it leaves out
     name = config.get("name") or config.get("key") or "connect.sid"
     if not isinstance(name, str) or not COOKIE_NAME.fullmatch(name):
         raise invalid("'name'", f"must be a cookie name (no spaces, ';', ',', '='), not {name!r}")
@@ -252,6 +257,7 @@ def parse(config: Any) -> Options:
         resave_given="resave" in config,
         save_uninitialized_given="saveUninitialized" in config,
         passport=identity.parse(config.get("passport")),
+        migrate_from=parse_migrate_from(config),
     )
 
 
@@ -272,7 +278,7 @@ def build_store(config: StoreConfig) -> Store:
 
 @functools.cache
 def get_store() -> Store:
-    return build_store(get_options().store)
+    return with_migration(build_store(get_options().store), get_options())
 
 
 def reset() -> None:

@@ -21,7 +21,7 @@ from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessio
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.utils.cache import patch_vary_headers
 
-from . import conf, identity, signals, signing
+from . import conf, identity, migration, signals, signing
 from .conf import Options
 from .core.decide import Decision, Facts, decide
 from .core.drive import arun, run
@@ -94,7 +94,8 @@ def opening(request: HttpRequest, options: Options) -> Plan:
         return Opened()
     cookie_sid, had_cookie = read_cookie(request, options)
     try:
-        session = yield from SessionStore.opening(request, cookie_sid)
+        # (the old engine's cookie under migrateFrom, Django's test client: ``migration``)
+        session = yield from migration.opening(request, options, cookie_sid)
     except StoreUnavailable as error:
         signals.store_failed(SessionMiddleware, request, error)
         if options.fail_when_store_unavailable:
@@ -164,6 +165,7 @@ def respond(
         set_cookie_line(response, options.name, "", session.cookie.serialize_clearing(options.name))
     if decision.vary:
         patch_vary_headers(response, ("Cookie",))
+    migration.responding(response, session, decision, sid, options)
     return response
 
 

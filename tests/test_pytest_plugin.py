@@ -127,9 +127,9 @@ EXPRESS_FIXTURES = """
         assert express_admin_client.get("/admin/").status_code == 200
 
 
-    def test_stock_client_is_untouched(client, admin_user):
-        client.force_login(admin_user)  # Django's raw cookie, which the middleware ignores
-        assert client.get("/whoami").content == b"anonymous"
+    def test_stock_client_works_too(client, admin_user):
+        client.force_login(admin_user)  # Django's raw cookie, honoured for the test client
+        assert client.get("/whoami").content == b"admin"
 """
 
 

@@ -261,11 +261,11 @@ def test_an_unsigned_session_id_cookie_is_still_ignored(store, alice):
     assert whoami(raw) == "anonymous"
 
 
-def test_djangos_own_client_cannot_log_in_with_this_engine(store, alice):
+def test_djangos_own_client_logs_in_through_its_raw_cookie_in_tests(store, alice):
     client = DjangoClient()
     client.force_login(alice)
 
-    assert whoami(client) == "anonymous"
+    assert whoami(client) == "alice"  # see tests/test_stock_client.py
 
 
 # -- async -------------------------------------------------------------------------------

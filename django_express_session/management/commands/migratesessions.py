@@ -1,0 +1,98 @@
+"""``manage.py migratesessions``: move the sessions stored by the ``migrateFrom`` engine
+into the express store, in batches, with a progress bar on stderr (see
+``django_express_session.migration_bulk``)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from ... import conf
+from ...migration_bulk import CannotList, Summary, convert
+
+BAR = 30
+
+
+class Command(BaseCommand):
+    help = (
+        "Converts the sessions stored by EXPRESS_SESSION['migrateFrom']['engine'] into "
+        "express sessions. Safe to run while the site serves traffic, and to run again."
+    )
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--dry-run", action="store_true", help="Convert nothing; count.")
+        parser.add_argument(
+            "--batch-size", type=int, default=1000, help="Sessions per batch (1000)."
+        )
+        parser.add_argument("--no-progress", action="store_true", help="No progress bar on stderr.")
+
+    def handle(
+        self, *args: Any, dry_run: bool, batch_size: int, no_progress: bool, **options: Any
+    ) -> None:
+        migrate = conf.get_options().migrate_from
+        if migrate is None:
+            raise CommandError(
+                "EXPRESS_SESSION['migrateFrom'] is not set: there is no old engine to read."
+            )
+        if batch_size < 1:
+            raise CommandError("--batch-size must be at least 1")
+        progress = None if no_progress else Progress(self.stderr, tty=sys.stderr.isatty())
+        try:
+            summary = convert(migrate, batch_size=batch_size, dry_run=dry_run, progress=progress)
+        except CannotList as error:
+            raise CommandError(f"Cannot convert in bulk: {error}.") from None
+        if progress is not None:
+            progress.end()
+        self.stdout.write(report(summary, dry_run))
+
+
+class Progress:
+    """``[#####.....]  52%  52,000/100,000 sessions  3,100/s`` on stderr: redrawn in
+    place on a terminal, a line per tenth otherwise (logs, CI)."""
+
+    def __init__(self, stream: Any, *, tty: bool) -> None:
+        self.stream = stream
+        self.tty = tty
+        self.tenth = -1
+        self.drawn = False
+
+    def __call__(self, summary: Summary, total: int | None) -> None:
+        seen = summary.seen
+        if total:
+            share = min(seen / total, 1.0)
+            filled = int(share * BAR)
+            line = (
+                f"[{'#' * filled}{'.' * (BAR - filled)}] {share:4.0%}  {seen:,}/{total:,} sessions"
+            )
+            tenth = int(share * 10)
+        else:
+            line = f"{seen:,} sessions"
+            tenth = seen // 10_000
+        line += f"  ({summary.converted:,} converted)"
+        if self.tty:
+            self.stream.write("\r" + line, ending="")
+            self.stream.flush()
+            self.drawn = True
+        elif tenth != self.tenth:
+            self.stream.write(line)
+        self.tenth = tenth
+
+    def end(self) -> None:
+        if self.drawn:
+            self.stream.write("")
+
+
+def report(summary: Summary, dry_run: bool) -> str:
+    rate = summary.converted / summary.seconds if summary.seconds else 0
+    verb = "Would convert" if dry_run else "Converted"
+    lines = [
+        f"{verb} {summary.converted:,} sessions in {summary.seconds:.1f} s ({rate:,.0f}/s).",
+        f"Skipped: {summary.expired:,} expired or empty, {summary.already:,} already converted.",
+    ]
+    failed = sum(summary.failed.values())
+    lines.append(f"Failed: {failed:,}.")
+    for why, count in summary.failed.most_common(10):
+        lines.append(f"  {count:,} x {why}")
+    return "\n".join(lines)
