@@ -367,7 +367,7 @@ class SessionStore(SessionBase):
         loaded = yield from self._reading(self.state.sid)
         if loaded is None:
             raise UpdateError(f"failed to load session {sid_hint(self.state.sid)}")
-        fingerprint = self._bind(loaded)
+        fingerprint = self._bind(self.state.sid, loaded)
         self.state = self.state.reloaded(loaded, fingerprint)
 
     def _deleting(self, session_key: str | None) -> Plan:
@@ -385,7 +385,7 @@ class SessionStore(SessionBase):
             state = SessionState.new(self._new_id(), cookie_sid)
             self._start(state if state.sid is not None else state.detached())
         else:
-            fingerprint = self._bind(loaded)
+            fingerprint = self._bind(sid, loaded)
             self.state = SessionState.loaded(
                 sid, loaded, fingerprint, cookie_sid=cookie_sid, resave=self.options.resave
             )
@@ -396,7 +396,7 @@ class SessionStore(SessionBase):
         self._session_cache = {}
         self._cookie = self._new_cookie()
 
-    def _bind(self, loaded: Versioned) -> Fingerprint:
+    def _bind(self, sid: str | None, loaded: Versioned) -> Fingerprint:
         hidden = self.store.metadata_keys
         data, self._metadata = {}, {}
         for key, value in loaded.record.items():
@@ -405,7 +405,7 @@ class SessionStore(SessionBase):
             elif key != "cookie":
                 data[key] = value
         self._session_cache = data
-        self._cookie = Cookie.from_json(loaded.record["cookie"])
+        self._cookie = Cookie.from_json(loaded.record["cookie"], sid=sid)
         return record.fingerprint(data)
 
     def _adopt_new_id(self, transition: Any) -> None:
