@@ -35,6 +35,7 @@ STORE_BACKENDS = {
 _TOP_LEVEL = {
     "secret", "name", "key", "resave", "saveUninitialized", "rolling", "unset", "proxy",
     "genid", "cookie", "store", "storeUnavailable",
+    "absoluteMaxAge", "absoluteMaxAgeFrom", "touchAfter",
 }  # fmt: skip
 _COOKIE_KEYS = {
     "path", "httpOnly", "secure", "maxAge", "domain", "sameSite", "partitioned", "priority",
@@ -77,6 +78,11 @@ class Options:
     fail_when_store_unavailable: bool = True
     resave_given: bool = False
     save_uninitialized_given: bool = False
+    # Lifetimes (see ``lifetime``): the absolute cap in ms, what restarts its clock, and
+    # touchAfter in seconds (None: not given).
+    absolute_max_age: int | None = None
+    absolute_max_age_from: str = "start"
+    touch_after: float | None = None
 
 
 def _boolean(config: Mapping[str, Any], key: str, default: bool) -> bool:
@@ -189,6 +195,34 @@ def _store(config: Mapping[str, Any]) -> StoreConfig:
     return StoreConfig(STORE_BACKENDS.get(backend, backend), dict(options))
 
 
+def _lifetime(config: Mapping[str, Any]) -> dict[str, Any]:
+    """``absoluteMaxAge`` (ms), ``absoluteMaxAgeFrom`` and ``touchAfter`` (seconds)."""
+    absolute = config.get("absoluteMaxAge")
+    if absolute is not None and (
+        isinstance(absolute, bool) or not isinstance(absolute, (int, float)) or absolute <= 0
+    ):
+        raise invalid(
+            "'absoluteMaxAge'", f"must be milliseconds (a number above 0) or None, not {absolute!r}"
+        )
+    start = config.get("absoluteMaxAgeFrom", "start")
+    if start not in ("start", "login"):
+        raise invalid("'absoluteMaxAgeFrom'", f'must be "start" or "login", not {start!r}')
+    touch_after = config.get("touchAfter")
+    if touch_after is not None and (
+        isinstance(touch_after, bool)
+        or not isinstance(touch_after, (int, float))
+        or touch_after < 0
+    ):
+        raise invalid(
+            "'touchAfter'", f"must be seconds (a number, 0 or more) or None, not {touch_after!r}"
+        )
+    return {
+        "absolute_max_age": None if absolute is None else int(absolute),
+        "absolute_max_age_from": start,
+        "touch_after": touch_after,
+    }
+
+
 def parse(config: Any) -> Options:
     """Validate an ``EXPRESS_SESSION`` dict into ``Options``."""
     if config is None:
@@ -227,6 +261,7 @@ def parse(config: Any) -> Options:
         fail_when_store_unavailable=unavailable == "error",
         resave_given="resave" in config,
         save_uninitialized_given="saveUninitialized" in config,
+        **_lifetime(config),
     )
 
 
@@ -246,7 +281,10 @@ def build_store(config: StoreConfig) -> Store:
 
 @functools.cache
 def get_store() -> Store:
-    return build_store(get_options().store)
+    from .lifetime import configure_store
+
+    options = get_options()
+    return configure_store(build_store(options.store), options)
 
 
 def reset() -> None:

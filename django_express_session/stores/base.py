@@ -77,6 +77,13 @@ class Store:
     #: (session-file-store's ``__lastAccess``, connect-mongo's ``lastModified``): kept
     #: on every write, but not part of the session's data as Django code sees it.
     metadata_keys: ClassVar[frozenset[str]] = frozenset()
+    #: ``touchAfter`` (seconds; 0: every request touches) and ``absoluteMaxAge`` (ms),
+    #: set from the options when the store is built. A store whose read refreshes the
+    #: expiry itself (Redis) applies them there; the session core applies them otherwise.
+    touch_after: float = 0
+    absolute_max_age: int | None = None
+    #: ``read(touch=True)`` refreshes the expiry in the same round trip.
+    touches_on_read: ClassVar[bool] = False
 
     # -- construction ---------------------------------------------------------------------
 
@@ -210,6 +217,12 @@ class Store:
         if expires is None:
             return fallback
         return math.ceil((expires - now_ms()) / 1000)
+
+    def fresh_expiry(self, session: Record) -> int | None:
+        """The store-level expiry (epoch ms) that writing or touching ``session`` now
+        would give, or None when unknown; ``touchAfter`` compares it with the expiry a
+        read reported (``Versioned.expires_at``). By default ``cookie.expires``."""
+        return expires_ms(session)
 
     @staticmethod
     def expires_at_ms(session: Record, fallback_seconds: int) -> int:

@@ -40,6 +40,10 @@ LOCK_STRIPES = 64
 SAFE_SID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,199}")
 
 
+def _whole(value: object) -> int | None:
+    return int(value) if isinstance(value, (int, float)) else None
+
+
 class FileStore(Store):
     name = "file"
     metadata_keys = frozenset({LAST_ACCESS})
@@ -156,7 +160,20 @@ class FileStore(Store):
             return None  # never a path outside the directory
         self._start_reaper()
         loaded = self._load(sid)
-        return None if loaded is None else Versioned(loaded[0], version=loaded[1])
+        if loaded is None:
+            return None
+        session, raw = loaded
+        last_access = session.get(LAST_ACCESS)
+        return Versioned(
+            session,
+            version=raw,
+            expires_at=self._expiry_ms(session),
+            touched_at=None if isinstance(last_access, bool) else _whole(last_access),
+        )
+
+    def fresh_expiry(self, session: Record) -> int:
+        """session-file-store's expiry of a file written now."""
+        return now_ms() + (record.original_max_age(session) or int(self.ttl * 1000))
 
     def create(self, sid: str, session: Record) -> None:
         with self._locked(sid):

@@ -109,7 +109,10 @@ class MemoryStore(Store):
                 return None
             self._entries.move_to_end(sid)
             text = entry.text
-        return Versioned(record.loads(text), version=text)
+        return Versioned(record.loads(text), version=text, expires_at=entry.expires_at)
+
+    def fresh_expiry(self, session: Record) -> int:
+        return self._expires_at(session)
 
     def create(self, sid: str, session: Record) -> None:
         with self._lock:
