@@ -332,7 +332,7 @@ class SessionStore(SessionBase):
     def _cap_cookie(self) -> None:
         cap = self._cap_at
         if cap is not None:
-            self.cookie.end_by(datetime.fromtimestamp(cap / 1000, tz=dt_timezone.utc))
+            self.cookie.end_by(_EPOCH + timedelta(milliseconds=cap))
 
     def _cookie_json(self) -> dict[str, Any]:
         self._cap_cookie()
@@ -546,6 +546,8 @@ class SessionStore(SessionBase):
                 setattr(cookie, _COOKIE_ATTRIBUTES[key], value)
         return cookie
 
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=dt_timezone.utc)
 
 _COOKIE_ATTRIBUTES = {
     "path": "path",

@@ -39,8 +39,10 @@ from asgiref.sync import sync_to_async
 from django.core.exceptions import ImproperlyConfigured
 
 from ..core import plans
+from ..core.decide import cap_at
 from ..core.drive import arun, run
 from ..core.ops import Versioned
+from ..core.state import started_at
 from ..exceptions import CreateError
 from ..record import Record, expires_ms, now_ms
 from ..validation import (  # noqa: F401 (the stores' option checks live there)
@@ -223,6 +225,11 @@ class Store:
         would give, or None when unknown; ``touchAfter`` compares it with the expiry a
         read reported (``Versioned.expires_at``). By default ``cookie.expires``."""
         return expires_ms(session)
+
+    def cap_of(self, session: Record) -> int | None:
+        """The absolute cap of ``session`` (epoch ms), or None (``absoluteMaxAge`` off,
+        or a record without a start)."""
+        return cap_at(started_at(session), self.absolute_max_age)
 
     @staticmethod
     def expires_at_ms(session: Record, fallback_seconds: int) -> int:

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import math
 import threading
 import time
 import zlib
@@ -129,6 +130,11 @@ class CacheStore(Store):
         expires = expires_ms(session)
         if expires is None:
             return ONE_DAY
+        cap = self.cap_of(session)
+        if cap is not None and abs(expires - cap) <= 1:
+            # Held at the absolute cap: rounded up, never down (Django ends the session
+            # at the cap itself; truncating would end it a second early).
+            return math.ceil((expires - now_ms()) / 1000)
         return int((expires - now_ms()) / 1000)
 
     # -- express's store methods ----------------------------------------------------------

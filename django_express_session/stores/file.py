@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from .. import record
+from ..core.decide import capped
 from ..exceptions import CorruptRecord, CreateError, InvalidSessionId
 from ..record import Record, now_ms
 from .base import Store, Versioned, check_number, check_str, option_error
@@ -167,13 +168,20 @@ class FileStore(Store):
         return Versioned(
             session,
             version=raw,
-            expires_at=self._expiry_ms(session),
+            expires_at=self._ends_ms(session),
             touched_at=None if isinstance(last_access, bool) else _whole(last_access),
         )
 
-    def fresh_expiry(self, session: Record) -> int:
-        """session-file-store's expiry of a file written now."""
-        return now_ms() + (record.original_max_age(session) or int(self.ttl * 1000))
+    def fresh_expiry(self, session: Record) -> int | None:
+        """session-file-store's expiry of a file written now (never past the cap)."""
+        fresh = now_ms() + (record.original_max_age(session) or int(self.ttl * 1000))
+        return capped(fresh, self.cap_of(session))
+
+    def _ends_ms(self, session: Record) -> int:
+        """When Django counts the file as expired: session-file-store's expiry, or the
+        absolute cap when that comes first (Node's session-file-store does not know the
+        cap: the Express app enforces it itself, see examples/absolute-timeout)."""
+        return capped(self._expiry_ms(session), self.cap_of(session)) or 0
 
     def create(self, sid: str, session: Record) -> None:
         with self._locked(sid):
@@ -246,7 +254,7 @@ class FileStore(Store):
             session = record.loads(self._file(sid).read_bytes())
         except CorruptRecord:
             return False  # not ours to judge; left for a person to look at
-        return self._expiry_ms(session) < now_ms()
+        return self._ends_ms(session) < now_ms()
 
     def _write_temporary(self, sid: str, session: Record) -> Path:
         session = {**session, LAST_ACCESS: now_ms()}
@@ -254,7 +262,7 @@ class FileStore(Store):
         temporary = self._directory() / f".{sid}.{os.getpid()}.{threading.get_ident()}.tmp"
         with open(temporary, "wb") as handle:
             handle.write(data)
-        expires = self._expiry_ms(session) / 1000
+        expires = self._ends_ms(session) / 1000
         os.utime(temporary, (expires, expires))
         return temporary
 

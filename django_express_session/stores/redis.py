@@ -102,6 +102,7 @@ end
 local pttl = redis.call('PTTL', KEYS[1])
 local after = tonumber(ARGV[3])
 if ARGV[2] == '1' and (after <= 0 or pttl < 0 or ttl * 1000 - pttl >= after) then
+  if ttl <= 0 then ttl = 0 end  -- (math.ceil can give -0, which EXPIRE refuses)
   redis.call('EXPIRE', KEYS[1], string.format('%.0f', ttl))
   return {value, 1, redis.call('PTTL', KEYS[1])}
 end
