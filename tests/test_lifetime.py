@@ -81,7 +81,7 @@ def test_a_session_active_every_quarter_second_still_ends_at_its_absolute_cap(cl
     assert all(sent < cap for sent in alive)
     assert all(sent >= cap - WHOLE_SECOND for sent in ended)
     # The rolling cookie stops rolling at the cap: the browser forgets it then too.
-    for sent, live, line in seen:
+    for _, live, line in seen:
         if live:
             assert expires_ms(line) <= cap
     assert store.get(sid) is None
