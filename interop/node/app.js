@@ -9,7 +9,9 @@
 // {store, close()}. Without `store`, express-session's MemoryStore is used.
 //
 // When it listens, the app prints one JSON line `{"port": N}` on stdout (port 0 picks a
-// free one). The routes mirror tests/interop/views.py, so one test drives either app:
+// free one). With `absoluteMaxAge` (Django's option), examples/absolute-timeout's
+// middleware enforces the same cap here. The routes mirror tests/interop/views.py, so
+// one test drives either app:
 //
 //   GET /session                 the session as JSON: {id, data, cookie}; changes nothing
 //   GET /set?k=v&...             sets each query key to its string value
@@ -131,6 +133,11 @@ async function main () {
   const app = express()
   app.set('etag', false)
   app.use(session(options))
+  if (config.absoluteMaxAge) {
+    // Django's absoluteMaxAge, enforced here by examples/absolute-timeout's middleware.
+    const absoluteTimeout = require('../../examples/absolute-timeout/absolute-timeout.js')
+    app.use(absoluteTimeout({ absoluteMaxAge: config.absoluteMaxAge, name: config.name }))
+  }
   routes(app)
 
   const server = app.listen(port, '127.0.0.1', () => {
