@@ -322,20 +322,9 @@ def test_touch_after_given_twice_must_agree():
     assert configure_store(MemoryStore(), same).touch_after == 10
 
 
-def test_the_top_level_touch_after_gives_mongodb_connect_mongos_last_modified(
-    client, settings, store_mongodb
-):
-    settings.ROOT_URLCONF = "tests.urls"
-    settings.EXPRESS_SESSION = {
-        "secret": "keyboard cat",
-        "resave": False,
-        "saveUninitialized": False,
-        "touchAfter": 5,
-        "cookie": {"maxAge": 60_000},
-        "store": store_mongodb,
-    }
-    store = conf.get_store()
+def test_the_top_level_touch_after_reaches_the_store(client, lifetime):
+    store = lifetime(touchAfter=5, cookie={"maxAge": 60_000})
     assert store.touch_after == 5
-    sid = sid_of(set_cookie(client.get("/set", {"v": "x"})))
-    document = store._collection().find_one({"_id": sid})
-    assert "lastModified" in document
+    sid = start(client)
+    if store.name == "mongodb":  # connect-mongo's own field for its lazy touch
+        assert "lastModified" in store._collection().find_one({"_id": sid})
