@@ -11,6 +11,12 @@ class ExpressSessionConfig(AppConfig):
         from . import checks, conf, switch_checks  # noqa: F401 (registers the system checks)
 
         setting_changed.connect(_settings_changed)
+        from django.contrib.auth.signals import user_logged_in
+
+        from .lifetime import restart_on_login
+
+        # absoluteMaxAgeFrom "login": the absolute clock restarts at login().
+        user_logged_in.connect(restart_on_login, dispatch_uid="django_express_session.lifetime")
         # Settings are validated once, at start-up: a bad option fails here, by name.
         conf.get_options()
         conf.get_store()

@@ -40,6 +40,7 @@ STORE_BACKENDS = {
 _TOP_LEVEL = {
     "secret", "name", "key", "resave", "saveUninitialized", "rolling", "unset", "proxy",
     "genid", "cookie", "store", "storeUnavailable", "passport", "migrateFrom",
+    "absoluteMaxAge", "absoluteMaxAgeFrom", "touchAfter",
 }  # fmt: skip
 _COOKIE_KEYS = {
     "path", "httpOnly", "secure", "maxAge", "domain", "sameSite", "partitioned", "priority",
@@ -87,6 +88,11 @@ class Options:
     passport: identity.PassportOptions | None = None
     #: ``migrateFrom``: the old engine whose sessions move over (``migration``).
     migrate_from: MigrateFrom | None = None
+    # Lifetimes (see ``lifetime``): the absolute cap in ms, what restarts its clock, and
+    # touchAfter in seconds (None: not given).
+    absolute_max_age: int | None = None
+    absolute_max_age_from: str = "start"
+    touch_after: float | None = None
 
 
 def _boolean(config: Mapping[str, Any], key: str, default: bool) -> bool:
@@ -216,6 +222,34 @@ def _store(config: Mapping[str, Any]) -> StoreConfig:
     return StoreConfig(STORE_BACKENDS.get(backend, backend), dict(options))
 
 
+def _lifetime(config: Mapping[str, Any]) -> dict[str, Any]:
+    """``absoluteMaxAge`` (ms), ``absoluteMaxAgeFrom`` and ``touchAfter`` (seconds)."""
+    absolute = config.get("absoluteMaxAge")
+    if absolute is not None and (
+        isinstance(absolute, bool) or not isinstance(absolute, (int, float)) or absolute <= 0
+    ):
+        raise invalid(
+            "'absoluteMaxAge'", f"must be milliseconds (a number above 0) or None, not {absolute!r}"
+        )
+    start = config.get("absoluteMaxAgeFrom", "start")
+    if start not in ("start", "login"):
+        raise invalid("'absoluteMaxAgeFrom'", f'must be "start" or "login", not {start!r}')
+    touch_after = config.get("touchAfter")
+    if touch_after is not None and (
+        isinstance(touch_after, bool)
+        or not isinstance(touch_after, (int, float))
+        or touch_after < 0
+    ):
+        raise invalid(
+            "'touchAfter'", f"must be seconds (a number, 0 or more) or None, not {touch_after!r}"
+        )
+    return {
+        "absolute_max_age": None if absolute is None else int(absolute),
+        "absolute_max_age_from": start,
+        "touch_after": touch_after,
+    }
+
+
 @sensitive_variables("config", "secrets")
 def parse(config: Any) -> Options:
     """Validate an ``EXPRESS_SESSION`` dict into ``Options``."""
@@ -258,6 +292,7 @@ def parse(config: Any) -> Options:
         save_uninitialized_given="saveUninitialized" in config,
         passport=identity.parse(config.get("passport")),
         migrate_from=parse_migrate_from(config),
+        **_lifetime(config),
     )
 
 
@@ -278,7 +313,10 @@ def build_store(config: StoreConfig) -> Store:
 
 @functools.cache
 def get_store() -> Store:
-    return with_migration(build_store(get_options().store), get_options())
+    from .lifetime import configure_store
+
+    options = get_options()
+    return with_migration(configure_store(build_store(options.store), options), options)
 
 
 def reset() -> None:

@@ -180,6 +180,13 @@ class Cookie:
         self._expires = record.after_ms(_now(), whole)
         self.original_max_age = whole
 
+    def end_by(self, moment: datetime) -> None:
+        """Expire no later than ``moment`` (the absolute cap), leaving
+        ``original_max_age`` (what a touch resets from) as it is: a later expiry is
+        brought back to it, and a browser-session cookie gets it as its expiry."""
+        if not isinstance(self._expires, datetime) or self._expires > moment:
+            self._expires = moment
+
     def reset_max_age(self) -> None:
         """``Session#touch``: expire ``original_max_age`` from now (without express's
         occasional one-millisecond drift)."""

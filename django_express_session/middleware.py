@@ -145,6 +145,7 @@ def facts(
         expiry_changed=cookie.expiry_changed,
         has_expiry=cookie.expires is not None,
         cookie_secure=bool(cookie.secure),
+        **session.lifetime_facts(request),
     )
 
 

@@ -13,20 +13,21 @@ from __future__ import annotations
 import logging
 from collections.abc import Generator
 from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 from typing import Any
 
 from django.contrib.sessions.backends.base import SessionBase
 from django.http import HttpRequest
 from django.utils import timezone
 
-from . import conf, record, signals
+from . import conf, lifetime, record, signals
 from .conf import Options
 from .cookie import Cookie
 from .core import plans
-from .core.decide import Decision
+from .core.decide import Decision, cap_at, ends_at, past_cap, seconds_until
 from .core.drive import arun, run
 from .core.ops import Versioned
-from .core.state import Fingerprint, Mode, SessionState
+from .core.state import LIFETIME_KEY, Fingerprint, Mode, SessionState, started_at
 from .exceptions import UpdateError
 from .http import is_secure
 from .stores.base import Store
@@ -51,6 +52,12 @@ class SessionStore(SessionBase):
         self._cookie: Cookie | None = None
         #: The backend's own keys of the record as read (``Store.metadata_keys``).
         self._metadata: dict[str, Any] = {}
+        #: The record's ``LIFETIME_KEY`` dict (None: the record has none), and whether
+        #: this request set it on a stored session (it is then written back).
+        self._lifetime: dict[str, Any] | None = None
+        self._lifetime_changed = False
+        #: The session the cookie named was ended at its absolute cap by this read.
+        self._ended_at_cap = False
         super().__init__(session_key)  # sets _session_key, hence the state
 
     # Django keeps the id in ``_session_key``; here it is the state's ``sid``.
@@ -254,9 +261,82 @@ class SessionStore(SessionBase):
 
     def fingerprint_for_decision(self) -> Fingerprint:
         """express touches the session before deciding (``cookie.maxAge`` restarts), then
-        hashes the data: do both."""
+        hashes the data: do both. The restarted expiry never runs past the absolute cap."""
         self.cookie.reset_max_age()
+        self._cap_cookie()
         return record.fingerprint(self._session_cache)
+
+    def lifetime_facts(self, request: HttpRequest) -> dict[str, Any]:
+        """The decision's lifetime facts (``core.decide.Facts``), after
+        ``fingerprint_for_decision``."""
+        touch_after_ms = int(self.store.touch_after * 1000)
+        fresh = None
+        if touch_after_ms and self.state.stored:
+            fresh = self.store.fresh_expiry(self._record())
+        return {
+            "passive": lifetime.is_passive(request),
+            "lifetime_changed": self._lifetime_changed,
+            "touch_after_ms": touch_after_ms,
+            "now_ms": record.now_ms(),
+            "fresh_expires_at": fresh,
+        }
+
+    # -- the two clocks -------------------------------------------------------------------
+
+    @property
+    def expires_in(self) -> int | None:
+        """Whole seconds until the session ends by either clock: the idle timeout (the
+        expiry the store holds, else the cookie's) or the absolute cap; None when it
+        has no expiry. A request that touches the session moves the idle end later
+        when it completes; ``views.session_status`` reads it without touching."""
+        self._get_session()
+        idle = self.state.store_expires_at if self.state.stored else None
+        if idle is None:
+            expires = self.cookie.expires
+            idle = record.to_epoch_ms(expires) if isinstance(expires, datetime) else None
+        return seconds_until(ends_at(idle, self._cap_at), record.now_ms())
+
+    @property
+    def absolute_expires_in(self) -> int | None:
+        """Whole seconds until the absolute cap, or None without ``absoluteMaxAge``."""
+        self._get_session()
+        return seconds_until(self._cap_at, record.now_ms())
+
+    def restart_lifetime(self) -> None:
+        """Start the absolute clock now (``absoluteMaxAgeFrom: "login"`` calls it at
+        ``login()``); a stored session's record is written at the end of the request."""
+        if self.options.absolute_max_age is None:
+            return
+        self._lifetime = {**(self._lifetime or {}), "startedAt": record.now_ms()}
+        self._lifetime_changed = True
+
+    @property
+    def _started_at(self) -> int | None:
+        return None if self._lifetime is None else started_at({LIFETIME_KEY: self._lifetime})
+
+    @property
+    def _cap_at(self) -> int | None:
+        return cap_at(self._started_at, self.options.absolute_max_age)
+
+    def _past_cap(self, loaded: record.Record) -> bool:
+        cap = cap_at(started_at(loaded), self.options.absolute_max_age)
+        return past_cap(cap, record.now_ms())
+
+    def _start_lifetime(self) -> None:
+        """A new session's clock (only with ``absoluteMaxAge``: otherwise the record
+        gets no key of this package's)."""
+        started = self.options.absolute_max_age is not None
+        self._lifetime = {"startedAt": record.now_ms()} if started else None
+        self._lifetime_changed = False
+
+    def _cap_cookie(self) -> None:
+        cap = self._cap_at
+        if cap is not None:
+            self.cookie.end_by(_EPOCH + timedelta(milliseconds=cap))
+
+    def _cookie_json(self) -> dict[str, Any]:
+        self._cap_cookie()
+        return self.cookie.to_json()
 
     def finishing(self, decision: Decision, fingerprint: Fingerprint) -> Plan:
         """Carry out the end-of-request decision; return the id the browser's cookie may
@@ -275,9 +355,18 @@ class SessionStore(SessionBase):
 
     def _reading(self, sid: str) -> Plan:
         # Only a request's load may touch: it will touch at the end anyway, unless resave
-        # makes it write the whole record.
+        # makes it write the whole record, or its view leaves the session as it is.
         touch = self.request is not None and not self.options.resave
-        return plans.load(sid, touch=touch)
+        if touch and self.store.touches_on_read:
+            touch = not lifetime.is_passive(self.request, before_view=True)
+        loaded = yield from plans.load(sid, touch=touch)
+        if loaded is not None and self._past_cap(loaded.record):
+            # Whatever touched it meanwhile (an Express app), the session is over.
+            yield from plans.destroy(sid)
+            logger.info("session ended: absolute lifetime reached (session %s)", sid_hint(sid))
+            self._ended_at_cap = True
+            return None
+        return loaded
 
     def _ensuring_loaded(self) -> Plan:
         if not hasattr(self, "_session_cache"):
@@ -322,9 +411,12 @@ class SessionStore(SessionBase):
         state = self.state
         if state.stored and not must_create:
             assigned, deleted = record.diff(state.in_store, fingerprint, self._session_cache)
-            changes = record.Changes(self.cookie.to_json(), assigned, deleted)
+            if self._lifetime_changed:
+                assigned[LIFETIME_KEY] = self._lifetime
+            changes = record.Changes(self._cookie_json(), assigned, deleted)
             yield from plans.update(state.sid, changes, state.version)
             self.state = state.written(state.sid, fingerprint)
+            self._lifetime_changed = False
             return
         sid = yield from plans.create(state.sid, self._record, self._new_id)
         if sid is None:
@@ -332,6 +424,7 @@ class SessionStore(SessionBase):
         else:
             self.state = self.state.written(sid, fingerprint)
             signals.created(self, sid)
+            self._lifetime_changed = False
 
     def _regenerating(self, keep_data: bool) -> Plan:
         if keep_data:
@@ -339,6 +432,7 @@ class SessionStore(SessionBase):
             data, cookie = dict(self._session_cache), self.cookie
         else:
             data, cookie = {}, None
+            self._start_lifetime()  # a new session: its own absolute clock
         if self._may_be_stored:
             yield from plans.destroy(self.state.sid)
             signals.ended(self, self.state.sid, "regenerate")
@@ -383,26 +477,35 @@ class SessionStore(SessionBase):
     def _begin(self, sid: str | None, loaded: Versioned | None, *, cookie_sid: str | None) -> None:
         if loaded is None:
             state = SessionState.new(self._new_id(), cookie_sid)
+            if self._ended_at_cap:  # its cookie is cleared unless a new session replaces it
+                state = state.ended(state.sid)
             self._start(state if state.sid is not None else state.detached())
         else:
             fingerprint = self._bind(sid, loaded)
             self.state = SessionState.loaded(
                 sid, loaded, fingerprint, cookie_sid=cookie_sid, resave=self.options.resave
             )
+            if self.options.absolute_max_age is not None and self._started_at is None:
+                # A session made elsewhere (an Express app): its clock starts now.
+                self.restart_lifetime()
 
     def _start(self, state: SessionState) -> None:
         """A new, empty session."""
         self.state = state
         self._session_cache = {}
         self._cookie = self._new_cookie()
+        self._start_lifetime()
 
     def _bind(self, sid: str | None, loaded: Versioned) -> Fingerprint:
         hidden = self.store.metadata_keys
         data, self._metadata = {}, {}
+        lifetime_value = loaded.record.get(LIFETIME_KEY)
+        self._lifetime = dict(lifetime_value) if isinstance(lifetime_value, dict) else None
+        self._lifetime_changed = False
         for key, value in loaded.record.items():
             if key in hidden:
                 self._metadata[key] = value
-            elif key != "cookie":
+            elif key != "cookie" and key != LIFETIME_KEY:
                 data[key] = value
         self._session_cache = data
         self._cookie = Cookie.from_json(loaded.record["cookie"], sid=sid)
@@ -426,7 +529,10 @@ class SessionStore(SessionBase):
         return None
 
     def _record(self) -> record.Record:
-        return {"cookie": self.cookie.to_json(), **self._session_cache, **self._metadata}
+        session = {"cookie": self._cookie_json(), **self._session_cache, **self._metadata}
+        if self._lifetime is not None:
+            session[LIFETIME_KEY] = self._lifetime
+        return session
 
     def _new_cookie(self) -> Cookie:
         """A cookie from the options (express ``store.generate``): ``"auto"`` values are
@@ -446,6 +552,8 @@ class SessionStore(SessionBase):
                 setattr(cookie, _COOKIE_ATTRIBUTES[key], value)
         return cookie
 
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=dt_timezone.utc)
 
 _COOKIE_ATTRIBUTES = {
     "path": "path",

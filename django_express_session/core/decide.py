@@ -6,6 +6,11 @@
 cannot be sent saves no new session; a destroyed or flushed session clears the
 browser's cookie; an expiry change re-sends the cookie). It reads no request and no
 session object, so every row of express's truth table can be checked with values.
+
+It also holds the two clocks of a session, as plain epoch milliseconds: the idle
+timeout (the store-level expiry that a touch moves) and the absolute cap
+(``absoluteMaxAge`` after the session started), with ``touchAfter``'s rule for when an
+unmodified session's expiry is worth refreshing.
 """
 
 from __future__ import annotations
@@ -36,6 +41,17 @@ class Facts:
     expiry_changed: bool = False
     has_expiry: bool = False
     cookie_secure: bool = False
+    # The lifetime.
+    #: The view asked to leave the session as it is (a status poll): no save, no touch,
+    #: no cookie, except clearing one whose session ended.
+    passive: bool = False
+    #: The record's absolute-clock start was set or restarted (written on save).
+    lifetime_changed: bool = False
+    #: ``touchAfter`` in milliseconds (0: touch on every request, as express).
+    touch_after_ms: int = 0
+    now_ms: int = 0
+    #: The store-level expiry a touch would give now (epoch ms; None: unknown).
+    fresh_expires_at: int | None = None
 
 
 @dataclass(frozen=True)
@@ -58,19 +74,73 @@ def should_save(state: SessionState, fingerprint: Fingerprint, facts: Facts) -> 
         return False
     if facts.expiry_changed:
         return True  # so the store and the browser never disagree on expiry
+    if facts.lifetime_changed and not state.is_new:
+        return True  # a stored session's clock (re)started: the record must say so
     if not facts.save_uninitialized and not state.was_saved and state.is_new:
         return state.is_modified(fingerprint)
     return not state.is_saved(fingerprint)
 
 
-def should_touch(state: SessionState, saving: bool) -> bool:
+def should_touch(state: SessionState, saving: bool, facts: Facts | None = None) -> bool:
     return (
         not saving
         and state.mode is not Mode.DETACHED
         and not state.is_new
         and state.stored
         and not state.touched_on_read
+        and touch_due(state, facts or Facts())
     )
+
+
+def touch_due(state: SessionState, facts: Facts) -> bool:
+    """``touchAfter``: refresh an unmodified session's store-level expiry only when the
+    last refresh is at least that old. The store says when that was (its last write or
+    touch), or it is derived from the expiry it holds against a fresh one. Without
+    ``touchAfter``, or when the store cannot say, every request touches (express)."""
+    after = facts.touch_after_ms
+    if after <= 0:
+        return True
+    fresh, held = facts.fresh_expires_at, state.store_expires_at
+    if fresh is not None and held is not None and fresh <= held:
+        return False  # nothing to extend (the absolute cap holds the expiry)
+    if state.store_touched_at is not None:
+        return facts.now_ms - state.store_touched_at >= after
+    if fresh is None or held is None:
+        return True
+    return fresh - held >= after
+
+
+# -- the two clocks ---------------------------------------------------------------------
+
+
+def cap_at(started_at: int | None, absolute_max_age: int | None) -> int | None:
+    """When the session must end whatever its activity (epoch ms), or None."""
+    if absolute_max_age is None or started_at is None:
+        return None
+    return started_at + absolute_max_age
+
+
+def past_cap(cap: int | None, now_ms: int) -> bool:
+    return cap is not None and now_ms >= cap
+
+
+def capped(expires_at: int | None, cap: int | None) -> int | None:
+    """An expiry that never runs past the cap; a browser-session cookie (None) gets the
+    cap itself, so the browser forgets the cookie when the server does."""
+    if cap is None:
+        return expires_at
+    return cap if expires_at is None else min(expires_at, cap)
+
+
+def ends_at(idle_end: int | None, cap: int | None) -> int | None:
+    """When the session ends by whichever clock comes first (None: neither runs)."""
+    ends = [moment for moment in (idle_end, cap) if moment is not None]
+    return min(ends) if ends else None
+
+
+def seconds_until(moment: int | None, now_ms: int) -> int | None:
+    """Whole seconds left until ``moment`` (never negative), or None."""
+    return None if moment is None else max(0, (moment - now_ms) // 1000)
 
 
 def should_set_cookie(state: SessionState, fingerprint: Fingerprint, facts: Facts) -> bool:
@@ -81,6 +151,16 @@ def should_set_cookie(state: SessionState, fingerprint: Fingerprint, facts: Fact
     if facts.expiry_changed:
         return True
     return facts.rolling or (facts.has_expiry and state.is_modified(fingerprint))
+
+
+def rolling_only(state: SessionState, fingerprint: Fingerprint, facts: Facts) -> bool:
+    """The cookie would be sent only because of ``rolling``."""
+    return (
+        facts.rolling
+        and not state.is_new
+        and not facts.expiry_changed
+        and not (facts.has_expiry and state.is_modified(fingerprint))
+    )
 
 
 def can_send_cookie(facts: Facts) -> bool:
@@ -99,13 +179,20 @@ def decide(state: SessionState, fingerprint: Fingerprint | None, facts: Facts) -
         return Decision(clear_cookie=facts.had_cookie, vary=facts.accessed or facts.had_cookie)
     if fingerprint is None or facts.status_code >= 500:
         return Decision(vary=facts.accessed)  # Django: no save on a server error
+    if facts.passive:
+        clear = state.mode is Mode.ENDED and facts.had_cookie
+        return Decision(clear_cookie=clear, vary=facts.accessed or clear)
     save = should_save(state, fingerprint, facts)
     set_cookie = should_set_cookie(state, fingerprint, facts)
     if not can_send_cookie(facts):
         set_cookie = False
         # A new session whose cookie cannot reach the browser would be an orphan.
         save = save and not state.is_new
-    touch = should_touch(state, save)
+    touch = should_touch(state, save, facts)
+    if set_cookie and rolling_only(state, fingerprint, facts) and facts.touch_after_ms > 0:
+        # Under touchAfter a rolling cookie goes out with the store's refresh only, so
+        # the browser never holds a later expiry than the store.
+        set_cookie = save or touch or state.touched_on_read
     replaced = (set_cookie and save) or state.stored
     clear = state.mode is Mode.ENDED and facts.had_cookie and not replaced
     return Decision(

@@ -20,6 +20,12 @@ class Versioned(NamedTuple):
     version: Any = None
     #: True when the read also refreshed the store-level expiry (saves a round trip).
     touched: bool = False
+    #: The store-level expiry as the store holds it after this read (epoch ms), or None
+    #: when the store cannot say. ``touchAfter`` compares it with a fresh expiry.
+    expires_at: int | None = None
+    #: When the store last wrote or touched the record (epoch ms), for the stores that
+    #: keep it (session-file-store's ``__lastAccess``, connect-mongo's ``lastModified``).
+    touched_at: int | None = None
 
 
 @dataclass(frozen=True)

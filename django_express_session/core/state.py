@@ -10,11 +10,26 @@ tells whether the data changed (key order included, as express's hash of
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from .ops import Versioned
 
 Fingerprint = dict[str, str]
+
+#: The record's one key of this package's own: a small dict (``{"startedAt": <epoch
+#: ms>}``) that Node apps carry through untouched and Django code does not see as data.
+LIFETIME_KEY = "djangoExpressSession"
+
+
+def started_at(record: Mapping[str, Any]) -> int | None:
+    """When the session's absolute clock started (epoch ms), as the record says."""
+    value = record.get(LIFETIME_KEY)
+    started = value.get("startedAt") if isinstance(value, Mapping) else None
+    if isinstance(started, bool) or not isinstance(started, (int, float)):
+        return None
+    return int(started)
 
 
 class Mode(enum.Enum):
@@ -54,6 +69,9 @@ class SessionState:
     version: Versioned | None = None
     #: The store refreshed the expiry while reading, so no touch is owed.
     touched_on_read: bool = False
+    #: The store-level expiry and last write or touch as read (epoch ms; None: unknown).
+    store_expires_at: int | None = None
+    store_touched_at: int | None = None
 
     # -- transitions ----------------------------------------------------------------------
 
@@ -85,12 +103,21 @@ class SessionState:
             in_store=fingerprint,
             version=loaded,
             touched_on_read=loaded.touched,
+            store_expires_at=loaded.expires_at,
+            store_touched_at=loaded.touched_at,
         )
 
     def reloaded(self, loaded: Versioned, fingerprint: Fingerprint) -> SessionState:
         """``reload()``: the latest record replaces unsaved changes; express's original
         and saved hashes are kept."""
-        return replace(self, stored=True, in_store=fingerprint, version=loaded)
+        return replace(
+            self,
+            stored=True,
+            in_store=fingerprint,
+            version=loaded,
+            store_expires_at=loaded.expires_at,
+            store_touched_at=loaded.touched_at,
+        )
 
     def rotated(self, sid: str | None) -> SessionState:
         """A new id (``regenerate``, ``cycle_key``): nothing stored under it yet. The

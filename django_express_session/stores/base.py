@@ -39,8 +39,10 @@ from asgiref.sync import sync_to_async
 from django.core.exceptions import ImproperlyConfigured
 
 from ..core import plans
+from ..core.decide import cap_at
 from ..core.drive import arun, run
 from ..core.ops import Versioned
+from ..core.state import started_at
 from ..exceptions import CreateError
 from ..record import Record, expires_ms, now_ms
 from ..validation import (  # noqa: F401 (the stores' option checks live there)
@@ -77,6 +79,13 @@ class Store:
     #: (session-file-store's ``__lastAccess``, connect-mongo's ``lastModified``): kept
     #: on every write, but not part of the session's data as Django code sees it.
     metadata_keys: ClassVar[frozenset[str]] = frozenset()
+    #: ``touchAfter`` (seconds; 0: every request touches) and ``absoluteMaxAge`` (ms),
+    #: set from the options when the store is built. A store whose read refreshes the
+    #: expiry itself (Redis) applies them there; the session core applies them otherwise.
+    touch_after: float = 0
+    absolute_max_age: int | None = None
+    #: ``read(touch=True)`` refreshes the expiry in the same round trip.
+    touches_on_read: ClassVar[bool] = False
 
     # -- construction ---------------------------------------------------------------------
 
@@ -210,6 +219,17 @@ class Store:
         if expires is None:
             return fallback
         return math.ceil((expires - now_ms()) / 1000)
+
+    def fresh_expiry(self, session: Record) -> int | None:
+        """The store-level expiry (epoch ms) that writing or touching ``session`` now
+        would give, or None when unknown; ``touchAfter`` compares it with the expiry a
+        read reported (``Versioned.expires_at``). By default ``cookie.expires``."""
+        return expires_ms(session)
+
+    def cap_of(self, session: Record) -> int | None:
+        """The absolute cap of ``session`` (epoch ms), or None (``absoluteMaxAge`` off,
+        or a record without a start)."""
+        return cap_at(started_at(session), self.absolute_max_age)
 
     @staticmethod
     def expires_at_ms(session: Record, fallback_seconds: int) -> int:

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import math
 import re
 import threading
 import time
@@ -185,6 +186,11 @@ class CacheStore(Store):
         expires = expires_ms(session)
         if expires is None:
             return ONE_DAY
+        cap = self.cap_of(session)
+        if cap is not None and abs(expires - cap) <= 1:
+            # Held at the absolute cap: rounded up, never down (Django ends the session
+            # at the cap itself; truncating would end it a second early).
+            return math.ceil((expires - now_ms()) / 1000)
         return int((expires - now_ms()) / 1000)
 
     # -- express's store methods ----------------------------------------------------------
@@ -195,7 +201,37 @@ class CacheStore(Store):
     def touch(self, sid: str, session: Record) -> None:
         """A new expiry for the item, never a new item (connect-memcached re-``set``s
         the whole value, which can bring back a session destroyed meanwhile)."""
+        if self._expiry_in_value:
+            self._rewrite_cookie(sid, session)
+            return
         self.items.touch(self._key(sid), self.lifetime(session))
+
+    # -- touchAfter: the item's own cookie says when it expires ---------------------------
+    #
+    # A cache gives no item's expiry back (memcached's TTL is not readable through
+    # pymemcache's commands), so under touchAfter a touch rewrites the item's cookie with
+    # a compare-and-set (never over a concurrent change, never bringing back a destroyed
+    # session), as connect-memcached's touch rewrites the whole item: the stored
+    # ``cookie.expires`` is then the item's expiry, which a read reports. With a numeric
+    # ``ttl`` (which wins over the cookie) or a browser-session cookie (one day) the
+    # expiry is not in the item, and every request touches.
+
+    @property
+    def _expiry_in_value(self) -> bool:
+        return bool(self.touch_after) and self.ttl is None
+
+    def _rewrite_cookie(self, sid: str, session: Record) -> None:
+        key = self._key(sid)
+        found = self.items.gets(key)
+        if found is None:
+            return
+        text, token = found
+        stored = loads(text)
+        stored["cookie"] = session["cookie"]
+        self.items.cas(key, dumps(stored), self.lifetime(session), token)
+
+    def fresh_expiry(self, session: Record) -> int | None:
+        return expires_ms(session) if self._expiry_in_value else None
 
     def all(self) -> dict[str, Record]:
         found = {}
@@ -227,7 +263,9 @@ class CacheStore(Store):
         if found is None:
             return None
         text, token = found
-        return Versioned(loads(text), version=token)
+        session = loads(text)
+        expires_at = expires_ms(session) if self._expiry_in_value else None
+        return Versioned(session, version=token, expires_at=expires_at)
 
     def create(self, sid: str, session: Record) -> None:
         if not self.items.add(self._key(sid), dumps(session), self.lifetime(session)):

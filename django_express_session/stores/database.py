@@ -38,6 +38,7 @@ from collections.abc import Callable, Generator
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from decimal import Decimal
 from functools import partial
 from typing import Any
 
@@ -94,6 +95,20 @@ def _reported_time_zone(connection) -> str:
     """The same, seen from a connection of the asyncio pool, which never sets a zone:
     the server reports the session's ``TimeZone`` at connect time."""
     return connection.info.parameter_status("TimeZone")
+
+
+def _epoch_ms(value: Any) -> int | None:
+    """An ``expire`` as read back: epoch seconds (PostgreSQL), or the UTC datetime (or
+    its text, on SQLite) Django wrote."""
+    if value is None:
+        return None
+    if isinstance(value, (int, float, Decimal)):
+        return int(float(value) * 1000)
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return int(value.timestamp() * 1000)
 
 
 class _Zone:
@@ -233,6 +248,10 @@ class DatabaseStore(Store):
         self.at = "(to_timestamp(%s) AT TIME ZONE %s)" if postgres else "%s"
         # The json column as the exact text stored (psycopg would decode it).
         self.sess = "sess::text" if postgres else "sess"
+        #: The ``expire`` column as a point in time (epoch seconds on PostgreSQL, where it
+        #: is a wall-clock time of the database's default zone; a UTC datetime elsewhere).
+        self.expire_read = "extract(epoch from (expire AT TIME ZONE %s))" if postgres else "expire"
+        self.expire_read_params: tuple[Any, ...] = (ZONE,) if postgres else ()
         if postgres:
             self.same_text = "sess::text = %s"
         elif vendor == "mysql":  # its default collations ignore case
@@ -375,14 +394,20 @@ class DatabaseStore(Store):
 
     def _read(self, sid: str) -> Statements:
         _, rows = yield sql(
-            f"SELECT {self.sess} FROM {self.table} WHERE sid = %s AND expire >= {self.at}",
+            f"SELECT {self.sess}, {self.expire_read} FROM {self.table} "
+            f"WHERE sid = %s AND expire >= {self.at}",
+            *self.expire_read_params,
             sid,
             *self._now(),
         )
         if not rows:
             return None
-        text = rows[0][0]
-        return Versioned(loads(text), version=text)
+        text, expire = rows[0]
+        return Versioned(loads(text), version=text, expires_at=_epoch_ms(expire))
+
+    def fresh_expiry(self, session: Record) -> int:
+        """The ``expire`` a write or touch now gives (rounded up to the second)."""
+        return math.ceil(self.expires_at_ms(session, self.ttl) / 1000) * 1000
 
     def _create(self, sid: str, session: Record) -> Statements:
         """Insert only if the id is free or holds an expired row (not yet pruned)."""

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from .. import record
+from ..core.decide import capped
 from ..exceptions import CorruptRecord, CreateError, InvalidSessionId
 from ..record import Record, now_ms
 from .base import PeriodicPrune, Store, Versioned, check_number, check_str, option_error
@@ -79,6 +80,10 @@ def _ids_hidden(method: Callable[..., Any]) -> Callable[..., Any]:
             ) from None  # fmt: skip
 
     return wrapper
+
+
+def _whole(value: object) -> int | None:
+    return int(value) if isinstance(value, (int, float)) else None
 
 
 class FileStore(Store):
@@ -214,7 +219,27 @@ class FileStore(Store):
         self._reaper.start()
         self._directory()
         loaded = self._load(sid)
-        return None if loaded is None else Versioned(loaded[0], version=loaded[1])
+        if loaded is None:
+            return None
+        session, raw = loaded
+        last_access = session.get(LAST_ACCESS)
+        return Versioned(
+            session,
+            version=raw,
+            expires_at=self._ends_ms(session),
+            touched_at=None if isinstance(last_access, bool) else _whole(last_access),
+        )
+
+    def fresh_expiry(self, session: Record) -> int | None:
+        """session-file-store's expiry of a file written now (never past the cap)."""
+        fresh = now_ms() + (record.original_max_age(session) or int(self.ttl * 1000))
+        return capped(fresh, self.cap_of(session))
+
+    def _ends_ms(self, session: Record) -> int:
+        """When Django counts the file as expired: session-file-store's expiry, or the
+        absolute cap when that comes first (Node's session-file-store does not know the
+        cap: the Express app enforces it itself, see examples/absolute-timeout)."""
+        return capped(self._expiry_ms(session), self.cap_of(session)) or 0
 
     @_ids_hidden
     def create(self, sid: str, session: Record) -> None:
@@ -343,7 +368,7 @@ class FileStore(Store):
             session = record.loads(self._read_file(sid))
         except CorruptRecord:
             return False  # not ours to judge; left for a person to look at
-        return self._expiry_ms(session) < now_ms()
+        return self._ends_ms(session) < now_ms()
 
     def _write_temporary(self, sid: str, session: Record) -> Path:
         session = {**session, LAST_ACCESS: now_ms()}
@@ -356,7 +381,7 @@ class FileStore(Store):
             with os.fdopen(descriptor, "wb") as handle:
                 handle.write(data)
                 handle.flush()
-                expires = self._expiry_ms(session) / 1000
+                expires = self._ends_ms(session) / 1000
                 if os.utime in os.supports_fd:
                     os.utime(handle.fileno(), (expires, expires))
                 else:

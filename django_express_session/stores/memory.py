@@ -95,21 +95,18 @@ class MemoryStore(Store):
     # -- safe writes ----------------------------------------------------------------------
 
     def read(self, sid: str, *, touch: bool = False) -> Versioned | None:
-        """With ``touch``, the expiry moves as the end-of-request touch would move it
-        (now plus ``originalMaxAge``), in the same step; like connect-redis's touch,
-        the stored cookie is left as it was."""
         with self._lock:
             entry = self._live(sid)
             if entry is None:
                 return None
-            session = record.loads(entry.text)
-            if touch:
-                self._store(sid, entry._replace(expires_at=self._touched_expiry(session)))
-            else:
-                self._entries.move_to_end(sid)
-                if sid in self._blank:
-                    self._blank.move_to_end(sid)
-        return Versioned(session, version=entry.text, touched=touch)
+            self._entries.move_to_end(sid)
+            if sid in self._blank:
+                self._blank.move_to_end(sid)
+            text = entry.text
+        return Versioned(record.loads(text), version=text, expires_at=entry.expires_at)
+
+    def fresh_expiry(self, session: Record) -> int:
+        return self._expires_at(session)
 
     def create(self, sid: str, session: Record) -> None:
         with self._lock:
@@ -134,14 +131,6 @@ class MemoryStore(Store):
             return now + int(self.ttl_ms)
         expires = record.expires_ms(session)
         return expires if expires is not None else now + DAY_MS
-
-    def _touched_expiry(self, session: Record) -> int:
-        """``_expires_at`` of the session once touched (its cookie restarted)."""
-        now = now_ms()
-        max_age = record.original_max_age(session)
-        if self.ttl_ms is not None or max_age is None:
-            return now + int(self.ttl_ms or DAY_MS)
-        return now + max_age
 
     def _live(self, sid: str) -> _Entry | None:
         entry = self._entries.get(sid)

@@ -392,9 +392,16 @@ class MongoStore(Store):
         stored = document.get("session")
         session = decode(stored)
         last_modified = document.get("lastModified")
+        touched_at = None
         if self.touch_after and isinstance(last_modified, datetime):
             session["lastModified"] = format_js_date(last_modified)
-        return Versioned(session, stored)
+            touched_at = epoch_ms(last_modified)  # connect-mongo's touchAfter clock
+        return Versioned(
+            session, stored, expires_at=epoch_ms(document.get("expires")), touched_at=touched_at
+        )
+
+    def fresh_expiry(self, session: Record) -> int:
+        return self.expires_at_ms(session, self.ttl)
 
     def _records(self, documents: Iterable[Mapping[str, Any]]) -> dict[str, Record]:
         return {document["_id"]: self._decoded(document).record for document in documents}

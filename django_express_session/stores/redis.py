@@ -51,7 +51,7 @@ except ImportError as error:  # pragma: no cover - depends on the installed extr
     ) from error
 
 from ..exceptions import CreateError
-from ..record import Record, dumps, loads
+from ..record import Record, dumps, loads, now_ms
 from .base import (
     Lazy,
     Store,
@@ -74,20 +74,39 @@ AsyncClient = redis.asyncio.Redis | redis.asyncio.cluster.RedisCluster
 # An originalMaxAge that no JavaScript Date can hold (NaN, infinite, or more than
 # 8.64e15 ms either way; cjson decodes 1e400 as inf) is no usable maxAge: the fallback
 # applies, and the value goes back to Python, which judges the record.
+# ARGV[2] is "1" to touch ("0": only report the TTL). The TTL never runs past the
+# absolute cap, djangoExpressSession.startedAt + ARGV[4] ms ("0": no cap), counted from
+# ARGV[5] (now, epoch ms, Django's clock). With touchAfter (ARGV[3] ms > 0), the key is
+# touched only when its remaining PTTL is below the full TTL minus touchAfter.
+# Returns {value, touched (0/1), PTTL after (ms; -1 no expiry, -2 gone)}.
 READ_AND_TOUCH = b"""
 local value = redis.call('GET', KEYS[1])
 if not value then return false end
 local ttl = tonumber(ARGV[1])
 local ok, session = pcall(cjson.decode, value)
-if ok and type(session) == 'table' and type(session.cookie) == 'table'
-    and type(session.cookie.originalMaxAge) == 'number' then
-  local ms = session.cookie.originalMaxAge
-  if ms == ms and ms >= -8.64e15 and ms <= 8.64e15 then
-    ttl = math.ceil(ms / 1000)
+if ok and type(session) == 'table' then
+  if type(session.cookie) == 'table' and type(session.cookie.originalMaxAge) == 'number' then
+    local ms = session.cookie.originalMaxAge
+    if ms == ms and ms >= -8.64e15 and ms <= 8.64e15 then
+      ttl = math.ceil(ms / 1000)
+    end
+  end
+  local absolute = tonumber(ARGV[4])
+  local mine = session.djangoExpressSession
+  if absolute > 0 and type(mine) == 'table' and type(mine.startedAt) == 'number'
+      and mine.startedAt == mine.startedAt and math.abs(mine.startedAt) <= 8.64e15 then
+    local left = math.ceil((mine.startedAt + absolute - tonumber(ARGV[5])) / 1000)
+    if left < ttl then ttl = left end
   end
 end
-redis.call('EXPIRE', KEYS[1], string.format('%.0f', ttl))
-return value
+local pttl = redis.call('PTTL', KEYS[1])
+local after = tonumber(ARGV[3])
+if ARGV[2] == '1' and (after <= 0 or pttl < 0 or ttl * 1000 - pttl >= after) then
+  if ttl <= 0 then ttl = 0 end  -- (math.ceil can give -0, which EXPIRE refuses)
+  redis.call('EXPIRE', KEYS[1], string.format('%.0f', ttl))
+  return {value, 1, redis.call('PTTL', KEYS[1])}
+end
+return {value, 0, pttl}
 """
 
 # Compare-and-set: write ARGV[2] only if the key still holds ARGV[1] (what was read).
@@ -174,6 +193,7 @@ class RedisStore(Store):
 
     name = "redis"
     native_async: ClassVar[bool] = True
+    touches_on_read: ClassVar[bool] = True
     connection_errors: ClassVar[tuple[type[BaseException], ...]] = (
         redis.exceptions.ConnectionError,  # includes BusyLoadingError (a restart loading data)
         redis.exceptions.TimeoutError,
@@ -512,20 +532,40 @@ class RedisStore(Store):
 
     # -- the calls of the five primitives (shared by the sync and asyncio twins) ----------
 
-    def _read_call(self, sid: str, touch: bool) -> tuple[Call, bool]:
-        """The read, and whether it refreshes the TTL too (not when the TTL is a
+    def _read_call(self, sid: str, touch: bool) -> tuple[Call, float]:
+        """The read, and the time it was sent (epoch ms, to turn the PTTL it reports
+        into an expiry). With ``touch`` it refreshes the TTL too (not when the TTL is a
         function, which only Python can run: the session layer then touches at the end
-        of the request)."""
+        of the request, and the read reports the TTL for ``touchAfter``)."""
         key = self.key(sid)
-        if touch and not (self.disable_touch or self.disable_ttl or callable(self.ttl)):
-            fallback = [self.ttl]
-            return (lambda c: c.read_and_touch(keys=[key], args=fallback, client=c.client)), True
-        return (lambda c: c.client.get(key)), False
+        sent = now_ms()
+        if touch and not (self.disable_touch or self.disable_ttl):
+            args = [
+                self.ttl if not callable(self.ttl) else 0,
+                "0" if callable(self.ttl) else "1",
+                int(self.touch_after * 1000),
+                self.absolute_max_age or 0,
+                sent,
+            ]
+            return (lambda c: c.read_and_touch(keys=[key], args=args, client=c.client)), sent
+        return (lambda c: c.client.get(key)), sent
 
     @staticmethod
-    def _versioned(value: bytes | str | None, touched: bool) -> Versioned | None:
-        """The record, with the stored bytes as version."""
-        return None if value is None else Versioned(loads(value), version=value, touched=touched)
+    def _versioned(answer: Any, sent: float) -> Versioned | None:
+        """The record, with the stored bytes as version (and, from the script, whether
+        it touched and the expiry it left)."""
+        if answer is None:
+            return None
+        if not isinstance(answer, list):
+            return Versioned(loads(answer), version=answer)
+        value, touched, pttl = answer
+        expires_at = int(sent + pttl) if pttl >= 0 else None
+        return Versioned(loads(value), version=value, touched=bool(touched), expires_at=expires_at)
+
+    def fresh_expiry(self, session: Record) -> int | None:
+        if self.disable_ttl:
+            return None
+        return now_ms() + self.ttl_for(session) * 1000
 
     def _create_call(self, sid: str, session: Record) -> tuple[Call, Callable[[Any], bool]]:
         """The write, and how to tell from its answer that ``sid`` was taken."""
@@ -559,12 +599,12 @@ class RedisStore(Store):
     # -- the five primitives --------------------------------------------------------------
 
     def read(self, sid: str, *, touch: bool = False) -> Versioned | None:
-        call, touched = self._read_call(sid, touch)
-        return self._versioned(self._run(call), touched)
+        call, sent = self._read_call(sid, touch)
+        return self._versioned(self._run(call), sent)
 
     async def aread(self, sid: str, *, touch: bool = False) -> Versioned | None:
-        call, touched = self._read_call(sid, touch)
-        return self._versioned(await self._arun(call), touched)
+        call, sent = self._read_call(sid, touch)
+        return self._versioned(await self._arun(call), sent)
 
     def create(self, sid: str, session: Record) -> None:
         call, taken = self._create_call(sid, session)

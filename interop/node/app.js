@@ -11,7 +11,9 @@
 // Django database in (./passport.js: routes /me, /auth/login, /auth/logout).
 //
 // When it listens, the app prints one JSON line `{"port": N}` on stdout (port 0 picks a
-// free one). The routes mirror tests/interop/views.py, so one test drives either app:
+// free one). With `absoluteMaxAge` (Django's option), examples/absolute-timeout's
+// middleware enforces the same cap here. The routes mirror tests/interop/views.py, so
+// one test drives either app:
 //
 //   GET /session                 the session as JSON: {id, data, cookie}; changes nothing
 //   GET /set?k=v&...             sets each query key to its string value
@@ -134,6 +136,11 @@ async function main () {
   const app = express()
   app.set('etag', false)
   app.use(session(options))
+  if (config.absoluteMaxAge) {
+    // Django's absoluteMaxAge, enforced here by examples/absolute-timeout's middleware.
+    const absoluteTimeout = require('../../examples/absolute-timeout/absolute-timeout.js')
+    app.use(absoluteTimeout({ absoluteMaxAge: config.absoluteMaxAge, name: config.name }))
+  }
   const users = config.passport ? require('./passport').setUp(app, config.passport) : null
   routes(app)
 

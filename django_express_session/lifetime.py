@@ -1,0 +1,85 @@
+"""Session lifetimes on the Django side: the options reach the store, ``login()``
+restarts the absolute clock, and a view can ask to leave the session as it is.
+
+The rules themselves (when the cap is reached, how it clamps an expiry, when a touch is
+due under ``touchAfter``) are plain functions of ``core.decide``; the session applies
+them. The absolute clock's start is the record's ``"djangoExpressSession":
+{"startedAt": <epoch ms>}`` (``core.state.LIFETIME_KEY``), which Node apps carry through
+untouched.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django.http import HttpRequest
+
+from .validation import invalid
+
+if TYPE_CHECKING:
+    from .conf import Options
+    from .stores.base import Store
+
+#: Set on a request whose view must leave the session as it is (``leave_untouched``).
+PASSIVE_ATTRIBUTE = "_express_session_passive"
+
+
+def configure_store(store: Store, options: Options) -> Store:
+    """Give the store the lifetime options. ``touchAfter`` may be given at the top
+    level, as a store option (connect-mongo's), or both when they agree; either way
+    the store and the session core use the one value."""
+    given = options.store.options.get("touchAfter")
+    if options.touch_after is not None:
+        if given is not None and given != options.touch_after:
+            raise invalid(
+                "'touchAfter'",
+                f"is {options.touch_after!r} but EXPRESS_SESSION['store']['options']"
+                f"['touchAfter'] is {given!r}: give one, or the same value in both",
+            )
+        store.touch_after = options.touch_after
+    store.absolute_max_age = options.absolute_max_age
+    return store
+
+
+def leave_untouched(request: HttpRequest) -> None:
+    """Mark ``request`` so that the session middleware neither saves nor touches the
+    session nor sends its cookie (a session that ended is still cleared)."""
+    setattr(request, PASSIVE_ATTRIBUTE, True)
+
+
+def is_passive(request: HttpRequest | None, *, before_view: bool = False) -> bool:
+    """The request is marked, or its view is decorated with ``untouched``. Before the
+    view runs (for a store that refreshes the expiry while reading, Redis) the URL is
+    resolved to find the view; afterwards Django's ``resolver_match`` says."""
+    if request is None:
+        return False
+    if getattr(request, PASSIVE_ATTRIBUTE, False):
+        return True
+    match = getattr(request, "resolver_match", None)
+    if match is None and before_view:
+        from django.urls import Resolver404, resolve
+
+        try:
+            match = resolve(request.path_info, getattr(request, "urlconf", None))
+        except Resolver404:
+            return False
+    return match is not None and bool(getattr(match.func, PASSIVE_ATTRIBUTE, False))
+
+
+def untouched(view: Any) -> Any:
+    """Decorate a view that must leave the session as it is (a status poll)."""
+    setattr(view, PASSIVE_ATTRIBUTE, True)
+    return view
+
+
+def restart_on_login(sender: Any, request: HttpRequest | None = None, **kwargs: Any) -> None:
+    """``user_logged_in``: with ``absoluteMaxAgeFrom: "login"``, the absolute clock
+    restarts at login."""
+    from . import conf
+
+    session = getattr(request, "session", None)
+    if conf.get_options().absolute_max_age_from != "login":
+        return
+    restart = getattr(session, "restart_lifetime", None)
+    if restart is not None:
+        restart()
