@@ -365,6 +365,7 @@ class SessionStore(SessionBase):
             yield from plans.destroy(sid)
             logger.info("session ended: absolute lifetime reached (session %s)", sid_hint(sid))
             self._ended_at_cap = True
+            signals.ended(self, sid, "expired")
             return None
         return loaded
 

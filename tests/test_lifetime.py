@@ -328,3 +328,25 @@ def test_the_top_level_touch_after_reaches_the_store(client, lifetime):
     sid = start(client)
     if store.name == "mongodb":  # connect-mongo's own field for its lazy touch
         assert "lastModified" in store._collection().find_one({"_id": sid})
+
+
+def test_a_session_read_past_its_cap_sends_session_ended_expired(client, lifetime):
+    from django_express_session.signals import session_ended
+
+    store = lifetime(absoluteMaxAge=CAP_MS, cookie={"maxAge": 60_000})
+    sid = "started-long-ago-0123456789abcdef"
+    # A record an Express app kept alive past the cap.
+    store.create(
+        sid, {**stored_session({"v": "x"}), LIFETIME_KEY: {"startedAt": now_ms() - 10_000}}
+    )
+    ended = []
+
+    def receiver(sender, session_key, reason, **kwargs):
+        ended.append((session_key, reason))
+
+    session_ended.connect(receiver)
+    try:
+        client.get("/read", HTTP_COOKIE=cookie_header(sid))
+    finally:
+        session_ended.disconnect(receiver)
+    assert ended == [(sid, "expired")]
