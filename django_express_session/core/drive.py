@@ -16,20 +16,22 @@ client that means "cannot reach the backend" arrives there as ``StoreUnavailable
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
+import weakref
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from asgiref.sync import sync_to_async
 
 from ..exceptions import StoreUnavailable
-from .ops import Op, Sleep
+from .ops import Exclusive, Op, Sleep
 
 if TYPE_CHECKING:
     from ..stores.base import Store
 
 T = TypeVar("T")
-Plan = Generator["Op | Sleep", Any, T]
+Plan = Generator["Op | Sleep | Exclusive", Any, T]
 
 
 class _Conversation:
@@ -45,7 +47,7 @@ class _Conversation:
         self.error: BaseException | None = None
         self.value: Any = None
 
-    def next(self) -> Op | Sleep | None:
+    def next(self) -> Op | Sleep | Exclusive | None:
         """The plan's next operation, or None once it returned (``value``)."""
         outcome, error = self.outcome, self.error
         self.outcome, self.error = None, None
@@ -76,6 +78,38 @@ def unavailable(store: Store, error: BaseException) -> StoreUnavailable:
     return failure
 
 
+class _ThreadLock:
+    __slots__ = ("__weakref__", "lock")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+
+
+# The per-key locks of ``Exclusive``, alive while someone holds or waits for them.
+_thread_locks: weakref.WeakValueDictionary[Any, _ThreadLock] = weakref.WeakValueDictionary()
+_loop_locks: weakref.WeakKeyDictionary[Any, weakref.WeakValueDictionary[Any, asyncio.Lock]] = (
+    weakref.WeakKeyDictionary()
+)
+_registry = threading.Lock()
+
+
+def _thread_lock(key: Any) -> _ThreadLock:
+    with _registry:
+        lock = _thread_locks.get(key)
+        if lock is None:
+            lock = _thread_locks[key] = _ThreadLock()
+        return lock
+
+
+def _loop_lock(key: Any) -> asyncio.Lock:
+    with _registry:
+        locks = _loop_locks.setdefault(asyncio.get_running_loop(), weakref.WeakValueDictionary())
+        lock = locks.get(key)
+        if lock is None:
+            lock = locks[key] = asyncio.Lock()
+        return lock
+
+
 def run(plan: Plan[T], store: Store) -> T:
     """Perform ``plan`` with the store's blocking primitives."""
     conversation = _Conversation(plan, store)
@@ -83,6 +117,15 @@ def run(plan: Plan[T], store: Store) -> T:
         with conversation:
             if isinstance(op, Sleep):
                 time.sleep(op.seconds)
+            elif isinstance(op, Exclusive):
+                held = _thread_lock(op.key)
+                waited = not held.lock.acquire(blocking=False)
+                if waited:
+                    held.lock.acquire()
+                try:
+                    conversation.outcome = run(op.make_plan(waited), store)
+                finally:
+                    held.lock.release()
             else:
                 conversation.outcome = getattr(store, op.method)(*op.args, **dict(op.kwargs))
     return conversation.value
@@ -100,6 +143,11 @@ async def arun(plan: Plan[T], store: Store) -> T:
         with conversation:
             if isinstance(op, Sleep):
                 await asyncio.sleep(op.seconds)
+            elif isinstance(op, Exclusive):
+                lock = _loop_lock(op.key)
+                waited = lock.locked()
+                async with lock:
+                    conversation.outcome = await arun(op.make_plan(waited), store)
             else:
                 method = getattr(store, "a" + op.method)
                 conversation.outcome = await method(*op.args, **dict(op.kwargs))

@@ -2,11 +2,13 @@
 
 An operation names one store primitive and its arguments; ``drive`` turns it into
 ``store.read(...)`` or ``await store.aread(...)``. ``Sleep`` is the back-off between
-compare-and-set attempts.
+compare-and-set attempts, and ``Exclusive`` runs a sub-plan under a per-key lock of this
+process.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -60,3 +62,14 @@ def touch(sid: str, record: Record) -> Op:
 @dataclass(frozen=True)
 class Sleep:
     seconds: float
+
+
+@dataclass(frozen=True)
+class Exclusive:
+    """Run the plan ``make_plan(waited)`` while holding this process's lock for ``key``
+    (a thread lock under ``run``, an asyncio lock per event loop under ``arun``);
+    ``waited`` says whether another holder had it first. The plan's result, or its
+    exception, is this operation's."""
+
+    key: Any
+    make_plan: Callable[[bool], Any]

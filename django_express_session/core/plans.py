@@ -20,7 +20,7 @@ from ..exceptions import (
 )
 from ..record import Changes, Record
 from . import ops
-from .ops import Op, Sleep, Versioned
+from .ops import Exclusive, Op, Sleep, Versioned
 
 logger = logging.getLogger("django_express_session")
 
@@ -38,8 +38,11 @@ def sid_hint(sid: Any) -> str:
 
 
 def backoff(attempt: int) -> float:
-    # Short and jittered: conflicting writers are requests of one browser.
-    return random.uniform(0, 0.002 * (attempt + 1))
+    """Seconds to wait before compare-and-set attempt ``attempt + 1``: full jitter over
+    an exponentially growing window (1 ms, 2 ms, 4 ms... capped at 64 ms), so that many
+    overlapping writers of one session (an event loop serves them all at once) spread
+    out instead of colliding again in step."""
+    return random.uniform(0, min(0.064, 0.001 * 2**attempt))
 
 
 def load(sid: str, *, touch: bool) -> Generator[Op, Any, Versioned | None]:
@@ -76,12 +79,22 @@ def create(
 
 def update(
     sid: str, changes: Changes, known: Versioned | None
-) -> Generator[Op | Sleep, Any, Record]:
+) -> Generator[Op | Sleep | Exclusive, Any, Record]:
     """Lay one request's ``changes`` over the latest record of ``sid`` with a
     compare-and-set, re-reading and retrying when another request wrote in between, so
     concurrent requests lose nothing. ``known`` is the record this request loaded: the
-    first attempt trusts it and costs no read. ``UpdateError`` if the session is gone."""
-    current = known
+    first attempt trusts it and costs no read. ``UpdateError`` if the session is gone.
+
+    Writers of one session in this process take turns (many overlap on one event loop);
+    one that had to wait re-reads first, since what it loaded has surely changed. The
+    compare-and-set still settles the races between processes."""
+    return (yield Exclusive(("update", sid), lambda waited: _merge(sid, changes, known, waited)))
+
+
+def _merge(
+    sid: str, changes: Changes, known: Versioned | None, waited: bool
+) -> Generator[Op | Sleep, Any, Record]:
+    current = None if waited else known
     for attempt in range(UPDATE_ATTEMPTS):
         if current is None or attempt:
             current = yield ops.read(sid)
