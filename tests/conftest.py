@@ -49,17 +49,10 @@ def express(settings, store_settings):
     """Configure ``EXPRESS_SESSION`` (express options as keyword arguments) over the
     store variant under test, and return the store."""
     from django_express_session import conf
-
-    settings.ROOT_URLCONF = "tests.urls"
+    from tests.helpers import use_express_session
 
     def configure(**options):
-        settings.EXPRESS_SESSION = {
-            "secret": "keyboard cat",
-            "resave": False,
-            "saveUninitialized": False,
-            "store": store_settings,
-            **options,
-        }
+        use_express_session(settings, **{"store": store_settings, **options})
         return conf.get_store()
 
     configure()

@@ -50,6 +50,19 @@ class StoreSpy:
         return calls
 
 
+def use_express_session(settings: Any, **options: Any) -> None:
+    """Set ``EXPRESS_SESSION`` as the tests mostly want it (the test secret, ``resave``
+    and ``saveUninitialized`` off, the test URLs), with ``options`` (express's names,
+    ``store`` included) on top."""
+    settings.ROOT_URLCONF = "tests.urls"
+    settings.EXPRESS_SESSION = {
+        "secret": SECRET,
+        "resave": False,
+        "saveUninitialized": False,
+        **options,
+    }
+
+
 def cookie_header(sid: str, secret: str = SECRET, name: str = NAME) -> str:
     return f"{name}={signing.cookie_value(sid, secret)}"
 

@@ -12,7 +12,7 @@ from django_express_session import conf, record
 from django_express_session.cookie import Cookie, attribute_problem
 from django_express_session.exceptions import CorruptRecord
 from django_express_session.record import now_ms
-from tests.helpers import cookie_header, set_cookie, stored_session, user_data
+from tests.helpers import cookie_header, set_cookie, stored_session, use_express_session, user_data
 from tests.test_bad_input import plant
 
 pytestmark = pytest.mark.django_db
@@ -98,13 +98,9 @@ def test_a_date_node_accepts_beyond_pythons_range_is_clamped(case, resave, expre
 
 
 def test_a_file_store_last_access_of_1e400_is_treated_as_missing(tmp_path, settings, client):
-    settings.ROOT_URLCONF = "tests.urls"
-    settings.EXPRESS_SESSION = {
-        "secret": "keyboard cat",
-        "resave": False,
-        "saveUninitialized": False,
-        "store": {"backend": "file", "options": {"path": str(tmp_path / "sessions")}},
-    }
+    use_express_session(
+        settings, store={"backend": "file", "options": {"path": str(tmp_path / "sessions")}}
+    )
     store = conf.get_store()
     text = record.dumps(stored_session({"user": "alice"}))
     plant(store, "last-access", text[:-1] + ',"__lastAccess":1e400}')
@@ -405,13 +401,9 @@ def test_prune_does_not_follow_a_symlink(tmp_path):
 def test_a_missing_sessions_directory_is_an_outage_not_a_logout(tmp_path, settings, client):
     import shutil
 
-    settings.ROOT_URLCONF = "tests.urls"
-    settings.EXPRESS_SESSION = {
-        "secret": "keyboard cat",
-        "resave": False,
-        "saveUninitialized": False,
-        "store": {"backend": "file", "options": {"path": str(tmp_path / "sessions")}},
-    }
+    use_express_session(
+        settings, store={"backend": "file", "options": {"path": str(tmp_path / "sessions")}}
+    )
     store = conf.get_store()
     store.set("logged-in", stored_session({"user": "alice"}))
     assert client.get("/read", HTTP_COOKIE=cookie_header("logged-in")).json()["data"]
@@ -592,14 +584,11 @@ def test_a_failing_disk_is_logged_without_the_whole_id(
     import errno
     import os
 
-    settings.ROOT_URLCONF = "tests.urls"
-    settings.EXPRESS_SESSION = {
-        "secret": "keyboard cat",
-        "resave": False,
-        "saveUninitialized": False,
-        "genid": lambda request: LONG_SID,
-        "store": {"backend": "file", "options": {"path": str(tmp_path / "sessions")}},
-    }
+    use_express_session(
+        settings,
+        genid=lambda request: LONG_SID,
+        store={"backend": "file", "options": {"path": str(tmp_path / "sessions")}},
+    )
 
     def failing_replace(source, destination):
         raise OSError(errno.EIO, "Input/output error", str(source), None, str(destination))
@@ -615,14 +604,11 @@ def test_a_failing_disk_is_logged_without_the_whole_id(
 
 
 def test_a_hostile_id_is_logged_by_a_hint(settings, client, caplog, tmp_path):
-    settings.ROOT_URLCONF = "tests.urls"
-    settings.EXPRESS_SESSION = {
-        "secret": "keyboard cat",
-        "resave": False,
-        "saveUninitialized": False,
-        "genid": lambda request: "../" + LONG_SID,
-        "store": {"backend": "file", "options": {"path": str(tmp_path / "sessions")}},
-    }
+    use_express_session(
+        settings,
+        genid=lambda request: "../" + LONG_SID,
+        store={"backend": "file", "options": {"path": str(tmp_path / "sessions")}},
+    )
     with caplog.at_level(logging.DEBUG, logger="django_express_session"):
         response = client.get("/set?v=1")
 
@@ -839,13 +825,7 @@ def test_a_pickle_planted_in_memcached_is_never_unpickled(
         def __reduce__(self):
             return (open, (str(marker), "w"))
 
-    settings.ROOT_URLCONF = "tests.urls"
-    settings.EXPRESS_SESSION = {
-        "secret": "keyboard cat",
-        "resave": False,
-        "saveUninitialized": False,
-        "store": store_cache_memcached,
-    }
+    use_express_session(settings, store=store_cache_memcached)
     # flags 1: what Django's own memcached client (pymemcache's pickle_serde) unpickles.
     memcached_client.set("sess:planted", pickle.dumps(Exploit()), flags=1)
 

@@ -26,7 +26,7 @@ from django.test import AsyncClient, Client
 from django_express_session import conf
 from django_express_session.stores import _pg_async
 from django_express_session.stores.database import DatabaseStore
-from tests.helpers import stored_session
+from tests.helpers import stored_session, use_express_session
 from tests.servers.postgres import Cluster, database_alias, migrate, start_cluster
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -35,13 +35,9 @@ SYNC_PRIMITIVES = ["read", "create", "replace", "destroy", "touch", "_execute"]
 
 
 def configure(settings, alias: str, **options) -> DatabaseStore:
-    settings.ROOT_URLCONF = "tests.urls"
-    settings.EXPRESS_SESSION = {
-        "secret": "keyboard cat",
-        "resave": False,
-        "saveUninitialized": False,
-        "store": {"backend": "database", "options": {"alias": alias, **options}},
-    }
+    use_express_session(
+        settings, store={"backend": "database", "options": {"alias": alias, **options}}
+    )
     return conf.get_store()
 
 

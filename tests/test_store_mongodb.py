@@ -25,7 +25,7 @@ from django_express_session import conf
 from django_express_session.exceptions import CorruptRecord, CreateError, UpdateError
 from django_express_session.record import Changes, dumps, format_js_date
 from django_express_session.stores.mongodb import MongoStore
-from tests.helpers import amerge, merge, stored_session
+from tests.helpers import amerge, merge, stored_session, use_express_session
 from tests.servers.mongodb import ROOT, mongoeco_server, mongoeco_uri
 from tests.servers.process import require
 
@@ -477,13 +477,7 @@ def recording(name: str, method, calls: list):
 def test_an_async_request_runs_every_store_call_on_the_event_loop(
     settings, store_mongodb, monkeypatch
 ):
-    settings.ROOT_URLCONF = "tests.urls"
-    settings.EXPRESS_SESSION = {
-        "secret": "keyboard cat",
-        "resave": False,
-        "saveUninitialized": False,
-        "store": store_mongodb,
-    }
+    use_express_session(settings, store=store_mongodb)
     store = conf.get_store()
     for name in ("read", "create", "replace", "destroy", "touch", "_collection"):
         monkeypatch.setattr(store, name, refuse(name))
@@ -638,14 +632,11 @@ def test_with_mongodb_down_a_request_gets_its_503_within_a_second_and_a_half(
     settings, tmp_path, mode
 ):
     server = mongoeco_server(tmp_path / "server.log").start()
-    settings.ROOT_URLCONF = "tests.urls"
-    settings.EXPRESS_SESSION = {
-        "secret": "keyboard cat",
-        "resave": False,
-        "saveUninitialized": False,
+    use_express_session(
+        settings,
         # No timeouts in the URI: the store's own defaults (pymongo's wait 30 s).
-        "store": {"backend": "mongodb", "options": {"mongoUrl": mongoeco_uri(server)}},
-    }
+        store={"backend": "mongodb", "options": {"mongoUrl": mongoeco_uri(server)}},
+    )
 
     def browse():
         client, newcomer = Client(), Client()

@@ -8,19 +8,13 @@ import pytest
 from django.core import checks
 
 from tests.custom_stores import DictStore
-from tests.helpers import cookie_header, set_cookie, sid_of
+from tests.helpers import cookie_header, set_cookie, sid_of, use_express_session
 
 
 @pytest.fixture
 def dict_store(settings):
     DictStore.records = {}
-    settings.ROOT_URLCONF = "tests.urls"
-    settings.EXPRESS_SESSION = {
-        "secret": "keyboard cat",
-        "resave": False,
-        "saveUninitialized": False,
-        "store": {"backend": "tests.custom_stores.DictStore"},
-    }
+    use_express_session(settings, store={"backend": "tests.custom_stores.DictStore"})
 
 
 def test_an_express_style_store_keeps_sessions_across_requests(client, dict_store):

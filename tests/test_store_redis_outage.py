@@ -21,7 +21,7 @@ from django.test import AsyncClient, Client
 
 from django_express_session.exceptions import StoreUnavailable
 from django_express_session.stores.redis import RedisStore
-from tests.helpers import stored_session
+from tests.helpers import stored_session, use_express_session
 from tests.servers.process import Server
 from tests.servers.redis import redis_url
 
@@ -175,13 +175,7 @@ def test_the_cache_alias_keeps_its_own_settings(redis_outage_server, outage_alia
 
 @pytest.fixture
 def site(outage_alias, settings) -> None:
-    settings.ROOT_URLCONF = "tests.urls"
-    settings.EXPRESS_SESSION = {
-        "secret": "keyboard cat",
-        "resave": False,
-        "saveUninitialized": False,
-        "store": {"backend": "redis", "options": {"alias": outage_alias}},
-    }
+    use_express_session(settings, store={"backend": "redis", "options": {"alias": outage_alias}})
 
 
 def test_a_request_on_a_frozen_redis_gets_its_503_fast_and_recovers(site, redis_outage_server):
