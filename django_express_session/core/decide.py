@@ -81,14 +81,14 @@ def should_save(state: SessionState, fingerprint: Fingerprint, facts: Facts) -> 
     return not state.is_saved(fingerprint)
 
 
-def should_touch(state: SessionState, saving: bool, facts: Facts | None = None) -> bool:
+def should_touch(state: SessionState, saving: bool, facts: Facts) -> bool:
     return (
         not saving
         and state.mode is not Mode.DETACHED
         and not state.is_new
         and state.stored
         and not state.touched_on_read
-        and touch_due(state, facts or Facts())
+        and touch_due(state, facts)
     )
 
 
