@@ -49,10 +49,12 @@ def express(settings, store_settings):
     """Configure ``EXPRESS_SESSION`` (express options as keyword arguments) over the
     store variant under test, and return the store."""
     from django_express_session import conf
-    from tests.helpers import use_express_session
+    from tests.helpers import express_session
+
+    settings.ROOT_URLCONF = "tests.urls"
 
     def configure(**options):
-        use_express_session(settings, **{"store": store_settings, **options})
+        settings.EXPRESS_SESSION = express_session(**{"store": store_settings, **options})
         return conf.get_store()
 
     configure()

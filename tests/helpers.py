@@ -50,17 +50,17 @@ class StoreSpy:
         return calls
 
 
+def express_session(**options: Any) -> dict[str, Any]:
+    """``EXPRESS_SESSION`` as the tests mostly want it (the test secret, ``resave`` and
+    ``saveUninitialized`` off), with ``options`` (express's names, ``store`` included)
+    on top."""
+    return {"secret": SECRET, "resave": False, "saveUninitialized": False, **options}
+
+
 def use_express_session(settings: Any, **options: Any) -> None:
-    """Set ``EXPRESS_SESSION`` as the tests mostly want it (the test secret, ``resave``
-    and ``saveUninitialized`` off, the test URLs), with ``options`` (express's names,
-    ``store`` included) on top."""
+    """Point the test URLs and ``express_session(**options)`` at Django."""
     settings.ROOT_URLCONF = "tests.urls"
-    settings.EXPRESS_SESSION = {
-        "secret": SECRET,
-        "resave": False,
-        "saveUninitialized": False,
-        **options,
-    }
+    settings.EXPRESS_SESSION = express_session(**options)
 
 
 def cookie_header(sid: str, secret: str = SECRET, name: str = NAME) -> str:
