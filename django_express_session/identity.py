@@ -46,7 +46,7 @@ from django.core.exceptions import (
 )
 
 from . import signals
-from .core.plans import sid_hint
+from .record import sid_hint
 from .validation import imported, invalid
 
 if TYPE_CHECKING:

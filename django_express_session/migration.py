@@ -304,7 +304,7 @@ def adopting(request: HttpRequest, options: Options, old_key: str) -> Plan:
                 converted = build_record(old, options, session._new_cookie())
             except (TypeError, ValueError) as error:
                 logger.warning(
-                    "migrateFrom: session %s not converted: %s", plans.sid_hint(sid), error
+                    "migrateFrom: session %s not converted: %s", record.sid_hint(sid), error
                 )
                 return None
             try:

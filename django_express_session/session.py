@@ -30,12 +30,12 @@ from .core.ops import Versioned
 from .core.state import LIFETIME_KEY, Fingerprint, Mode, SessionState, started_at
 from .exceptions import UpdateError
 from .http import is_secure
+from .record import sid_hint
 from .stores.base import Store
 
 logger = logging.getLogger("django_express_session")
 
 Plan = Generator[Any, Any, Any]
-sid_hint = plans.sid_hint
 
 
 class SessionStore(SessionBase):

@@ -18,7 +18,7 @@ from ..exceptions import (
     UpdateConflict,
     UpdateError,
 )
-from ..record import Changes, Record
+from ..record import Changes, Record, sid_hint
 from . import ops
 from .ops import Exclusive, Op, Sleep, Versioned
 
@@ -30,11 +30,6 @@ Plan = Generator["Op | Sleep", Any, Any]
 CREATE_ATTEMPTS = 5
 #: Compare-and-set attempts before ``UpdateConflict`` (a 503: someone is hammering).
 UPDATE_ATTEMPTS = 20
-
-
-def sid_hint(sid: Any) -> str:
-    """Enough of a session id to correlate log lines, not enough to hijack it."""
-    return f"{sid[:6]}…" if isinstance(sid, str) else repr(sid)
 
 
 def backoff(attempt: int) -> float:
