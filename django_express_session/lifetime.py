@@ -23,6 +23,10 @@ if TYPE_CHECKING:
 #: Set on a request whose view must leave the session as it is (``leave_untouched``).
 PASSIVE_ATTRIBUTE = "_express_session_passive"
 
+#: Whether any view of this process is decorated ``untouched``: until one is, no request
+#: needs its URL resolved before the view to find out.
+_untouched_views = False
+
 
 def configure_store(store: Store, options: Options) -> Store:
     """Give the store the lifetime options. ``touchAfter`` may be given at the top
@@ -57,10 +61,14 @@ def is_passive(request: HttpRequest | None, *, before_view: bool = False) -> boo
         return True
     match = getattr(request, "resolver_match", None)
     if match is None and before_view:
-        from django.urls import Resolver404, resolve
+        from django.urls import Resolver404, get_resolver, resolve
 
+        urlconf = getattr(request, "urlconf", None)
+        get_resolver(urlconf).url_patterns  # noqa: B018 (imports the views: cached)
+        if not _untouched_views:
+            return False  # the common case: an extra resolve per request saved
         try:
-            match = resolve(request.path_info, getattr(request, "urlconf", None))
+            match = resolve(request.path_info, urlconf)
         except Resolver404:
             return False
     return match is not None and bool(getattr(match.func, PASSIVE_ATTRIBUTE, False))
@@ -68,6 +76,8 @@ def is_passive(request: HttpRequest | None, *, before_view: bool = False) -> boo
 
 def untouched(view: Any) -> Any:
     """Decorate a view that must leave the session as it is (a status poll)."""
+    global _untouched_views
+    _untouched_views = True
     setattr(view, PASSIVE_ATTRIBUTE, True)
     return view
 
