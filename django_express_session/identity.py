@@ -46,6 +46,7 @@ from django.core.exceptions import (
 )
 
 from . import signals
+from .owner import PASSPORT_KEY
 from .record import sid_hint
 from .validation import imported, invalid
 
@@ -54,8 +55,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("django_express_session")
 
-#: Where passport keeps its data in the session, and the user under it.
-PASSPORT_KEY = "passport"
 #: The ``passport.user`` value this session's Django side was settled from.
 BRIDGED_KEY = "_auth_user_passport"
 _DJANGO_KEYS = (SESSION_KEY, BACKEND_SESSION_KEY, HASH_SESSION_KEY)

@@ -12,14 +12,14 @@ primitives, each one round trip where the backend allows:
 * ``touch(sid, record)``: refresh the store-level expiry of an unmodified session,
   never recreating it.
 
-The optional bulk methods ``all``, ``clear``, ``length`` and ``prune`` see live records
-only. Everything built on the primitives lives in the session core, once: merging one
-request's changes onto the latest record, retrying a compare-and-set, taking a new id
-on a collision. Every primitive has an ``a*`` twin. By default the twins run the plain
-method in a worker thread (``thread_sensitive`` picks Django's shared thread, which
-database connections need); a store whose sync methods do no I/O sets ``blocking =
-False`` and is called directly, and a store with a native asyncio client sets
-``native_async = True`` and overrides the twins.
+The optional bulk methods ``all``, ``clear``, ``length``, ``prune``, ``sessions_of``
+and ``reindex`` see live records only. Everything built on the primitives lives in the
+session core, once: merging one request's changes onto the latest record, retrying a
+compare-and-set, taking a new id on a collision. Every primitive has an ``a*`` twin. By
+default the twins run the plain method in a worker thread (``thread_sensitive`` picks
+Django's shared thread, which database connections need); a store whose sync methods
+do no I/O sets ``blocking = False`` and is called directly, and a store with a native
+asyncio client sets ``native_async = True`` and overrides the twins.
 
 An express-style store that only has ``get``/``set``/``destroy`` is wrapped by
 ``ExpressStyleStore``, which is last-writer-wins.
@@ -44,6 +44,7 @@ from ..core.drive import arun, run
 from ..core.ops import Versioned
 from ..core.state import started_at
 from ..exceptions import CreateError
+from ..owner import Owner
 from ..record import Record, expires_ms, now_ms
 from ..validation import (  # noqa: F401 (the stores' option checks live there)
     check_bool,
@@ -153,6 +154,17 @@ class Store:
         """
         return None
 
+    def sessions_of(self, owner: Owner) -> dict[str, Record]:
+        """The live records ``owner`` is logged in to, by id. This default scans
+        ``all()``; a store with a per-user index overrides it."""
+        return {sid: record for sid, record in self.all().items() if owner.owns(record)}
+
+    def reindex(self, *, dry_run: bool = False, progress: Progress | None = None) -> int | None:
+        """Rebuild the per-user index from the records (``manage.py reindexsessions``);
+        return how many entries were added or removed, or None when the store keeps no
+        index that can drift."""
+        return None
+
     # -- express's get/set, for scripts and power users -----------------------------------
 
     def get(self, sid: str) -> Record | None:
@@ -197,6 +209,9 @@ class Store:
 
     async def aall(self) -> dict[str, Record]:
         return await self._in_thread(self.all)
+
+    async def asessions_of(self, owner: Owner) -> dict[str, Record]:
+        return await self._in_thread(self.sessions_of, owner)
 
     async def aclear(self) -> None:
         await self._in_thread(self.clear)

@@ -1,0 +1,47 @@
+"""Whose session a record is: the user keys Django and passport write into it.
+
+Django's ``login()`` writes ``_auth_user_id`` (the user's primary key as a string);
+passport writes ``passport.user`` (what the Express app's ``serializeUser`` returned).
+A store that indexes sessions by user indexes these two values, and a store that scans
+matches records with ``Owner.owns``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth import SESSION_KEY
+
+#: Where passport keeps its data in the session, and the user under it.
+PASSPORT_KEY = "passport"
+PASSPORT_USER_KEY = "user"
+
+
+def django_user_id(record: Mapping[str, Any]) -> str | None:
+    value = record.get(SESSION_KEY)
+    return value if isinstance(value, str) else None
+
+
+def passport_user(record: Mapping[str, Any]) -> Any:
+    passport = record.get(PASSPORT_KEY)
+    return passport.get(PASSPORT_USER_KEY) if isinstance(passport, Mapping) else None
+
+
+@dataclass(frozen=True)
+class Owner:
+    """One user as the records name them: ``django_id`` is ``str(user.pk)``, ``passport``
+    the user's ``passport.user`` value when the identity bridge is configured."""
+
+    django_id: str | None
+    passport: Any = None
+
+    def owns(self, record: Mapping[str, Any]) -> bool:
+        if self.django_id is not None and django_user_id(record) == self.django_id:
+            return True
+        if self.passport is None:
+            return False
+        value = passport_user(record)
+        # bool is an int in Python, never a user id in either app.
+        return not isinstance(value, bool) and value == self.passport
