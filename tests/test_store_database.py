@@ -221,7 +221,13 @@ def test_postgres_column_types_are_connect_pg_simples(store_database_postgres):
         ("expire", "timestamp without time zone"),
     ]
     indexes = sql(store, "SELECT indexname FROM pg_indexes WHERE tablename = 'session'")
-    assert sorted(name for (name,) in indexes) == ["IDX_session_expire", "session_pkey"]
+    # connect-pg-simple's two, and the migration's user key indexes.
+    assert sorted(name for (name,) in indexes) == [
+        "IDX_session_django_user",
+        "IDX_session_expire",
+        "IDX_session_passport_user",
+        "session_pkey",
+    ]
 
 
 def test_postgres_server_time_zone_is_not_utc(store_database_postgres):

@@ -31,7 +31,7 @@ import inspect
 import logging
 import math
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from functools import partial
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -157,7 +157,20 @@ class Store:
     def sessions_of(self, owner: Owner) -> dict[str, Record]:
         """The live records ``owner`` is logged in to, by id. This default scans
         ``all()``; a store with a per-user index overrides it."""
-        return {sid: record for sid, record in self.all().items() if owner.owns(record)}
+        return self.owned_live(owner, self.all().items())
+
+    def owned_live(self, owner: Owner, records: Iterable[tuple[str, Record]]) -> dict[str, Record]:
+        """The records of ``records`` that ``owner`` is logged in to and that have not
+        reached their absolute cap (a store's own expiry does not know the cap, and
+        Node may have touched a record past it; the session layer ends it at its next
+        read)."""
+        now = now_ms()
+        owned = {}
+        for sid, record in records:
+            cap = self.cap_of(record)
+            if owner.owns(record) and (cap is None or cap > now):
+                owned[sid] = record
+        return owned
 
     def reindex(self, *, dry_run: bool = False, progress: Progress | None = None) -> int | None:
         """Rebuild the per-user index from the records (``manage.py reindexsessions``);

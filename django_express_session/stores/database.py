@@ -55,8 +55,10 @@ from django.db import (
 
 from ..core.drive import arun, run
 from ..core.ops import Op
-from ..exceptions import CreateError
+from ..exceptions import CorruptRecord, CreateError
+from ..owner import Owner
 from ..record import Record, dumps, loads
+from . import _user_index
 from .base import (
     Lazy,
     Store,
@@ -259,6 +261,9 @@ class DatabaseStore(Store):
         else:
             self.same_text = "sess = %s"
 
+        #: On MySQL/MariaDB, whether the table has the user key columns (looked up once).
+        self._user_columns: bool | None = None
+
         self._pools: Lazy[Any] | None = None
         if postgres:
             from django.db.backends.postgresql.psycopg_any import is_psycopg3
@@ -370,6 +375,12 @@ class DatabaseStore(Store):
     async def aall(self) -> dict[str, Record]:
         return await self._arun(self._all())
 
+    def sessions_of(self, owner: Owner) -> dict[str, Record]:
+        return self._run(self._sessions_of(owner))
+
+    async def asessions_of(self, owner: Owner) -> dict[str, Record]:
+        return await self._arun(self._sessions_of(owner))
+
     def length(self) -> int:
         return self._run(self._length())
 
@@ -475,6 +486,54 @@ class DatabaseStore(Store):
         )
         return {sid: loads(text) for sid, text in rows}
 
+    def _sessions_of(self, owner: Owner) -> Statements:
+        """The owner's live rows through the user key index (``_user_index``): only
+        those rows are read. Without an index to use, every live row is read and
+        matched here."""
+        lookup = yield from self._user_lookup()
+        terms = None
+        if lookup is not None:
+            terms = _user_index.lookup_terms(owner, mariadb=self.vendor == "mysql")
+        if terms is None:
+            return self.owned_live(owner, (yield from self._all()).items())
+        if not terms:
+            return {}
+        matches = " OR ".join(f"{lookup[key]} = %s" for key, _ in terms)
+        _, rows = yield sql(
+            f"SELECT sid, {self.sess} FROM {self.table} WHERE ({matches}) AND expire >= {self.at}",
+            *(text for _, text in terms),
+            *self._now(),
+        )
+        # The index narrows; the records decide (a cut, case-folded or numeric key may
+        # match another user's), and a row that is not a record is no one's session.
+        decoded = []
+        for sid, text in rows:
+            try:
+                decoded.append((sid, loads(text)))
+            except CorruptRecord:
+                continue
+        return self.owned_live(owner, decoded)
+
+    def _user_lookup(self) -> Generator[Op, Result, dict[str, str] | None]:
+        """The SQL of each user key as indexed, or None when the table has no index of
+        them (MySQL, or a MariaDB table without the columns of the migration)."""
+        if self.vendor != "mysql":
+            found = {key: _user_index.expression(self.vendor, key) for key in _user_index.KEYS}
+            return None if None in found.values() else found
+        if self._user_columns is None:
+            columns = [
+                _user_index.expression("mysql", key, mariadb=True) for key in _user_index.KEYS
+            ]
+            _, rows = yield sql(
+                "SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = "
+                "COALESCE(%s, DATABASE()) AND table_name = %s AND column_name IN (%s, %s)",
+                *(self.schema_name, self.table_name, *columns),
+            )
+            self._user_columns = rows[0][0] == len(columns)
+        if not self._user_columns:
+            return None
+        return {key: _user_index.expression("mysql", key, mariadb=True) for key in _user_index.KEYS}
+
     def _length(self) -> Statements:
         _, rows = yield sql(
             f"SELECT COUNT(*) FROM {self.table} WHERE expire >= {self.at}", *self._now()
@@ -562,10 +621,22 @@ class DatabaseStore(Store):
                 f'ALTER TABLE {table} ADD CONSTRAINT {primary_key} PRIMARY KEY ("sid") '
                 "NOT DEFERRABLE INITIALLY IMMEDIATE",
                 f'CREATE INDEX {index} ON {table} ("expire")',
+                *self._user_index_ddl(),
             ]
         column = {field.column: field.db_type(connection) for field in ExpressSession._meta.fields}
         return [
             f"CREATE TABLE {table} (sid {column['sid']} NOT NULL PRIMARY KEY, "
             f"sess {column['sess']} NOT NULL, expire {column['expire']} NOT NULL)",
             f"CREATE INDEX {index} ON {table} (expire)",
+            *self._user_index_ddl(),
         ]
+
+    def _user_index_ddl(self) -> list[str]:
+        connection = connections[self.alias]
+        return _user_index.ddl(
+            self.vendor,
+            self.table,
+            self.table_name,
+            connection.ops.quote_name,
+            mariadb=getattr(connection, "mysql_is_mariadb", False),
+        )
