@@ -7,6 +7,7 @@ whose id already exists, and saving one that another request destroyed.
 from django.contrib.sessions.backends.base import CreateError, UpdateError
 
 __all__ = [
+    "CannotListSessions",
     "CorruptRecord",
     "CreateError",
     "InvalidSessionId",
@@ -30,3 +31,8 @@ class UpdateConflict(Exception):
 
 class InvalidSessionId(ValueError):
     """A session id this store cannot hold safely (say, a path for the file store)."""
+
+
+class CannotListSessions(NotImplementedError):
+    """The configured store cannot list a user's sessions (``users.sessions_of``,
+    ``logout_everywhere``); the message says why and which stores can."""

@@ -442,10 +442,12 @@ class SessionStore(SessionBase):
         self._cookie = cookie or self._new_cookie()
         self.modified = True
 
-    def _destroying(self) -> Plan:
+    def _destroying(self, reason: str = "destroy") -> Plan:
+        """Also how ``users.logout_everywhere`` ends the request's own session (with
+        its own reason): nothing of it is saved afterwards."""
         if self._may_be_stored:
             yield from plans.destroy(self.state.sid)
-            signals.ended(self, self.state.sid, "destroy")
+            signals.ended(self, self.state.sid, reason)
         self.state = self.state.destroyed()
         self._session_cache = {}
 

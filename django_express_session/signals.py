@@ -9,9 +9,12 @@ Each is a ``django.dispatch.Signal`` sent with keyword arguments only:
     A stored session was ended under ``session_key``. ``reason`` is ``"logout"``
     (``flush()``, which ``logout()`` calls), ``"password_change"`` (Django's
     authentication flushed it because its ``_auth_user_hash`` no longer matches the
-    user's password), ``"destroy"`` (``destroy()``, ``delete()``, or ``unset: "destroy"``)
-    or ``"regenerate"`` (``regenerate()``/``cycle_key()``, which ``login()`` and
-    ``update_session_auth_hash()`` call: the data lives on under a new id).
+    user's password), ``"destroy"`` (``destroy()``, ``delete()``, or ``unset: "destroy"``),
+    ``"regenerate"`` (``regenerate()``/``cycle_key()``, which ``login()`` and
+    ``update_session_auth_hash()`` call: the data lives on under a new id) or
+    ``"everywhere"`` (ended from outside the session: ``users.logout_everywhere()``,
+    ``users.end_session()``, ``manage.py logout_everywhere``; ``session`` is None
+    unless it is the request's own session).
 ``identity_bridged(sender, user, session, direction, request)``
     The ``passport`` option carried a login across: ``direction`` is
     ``"express_to_django"`` (an Express login became ``request.user``) or
@@ -42,7 +45,7 @@ identity_bridged = Signal()
 store_unavailable = Signal()
 update_conflict = Signal()
 
-REASONS = ("logout", "password_change", "destroy", "regenerate")
+REASONS = ("logout", "password_change", "destroy", "regenerate", "everywhere")
 
 
 def ended(session: Any, session_key: str | None, reason: str) -> None:

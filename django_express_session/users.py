@@ -1,14 +1,23 @@
-"""Every session of a user: list them, end them (``sessions_of``, ``logout_everywhere``).
+"""Every session of a user: list them, end them (``sessions_of``, ``logout_everywhere``,
+``end_session``, and their async twins; ``manage.py logout_everywhere``).
 
 A user is found in a record by Django's ``_auth_user_id`` and, when the ``passport``
 option is set, by passport's ``passport.user``, so sessions the Express app wrote are
 found too. How a store finds them (an index, or a scan) is the store's
-``sessions_of``; what it costs per store is in the documentation.
+``sessions_of``; what it costs per store is in the documentation. A store that cannot
+list them (memcached) raises ``CannotListSessions``.
+
+Each function is written once, as a plan (``core.drive``): the sync one runs it with
+the store's plain methods, the async twin with its ``a*`` methods. Sessions ended here
+send ``session_ended`` with the reason ``"everywhere"``; when the request passed in is
+one of them, its session object is ended as well, so its response saves nothing and
+clears the cookie.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import hmac
+from collections.abc import Generator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -16,7 +25,10 @@ from typing import TYPE_CHECKING, Any
 from django.utils.crypto import salted_hmac
 
 from . import conf, signals
+from .core.drive import arun, run
+from .core.ops import Op
 from .core.state import LIFETIME_KEY
+from .exceptions import CannotListSessions
 from .owner import Owner
 from .record import Record, expires_ms, sid_hint
 
@@ -27,13 +39,18 @@ if TYPE_CHECKING:
     from .session import SessionStore
 
 __all__ = [
+    "CannotListSessions",
     "UserSession",
+    "aend_session",
     "alogout_everywhere",
     "asessions_of",
+    "end_session",
     "logout_everywhere",
     "owner_of",
     "sessions_of",
 ]
+
+Plan = Generator[Op, Any, Any]
 
 #: ``session_ended``'s reason for the sessions ``logout_everywhere`` ends.
 REASON = "everywhere"
@@ -108,52 +125,114 @@ def _ordered(sessions: list[UserSession]) -> list[UserSession]:
     )
 
 
-def sessions_of(user: AbstractBaseUser, request: HttpRequest | None = None) -> list[UserSession]:
-    """The user's live sessions, the request's own first, then the most recently seen."""
-    records = conf.get_store().sessions_of(owner_of(user))
+def _listing(owner: Owner) -> Plan:
+    """The store's live records of ``owner`` by id; ``CannotListSessions`` where the
+    store cannot list them."""
+    try:
+        return (yield Op("sessions_of", (owner,)))
+    except NotImplementedError as error:
+        raise CannotListSessions(
+            f"{error}; a user's sessions cannot be listed or ended on this store (the "
+            f"database, file, memory, redis and mongodb stores can)"
+        ) from error
+
+
+def _described(user: AbstractBaseUser, request: HttpRequest | None) -> Plan:
+    records = yield from _listing(owner_of(user))
     current = _current_sid(request)
     return _ordered([describe(sid, record, current) for sid, record in records.items()])
+
+
+def sessions_of(user: AbstractBaseUser, request: HttpRequest | None = None) -> list[UserSession]:
+    """The user's live sessions, the request's own first, then the most recently seen.
+    ``CannotListSessions`` on a store that cannot list them (memcached)."""
+    return run(_described(user, request), conf.get_store())
 
 
 async def asessions_of(
     user: AbstractBaseUser, request: HttpRequest | None = None
 ) -> list[UserSession]:
-    records = await conf.get_store().asessions_of(owner_of(user))
-    current = _current_sid(request)
-    return _ordered([describe(sid, record, current) for sid, record in records.items()])
+    return await arun(_described(user, request), conf.get_store())
 
 
 def _kept_sid(keep: SessionStore | str | None) -> str | None:
-    if keep is None or isinstance(keep, str):
-        return keep
-    return keep.session_key
-
-
-def _ended(sid: str) -> None:
     from .session import SessionStore
 
+    if keep is None or isinstance(keep, str):
+        return keep
+    if isinstance(keep, SessionStore):
+        return keep.session_key
+    raise TypeError(f"keep must be a session, a session id or None, not {type(keep).__name__}")
+
+
+def _ending(sid: str, request: HttpRequest | None) -> Plan:
+    """End one session. The request's own is ended through its session object, so
+    that the response saves nothing of it (no resave, no modified data brings it
+    back) and clears the browser's cookie."""
+    from .session import SessionStore
+
+    session = getattr(request, "session", None)
+    if isinstance(session, SessionStore) and session.session_key == sid:
+        yield from session._destroying(REASON)
+        return
+    yield Op("destroy", (sid,))
     signals.session_ended.send(sender=SessionStore, session=None, session_key=sid, reason=REASON)
 
 
-def logout_everywhere(user: AbstractBaseUser, keep: SessionStore | str | None = None) -> int:
+def _logging_out(
+    user: AbstractBaseUser, keep: SessionStore | str | None, request: HttpRequest | None
+) -> Plan:
+    """End the user's sessions but ``keep``; return those ended, described."""
+    kept = _kept_sid(keep)
+    records = yield from _listing(owner_of(user))
+    current = _current_sid(request)
+    ended = []
+    for sid, record in records.items():
+        if sid != kept:
+            ended.append(describe(sid, record, current))
+            yield from _ending(sid, request)
+    return ended
+
+
+def logout_everywhere(
+    user: AbstractBaseUser,
+    keep: SessionStore | str | None = None,
+    *,
+    request: HttpRequest | None = None,
+) -> int:
     """End every session of ``user`` but ``keep`` (a session, or a session id); return
-    how many were ended."""
-    store, kept = conf.get_store(), _kept_sid(keep)
-    ended = 0
-    for sid in store.sessions_of(owner_of(user)):
-        if sid != kept:
-            store.destroy(sid)
-            _ended(sid)
-            ended += 1
-    return ended
+    how many were ended. Pass the ``request`` when it may be one of them: its session
+    then ends in this response too."""
+    return len(run(_logging_out(user, keep, request), conf.get_store()))
 
 
-async def alogout_everywhere(user: AbstractBaseUser, keep: SessionStore | str | None = None) -> int:
-    store, kept = conf.get_store(), _kept_sid(keep)
-    ended = 0
-    for sid in await store.asessions_of(owner_of(user)):
-        if sid != kept:
-            await store.adestroy(sid)
-            _ended(sid)
-            ended += 1
-    return ended
+async def alogout_everywhere(
+    user: AbstractBaseUser,
+    keep: SessionStore | str | None = None,
+    *,
+    request: HttpRequest | None = None,
+) -> int:
+    return len(await arun(_logging_out(user, keep, request), conf.get_store()))
+
+
+def _ending_ref(user: AbstractBaseUser, ref: str, request: HttpRequest | None) -> Plan:
+    if not isinstance(ref, str):
+        raise TypeError(f"ref must be a UserSession's ref (a str), not {type(ref).__name__}")
+    records = yield from _listing(owner_of(user))
+    for sid in records:
+        if hmac.compare_digest(ref_of(sid), ref):
+            yield from _ending(sid, request)
+            return True
+    return False
+
+
+def end_session(user: AbstractBaseUser, ref: str, *, request: HttpRequest | None = None) -> bool:
+    """End the session of ``user`` whose ``UserSession.ref`` is ``ref``; False when the
+    user has no such live session (ended meanwhile, or another user's)."""
+    return run(_ending_ref(user, ref, request), conf.get_store())
+
+
+async def aend_session(
+    user: AbstractBaseUser, ref: str, *, request: HttpRequest | None = None
+) -> bool:
+    return await arun(_ending_ref(user, ref, request), conf.get_store())

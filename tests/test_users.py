@@ -3,20 +3,37 @@ that can list them."""
 
 from __future__ import annotations
 
+from io import StringIO
+
 import pytest
 from asgiref.sync import async_to_sync
 from django.contrib.auth.models import User
+from django.core.management import CommandError, call_command
+from django.test import AsyncClient
 
-from django_express_session import users
-from tests.test_identity import browser, user_of
+from django_express_session import conf, signals, users
+from django_express_session.owner import Owner
+from django_express_session.stores.memory import MemoryStore
+from tests.helpers import set_cookie, stored_session
+from tests.test_identity import browser, express_login, user_of
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
 def urls(settings, express):
-    settings.ROOT_URLCONF = "tests.identity_support"
+    settings.ROOT_URLCONF = "tests.users_support"
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def listable(request, store_settings):
+    """Every test but the memcached one runs on the stores that can list sessions."""
+    on_memcached = conf.get_store().name == "cache" and conf.get_store().kind == "memcached"
+    if on_memcached and "memcached" not in request.node.name:
+        pytest.skip("memcached cannot list a user's sessions (test_memcached_says_so)")
+    if not on_memcached and "memcached" in request.node.name:
+        pytest.skip("memcached only")
 
 
 @pytest.fixture
@@ -29,25 +46,44 @@ def bob(db):
     return User.objects.create_user("bob", password="pw")
 
 
+@pytest.fixture
+def ended():
+    """The ``session_ended`` signals sent, as (session_key, reason, session given)."""
+    seen = []
+
+    def receiver(sender, session, session_key, reason, **kwargs):
+        seen.append((session_key, reason, session is not None))
+
+    signals.session_ended.connect(receiver)
+    yield seen
+    signals.session_ended.disconnect(receiver)
+
+
 def logged_in(name: str):
     client = browser()
     assert client.get("/login", {"username": name, "password": "pw"}).status_code == 200
     return client
 
 
+def sid_of(client) -> str:
+    return client.get("/me").json()["id"]
+
+
 def test_sessions_of_lists_each_login_of_the_user_and_no_one_else(alice, bob):
     laptop, phone, other = logged_in("alice"), logged_in("alice"), logged_in("bob")
-    ids = {laptop.get("/me").json()["id"], phone.get("/me").json()["id"]}
+    ids = {sid_of(laptop), sid_of(phone)}
     listed = users.sessions_of(alice)
     assert {s.hint[:6] for s in listed} == {sid[:6] for sid in ids}
     assert all(len(s.hint) < 10 for s in listed)  # a hint, never the id
     assert user_of(other) == "bob"
 
 
-def test_logout_everywhere_ends_every_session_but_the_kept_one(alice, bob):
+def test_logout_everywhere_ends_every_session_but_the_kept_one(alice, bob, ended):
     laptop, phone, tablet, other = (logged_in(n) for n in ("alice", "alice", "alice", "bob"))
-    kept = laptop.get("/me").json()["id"]
+    kept = sid_of(laptop)
+    ended.clear()
     assert users.logout_everywhere(alice, keep=kept) == 2
+    assert sorted(reason for _, reason, _ in ended) == ["everywhere", "everywhere"]
     assert user_of(laptop) == "alice"
     assert user_of(phone) is None and user_of(tablet) is None
     assert user_of(other) == "bob"
@@ -59,3 +95,195 @@ def test_the_async_twins_agree(alice):
     assert len(async_to_sync(users.asessions_of)(alice)) == 2
     assert async_to_sync(users.alogout_everywhere)(alice) == 2
     assert users.sessions_of(alice) == []
+
+
+def test_sessions_the_express_app_wrote_are_found_and_ended(express, alice, bob):
+    store = express(passport={"field": "username"})
+    express_login(store, "express-alice-1", "alice")
+    express_login(store, "express-bob-1", "bob")
+    django_side = logged_in("alice")
+    assert len(users.sessions_of(alice)) == 2
+    assert users.logout_everywhere(alice) == 2
+    assert store.get("express-alice-1") is None
+    assert user_of(django_side) is None
+    assert store.get("express-bob-1") is not None
+    assert len(users.sessions_of(bob)) == 1
+
+
+def test_expired_sessions_are_never_listed(alice):
+    store = conf.get_store()
+    store.set("expired-alice", stored_session({"_auth_user_id": str(alice.pk)}, -1000))
+    logged_in("alice")
+    assert len(users.sessions_of(alice)) == 1
+    assert users.logout_everywhere(alice) == 1
+
+
+# -- the request's own session ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("resave", [False, True])
+def test_ending_the_requests_own_session_leaves_it_ended(express, alice, ended, resave):
+    express(resave=resave)
+    laptop, phone = logged_in("alice"), logged_in("alice")
+    own = sid_of(laptop)
+    ended.clear()
+    response = laptop.get("/everywhere")  # the view writes to the session afterwards
+    assert response.json() == {"ended": 2}
+    assert set_cookie(response).startswith("connect.sid=; Path=/; Expires=Thu, 01 Jan 1970")
+    assert conf.get_store().get(own) is None  # nothing saved it back
+    assert user_of(laptop) is None and user_of(phone) is None
+    assert (own, "everywhere", True) in ended and len(ended) == 2
+
+
+def test_keeping_the_requests_own_session(alice):
+    laptop, phone = logged_in("alice"), logged_in("alice")
+    assert laptop.get("/everywhere", {"keep": "self"}).json() == {"ended": 1}
+    assert user_of(laptop) == "alice"
+    assert conf.get_store().get(sid_of(laptop))["written_after"] is True
+    assert user_of(phone) is None
+
+
+def test_the_async_view_ends_its_own_session_too(alice):
+    laptop = logged_in("alice")
+    own = sid_of(laptop)
+    client = AsyncClient()
+    client.cookies = laptop.cookies
+    response = async_to_sync(client.get)("/aeverywhere")
+    assert response.json() == {"ended": 1}
+    assert conf.get_store().get(own) is None
+    assert user_of(laptop) is None
+
+
+def test_keep_of_another_type_is_refused(alice):
+    logged_in("alice")
+    with pytest.raises(TypeError, match="keep must be a session, a session id or None"):
+        users.logout_everywhere(alice, keep=42)
+    assert len(users.sessions_of(alice)) == 1  # nothing ended
+
+
+# -- end_session ------------------------------------------------------------------------
+
+
+def test_end_session_ends_one_session_by_its_ref(alice, bob, ended):
+    laptop, phone, other = logged_in("alice"), logged_in("alice"), logged_in("bob")
+    listed = laptop.get("/sessions").json()["sessions"]
+    assert [s["current"] for s in listed] == [True, False]
+    ended.clear()
+    assert laptop.get("/end", {"ref": listed[1]["ref"]}).json() == {"ended": True}
+    assert [reason for _, reason, _ in ended] == ["everywhere"]
+    assert user_of(phone) is None and user_of(laptop) == "alice"
+    # Gone now; a ref of another user's session is not alice's to end.
+    assert users.end_session(alice, listed[1]["ref"]) is False
+    assert users.end_session(alice, users.sessions_of(bob)[0].ref) is False
+    assert user_of(other) == "bob"
+
+
+def test_end_session_of_the_requests_own_session(alice):
+    laptop = logged_in("alice")
+    own = users.sessions_of(alice)[0]
+    assert laptop.get("/end", {"ref": own.ref}).json() == {"ended": True}
+    assert user_of(laptop) is None
+
+
+def test_end_session_async_and_a_bad_ref(alice):
+    logged_in("alice")
+    (listed,) = users.sessions_of(alice)
+    with pytest.raises(TypeError, match="ref must be a UserSession's ref"):
+        users.end_session(alice, None)
+    assert async_to_sync(users.aend_session)(alice, listed.ref) is True
+    assert users.sessions_of(alice) == []
+
+
+# -- a store that cannot list -----------------------------------------------------------
+
+
+def test_memcached_says_so(alice):
+    with pytest.raises(
+        users.CannotListSessions, match="cannot find a user's sessions on memcached"
+    ):
+        users.sessions_of(alice)
+    with pytest.raises(users.CannotListSessions, match="the database, file, memory, redis"):
+        users.logout_everywhere(alice)
+    with pytest.raises(NotImplementedError, match="memcached has no index"):
+        conf.get_store().sessions_of(Owner(django_id=str(alice.pk)))  # the store's own
+
+
+# -- manage.py logout_everywhere, reindexsessions ---------------------------------------
+
+
+def command(*args, stdout=None) -> str:
+    out = stdout or StringIO()
+    call_command(*args, stdout=out)
+    return out.getvalue()
+
+
+def test_the_command_ends_the_users_sessions_and_names_them(alice, bob):
+    laptop, phone, other = logged_in("alice"), logged_in("alice"), logged_in("bob")
+    hints = sorted(s.hint for s in users.sessions_of(alice))
+    lines = command("logout_everywhere", "alice").splitlines()
+    assert lines[0] == "2 sessions of alice ended."
+    assert sorted(line.split()[0] for line in lines[1:]) == hints
+    assert user_of(laptop) is None and user_of(phone) is None
+    assert user_of(other) == "bob"
+
+
+def test_the_command_dry_run_ends_nothing_and_keep_keeps(alice):
+    laptop, phone = logged_in("alice"), logged_in("alice")
+    output = command("logout_everywhere", "alice", "--dry-run", "--keep", sid_of(laptop))
+    assert output.splitlines()[0] == "1 session of alice would be ended."
+    assert user_of(phone) == "alice"
+    assert command("logout_everywhere", "alice", "--keep", sid_of(laptop)).startswith(
+        "1 session of alice ended."
+    )
+    assert user_of(laptop) == "alice" and user_of(phone) is None
+
+
+def test_the_command_refuses_an_unknown_user(alice):
+    logged_in("alice")
+    with pytest.raises(CommandError, match="No user has username 'alicia': no session ended"):
+        command("logout_everywhere", "alicia")
+    assert len(users.sessions_of(alice)) == 1
+
+
+def test_the_command_on_memcached_says_it_cannot(alice):
+    with pytest.raises(CommandError, match="cannot find a user's sessions on memcached"):
+        command("logout_everywhere", "alice")
+
+
+def test_reindexsessions_says_when_there_is_no_index_to_rebuild():
+    store = conf.get_store()
+    output = command("reindexsessions")
+    if store.reindex() is None:
+        assert output == (
+            f"The {store.name} store keeps no index of users' sessions that can drift: "
+            "nothing to rebuild.\n"
+        )
+    else:
+        assert output.endswith(" index entries fixed.\n")
+
+
+class Terminal(StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+class CountingIndex(MemoryStore):
+    """A memory store with an index to rebuild, which it reports in two batches (what
+    the command shows, whatever the store)."""
+
+    def reindex(self, *, dry_run=False, progress=None):
+        for done in (1000, 1500):
+            if progress:
+                progress(done)
+        return 1500
+
+
+def test_reindexsessions_shows_progress_on_a_terminal(settings):
+    store = {"backend": "tests.test_users.CountingIndex", "options": {}}
+    settings.EXPRESS_SESSION = {**settings.EXPRESS_SESSION, "store": store}
+    shown = command("reindexsessions", "--dry-run", stdout=Terminal())
+    assert shown == (
+        "\r1,000 index entries would be fixed...\r1,500 index entries would be fixed...\r"
+        "1,500 index entries would be fixed.\n"
+    )
+    assert command("reindexsessions") == "1,500 index entries fixed.\n"  # no tty: no bar

@@ -11,6 +11,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand
 
 from ... import conf
+from ..running_count import RunningCount
 
 
 class Command(BaseCommand):
@@ -25,16 +26,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, dry_run: bool = False, **options):
         store = conf.get_store()
-        interactive = self.stdout.isatty()
         verb = "would be removed" if dry_run else "removed"
-
-        def progress(count: int) -> None:
-            self.stdout.write(f"\r{count:,} expired sessions {verb}...", ending="")
-            self.stdout.flush()
-
-        removed = store.prune(dry_run=dry_run, progress=progress if interactive else None)
-        if interactive:
-            self.stdout.write("\r", ending="")
+        count = RunningCount(self.stdout, f"expired sessions {verb}")
+        removed = store.prune(dry_run=dry_run, progress=count.callback)
+        count.end()
         if removed is None:
             self.stdout.write(
                 f"The {store.name} store expires sessions by itself: nothing to clear."
