@@ -1,5 +1,6 @@
 """The Django side of the passport interop tests: the routes of ``interop/node/passport.js``
-(``/me``, ``/auth/login``, ``/auth/logout``), plus a password change and a user factory."""
+(``/me``, ``/auth/login``, ``/auth/logout``), plus a password change, a user factory
+and "log out everywhere" for a user."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from django.contrib import auth
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.contrib.auth.models import User
 from django.http import HttpRequest, JsonResponse
+
+from django_express_session import users
 
 
 class QuickPBKDF2PasswordHasher(PBKDF2PasswordHasher):
@@ -49,3 +52,9 @@ def change_password(request: HttpRequest) -> JsonResponse:
 def create_user(request: HttpRequest) -> JsonResponse:
     user = User.objects.create_user(request.GET["username"], password=request.GET["password"])
     return JsonResponse({"user": user.username})
+
+
+def logout_everywhere(request: HttpRequest) -> JsonResponse:
+    """End every session of the named user (what an admin does), on both apps."""
+    user = User.objects.get(username=request.GET["username"])
+    return JsonResponse({"ended": users.logout_everywhere(user, request=request)})

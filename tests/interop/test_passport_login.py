@@ -53,13 +53,18 @@ def pair(request, apps, users_database):
     )
 
 
-@pytest.fixture
-def user(pair):
-    """A new Django user (name, password), created through the Django app."""
+def new_user(pair) -> str:
+    """A new Django user (its name; the password is "old password"), created through
+    the Django app."""
     name = f"user{os.getpid()}x{next(_names)}"
     created = Browser().get(pair.django, "/auth/user", username=name, password="old password")
     assert created.status == 200, created.body
     return name
+
+
+@pytest.fixture
+def user(pair):
+    return new_user(pair)
 
 
 def side(pair, name):

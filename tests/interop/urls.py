@@ -20,4 +20,5 @@ urlpatterns = [
     path("auth/logout", auth_views.logout),
     path("auth/password", auth_views.change_password),
     path("auth/user", auth_views.create_user),
+    path("auth/logout-everywhere", auth_views.logout_everywhere),
 ]
