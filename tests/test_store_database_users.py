@@ -204,3 +204,18 @@ def test_the_stored_text_is_left_as_written(store):
     session = logged_in("7", "alice")
     store.set("sid-1", session)
     assert sql(store, "SELECT sess FROM %t") in ([(dumps(session),)], [(session,)])
+
+
+def test_a_mariadb_table_without_the_columns_is_scanned(store_database_mariadb):
+    """A table made before the migration's columns existed (another ``tableName``)."""
+    store = DatabaseStore.from_options({**store_database_mariadb["options"], "tableName": "bare"})
+    sql(store, "CREATE TABLE %t (sid varchar(255) NOT NULL PRIMARY KEY, "
+               "sess longtext NOT NULL, expire datetime(6) NOT NULL)")  # fmt: skip
+    try:
+        store.set("by-django", logged_in("7"))
+        insert_as_node(store, "by-express", logged_in(passport="alice"))
+        store.set("bob", logged_in("8", "bob"))
+        assert sorted(store.sessions_of(ALICE)) == ["by-django", "by-express"]
+        assert store._user_columns is False  # looked up once, then the scan
+    finally:
+        sql(store, "DROP TABLE %t")

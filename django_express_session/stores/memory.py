@@ -72,7 +72,10 @@ class MemoryStore(Store):
     def all(self) -> dict[str, Record]:
         with self._lock:
             self._sweep()
-            return {sid: record.loads(entry.text) for sid, entry in self._entries.items()}
+            texts = [(sid, entry.text) for sid, entry in self._entries.items()]
+        # Decoded outside the lock: a listing (``sessions_of``) of many sessions must
+        # not hold up every request of the process meanwhile.
+        return {sid: record.loads(text) for sid, text in texts}
 
     def clear(self) -> None:
         with self._lock:
