@@ -229,10 +229,11 @@ def test_the_command_ends_the_users_sessions_and_names_them(alice, bob):
 
 def test_the_command_dry_run_ends_nothing_and_keep_keeps(alice):
     laptop, phone = logged_in("alice"), logged_in("alice")
-    output = command("logout_everywhere", "alice", "--dry-run", "--keep", sid_of(laptop))
+    # --keep=SID: an id may start with "-", which argparse would read as an option.
+    output = command("logout_everywhere", "alice", "--dry-run", f"--keep={sid_of(laptop)}")
     assert output.splitlines()[0] == "1 session of alice would be ended."
     assert user_of(phone) == "alice"
-    assert command("logout_everywhere", "alice", "--keep", sid_of(laptop)).startswith(
+    assert command("logout_everywhere", "alice", f"--keep={sid_of(laptop)}").startswith(
         "1 session of alice ended."
     )
     assert user_of(laptop) == "alice" and user_of(phone) is None

@@ -13,7 +13,7 @@ from .test_passport_login import log_in, new_user, user_on
 pytestmark = pytest.mark.interop
 
 # The apps and the users of the passport tests: one user database, the bridge on.
-pair, user, users_database = passport_tests.pair, passport_tests.user, passport_tests.users_database
+pair, user = passport_tests.pair, passport_tests.user
 
 
 def test_logout_everywhere_ends_the_users_sessions_on_both_apps_and_no_one_elses(pair, user):

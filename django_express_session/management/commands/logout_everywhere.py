@@ -18,7 +18,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("username", help="The user's USERNAME_FIELD value.")
-        parser.add_argument("--keep", metavar="SID", help="A session id to leave logged in.")
+        parser.add_argument(
+            "--keep",
+            metavar="SID",
+            help="A session id to leave logged in (--keep=SID: an id may start with '-').",
+        )
         parser.add_argument(
             "--dry-run", action="store_true", help="List the sessions; end nothing."
         )
