@@ -3,7 +3,9 @@
 On PostgreSQL the migration makes exactly the table connect-pg-simple's ``table.sql``
 makes (``sid varchar`` primary key, ``sess json``, ``expire timestamp(6)`` without time
 zone, index ``IDX_session_expire``), so an Express app and this app share it. On other
-databases the same columns get the nearest portable types.
+databases the same columns get the nearest portable types. Migration ``0002`` then
+indexes the user keys inside ``sess`` (``stores/_user_index.py``), leaving these
+columns as they are.
 
 The store reads and writes the table with SQL of its own (``stores/database.py``), not
 through this model: the model exists for the migration and for looking at rows.
