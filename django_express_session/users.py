@@ -28,8 +28,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "UserSession",
+    "aend_session",
     "alogout_everywhere",
     "asessions_of",
+    "end_session",
     "logout_everywhere",
     "owner_of",
     "sessions_of",
@@ -157,3 +159,25 @@ async def alogout_everywhere(user: AbstractBaseUser, keep: SessionStore | str | 
             _ended(sid)
             ended += 1
     return ended
+
+
+def end_session(user: AbstractBaseUser, ref: str) -> bool:
+    """End the session of ``user`` whose ``UserSession.ref`` is ``ref``; False if the
+    user has no such session (another user's ref ends nothing)."""
+    store = conf.get_store()
+    for sid in store.sessions_of(owner_of(user)):
+        if ref_of(sid) == ref:
+            store.destroy(sid)
+            _ended(sid)
+            return True
+    return False
+
+
+async def aend_session(user: AbstractBaseUser, ref: str) -> bool:
+    store = conf.get_store()
+    for sid in await store.asessions_of(owner_of(user)):
+        if ref_of(sid) == ref:
+            await store.adestroy(sid)
+            _ended(sid)
+            return True
+    return False
