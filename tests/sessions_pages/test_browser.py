@@ -10,6 +10,7 @@ desktop width and at 390x844.
 from __future__ import annotations
 
 import base64
+import math
 import os
 import time
 from collections.abc import Iterator
@@ -80,15 +81,20 @@ def shots(tmp_path) -> Path:
 def screenshot(
     driver, folder: Path, name: str, size: tuple[int, int] = DESKTOP, only: str | None = None
 ) -> None:
-    """The whole page (or the element matching the selector ``only``), laid out in a
-    viewport of ``size`` (a phone's is a mobile one, so the page's viewport meta
-    applies)."""
+    """The whole page (or the element matching the selector ``only``), laid out at the
+    width of ``size`` (a phone's viewport is a mobile one, so the page's viewport meta
+    applies). The viewport grows to the page's height, so no scrollbar takes width."""
     width, height = size
-    driver.execute_cdp_cmd(
-        "Emulation.setDeviceMetricsOverride",
-        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": size == PHONE},
-    )
+
+    def viewport(height: int) -> None:
+        metrics = {"width": width, "height": height, "deviceScaleFactor": 1}
+        driver.execute_cdp_cmd(
+            "Emulation.setDeviceMetricsOverride", {**metrics, "mobile": size == PHONE}
+        )
+
+    viewport(height)
     page = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
+    viewport(max(height, math.ceil(page["height"])))
     clip = {"x": 0, "y": 0, "width": width, "height": max(height, page["height"]), "scale": 1}
     if only is not None:
         clip |= driver.execute_script(
@@ -96,9 +102,7 @@ def screenshot(
             "return {x: r.x + scrollX, y: r.y + scrollY, width: r.width, height: r.height};",
             only,
         )
-    shot = driver.execute_cdp_cmd(
-        "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True, "clip": clip}
-    )
+    shot = driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png", "clip": clip})
     (folder / f"{name}.png").write_bytes(base64.b64decode(shot["data"]))
     driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
 
@@ -120,7 +124,7 @@ def test_an_admin_ends_all_sessions_of_a_user_from_the_change_page(
     tracked_session(
         alice,
         ip="203.0.113.7",
-        userAgent="Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) Safari/604.1",
+        userAgent="Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.0 Mobile/15E148 Safari/604.1",
         writtenBy="express",
     )
     chromium.get(f"{live_server.url}/admin/login/?next=/admin/")
@@ -136,7 +140,8 @@ def test_an_admin_ends_all_sessions_of_a_user_from_the_change_page(
     chromium.get(f"{live_server.url}/admin/auth/user/{alice.pk}/change/")
     rows = chromium.find_elements(By.CSS_SELECTOR, "#user-sessions tbody tr")
     assert len(rows) == 3
-    assert "203.0.113.7" in chromium.find_element(By.ID, "user-sessions").text
+    section = chromium.find_element(By.ID, "user-sessions").text
+    assert "203.0.113.7" in section and "Safari on iPhone" in section
     screenshot(chromium, shots, "admin-user-change-page")
     screenshot(chromium, shots, "admin-user-sessions", only="#user-sessions")
 

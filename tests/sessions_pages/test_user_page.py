@@ -55,7 +55,7 @@ def test_log_out_of_other_sessions_keeps_this_one_and_other_users(alice, bob):
     assert "Logged out of 2 other sessions." in response.content.decode()
     assert user_of(laptop) is None and user_of(tablet) is None
     assert user_of(phone) == "alice" and user_of(other) == "bob"
-    assert "You have no other session." in response.content.decode()
+    assert "You are signed in here only." in response.content.decode()
 
 
 def test_end_one_session_by_its_ref(alice, bob):
