@@ -9,6 +9,7 @@ import pytest
 from django.contrib import admin
 from django.contrib.auth import admin as auth_admin
 from django.contrib.auth.models import Permission, User
+from django.template.loader import render_to_string
 from django.test import Client
 
 from django_express_session import users
@@ -24,7 +25,7 @@ from tests.sessions_pages.support import (
     unlisting_store,
     user_of,
 )
-from tests.test_identity import browser
+from tests.test_identity import browser, express_login
 
 pytestmark = pytest.mark.django_db
 
@@ -235,3 +236,20 @@ def test_a_store_that_cannot_list_says_so_instead_of_failing(
     assert "The sessions cannot be listed" in page
     response = admin_client.post(end_all_url(alice), follow=True)
     assert "No session was ended" in response.content.decode()
+
+
+def test_a_session_the_express_app_logged_in_is_listed_with_its_user(express, root, alice):
+    store = express(passport={"field": "username"})
+    express_login(store, "from-express-app", "alice")
+    admin_client = logged_in("root")
+    assert "<code>from-e…</code>" in admin_client.get(change_page(alice)).content.decode()
+    page = sessions_list(admin_client)
+    assert "<code>from-e…</code>" in page and f"?user={alice.pk}" in page
+    admin_client.post(end_all_url(alice))
+    assert store.read("from-express-app") is None
+
+
+def test_the_section_renders_nothing_without_the_mixins_context():
+    # As on an add page, which a user admin without add_form_template renders with the
+    # mixin's change_form_template.
+    assert render_to_string("django_express_session/admin/user_sessions.html").strip() == ""
