@@ -172,7 +172,7 @@ def test_by_default_login_keeps_the_clock_of_the_session(client, lifetime, alice
     assert store.get(logged_in)[LIFETIME_KEY]["startedAt"] == first
 
 
-# -- the idle timeout and "remember me" (the README's recipes) --------------------------
+# -- the idle timeout and "remember me" (docs/lifetimes.md's recipes) ----------------
 
 
 def test_idle_timeout_recipe_activity_keeps_the_session_and_silence_ends_it(client, lifetime):
