@@ -5,7 +5,9 @@ the proxy trust rules, and ``written_by`` telling which app wrote the record las
 from __future__ import annotations
 
 import pytest
+from asgiref.sync import async_to_sync
 from django.core.exceptions import ImproperlyConfigured
+from django.test import AsyncClient
 
 from django_express_session import conf, record, tracking, users
 from django_express_session.core.state import LIFETIME_KEY
@@ -64,6 +66,15 @@ def test_the_first_store_records_when_and_from_which_client(client, track):
     assert recorded["userAgent"] == LAPTOP
     assert recorded["writtenBy"] == "django"
     assert store.get(sid)["v"] == "x"
+
+
+def test_an_async_request_is_recorded_alike(track):
+    store = track()
+    get = async_to_sync(AsyncClient().get)
+    response = get("/async-set", {"v": "x"}, headers={"user-agent": LAPTOP})
+    sid = sid_of(set_cookie(response))
+    assert (own(store, sid)["ip"], own(store, sid)["userAgent"]) == ("127.0.0.1", LAPTOP)
+    assert tracking.written_by(store.get(sid), store.metadata_keys) == "django"
 
 
 def test_only_the_listed_details_are_recorded(client, track):
