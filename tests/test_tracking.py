@@ -198,6 +198,17 @@ def test_a_session_written_elsewhere_gets_its_visit_at_its_first_django_request(
     assert recorded["createdAt"] == recorded["lastSeenAt"]
 
 
+def test_the_absolute_clock_and_the_visits_share_the_dict(client, track, clock):
+    store = track(absoluteMaxAge=HOUR_MS)
+    sid = start(client)
+    started = own(store, sid)["startedAt"]
+    assert own(store, sid)["createdAt"] >= started
+    clock(tracking.DEFAULT_VISIT_INTERVAL + 1)
+    client.get("/noop", HTTP_COOKIE=cookie_header(sid))
+    assert own(store, sid)["startedAt"] == started
+    assert own(store, sid)["lastSeenAt"] >= started + tracking.DEFAULT_VISIT_INTERVAL * 1000
+
+
 def test_under_rolling_the_periodic_write_resends_the_cookie(client, track, clock):
     track(rolling=True, touchAfter=60)
     sid = start(client)
