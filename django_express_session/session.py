@@ -436,6 +436,8 @@ class SessionStore(SessionBase):
             self.state = state.written(state.sid, fingerprint)
             self._lifetime_changed = False
             return
+        if self._lifetime is None:
+            self._start_lifetime()  # a session made outside a request has no clock yet
         sid = yield from plans.create(state.sid, self._record, self._new_id)
         if sid is None:
             self.state = self.state.detached()
