@@ -54,6 +54,9 @@ class SessionStore(SessionBase):
         self._metadata: dict[str, Any] = {}
         #: The session the cookie named was ended at its absolute cap by this read.
         self._ended_at_cap = False
+        #: The moment ``set_expiry`` was last given (Django keeps a given datetime as it
+        #: is; every other expiry is an idle timeout).
+        self._expiry_moment: datetime | None = None
         super().__init__(session_key)  # sets _session_key, hence the state
 
     # Django keeps the id in ``_session_key``; here it is the state's ``sid``.
@@ -202,12 +205,14 @@ class SessionStore(SessionBase):
         """Django's ``set_expiry``: seconds, a datetime, a timedelta, 0 for a browser-session
         cookie, None for the configured ``maxAge``. The browser gets the new expiry."""
         cookie = self.cookie
+        self._expiry_moment = None
         if value is None:
-            cookie.max_age = self.options.cookie.given.get("maxAge")
+            # Read now, not at the session's start: Django's settings-driven default.
+            cookie.max_age = conf.get_options().cookie.given.get("maxAge")
         elif isinstance(value, datetime):
             if timezone.is_naive(value):
                 value = timezone.make_aware(value)
-            cookie.expires = value
+            cookie.expires = self._expiry_moment = value
         elif isinstance(value, timedelta):
             cookie.max_age = value
         elif value == 0:
@@ -220,12 +225,24 @@ class SessionStore(SessionBase):
         self.set_expiry(value)
 
     def _expiry(self, kwargs: dict[str, Any]) -> dict[str, Any]:
-        """Django's ``modification``/``expiry`` arguments; without ``expiry``, the
-        cookie's expiry (None for a browser-session cookie)."""
-        if "expiry" not in kwargs:
-            expires = self.cookie.expires
-            kwargs = {**kwargs, "expiry": expires if isinstance(expires, datetime) else None}
-        return kwargs
+        """Django's ``modification``/``expiry`` arguments. Without ``expiry``: a moment
+        given to ``set_expiry`` stands as it is; otherwise the idle timeout
+        (``original_max_age``) counts from ``modification`` (now by default), as the
+        store's expiry does once this request touches it, and never past the absolute
+        cap. A browser-session cookie has none (Django then uses SESSION_COOKIE_AGE)."""
+        if "expiry" in kwargs:
+            return kwargs
+        cookie = self.cookie
+        expires, idle_ms = cookie.expires, cookie.original_max_age
+        if not isinstance(expires, datetime):
+            return {**kwargs, "expiry": None}
+        if expires == self._expiry_moment or isinstance(idle_ms, bool) or idle_ms is None:
+            return {**kwargs, "expiry": expires}
+        modification = kwargs.get("modification") or timezone.now()
+        end = modification + timedelta(milliseconds=idle_ms)
+        if self._cap_at is not None:
+            end = min(end, _EPOCH + timedelta(milliseconds=self._cap_at))
+        return {**kwargs, "modification": modification, "expiry": end}
 
     def get_expiry_age(self, **kwargs: Any) -> int:
         return super().get_expiry_age(**self._expiry(kwargs))
@@ -416,6 +433,8 @@ class SessionStore(SessionBase):
             yield from plans.update(state.sid, changes, state.version)
             self.state = state.written(state.sid, fingerprint)
             return
+        if self._lifetime is None:
+            self._start_lifetime()  # a session made outside a request has no clock yet
         sid = yield from plans.create(state.sid, self._record, self._new_id)
         if sid is None:
             self.state = self.state.detached()
