@@ -433,8 +433,10 @@ class SessionStore(SessionBase):
             yield from plans.update(state.sid, changes, state.version)
             self.state = state.written(state.sid, fingerprint)
             return
-        if self._lifetime is None:
-            self._start_lifetime()  # a session made outside a request has no clock yet
+        if self._started_at is None and self.options.absolute_max_age is not None:
+            # A session made outside a request has no clock yet.
+            own = {**(state.own or {}), "startedAt": record.now_ms()}
+            self.state = state.with_own(own, changed=False)
         sid = yield from plans.create(state.sid, self._record, self._new_id)
         if sid is None:
             self.state = self.state.detached()
