@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 from django import template
+from django.utils import timezone
+from django.utils.timesince import timesince
 
 register = template.Library()
 
@@ -14,7 +17,7 @@ _BROWSERS = [
     ("Edge", r"\bEdg(?:e|A|iOS)?/"),
     ("Opera", r"\b(?:OPR|Opera)/"),
     ("Firefox", r"\b(?:Firefox|FxiOS)/"),
-    ("Chrome", r"\b(?:Chrome|CriOS)/"),
+    ("Chrome", r"\b(?:HeadlessChrome|Chrome|CriOS)/"),
     ("Safari", r"\bVersion/[\d.]+.*\bSafari/"),
 ]
 _SYSTEMS = [
@@ -42,3 +45,13 @@ def device_name(user_agent: str | None) -> str:
     if browser and system:
         return f"{browser} on {system}"
     return browser or system or ""
+
+
+@register.filter
+def seen_ago(moment: datetime | None) -> str:
+    """ "just now" within a minute, else "5 minutes ago" (Django's ``timesince``)."""
+    if moment is None:
+        return ""
+    if (timezone.now() - moment).total_seconds() < 60:
+        return "just now"
+    return f"{timesince(moment)} ago"
