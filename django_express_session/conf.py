@@ -23,6 +23,7 @@ from .django_settings import with_django_settings
 from .ids import generate_sid
 from .migration import MigrateFrom, parse_migrate_from, with_migration
 from .signing import Secret, masked
+from .tracking import TRACKABLE
 from .validation import SETTING, imported, invalid
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ STORE_BACKENDS = {
 _TOP_LEVEL = {
     "secret", "name", "key", "resave", "saveUninitialized", "rolling", "unset", "proxy",
     "genid", "cookie", "store", "storeUnavailable", "passport", "migrateFrom",
-    "absoluteMaxAge", "absoluteMaxAgeFrom", "touchAfter",
+    "absoluteMaxAge", "absoluteMaxAgeFrom", "touchAfter", "track",
 }  # fmt: skip
 _COOKIE_KEYS = {
     "path", "httpOnly", "secure", "maxAge", "domain", "sameSite", "partitioned", "priority",
@@ -93,6 +94,9 @@ class Options:
     absolute_max_age: int | None = None
     absolute_max_age_from: str = "start"
     touch_after: float | None = None
+    #: ``track``: the client details recorded in each session's record (``tracking``;
+    #: empty: none, and no times either).
+    track: tuple[str, ...] = ()
 
 
 def _boolean(config: Mapping[str, Any], key: str, default: bool) -> bool:
@@ -250,6 +254,20 @@ def _lifetime(config: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _track(config: Mapping[str, Any]) -> tuple[str, ...]:
+    value = config.get("track")
+    if value is None:
+        return ()
+    if not isinstance(value, (list, tuple)):
+        raise invalid(
+            "'track'", f"must be a list of client details {list(TRACKABLE)} (or []), not {value!r}"
+        )
+    for item in value:
+        if item not in TRACKABLE:
+            raise invalid("'track'", f"lists {item!r}, which is not one of {list(TRACKABLE)}")
+    return tuple(dict.fromkeys(value))
+
+
 @sensitive_variables("config", "secrets")
 def parse(config: Any) -> Options:
     """Validate an ``EXPRESS_SESSION`` dict into ``Options``."""
@@ -293,6 +311,7 @@ def parse(config: Any) -> Options:
         passport=identity.parse(config.get("passport")),
         migrate_from=parse_migrate_from(config),
         **_lifetime(config),
+        track=_track(config),
     )
 
 

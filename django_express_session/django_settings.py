@@ -95,6 +95,11 @@ def conflicts(config: Mapping[str, Any]) -> list[tuple[str, str, Any, Any]]:
             if given[option] != wanted:
                 label = option if section is None else f"cookie']['{option}"
                 found.append((name, label, wanted, given[option]))
+    if _browser_session() and cookie.get("maxAge") is not None:
+        # Django's browser-session cookie has no maxAge, and the one set here wins.
+        found.append(
+            ("SESSION_EXPIRE_AT_BROWSER_CLOSE", "cookie']['maxAge", None, cookie["maxAge"])
+        )
     return found
 
 

@@ -1,14 +1,16 @@
 """HTTP details: reading the Cookie header as express does, deciding whether a request
-is secure, matching the cookie path, and putting an exact ``Set-Cookie`` line on a
-Django response."""
+is secure and who the client is, matching the cookie path, and putting an exact
+``Set-Cookie`` line on a Django response."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from http.cookies import Morsel
 from typing import Any
 from urllib.parse import unquote
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponseBase
 
 _WHITESPACE = " \t"
@@ -85,6 +87,22 @@ def is_secure(request: HttpRequest, proxy: bool | None) -> bool:
         return False
     forwarded = request.META.get("HTTP_X_FORWARDED_PROTO", "")
     return forwarded.split(",", 1)[0].strip().lower() == "https"
+
+
+def client_ip(request: HttpRequest, proxy: bool | None) -> str | None:
+    """The client's address. A proxy is trusted under ``is_secure``'s rules: with
+    ``proxy: True``, and with ``proxy`` unset when Django trusts one (its
+    ``SECURE_PROXY_SSL_HEADER`` is set); then the left-most ``X-Forwarded-For`` entry
+    is the client, as express's ``req.ip`` under ``trust proxy`` true. Otherwise, or
+    when that entry is no IP address, the connection's ``REMOTE_ADDR``."""
+    trusted = proxy is True or (proxy is None and settings.SECURE_PROXY_SSL_HEADER)
+    if trusted:
+        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "").split(",", 1)[0].strip()
+        try:
+            return str(ipaddress.ip_address(forwarded))
+        except ValueError:
+            pass  # absent, or a proxy's garbage: the connection's address is all we know
+    return request.META.get("REMOTE_ADDR") or None
 
 
 def path_matches(request_path: str, cookie_path: str) -> bool:

@@ -20,14 +20,14 @@ from django.contrib.sessions.backends.base import SessionBase
 from django.http import HttpRequest
 from django.utils import timezone
 
-from . import conf, lifetime, record, signals
+from . import conf, lifetime, record, signals, tracking
 from .conf import Options
 from .cookie import Cookie
 from .core import plans
 from .core.decide import Decision, cap_at, ends_at, past_cap, seconds_until
 from .core.drive import arun, run
 from .core.ops import Versioned
-from .core.state import LIFETIME_KEY, Fingerprint, Mode, SessionState, started_at
+from .core.state import LIFETIME_KEY, Fingerprint, Mode, SessionState, own_moment, started_at
 from .exceptions import UpdateError
 from .http import is_secure
 from .record import sid_hint
@@ -52,12 +52,11 @@ class SessionStore(SessionBase):
         self._cookie: Cookie | None = None
         #: The backend's own keys of the record as read (``Store.metadata_keys``).
         self._metadata: dict[str, Any] = {}
-        #: The record's ``LIFETIME_KEY`` dict (None: the record has none), and whether
-        #: this request set it on a stored session (it is then written back).
-        self._lifetime: dict[str, Any] | None = None
-        self._lifetime_changed = False
         #: The session the cookie named was ended at its absolute cap by this read.
         self._ended_at_cap = False
+        #: The moment ``set_expiry`` was last given (Django keeps a given datetime as it
+        #: is; every other expiry is an idle timeout).
+        self._expiry_moment: datetime | None = None
         super().__init__(session_key)  # sets _session_key, hence the state
 
     # Django keeps the id in ``_session_key``; here it is the state's ``sid``.
@@ -206,12 +205,14 @@ class SessionStore(SessionBase):
         """Django's ``set_expiry``: seconds, a datetime, a timedelta, 0 for a browser-session
         cookie, None for the configured ``maxAge``. The browser gets the new expiry."""
         cookie = self.cookie
+        self._expiry_moment = None
         if value is None:
-            cookie.max_age = self.options.cookie.given.get("maxAge")
+            # Read now, not at the session's start: Django's settings-driven default.
+            cookie.max_age = conf.get_options().cookie.given.get("maxAge")
         elif isinstance(value, datetime):
             if timezone.is_naive(value):
                 value = timezone.make_aware(value)
-            cookie.expires = value
+            cookie.expires = self._expiry_moment = value
         elif isinstance(value, timedelta):
             cookie.max_age = value
         elif value == 0:
@@ -224,12 +225,24 @@ class SessionStore(SessionBase):
         self.set_expiry(value)
 
     def _expiry(self, kwargs: dict[str, Any]) -> dict[str, Any]:
-        """Django's ``modification``/``expiry`` arguments; without ``expiry``, the
-        cookie's expiry (None for a browser-session cookie)."""
-        if "expiry" not in kwargs:
-            expires = self.cookie.expires
-            kwargs = {**kwargs, "expiry": expires if isinstance(expires, datetime) else None}
-        return kwargs
+        """Django's ``modification``/``expiry`` arguments. Without ``expiry``: a moment
+        given to ``set_expiry`` stands as it is; otherwise the idle timeout
+        (``original_max_age``) counts from ``modification`` (now by default), as the
+        store's expiry does once this request touches it, and never past the absolute
+        cap. A browser-session cookie has none (Django then uses SESSION_COOKIE_AGE)."""
+        if "expiry" in kwargs:
+            return kwargs
+        cookie = self.cookie
+        expires, idle_ms = cookie.expires, cookie.original_max_age
+        if not isinstance(expires, datetime):
+            return {**kwargs, "expiry": None}
+        if expires == self._expiry_moment or isinstance(idle_ms, bool) or idle_ms is None:
+            return {**kwargs, "expiry": expires}
+        modification = kwargs.get("modification") or timezone.now()
+        end = modification + timedelta(milliseconds=idle_ms)
+        if self._cap_at is not None:
+            end = min(end, _EPOCH + timedelta(milliseconds=self._cap_at))
+        return {**kwargs, "modification": modification, "expiry": end}
 
     def get_expiry_age(self, **kwargs: Any) -> int:
         return super().get_expiry_age(**self._expiry(kwargs))
@@ -267,7 +280,7 @@ class SessionStore(SessionBase):
         return record.fingerprint(self._session_cache)
 
     def lifetime_facts(self, request: HttpRequest) -> dict[str, Any]:
-        """The decision's lifetime facts (``core.decide.Facts``), after
+        """The decision's lifetime and ``track`` facts (``core.decide.Facts``), after
         ``fingerprint_for_decision``."""
         touch_after_ms = int(self.store.touch_after * 1000)
         fresh = None
@@ -275,10 +288,10 @@ class SessionStore(SessionBase):
             fresh = self.store.fresh_expiry(self._record())
         return {
             "passive": lifetime.is_passive(request),
-            "lifetime_changed": self._lifetime_changed,
             "touch_after_ms": touch_after_ms,
             "now_ms": record.now_ms(),
             "fresh_expires_at": fresh,
+            "visit_interval_ms": tracking.visit_interval_ms(self.options),
         }
 
     # -- the two clocks -------------------------------------------------------------------
@@ -307,12 +320,12 @@ class SessionStore(SessionBase):
         ``login()``); a stored session's record is written at the end of the request."""
         if self.options.absolute_max_age is None:
             return
-        self._lifetime = {**(self._lifetime or {}), "startedAt": record.now_ms()}
-        self._lifetime_changed = True
+        own = {**(self.state.own or {}), "startedAt": record.now_ms()}
+        self.state = self.state.with_own(own, changed=True)
 
     @property
     def _started_at(self) -> int | None:
-        return None if self._lifetime is None else started_at({LIFETIME_KEY: self._lifetime})
+        return own_moment(self.state.own, "startedAt")
 
     @property
     def _cap_at(self) -> int | None:
@@ -326,8 +339,8 @@ class SessionStore(SessionBase):
         """A new session's clock (only with ``absoluteMaxAge``: otherwise the record
         gets no key of this package's)."""
         started = self.options.absolute_max_age is not None
-        self._lifetime = {"startedAt": record.now_ms()} if started else None
-        self._lifetime_changed = False
+        own = {"startedAt": record.now_ms()} if started else None
+        self.state = self.state.with_own(own, changed=False)
 
     def _cap_cookie(self) -> None:
         cap = self._cap_at
@@ -409,23 +422,39 @@ class SessionStore(SessionBase):
         self.modified = True
 
     def _writing(self, fingerprint: Fingerprint, must_create: bool = False) -> Plan:
+        if self.options.track:
+            self._record_visit(fingerprint)
         state = self.state
         if state.stored and not must_create:
             assigned, deleted = record.diff(state.in_store, fingerprint, self._session_cache)
-            if self._lifetime_changed:
-                assigned[LIFETIME_KEY] = self._lifetime
+            if state.own_changed:
+                assigned[LIFETIME_KEY] = state.own
             changes = record.Changes(self._cookie_json(), assigned, deleted)
             yield from plans.update(state.sid, changes, state.version)
             self.state = state.written(state.sid, fingerprint)
-            self._lifetime_changed = False
             return
+        if self._started_at is None and self.options.absolute_max_age is not None:
+            # A session made outside a request has no clock yet.
+            own = {**(state.own or {}), "startedAt": record.now_ms()}
+            self.state = state.with_own(own, changed=False)
         sid = yield from plans.create(state.sid, self._record, self._new_id)
         if sid is None:
             self.state = self.state.detached()
         else:
             self.state = self.state.written(sid, fingerprint)
             signals.created(self, sid)
-            self._lifetime_changed = False
+
+    def _record_visit(self, fingerprint: Fingerprint) -> None:
+        """``track``: every write by Django records the visit, the client details and
+        a digest of what it writes (``tracking``)."""
+        own = tracking.visited(
+            self.state.own,
+            now_ms=record.now_ms(),
+            request=self.request,
+            options=self.options,
+            digest_of_record=tracking.digest(fingerprint, self._cookie_json()),
+        )
+        self.state = self.state.with_own(own, changed=True)
 
     def _regenerating(self, keep_data: bool) -> Plan:
         if keep_data:
@@ -502,9 +531,6 @@ class SessionStore(SessionBase):
     def _bind(self, sid: str | None, loaded: Versioned) -> Fingerprint:
         hidden = self.store.metadata_keys
         data, self._metadata = {}, {}
-        lifetime_value = loaded.record.get(LIFETIME_KEY)
-        self._lifetime = dict(lifetime_value) if isinstance(lifetime_value, dict) else None
-        self._lifetime_changed = False
         for key, value in loaded.record.items():
             if key in hidden:
                 self._metadata[key] = value
@@ -533,8 +559,8 @@ class SessionStore(SessionBase):
 
     def _record(self) -> record.Record:
         session = {"cookie": self._cookie_json(), **self._session_cache, **self._metadata}
-        if self._lifetime is not None:
-            session[LIFETIME_KEY] = self._lifetime
+        if self.state.own is not None:
+            session[LIFETIME_KEY] = self.state.own
         return session
 
     def _new_cookie(self) -> Cookie:

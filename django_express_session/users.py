@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.utils.crypto import salted_hmac
 
-from . import conf, signals
+from . import conf, signals, tracking
 from .core.drive import arun, run
 from .core.ops import Op
 from .core.state import LIFETIME_KEY
@@ -106,7 +106,7 @@ def describe(sid: str, record: Record, current_sid: str | None) -> UserSession:
         created_at=_moment(ours.get("createdAt", ours.get("startedAt"))),
         last_seen_at=_moment(ours.get("lastSeenAt")),
         expires_at=_moment(expires_ms(record)),
-        written_by=text("writtenBy"),
+        written_by=tracking.written_by(record, conf.get_store().metadata_keys),
         ip=text("ip"),
         user_agent=text("userAgent"),
     )

@@ -6,7 +6,13 @@ from __future__ import annotations
 
 import pytest
 
-from django_express_session.core.decide import Decision, Facts, decide
+from django_express_session.core.decide import (
+    Decision,
+    Facts,
+    decide,
+    should_record_visit,
+    visit_due,
+)
 from django_express_session.core.ops import Versioned
 from django_express_session.core.state import SessionState
 from tests.test_semantics import _cells
@@ -107,3 +113,55 @@ def test_a_session_the_store_touched_while_reading_is_not_touched_again():
 def test_a_detached_session_is_never_saved_nor_sent():
     state = SessionState.new(NEW).detached()
     assert decide(state, {"v": '"x"'}, Facts(accessed=True)) == Decision(vary=True)
+
+
+# -- track: the periodic visit ----------------------------------------------------------
+
+NOW = 1_750_000_000_000
+INTERVAL = 300_000
+
+
+def seen(last_seen_at, sid_in_cookie=STORED) -> SessionState:
+    own = {} if last_seen_at is None else {"lastSeenAt": last_seen_at}
+    record = Versioned({"cookie": {}, "djangoExpressSession": own})
+    return SessionState.loaded(STORED, record, {}, cookie_sid=sid_in_cookie, resave=False)
+
+
+def visit_facts(interval=INTERVAL, **more) -> Facts:
+    return Facts(visit_interval_ms=interval, now_ms=NOW, save_uninitialized=False, **more)
+
+
+def test_a_visit_is_due_once_the_last_one_is_an_interval_old():
+    assert not visit_due(NOW - INTERVAL + 1, NOW, INTERVAL)
+    assert visit_due(NOW - INTERVAL, NOW, INTERVAL)
+    assert visit_due(None, NOW, INTERVAL)  # never recorded (an Express app's record)
+
+
+def test_an_unchanged_session_is_written_only_when_its_visit_is_due():
+    assert not should_record_visit(seen(NOW - 1000), visit_facts())
+    assert should_record_visit(seen(NOW - INTERVAL), visit_facts())
+    assert not decide(seen(NOW - 1000), {}, visit_facts()).save
+    due = decide(seen(NOW - INTERVAL), {}, visit_facts())
+    assert (due.save, due.touch, due.set_cookie) == (True, False, False)
+
+
+def test_no_visit_is_written_without_track():
+    assert not should_record_visit(seen(None), visit_facts(interval=None))
+    assert not decide(seen(None), {}, visit_facts(interval=None)).save
+
+
+def test_a_visit_never_stores_a_session_that_is_not_stored():
+    for state in (SessionState.new(NEW), SessionState.new(NEW, "signed-but-not-stored")):
+        assert not should_record_visit(state, visit_facts())
+        assert not decide(state, {}, visit_facts()).save  # saveUninitialized: false holds
+
+
+def test_a_visit_is_not_written_for_an_ended_destroyed_or_detached_session():
+    loaded = seen(None)
+    for state in (loaded.destroyed(), loaded.detached(), loaded.ended(NEW)):
+        assert not should_record_visit(state, visit_facts())
+
+
+def test_a_passive_request_or_a_server_error_writes_no_visit():
+    assert not decide(seen(None), {}, visit_facts(passive=True)).save
+    assert not decide(seen(None), {}, visit_facts(status_code=500)).save

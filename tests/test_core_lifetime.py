@@ -71,9 +71,10 @@ def test_the_session_ends_by_whichever_clock_comes_first():
 
 
 def test_a_restarted_clock_saves_a_stored_session_but_not_a_new_one():
-    facts = Facts(lifetime_changed=True, save_uninitialized=False)
-    assert decide(loaded(), {}, facts).save
-    assert not decide(SessionState.new("new-id"), {}, facts).save
+    facts = Facts(save_uninitialized=False)
+    restarted = {"startedAt": NOW}
+    assert decide(loaded().with_own(restarted, changed=True), {}, facts).save
+    assert not decide(SessionState.new("new-id").with_own(restarted, changed=True), {}, facts).save
 
 
 # -- touchAfter -------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 from django_express_session.core.ops import Versioned
-from django_express_session.core.state import Mode, SessionState
+from django_express_session.core.state import LIFETIME_KEY, Mode, SessionState, own_moment
 
 DATA = {"v": '"x"'}
 
@@ -110,6 +110,28 @@ def test_reloaded_takes_the_latest_record_and_keeps_express_hashes():
     fresh = Versioned({"cookie": {}, "v": "z"}, version="v2")
     state = loaded().reloaded(fresh, {"v": '"z"'})
     assert (state.version.version, state.in_store, state.original) == ("v2", {"v": '"z"'}, DATA)
+
+
+def test_the_records_own_dict_is_read_with_it_and_kept_until_written():
+    own = {"startedAt": 1, "lastSeenAt": 2}
+    record = Versioned({"cookie": {}, "v": "x", LIFETIME_KEY: own}, version="v1")
+    state = SessionState.loaded("sid-1", record, DATA, cookie_sid="sid-1", resave=False)
+    assert (state.own, state.own_changed) == (own, False)
+    assert state.own is not own  # a copy: changing it never changes the record read
+    changed = state.with_own({**own, "lastSeenAt": 3}, changed=True)
+    assert own_moment(changed.renewed("sid-2", DATA).own, "lastSeenAt") == 3
+    assert changed.rotated("sid-2").own_changed
+    assert not changed.written("sid-1", DATA).own_changed
+    assert changed.reloaded(record, DATA).own == own
+
+
+def test_a_record_without_a_dict_of_its_own_has_none():
+    for value in (None, "not a dict", [1]):
+        record = Versioned({"cookie": {}, LIFETIME_KEY: value}, version="v1")
+        state = SessionState.loaded("sid-1", record, {}, cookie_sid="sid-1", resave=False)
+        assert state.own is None
+    assert own_moment({"lastSeenAt": True}, "lastSeenAt") is None
+    assert own_moment({"lastSeenAt": 5.9}, "lastSeenAt") == 5
 
 
 def test_the_state_and_the_decision_need_no_django():

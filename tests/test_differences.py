@@ -1,4 +1,4 @@
-"""The deliberate differences from express-session 1.19 (the README's "Deliberate differences"), one test each, on
+"""The deliberate differences from express-session 1.19 (docs/differences.md), one test each, on
 every store."""
 
 import pytest

@@ -17,6 +17,7 @@ from django_express_session import conf
 from django_express_session.core.state import LIFETIME_KEY
 from django_express_session.lifetime import configure_store
 from django_express_session.record import now_ms
+from django_express_session.session import SessionStore
 from django_express_session.stores.memory import MemoryStore
 from tests.helpers import cookie_header, set_cookie, sid_of, stored_session
 
@@ -149,6 +150,16 @@ def test_a_session_started_elsewhere_starts_its_clock_at_its_first_django_read(c
     assert store.get(sid)["v"] == "x"
 
 
+def test_a_session_made_outside_a_request_starts_its_clock_when_it_is_created(lifetime):
+    store = lifetime(absoluteMaxAge=60_000, cookie={"maxAge": 3_600_000})
+    before = now_ms()
+    session = SessionStore()
+    session["v"] = "x"
+    session.save()
+    assert store.get(session.session_key)[LIFETIME_KEY]["startedAt"] >= before
+    assert session.get_expiry_age() <= 60
+
+
 @pytest.fixture
 def alice():
     return User.objects.create_user("alice", password="secret")
@@ -172,7 +183,7 @@ def test_by_default_login_keeps_the_clock_of_the_session(client, lifetime, alice
     assert store.get(logged_in)[LIFETIME_KEY]["startedAt"] == first
 
 
-# -- the idle timeout and "remember me" (the README's recipes) --------------------------
+# -- the idle timeout and "remember me" (docs/lifetimes.md's recipes) ----------------
 
 
 def test_idle_timeout_recipe_activity_keeps_the_session_and_silence_ends_it(client, lifetime):

@@ -85,6 +85,14 @@ def test_expire_at_browser_close_wins_over_the_cookie_age_as_in_django(express, 
     assert "django_express_session.W023" in ids()
 
 
+def test_expire_at_browser_close_beside_an_express_max_age_is_reported(express, settings):
+    settings.SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+
+    assert express(cookie={"maxAge": 3_600_000}).cookie.given["maxAge"] == 3_600_000
+    (warning,) = [m for m in checks.run_checks() if m.id == "django_express_session.W024"]
+    assert "SESSION_EXPIRE_AT_BROWSER_CLOSE says None" in warning.msg
+
+
 def test_a_mapped_setting_reaches_the_browser(express, settings, db):
     settings.ROOT_URLCONF = "tests.urls"
     settings.SESSION_COOKIE_SAMESITE = "Strict"

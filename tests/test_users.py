@@ -194,6 +194,24 @@ def test_end_session_async_and_a_bad_ref(alice):
     assert users.sessions_of(alice) == []
 
 
+def test_end_session_ends_the_one_session_its_ref_names_and_no_other_users(alice, bob):
+    laptop, phone, other = logged_in("alice"), logged_in("alice"), logged_in("bob")
+    phone_sid = phone.get("/me").json()["id"]
+    phone_ref = next(s.ref for s in users.sessions_of(alice) if s.hint[:6] == phone_sid[:6])
+    assert users.end_session(bob, phone_ref) is False  # a ref of someone else's session
+    assert user_of(phone) == "alice"
+    assert users.end_session(alice, phone_ref) is True
+    assert user_of(phone) is None and user_of(laptop) == "alice" and user_of(other) == "bob"
+    assert users.end_session(alice, phone_ref) is False
+
+
+def test_aend_session_is_the_async_twin(alice):
+    phone = logged_in("alice")
+    [session] = users.sessions_of(alice)
+    assert async_to_sync(users.aend_session)(alice, session.ref) is True
+    assert user_of(phone) is None
+
+
 # -- a store that cannot list -----------------------------------------------------------
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .state import Fingerprint, Mode, SessionState
+from .state import Fingerprint, Mode, SessionState, own_moment
 
 
 @dataclass(frozen=True)
@@ -45,13 +45,15 @@ class Facts:
     #: The view asked to leave the session as it is (a status poll): no save, no touch,
     #: no cookie, except clearing one whose session ended.
     passive: bool = False
-    #: The record's absolute-clock start was set or restarted (written on save).
-    lifetime_changed: bool = False
     #: ``touchAfter`` in milliseconds (0: touch on every request, as express).
     touch_after_ms: int = 0
     now_ms: int = 0
     #: The store-level expiry a touch would give now (epoch ms; None: unknown).
     fresh_expires_at: int | None = None
+    # Client details (``track``).
+    #: How old the recorded visit (``lastSeenAt``) may get before a request that
+    #: changes nothing writes it (ms; None: ``track`` is off).
+    visit_interval_ms: int | None = None
 
 
 @dataclass(frozen=True)
@@ -74,11 +76,30 @@ def should_save(state: SessionState, fingerprint: Fingerprint, facts: Facts) -> 
         return False
     if facts.expiry_changed:
         return True  # so the store and the browser never disagree on expiry
-    if facts.lifetime_changed and not state.is_new:
+    if state.own_changed and not state.is_new:
         return True  # a stored session's clock (re)started: the record must say so
+    if should_record_visit(state, facts):
+        return True
     if not facts.save_uninitialized and not state.was_saved and state.is_new:
         return state.is_modified(fingerprint)
     return not state.is_saved(fingerprint)
+
+
+def should_record_visit(state: SessionState, facts: Facts) -> bool:
+    """``track``: a stored session's last visit is written again once the recorded one
+    is an interval old (a record without one, written by an Express app, at once). Only
+    a session the browser's cookie named: a new one is stored, or not, by express's
+    rules alone, so ``saveUninitialized: false`` still stores nothing for a visitor."""
+    if facts.visit_interval_ms is None or state.mode is not Mode.LIVE:
+        return False
+    if not state.stored or state.is_new:
+        return False
+    return visit_due(own_moment(state.own, "lastSeenAt"), facts.now_ms, facts.visit_interval_ms)
+
+
+def visit_due(last_seen_at: int | None, now_ms: int, interval_ms: int) -> bool:
+    """The recorded visit is missing, or at least ``interval_ms`` old."""
+    return last_seen_at is None or now_ms - last_seen_at >= interval_ms
 
 
 def should_touch(state: SessionState, saving: bool, facts: Facts) -> bool:

@@ -18,18 +18,31 @@ from .ops import Versioned
 
 Fingerprint = dict[str, str]
 
-#: The record's one key of this package's own: a small dict (``{"startedAt": <epoch
-#: ms>}``) that Node apps carry through untouched and Django code does not see as data.
+#: The record's one key of this package's own: a small dict that Node apps carry through
+#: untouched and Django code does not see as data. It holds the absolute clock's start
+#: (``startedAt``, epoch ms) and, with ``track``, the client details (``createdAt``,
+#: ``lastSeenAt``, ``ip``, ``userAgent``, ``writtenBy``, ``digest``).
 LIFETIME_KEY = "djangoExpressSession"
+
+
+def own_of(record: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A copy of the record's ``LIFETIME_KEY`` dict (None: it has none, or not a dict)."""
+    value = record.get(LIFETIME_KEY)
+    return dict(value) if isinstance(value, Mapping) else None
+
+
+def own_moment(own: Mapping[str, Any] | None, key: str) -> int | None:
+    """An epoch-ms field of the ``LIFETIME_KEY`` dict (None: absent or not a number)."""
+    moment = None if own is None else own.get(key)
+    if isinstance(moment, bool) or not isinstance(moment, (int, float)):
+        return None
+    return int(moment)
 
 
 def started_at(record: Mapping[str, Any]) -> int | None:
     """When the session's absolute clock started (epoch ms), as the record says."""
     value = record.get(LIFETIME_KEY)
-    started = value.get("startedAt") if isinstance(value, Mapping) else None
-    if isinstance(started, bool) or not isinstance(started, (int, float)):
-        return None
-    return int(started)
+    return own_moment(value if isinstance(value, Mapping) else None, "startedAt")
 
 
 class Mode(enum.Enum):
@@ -72,6 +85,10 @@ class SessionState:
     #: The store-level expiry and last write or touch as read (epoch ms; None: unknown).
     store_expires_at: int | None = None
     store_touched_at: int | None = None
+    #: The record's ``LIFETIME_KEY`` dict as this session holds it (None: none), and
+    #: whether this request changed it on a stored session (it is then written back).
+    own: Mapping[str, Any] | None = None
+    own_changed: bool = False
 
     # -- transitions ----------------------------------------------------------------------
 
@@ -105,6 +122,7 @@ class SessionState:
             touched_on_read=loaded.touched,
             store_expires_at=loaded.expires_at,
             store_touched_at=loaded.touched_at,
+            own=own_of(loaded.record),
         )
 
     def reloaded(self, loaded: Versioned, fingerprint: Fingerprint) -> SessionState:
@@ -117,6 +135,8 @@ class SessionState:
             version=loaded,
             store_expires_at=loaded.expires_at,
             store_touched_at=loaded.touched_at,
+            own=own_of(loaded.record),
+            own_changed=False,
         )
 
     def rotated(self, sid: str | None) -> SessionState:
@@ -127,7 +147,7 @@ class SessionState:
     def renewed(self, sid: str | None, fingerprint: Fingerprint) -> SessionState:
         """``create()``: a new id for the data so far, about to be stored at once."""
         fresh = self.new(sid, self.cookie_sid)
-        return replace(fresh, saved=fingerprint, saved_id=sid, mode=self.mode)
+        return replace(fresh, saved=fingerprint, saved_id=sid, mode=self.mode, own=self.own)
 
     def ended(self, sid: str | None) -> SessionState:
         """``flush()``: the loaded session is over; a new empty one takes its place."""
@@ -155,7 +175,12 @@ class SessionState:
             stored=True,
             in_store=fingerprint,
             version=None,
+            own_changed=False,
         )
+
+    def with_own(self, own: Mapping[str, Any] | None, *, changed: bool) -> SessionState:
+        """The ``LIFETIME_KEY`` dict set (``changed``: to be written back)."""
+        return replace(self, own=own, own_changed=changed)
 
     def forgotten(self) -> SessionState:
         """Its record was deleted by ``delete()``: nothing is stored under ``sid``."""

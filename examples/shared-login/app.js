@@ -16,7 +16,7 @@ const LocalStrategy = require('passport-local')
 const PORT = Number(process.env.PORT || 3000)
 const DJANGO_URL = process.env.DJANGO_URL || 'http://localhost:8000/'
 // A stand-in for the user database both apps would share: the Django demo's user. A
-// real app reads Django's auth_user table (the README shows how to check its password
+// real app reads Django's auth_user table (docs/passport.md shows how to check its password
 // hashes and to log a session out after a password change on Django).
 const USERS = { demo: { username: 'demo', password: 'demo' } }
 

@@ -1,4 +1,4 @@
-"""Where this package differs from express-session 1.19 on purpose (the README's "Deliberate differences"), each app
+"""Where this package differs from express-session 1.19 on purpose (docs/differences.md), each app
 does what its documentation says, side by side on one store.
 
 The other documented differences are asserted where they show up in the shared-session

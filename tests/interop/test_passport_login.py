@@ -2,7 +2,7 @@
 with ``EXPRESS_SESSION["passport"] = {"field": "username"}``, on one store.
 
 Both apps use one user database, Django's (PostgreSQL): Express's passport-local checks
-the password against ``auth_user`` (Django's ``pbkdf2_sha256`` format), and the README's
+the password against ``auth_user`` (Django's ``pbkdf2_sha256`` format), and the documentation's
 Express snippet logs out a session whose ``_auth_user_hash`` is not the hash of the
 user's current password (``interop/node/passport.js``). Each test runs on the Redis,
 PostgreSQL and file stores, with one browser (cookie jar) for both apps.

@@ -3,7 +3,7 @@
 One request sequence (new visitor, unmodified, modified, rolling, expired, ...) runs
 against the Express app and against the Django app, each with its own browser, step by
 step; each step's outcome (cookie sent or not, new id or not, attributes, expiry) must be
-the same on both, except where the README lists a deliberate difference: there each
+the same on both, except where docs/differences.md lists a deliberate difference: there each
 side's documented behaviour is asserted.
 """
 

@@ -104,7 +104,7 @@ def test_logout_on_one_side_ends_the_session_on_the_other(
     assert ended.status == 200
     line = ended.cookie()
     if ending.name == "django":
-        # A deliberate difference (see the README): destroy() and logout() clear the cookie.
+        # A deliberate difference (docs/differences.md): destroy() and logout() clear the cookie.
         assert line is not None and line.clears
         assert browser.value() is None
     else:

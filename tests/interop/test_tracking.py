@@ -1,0 +1,54 @@
+"""Client details (``track``, on the Django app only) with the real Express app on every
+shared store: the Express app carries the ``djangoExpressSession`` dict through its own
+writes untouched, and ``written_by`` then says the record was last written there."""
+
+from __future__ import annotations
+
+import pytest
+from django.utils.module_loading import import_string
+
+from django_express_session import conf
+from django_express_session.core.state import LIFETIME_KEY
+from django_express_session.tracking import written_by
+from tests.node import store_call
+
+pytestmark = pytest.mark.interop
+
+
+def stored(store, sid: str) -> dict:
+    """The record as the real express store returns it."""
+    (record,) = store_call(store.node["kind"], store.node["options"], {"op": "get", "sid": sid})
+    return record
+
+
+def writer(store, record: dict) -> str | None:
+    backend = import_string(conf.STORE_BACKENDS[store.django["backend"]])
+    return written_by(record, backend.metadata_keys)
+
+
+def test_the_client_details_survive_an_express_write_which_written_by_then_tells(
+    shared_store, apps, browser
+):
+    pair = apps(shared_store, django={"track": ["ip", "userAgent"]})
+    sid = browser.get(pair.django, "/set", color="blue").body["id"]
+    first = stored(shared_store, sid)
+    details = first[LIFETIME_KEY]
+    assert details["ip"] == "127.0.0.1"
+    assert details["userAgent"].startswith("Python-urllib/")
+    assert details["createdAt"] == details["lastSeenAt"]
+    assert writer(shared_store, first) == "django"
+
+    # The Express app only touches (resave false, nothing changed): no write of its own.
+    assert browser.get(pair.node, "/touch").body["id"] == sid
+    assert writer(shared_store, stored(shared_store, sid)) == "django"
+
+    assert browser.get(pair.node, "/set", size="L").body["data"]["size"] == "L"
+    rewritten = stored(shared_store, sid)
+    assert rewritten[LIFETIME_KEY] == details  # carried through untouched
+    assert writer(shared_store, rewritten) == "express"
+
+    browser.get(pair.django, "/set", color="red")
+    again = stored(shared_store, sid)
+    assert again["size"] == "L" and again["color"] == "red"
+    assert again[LIFETIME_KEY]["createdAt"] == details["createdAt"]
+    assert writer(shared_store, again) == "django"
