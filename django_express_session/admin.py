@@ -150,7 +150,7 @@ class UserSessionsAdminMixin:
                 request, "That is this browser's session: log out to end it.", messages.WARNING
             )
         else:
-            ended = _run(request, self, lambda: users.end_session(user, ref))
+            ended = _run(request, self, lambda: users.end_session(user, ref, request=request))
             if ended:
                 self.message_user(request, f"Ended one session of {user.get_username()}.")
             elif ended is not None:
@@ -161,7 +161,9 @@ class UserSessionsAdminMixin:
         """End every session of the user (but the admin's own, on their own page)."""
         user = self._user_to_change(request, object_id)
         keep = request.session if user.pk == request.user.pk else None
-        ended = _run(request, self, lambda: users.logout_everywhere(user, keep=keep))
+        ended = _run(
+            request, self, lambda: users.logout_everywhere(user, keep=keep, request=request)
+        )
         if ended is not None:
             others = " other" if keep is not None else ""
             plural = "" if ended == 1 else "s"

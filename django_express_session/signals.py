@@ -11,8 +11,8 @@ Each is a ``django.dispatch.Signal`` sent with keyword arguments only:
     authentication flushed it because its ``_auth_user_hash`` no longer matches the
     user's password), ``"destroy"`` (``destroy()``, ``delete()``, or ``unset: "destroy"``),
     ``"regenerate"`` (``regenerate()``/``cycle_key()``, which ``login()`` and
-    ``update_session_auth_hash()`` call: the data lives on under a new id) or
-    ``"everywhere"`` (ended from outside the session: ``users.logout_everywhere()``,
+    ``update_session_auth_hash()`` call: the data lives on under a new id),
+    ``"expired"`` (the ``absoluteMaxAge`` cap was reached) or ``"everywhere"`` (ended from outside the session: ``users.logout_everywhere()``,
     ``users.end_session()``, ``manage.py logout_everywhere``; ``session`` is None
     unless it is the request's own session).
 ``identity_bridged(sender, user, session, direction, request)``
@@ -45,7 +45,7 @@ identity_bridged = Signal()
 store_unavailable = Signal()
 update_conflict = Signal()
 
-REASONS = ("logout", "password_change", "destroy", "regenerate", "everywhere")
+REASONS = ("logout", "password_change", "destroy", "regenerate", "expired", "everywhere")
 
 
 def ended(session: Any, session_key: str | None, reason: str) -> None:

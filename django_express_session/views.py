@@ -90,7 +90,7 @@ def _say(request: HttpRequest, level: int, text: str) -> None:
 def end_other_sessions(request: HttpRequest) -> HttpResponse:
     """End every session of the user but this browser's."""
     try:
-        ended = users.logout_everywhere(request.user, keep=request.session)
+        ended = users.logout_everywhere(request.user, keep=request.session, request=request)
     except NotImplementedError as error:
         _say(request, messages.ERROR, f"No session was ended: {_cannot_list(error)}.")
     else:
@@ -109,7 +109,7 @@ def end_session(request: HttpRequest, ref: str) -> HttpResponse:
         _say(request, messages.WARNING, "That is this browser's session: log out to end it.")
         return _to_the_list(request)
     try:
-        ended = users.end_session(request.user, ref)
+        ended = users.end_session(request.user, ref, request=request)
     except NotImplementedError as error:
         _say(request, messages.ERROR, f"No session was ended: {_cannot_list(error)}.")
     else:
