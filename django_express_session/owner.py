@@ -8,6 +8,7 @@ matches records with ``Owner.owns``.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +30,24 @@ def passport_user(record: Mapping[str, Any]) -> Any:
     return passport.get(PASSPORT_USER_KEY) if isinstance(passport, Mapping) else None
 
 
+def _passport_term(value: Any) -> str:
+    # Sorted keys: a serializeUser that returns an object names one user whatever the
+    # order its keys were written in (``Owner.owns`` compares dicts as equal too).
+    return "p:" + json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def index_terms(record: Mapping[str, Any]) -> frozenset[str]:
+    """The index entries a per-user index files ``record`` under: ``"d:<id>"`` for
+    Django's user id, ``"p:<JSON>"`` for passport's user (none for an anonymous record)."""
+    terms = set()
+    if (django_id := django_user_id(record)) is not None:
+        terms.add("d:" + django_id)
+    passport = passport_user(record)
+    if passport is not None and not isinstance(passport, bool):
+        terms.add(_passport_term(passport))
+    return frozenset(terms)
+
+
 @dataclass(frozen=True)
 class Owner:
     """One user as the records name them: ``django_id`` is ``str(user.pk)``, ``passport``
@@ -45,3 +64,9 @@ class Owner:
         value = passport_user(record)
         # bool is an int in Python, never a user id in either app.
         return not isinstance(value, bool) and value == self.passport
+
+    def index_terms(self) -> frozenset[str]:
+        """The index entries of this user's records (see ``index_terms``)."""
+        return index_terms(
+            {SESSION_KEY: self.django_id, PASSPORT_KEY: {PASSPORT_USER_KEY: self.passport}}
+        )

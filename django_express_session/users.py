@@ -137,10 +137,11 @@ def _ended(sid: str) -> None:
 
 def logout_everywhere(user: AbstractBaseUser, keep: SessionStore | str | None = None) -> int:
     """End every session of ``user`` but ``keep`` (a session, or a session id); return
-    how many were ended."""
+    how many were ended. It asks the store for a thorough search: after a stolen laptop,
+    a session the store's index does not list yet must end too."""
     store, kept = conf.get_store(), _kept_sid(keep)
     ended = 0
-    for sid in store.sessions_of(owner_of(user)):
+    for sid in store.sessions_of(owner_of(user), thorough=True):
         if sid != kept:
             store.destroy(sid)
             _ended(sid)
@@ -151,7 +152,7 @@ def logout_everywhere(user: AbstractBaseUser, keep: SessionStore | str | None = 
 async def alogout_everywhere(user: AbstractBaseUser, keep: SessionStore | str | None = None) -> int:
     store, kept = conf.get_store(), _kept_sid(keep)
     ended = 0
-    for sid in await store.asessions_of(owner_of(user)):
+    for sid in await store.asessions_of(owner_of(user), thorough=True):
         if sid != kept:
             await store.adestroy(sid)
             _ended(sid)
