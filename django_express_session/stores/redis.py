@@ -672,7 +672,8 @@ class RedisStore(Store):
         least; None: for good) and out of the sets ``remove``."""
         expiry = "none" if ttl is None else max(ttl, 1)
         for key in sorted(add):
-            pipe.eval(INDEX_ADD, 1, key, sid, expiry)
+            # (EVAL by name: redis-py's cluster pipelines refuse their eval() method.)
+            pipe.execute_command("EVAL", INDEX_ADD, 1, key, sid, expiry)
         for key in sorted(remove):
             pipe.srem(key, sid)
 
