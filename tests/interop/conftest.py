@@ -131,6 +131,20 @@ def interop_store_memcached(memcached_server) -> StoreSpec:
     )
 
 
+@pytest.fixture(scope="session")
+def users_database(postgres_cluster):
+    """The Django database both apps read users from (passport-local's, on the Express
+    side)."""
+    import psycopg
+
+    with psycopg.connect(postgres_cluster.url, autocommit=True) as connection:
+        connection.execute("CREATE DATABASE interop_users")
+    return {
+        "django": {**postgres_cluster.django_settings(), "NAME": "interop_users"},
+        "url": postgres_cluster.url.rsplit("/", 1)[0] + "/interop_users",
+    }
+
+
 @pytest.fixture(params=list(SHARED_STORES))
 def shared_store(request) -> StoreSpec:
     """Runs the test once per shared store (session-file-store, connect-redis,

@@ -27,19 +27,6 @@ SIDES = ["node", "django"]
 _names = itertools.count()
 
 
-@pytest.fixture(scope="session")
-def users_database(postgres_cluster):
-    """The Django database both apps read users from."""
-    import psycopg
-
-    with psycopg.connect(postgres_cluster.url, autocommit=True) as connection:
-        connection.execute("CREATE DATABASE interop_users")
-    return {
-        "django": {**postgres_cluster.django_settings(), "NAME": "interop_users"},
-        "url": postgres_cluster.url.rsplit("/", 1)[0] + "/interop_users",
-    }
-
-
 @pytest.fixture(params=STORES)
 def pair(request, apps, users_database):
     store = request.getfixturevalue(f"interop_store_{request.param}")
