@@ -197,6 +197,19 @@ def test_sessions_of_is_three_round_trips_on_one_server(store_redis, redis_clien
     store.close()
 
 
+def test_a_user_with_many_sessions_is_read_in_batches(store_redis, redis_client, monkeypatch):
+    monkeypatch.setattr("django_express_session.stores.redis.MGET_BATCH", 7)
+    store = RedisStore.from_options(store_redis["options"])
+    made = {f"s{index}": django_login("1") for index in range(20)}
+    for sid, record in made.items():
+        store.create(sid, record)
+    found = {}
+    sent = commands_sent(redis_client, lambda: found.update(store.sessions_of(Owner("1"))))
+    assert sent == ["SMEMBERS", "MGET", "MGET", "MGET"]
+    assert found == made
+    store.close()
+
+
 # -- sessions connect-redis wrote ---------------------------------------------------------
 
 
@@ -209,6 +222,8 @@ def test_a_session_node_wrote_is_found_by_a_thorough_search_and_filed(
         [
             {"op": "set", "sid": "node-alice", "session": passport_login("alice")},
             {"op": "set", "sid": "node-bob", "session": passport_login("bob")},
+            # Holds Alice's keys as text only: the prefilter lets it through, the check not.
+            {"op": "set", "sid": "lookalike", "session": django_login("11", note='"user":"alice"')},
         ],
     )
     store.create("django-alice", django_login("1"))

@@ -47,7 +47,7 @@ from django.utils.module_loading import import_string
 
 from ..exceptions import CreateError
 from ..owner import PASSPORT_KEY, PASSPORT_USER_KEY, Owner
-from ..record import Record, dumps, format_js_date, to_epoch_ms
+from ..record import Record, format_js_date, to_epoch_ms
 from .base import (
     Lazy,
     PeriodicPrune,
@@ -122,16 +122,6 @@ def _user_keys(owner: Owner) -> list[tuple[str, Any]]:
     return keys
 
 
-def _json_fragment(field: str, value: Any) -> str:
-    """A substring the ``JSON.stringify`` of a record holding ``value`` at ``field``
-    contains (``"_auth_user_id":"42"``): a prefilter, confirmed on the decoded record.
-    An object's keys may come in any order, so for one only its parent key is sought."""
-    *parents, name = field.split(".")[1:]
-    if isinstance(value, (str, int, float)):
-        return f"{dumps(name)}:{dumps(value)}"
-    return f"{dumps(parents[-1] if parents else name)}:"
-
-
 def owner_filter(owner: Owner, now: datetime, *, indexed: bool, scanned: bool) -> dict | None:
     """The live documents that may be ``owner``'s: by the indexed fields of a stored
     object, and/or by a substring of a stored JSON string (a ``$regex`` never matches a
@@ -143,8 +133,7 @@ def owner_filter(owner: Owner, now: datetime, *, indexed: bool, scanned: bool) -
         clauses += [{field: {"$eq": value}} for field, value in keys]
     if scanned:
         clauses += [
-            {"session": {"$regex": re.escape(_json_fragment(field, value))}}
-            for field, value in keys
+            {"session": {"$regex": re.escape(fragment)}} for fragment in owner.json_fragments()
         ]
     if not clauses:
         return None

@@ -61,7 +61,7 @@ except ImportError as error:  # pragma: no cover - depends on the installed extr
     ) from error
 
 from ..exceptions import CorruptRecord, CreateError
-from ..owner import Owner, index_terms
+from ..owner import USER_KEY_FRAGMENTS, Owner, index_terms
 from ..record import Record, dumps, loads, now_ms
 from .base import (
     Lazy,
@@ -152,6 +152,10 @@ else
 end
 return added
 """
+
+# The most keys one MGET of a user's sessions asks for: a reply that a slow network can
+# deliver within the store's ``timeout``.
+MGET_BATCH = 1000
 
 _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
 
@@ -806,11 +810,15 @@ class RedisStore(Store):
     # -- a user's sessions: the index ------------------------------------------------------
 
     def _checked_plan(self, listed: Mapping[str, Collection[str]]) -> Plan[tuple[dict, dict]]:
-        """Look up the sessions ``listed`` (sid: the sets that list it) in one MGET (one
-        per slot on a cluster). Returns the records some set rightly lists, and the
-        stale entries (set: sids) whose session is gone, unreadable or now another's."""
+        """Look up the sessions ``listed`` (sid: the sets that list it), by MGET of up to
+        ``MGET_BATCH`` keys (one per slot on a cluster). Returns the records some set
+        rightly lists, and the stale entries (set: sids) whose session is gone,
+        unreadable or now another's."""
         sids = sorted(listed)
-        values = (yield lambda c: _many_gets(c.client, [self.key(sid) for sid in sids])) or []
+        values: list[Any] = []
+        for start in range(0, len(sids), MGET_BATCH):
+            keys = [self.key(sid) for sid in sids[start : start + MGET_BATCH]]
+            values += (yield lambda c, keys=keys: _many_gets(c.client, keys)) or []
         found: dict[str, Record] = {}
         stale: dict[str, list[str]] = {}
         for sid, value in zip(sids, values, strict=True):
@@ -883,71 +891,69 @@ class RedisStore(Store):
 
     # -- a user's sessions: scanning the records -------------------------------------------
 
-    def _scanned(self, client: Client) -> Iterator[list[tuple[str, Record, int | None]]]:
-        """Every readable session, by ``SCAN`` batch: (sid, record, TTL in seconds or
-        None). A record that cannot be decoded belongs to no one and is left out."""
+    def _scanned(self, client: Client, fragments: Iterable[str]) -> Iterator[dict[str, Record]]:
+        """By ``SCAN`` batch (one MGET each; one per slot on a cluster), the readable
+        sessions whose JSON text holds one of ``fragments``: only those are parsed, and
+        a record that cannot be decoded belongs to no one."""
+        wanted = [fragment.encode() for fragment in fragments]
         for keys in self._scan_batches(client):
-            pipe = _pipeline(client)
-            for key in keys:
-                pipe.get(key)
-                pipe.pttl(key)
-            answers = pipe.execute()
-            batch = []
-            for index, key in enumerate(keys):
-                value, pttl = answers[2 * index], answers[2 * index + 1]
-                if value is None or pttl == -2:  # expired since the scan
-                    continue
+            batch = {}
+            for key, value in zip(keys, _many_gets(client, keys), strict=True):
+                if value is None or not any(part in _bytes(value) for part in wanted):
+                    continue  # expired since the scan, or no one's we look for
                 with contextlib.suppress(CorruptRecord):
-                    batch.append((_text(key)[len(self.prefix) :], loads(value), _ttl_of(pttl)))
+                    batch[_text(key)[len(self.prefix) :]] = loads(value)
             yield batch
 
-    def _file_call(self, entries: Iterable[tuple[str, frozenset[str], int | None]]) -> Call:
-        """One round trip filing each (sid, sets, TTL); answers 1 per set it was new in."""
-
-        def call(c: _Connection) -> Any:
-            pipe = _pipeline(c.client)
-            for sid, keys, ttl in entries:
-                self._queue_index(pipe, sid, keys, ttl=ttl)
-            return pipe.execute()
-
-        return call
+    def _file(self, client: Client, sets: Mapping[str, frozenset[str]]) -> int:
+        """File each session of ``sets`` (sid: its sets) for as long as its TTL (one
+        pipeline of PTTLs, one of additions); return how many entries were new."""
+        pipe = _pipeline(client)
+        for sid in sets:
+            pipe.pttl(self.key(sid))
+        ttls = pipe.execute()
+        pipe = _pipeline(client)
+        for (sid, keys), pttl in zip(sets.items(), ttls, strict=True):
+            if pttl != -2:  # gone since it was read
+                self._queue_index(pipe, sid, keys, ttl=_ttl_of(pttl))
+        return sum(pipe.execute())
 
     def _unindexed(self, owner: Owner, listed: Collection[str]) -> dict[str, Record]:
         """The owner's sessions not in ``listed``, by scanning them all; they are filed
         on the way, so the next plain ``sessions_of`` lists them."""
         client, found = self.redis, {}
         mine = frozenset(self.index_key(term) for term in owner.index_terms())
-        for batch in self._scanned(client):
-            entries = []
-            for sid, record, ttl in batch:
+        for batch in self._scanned(client, owner.json_fragments()):
+            sets = {}
+            for sid, record in batch.items():
                 keys = self._index_keys(record) & mine
                 if keys and sid not in listed:
                     found[sid] = record
-                    entries.append((sid, keys, ttl))
-            if entries:
-                self._run(self._file_call(entries))
+                    sets[sid] = keys
+            if sets:
+                self._file(client, sets)
         return found
 
     def reindex(self, *, dry_run: bool = False, progress: Progress | None = None) -> int:
         """File every session under its owners' sets (records Node wrote, sets that
         expired before a member Node touched), then drop the set entries whose session
         is gone or another's. Returns how many entries were added and removed; with
-        ``dry_run``, how many would be."""
+        ``dry_run``, how many would be. ``progress`` gets the running count."""
         client, changed = self.redis, 0
-        for batch in self._scanned(client):
-            entries = [
-                (sid, keys, ttl) for sid, record, ttl in batch if (keys := self._index_keys(record))
-            ]
-            if not entries:
+        for batch in self._scanned(client, USER_KEY_FRAGMENTS):
+            sets = {
+                sid: keys for sid, record in batch.items() if (keys := self._index_keys(record))
+            }
+            if not sets:
                 continue
             if dry_run:
                 pipe = _pipeline(client)
-                for sid, keys, _ in entries:
+                for sid, keys in sets.items():
                     for key in sorted(keys):
                         pipe.sismember(key, sid)
                 changed += sum(1 for member in pipe.execute() if not member)
             else:
-                changed += sum(self._run(self._file_call(entries)))
+                changed += self._file(client, sets)
             if progress is not None:
                 progress(changed)
         for keys in self._scan_batches(client, self.index_prefix):
