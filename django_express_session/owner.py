@@ -8,15 +8,20 @@ matches records with ``Owner.owns``.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth import SESSION_KEY
 
+from .record import dumps
+
 #: Where passport keeps its data in the session, and the user under it.
 PASSPORT_KEY = "passport"
 PASSPORT_USER_KEY = "user"
+#: Every record with a user key has one of these in its JSON text (a scan's prefilter).
+USER_KEY_FRAGMENTS = (f"{dumps(SESSION_KEY)}:", f"{dumps(PASSPORT_KEY)}:")
 
 
 def django_user_id(record: Mapping[str, Any]) -> str | None:
@@ -27,6 +32,24 @@ def django_user_id(record: Mapping[str, Any]) -> str | None:
 def passport_user(record: Mapping[str, Any]) -> Any:
     passport = record.get(PASSPORT_KEY)
     return passport.get(PASSPORT_USER_KEY) if isinstance(passport, Mapping) else None
+
+
+def _passport_term(value: Any) -> str:
+    # Sorted keys: a serializeUser that returns an object names one user whatever the
+    # order its keys were written in (``Owner.owns`` compares dicts as equal too).
+    return "p:" + json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def index_terms(record: Mapping[str, Any]) -> frozenset[str]:
+    """The index entries a per-user index files ``record`` under: ``"d:<id>"`` for
+    Django's user id, ``"p:<JSON>"`` for passport's user (none for an anonymous record)."""
+    terms = set()
+    if (django_id := django_user_id(record)) is not None:
+        terms.add("d:" + django_id)
+    passport = passport_user(record)
+    if passport is not None and not isinstance(passport, bool):
+        terms.add(_passport_term(passport))
+    return frozenset(terms)
 
 
 @dataclass(frozen=True)
@@ -45,3 +68,24 @@ class Owner:
         value = passport_user(record)
         # bool is an int in Python, never a user id in either app.
         return not isinstance(value, bool) and value == self.passport
+
+    def index_terms(self) -> frozenset[str]:
+        """The index entries of this user's records (see ``index_terms``)."""
+        return index_terms(
+            {SESSION_KEY: self.django_id, PASSPORT_KEY: {PASSPORT_USER_KEY: self.passport}}
+        )
+
+    def json_fragments(self) -> list[str]:
+        """Substrings of which the JSON text of each of this user's records holds one
+        (``"_auth_user_id":"42"``, ``"user":"alice"``), as ``JSON.stringify`` and this
+        package write it (no spaces): a scan's cheap prefilter, to confirm with
+        ``owns``. An object's keys may come in any order: for one, only ``"passport":``
+        is sought."""
+        fragments = []
+        if self.django_id is not None:
+            fragments.append(f"{dumps(SESSION_KEY)}:{dumps(self.django_id)}")
+        if isinstance(self.passport, (str, int, float)) and not isinstance(self.passport, bool):
+            fragments.append(f"{dumps(PASSPORT_USER_KEY)}:{dumps(self.passport)}")
+        elif self.passport is not None and not isinstance(self.passport, bool):
+            fragments.append(f"{dumps(PASSPORT_KEY)}:")
+        return fragments

@@ -125,11 +125,13 @@ def _ordered(sessions: list[UserSession]) -> list[UserSession]:
     )
 
 
-def _listing(owner: Owner) -> Plan:
+def _listing(owner: Owner, *, thorough: bool = False) -> Plan:
     """The store's live records of ``owner`` by id; ``CannotListSessions`` where the
-    store cannot list them."""
+    store cannot list them. ``thorough`` (for ending sessions: after a stolen laptop
+    every one must end) also finds those a store's index does not list yet, the ones
+    Node wrote, at the price of a scan on Redis."""
     try:
-        return (yield Op("sessions_of", (owner,)))
+        return (yield Op("sessions_of", (owner,), (("thorough", thorough),)))
     except NotImplementedError as error:
         raise CannotListSessions(
             f"{error}; a user's sessions cannot be listed or ended on this store (the "
@@ -184,7 +186,7 @@ def _logging_out(
 ) -> Plan:
     """End the user's sessions but ``keep``; return those ended, described."""
     kept = _kept_sid(keep)
-    records = yield from _listing(owner_of(user))
+    records = yield from _listing(owner_of(user), thorough=True)
     current = _current_sid(request)
     ended = []
     for sid, record in records.items():

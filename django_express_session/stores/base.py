@@ -154,9 +154,11 @@ class Store:
         """
         return None
 
-    def sessions_of(self, owner: Owner) -> dict[str, Record]:
+    def sessions_of(self, owner: Owner, *, thorough: bool = False) -> dict[str, Record]:
         """The live records ``owner`` is logged in to, by id. This default scans
-        ``all()``; a store with a per-user index overrides it."""
+        ``all()``; a store with a per-user index overrides it. ``thorough`` asks for the
+        records the index may not list yet too (written by Node, which keeps no index),
+        at the price of a scan: ``logout_everywhere`` wants every one."""
         return self.owned_live(owner, self.all().items())
 
     def owned_live(self, owner: Owner, records: Iterable[tuple[str, Record]]) -> dict[str, Record]:
@@ -223,8 +225,8 @@ class Store:
     async def aall(self) -> dict[str, Record]:
         return await self._in_thread(self.all)
 
-    async def asessions_of(self, owner: Owner) -> dict[str, Record]:
-        return await self._in_thread(self.sessions_of, owner)
+    async def asessions_of(self, owner: Owner, *, thorough: bool = False) -> dict[str, Record]:
+        return await self._in_thread(self.sessions_of, owner, thorough=thorough)
 
     async def aclear(self) -> None:
         await self._in_thread(self.clear)

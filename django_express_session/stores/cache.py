@@ -244,7 +244,7 @@ class CacheStore(Store):
                 found[sid] = session
         return found
 
-    def sessions_of(self, owner: Owner) -> dict[str, Record]:
+    def sessions_of(self, owner: Owner, *, thorough: bool = False) -> dict[str, Record]:
         """On the local-memory cache, a scan of ``all()``. On memcached, refused: it
         keeps no index of its own, and the key dump ``all()`` relies on walks every item
         of every server on each call (and, before memcached 1.6.10, can miss one), too
@@ -255,7 +255,7 @@ class CacheStore(Store):
                 "has no index to look them up, and dumping every key of every server on "
                 "each call costs the whole cache"
             )
-        return super().sessions_of(owner)
+        return super().sessions_of(owner, thorough=thorough)
 
     def length(self) -> int:
         return len(self.all())

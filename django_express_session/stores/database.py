@@ -375,10 +375,10 @@ class DatabaseStore(Store):
     async def aall(self) -> dict[str, Record]:
         return await self._arun(self._all())
 
-    def sessions_of(self, owner: Owner) -> dict[str, Record]:
+    def sessions_of(self, owner: Owner, *, thorough: bool = False) -> dict[str, Record]:
         return self._run(self._sessions_of(owner))
 
-    async def asessions_of(self, owner: Owner) -> dict[str, Record]:
+    async def asessions_of(self, owner: Owner, *, thorough: bool = False) -> dict[str, Record]:
         return await self._arun(self._sessions_of(owner))
 
     def length(self) -> int:

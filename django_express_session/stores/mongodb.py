@@ -17,6 +17,13 @@ expired document (a live one makes it a duplicate key), ``replace`` is ``update_
 filtered on the ``session`` value read (a compare-and-set; no upsert, so a destroyed
 session stays destroyed).
 
+A user's sessions: with ``stringify: False`` the store creates (once, on the first
+``sessions_of``) an index on ``session._auth_user_id`` and one on
+``session.passport.user`` and queries them; with ``stringify: True`` there is no field
+to index, so it scans the live documents with a substring of the user's key as a
+prefilter. Either way every match is decoded and confirmed, and documents Node wrote are
+found like any other: there is no index to repair.
+
 Each primitive builds its filter, update or document with a plain method shared by the
 sync half (``MongoClient``) and the native async half (``AsyncMongoClient``, one per
 event loop), so each half is only the client call.
@@ -26,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -33,10 +41,12 @@ from datetime import datetime, timezone
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlsplit
 
+from django.contrib.auth import SESSION_KEY
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
 from ..exceptions import CreateError
+from ..owner import PASSPORT_KEY, PASSPORT_USER_KEY, Owner
 from ..record import Record, format_js_date, to_epoch_ms
 from .base import (
     Lazy,
@@ -84,6 +94,9 @@ CODEC = CodecOptions(tz_aware=True, tzinfo=timezone.utc)
 TTL_KEYS = [("expires", 1)]
 TTL_OPTIONS = {"expireAfterSeconds": 0, "background": True}
 INDEX_CONFLICTS = (85, 86)  # IndexOptionsConflict, IndexKeySpecsConflict
+# The user keys inside a stored-as-object session (``stringify: False``). Sparse: an
+# anonymous session has neither and costs the index nothing.
+USER_FIELDS = (f"session.{SESSION_KEY}", f"session.{PASSPORT_KEY}.{PASSPORT_USER_KEY}")
 
 
 def unexpired(now: datetime) -> dict[str, Any]:
@@ -97,6 +110,34 @@ def expired(now: datetime) -> dict[str, Any]:
 
 def live(sid: str, now: datetime) -> dict[str, Any]:
     return {"_id": sid, **unexpired(now)}
+
+
+def _user_keys(owner: Owner) -> list[tuple[str, Any]]:
+    """(field, value) of each key the owner's records carry, the field's in USER_FIELDS."""
+    keys = []
+    if owner.django_id is not None:
+        keys.append((USER_FIELDS[0], owner.django_id))
+    if owner.passport is not None and not isinstance(owner.passport, bool):
+        keys.append((USER_FIELDS[1], owner.passport))
+    return keys
+
+
+def owner_filter(owner: Owner, now: datetime, *, indexed: bool, scanned: bool) -> dict | None:
+    """The live documents that may be ``owner``'s: by the indexed fields of a stored
+    object, and/or by a substring of a stored JSON string (a ``$regex`` never matches a
+    sub-document). None when the owner has no key to look for."""
+    keys = _user_keys(owner)
+    clauses: list[dict[str, Any]] = []
+    if indexed:
+        # $eq: a value is matched as it is, never read as a query operator.
+        clauses += [{field: {"$eq": value}} for field, value in keys]
+    if scanned:
+        clauses += [
+            {"session": {"$regex": re.escape(fragment)}} for fragment in owner.json_fragments()
+        ]
+    if not clauses:
+        return None
+    return {"$and": [{"$or": clauses}, unexpired(now)]}
 
 
 @contextlib.contextmanager
@@ -199,6 +240,7 @@ class MongoStore(Store):
             else None
         )
         self._indexed = False
+        self._users_indexed = False
         self._sync: Lazy[Any] = Lazy(self._connect, self._disconnect)
         # An AsyncMongoClient is bound to the event loop it first runs on: one per loop.
         self._lock = threading.Lock()
@@ -319,6 +361,16 @@ class MongoStore(Store):
                 await collection.create_index(TTL_KEYS, **TTL_OPTIONS)
         return collection
 
+    def _user_indexes_pending(self) -> bool:
+        return not self.stringify and not self._users_indexed
+
+    @staticmethod
+    def _unindexed_fields(indexes: Iterable[Mapping[str, Any]]) -> list[str]:
+        """The user fields no index starts with: an index the project made on one, with
+        whatever options, serves as well (and creating ours beside it would conflict)."""
+        first_keys = {next(iter(index["key"])) for index in indexes}
+        return [field for field in USER_FIELDS if field not in first_keys]
+
     def close(self) -> None:
         if self._pruner is not None:
             self._pruner.stop()
@@ -327,6 +379,7 @@ class MongoStore(Store):
             keepers, self._keepers = self._keepers, set()
             self._loops.clear()
             self._indexed = False
+            self._users_indexed = False
         for keeper in keepers:
             with contextlib.suppress(RuntimeError):  # its loop closed meanwhile
                 keeper.get_loop().call_soon_threadsafe(keeper.cancel)
@@ -406,6 +459,17 @@ class MongoStore(Store):
     def _records(self, documents: Iterable[Mapping[str, Any]]) -> dict[str, Record]:
         return {document["_id"]: self._decoded(document).record for document in documents}
 
+    def _owner_filter(self, owner: Owner, thorough: bool) -> dict[str, Any] | None:
+        # A thorough search also scans documents a Node app with the other stringify
+        # setting wrote as strings, which the field indexes cannot see.
+        return owner_filter(
+            owner, utcnow(), indexed=not self.stringify, scanned=self.stringify or thorough
+        )
+
+    def _owned(self, documents: Iterable[Mapping[str, Any]], owner: Owner) -> dict[str, Record]:
+        found = self._records(documents)
+        return self.owned_live(owner, found.items())
+
     # -- the five primitives and the bulk methods -----------------------------------------
 
     def read(self, sid: str, *, touch: bool = False) -> Versioned | None:
@@ -428,6 +492,16 @@ class MongoStore(Store):
 
     def all(self) -> dict[str, Record]:
         return self._records(self._collection().find(unexpired(utcnow())))
+
+    def sessions_of(self, owner: Owner, *, thorough: bool = False) -> dict[str, Record]:
+        if (query := self._owner_filter(owner, thorough)) is None:
+            return {}
+        collection = self._collection()
+        if self._user_indexes_pending():
+            for field in self._unindexed_fields(collection.list_indexes()):
+                collection.create_index([(field, 1)], sparse=True)
+            self._users_indexed = True
+        return self._owned(collection.find(query), owner)
 
     def clear(self) -> None:
         self._collection().delete_many({})
@@ -481,6 +555,17 @@ class MongoStore(Store):
         collection = await self._acollection()
         return self._records(await collection.find(unexpired(utcnow())).to_list())
 
+    async def asessions_of(self, owner: Owner, *, thorough: bool = False) -> dict[str, Record]:
+        if (query := self._owner_filter(owner, thorough)) is None:
+            return {}
+        collection = await self._acollection()
+        if self._user_indexes_pending():
+            indexes = await (await collection.list_indexes()).to_list()
+            for field in self._unindexed_fields(indexes):
+                await collection.create_index([(field, 1)], sparse=True)
+            self._users_indexed = True
+        return self._owned(await collection.find(query).to_list(), owner)
+
     async def aclear(self) -> None:
         await (await self._acollection()).delete_many({})
 
@@ -500,6 +585,7 @@ class SyncClientMongoStore(MongoStore):
     adestroy = Store.adestroy
     atouch = Store.atouch
     aall = Store.aall
+    asessions_of = Store.asessions_of
     aclear = Store.aclear
     alength = Store.alength
 

@@ -11,6 +11,15 @@ compare-and-set ``replace`` is one script, ``create`` is one ``SET NX``. Everyth
 to the primary: a lagging replica must not log anyone out. The bulk methods use
 ``SCAN`` (never ``KEYS``), on every primary of a cluster.
 
+A user's sessions are listed from a per-user index that only Django keeps (connect-redis
+has none): a Redis set of session ids per user key (``indexPrefix`` + ``d:<Django user
+id>`` or ``p:<passport.user as JSON>``), updated after each write, touch and destroy by
+a command of its own (each command names one key, so it runs on any cluster slot), with
+an expiry kept at least as long as its longest member's TTL. Members whose record
+expired or changed hands are dropped when read. Records Node wrote are in no set until
+Django writes or touches them, ``reindex()`` (``SCAN``) adds them, or a ``thorough``
+``sessions_of`` (what ``logout_everywhere`` asks for) scans for them.
+
 Async requests talk to Redis through ``redis.asyncio`` (one client per running event
 loop, built from the same settings as the sync client), never through a thread. Every
 command waits at most about ``timeout`` seconds, whatever the client's retry policy.
@@ -19,15 +28,16 @@ command waits at most about ``timeout`` seconds, whatever the client's retry pol
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import math
 import re
 import threading
 import weakref
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Generator, Iterable, Iterator, Mapping
 from functools import cache
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar, NamedTuple, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.core.exceptions import ImproperlyConfigured
@@ -50,10 +60,12 @@ except ImportError as error:  # pragma: no cover - depends on the installed extr
         "pip install 'django-express-session[redis]'"
     ) from error
 
-from ..exceptions import CreateError
+from ..exceptions import CorruptRecord, CreateError
+from ..owner import USER_KEY_FRAGMENTS, Owner, index_terms
 from ..record import Record, dumps, loads, now_ms
 from .base import (
     Lazy,
+    Progress,
     Store,
     Versioned,
     check_bool,
@@ -125,6 +137,26 @@ end
 return 1
 """
 
+# Add ARGV[1] to the index set KEYS[1] and keep the set at least ARGV[2] seconds more
+# ("none": for good, for a member that never expires), never shortening its expiry:
+# the set must outlive every member. Returns 1 if ARGV[1] was not a member yet.
+INDEX_ADD = """
+local existed = redis.call('EXISTS', KEYS[1]) == 1
+local added = redis.call('SADD', KEYS[1], ARGV[1])
+if ARGV[2] == 'none' then
+  redis.call('PERSIST', KEYS[1])
+else
+  local ms = tonumber(ARGV[2]) * 1000
+  local pttl = redis.call('PTTL', KEYS[1])
+  if not existed or (pttl >= 0 and pttl < ms) then redis.call('PEXPIRE', KEYS[1], ms) end
+end
+return added
+"""
+
+# The most keys one MGET of a user's sessions asks for: a reply that a slow network can
+# deliver within the store's ``timeout``.
+MGET_BATCH = 1000
+
 _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
 
 # The asyncio twins of the connection and pool classes whose settings can be copied.
@@ -174,6 +206,10 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+def _bytes(value: bytes | str) -> bytes:
+    return value.encode() if isinstance(value, str) else value
+
+
 class _Connection(NamedTuple):
     """A client with the store's scripts, sync or asyncio alike: the calls the store
     builds take one and return the result (sync) or an awaitable of it (asyncio)."""
@@ -184,12 +220,38 @@ class _Connection(NamedTuple):
 
 
 Call = Callable[[_Connection], Any]
+T = TypeVar("T")
+#: A primitive as a sequence of calls, each sent once the previous one answered: a
+#: generator that yields each call, gets its answer back, and returns the result. The
+#: sync and asyncio twins drive the same plan.
+Plan = Generator[Call | None, Any, T]
+
+
+def _pipeline(client: Any) -> Any:
+    """A non-transactional pipeline (on a cluster, split by node as redis-py does)."""
+    if isinstance(client, (RedisCluster, redis.asyncio.cluster.RedisCluster)):
+        return client.pipeline()
+    return client.pipeline(transaction=False)
+
+
+def _many_gets(client: Any, keys: list[str]) -> Any:
+    """MGET, one per slot on a cluster."""
+    if isinstance(client, (RedisCluster, redis.asyncio.cluster.RedisCluster)):
+        return client.mget_nonatomic(keys)
+    return client.mget(keys)
+
+
+def _ttl_of(pttl_ms: int) -> int | None:
+    """A key's PTTL as the whole seconds an index set must outlast (None: no expiry)."""
+    return None if pttl_ms < 0 else max(1, math.ceil(pttl_ms / 1000))
 
 
 class RedisStore(Store):
     """connect-redis's store: options ``alias`` (a django-redis ``CACHES`` entry) or
     ``client`` (a redis-py client, or a dotted path to one or to a factory), ``prefix``,
-    ``ttl``, ``disableTouch``, ``disableTTL``, ``scanCount`` and ``timeout``."""
+    ``ttl``, ``disableTouch``, ``disableTTL``, ``scanCount``, ``timeout``, and
+    ``indexPrefix`` (where the per-user index sets go; ``"users:" + prefix`` by
+    default, outside the keys connect-redis scans)."""
 
     name = "redis"
     native_async: ClassVar[bool] = True
@@ -213,6 +275,7 @@ class RedisStore(Store):
         disableTTL: bool = False,
         scanCount: int = 100,
         timeout: float = 0.5,
+        indexPrefix: str | None = None,
     ) -> None:
         if alias is not None and client is not None:
             raise option_error(
@@ -228,6 +291,13 @@ class RedisStore(Store):
         self.alias = check_str(self.name, "alias", "default" if alias is None else alias)
         self._client_option = client
         self.prefix = check_str(self.name, "prefix", prefix, allow_empty=True)
+        self.index_prefix = check_str(
+            self.name, "indexPrefix", "users:" + self.prefix if indexPrefix is None else indexPrefix
+        )
+        if self.index_prefix == self.prefix:
+            raise option_error(
+                self.name, "indexPrefix", "must differ from 'prefix': the sets are no sessions"
+            )
         self.ttl = self._check_ttl(ttl)
         self.disable_touch = check_bool(self.name, "disableTouch", disableTouch)
         self.disable_ttl = check_bool(self.name, "disableTTL", disableTTL)
@@ -518,10 +588,37 @@ class RedisStore(Store):
                 f"Redis did not answer within {self.timeout} s"
             ) from error
 
+    def _drive(self, plan: Plan[T]) -> T:
+        answer = None
+        try:
+            while True:
+                answer = self._run(plan.send(answer))
+        except StopIteration as done:
+            return done.value
+
+    async def _adrive(self, plan: Plan[T]) -> T:
+        answer = None
+        try:
+            while True:
+                answer = await self._arun(plan.send(answer))
+        except StopIteration as done:
+            return done.value
+
     # -- layout ---------------------------------------------------------------------------
 
     def key(self, sid: str) -> str:
         return self.prefix + sid
+
+    def index_key(self, term: str) -> str:
+        """The set of the session ids filed under ``term`` (see ``owner.index_terms``)."""
+        return self.index_prefix + term
+
+    def _index_keys(self, record: Record) -> frozenset[str]:
+        return frozenset(self.index_key(term) for term in index_terms(record))
+
+    def _member_ttl(self, ttl: int) -> int | None:
+        """How long an index set must keep a session written with ``ttl``."""
+        return None if self.disable_ttl else ttl
 
     def ttl_for(self, session: Record) -> int:
         """connect-redis's ``getTTL``: the ``ttl`` function, else the cookie's remaining
@@ -567,72 +664,307 @@ class RedisStore(Store):
             return None
         return now_ms() + self.ttl_for(session) * 1000
 
-    def _create_call(self, sid: str, session: Record) -> tuple[Call, Callable[[Any], bool]]:
-        """The write, and how to tell from its answer that ``sid`` was taken."""
-        key = self.key(sid)
-        ttl = self.ttl_for(session)
+    def _queue_index(
+        self,
+        pipe: Any,
+        sid: str,
+        add: Collection[str],
+        remove: Collection[str] = (),
+        ttl: int | None = None,
+    ) -> None:
+        """Queue on ``pipe``: ``sid`` into the sets ``add`` (kept ``ttl`` seconds at
+        least; None: for good) and out of the sets ``remove``."""
+        expiry = "none" if ttl is None else max(ttl, 1)
+        for key in sorted(add):
+            # (EVAL by name: redis-py's cluster pipelines refuse their eval() method.)
+            pipe.execute_command("EVAL", INDEX_ADD, 1, key, sid, expiry)
+        for key in sorted(remove):
+            pipe.srem(key, sid)
+
+    def _index_call(
+        self,
+        sid: str,
+        add: Collection[str],
+        remove: Collection[str] = (),
+        ttl: int | None = None,
+    ) -> Call | None:
+        """The index update after a write: one round trip, or None when nothing changes."""
+        if not add and not remove:
+            return None
+
+        def call(c: _Connection) -> Any:
+            pipe = _pipeline(c.client)
+            self._queue_index(pipe, sid, add, remove, ttl)
+            return pipe.execute()
+
+        return call
+
+    def _stored_keys(self, value: bytes | str) -> frozenset[str]:
+        """The index sets of a stored record (none if it cannot be read)."""
+        try:
+            return self._index_keys(loads(value))
+        except CorruptRecord:
+            return frozenset()
+
+    # -- the five primitives, as plans ----------------------------------------------------
+
+    def _read_plan(self, sid: str, touch: bool) -> Plan[Versioned | None]:
+        call, sent = self._read_call(sid, touch)
+        known = self._versioned((yield call), sent)
+        if known is not None and known.touched:
+            # The session lives longer now: so must its sets. A record Node wrote gets
+            # into the index here too, the first time Django touches it.
+            ttl = None if known.expires_at is None else _ttl_of(int(known.expires_at - sent))
+            yield self._index_call(sid, self._index_keys(known.record), ttl=ttl)
+        return known
+
+    def _create_plan(self, sid: str, session: Record) -> Plan[None]:
+        key, ttl = self.key(sid), self.ttl_for(session)
         if ttl <= 0:
             # Already expired: connect-redis would not store it; only say if it is taken.
-            return (lambda c: c.client.exists(key)), bool
+            if (yield lambda c: c.client.exists(key)):
+                raise CreateError(sid)
+            return
         value, expiry = dumps(session), None if self.disable_ttl else ttl
-        return (lambda c: c.client.set(key, value, ex=expiry, nx=True)), (lambda ok: not ok)
+        if not (yield lambda c: c.client.set(key, value, ex=expiry, nx=True)):
+            raise CreateError(sid)
+        yield self._index_call(sid, self._index_keys(session), ttl=self._member_ttl(ttl))
 
-    def _replace_call(self, sid: str, session: Record, version: Any) -> Call | None:
+    def _replace_plan(self, sid: str, session: Record, version: Any) -> Plan[bool]:
         if version is None:
-            return None
-        ttl = self.ttl_for(session)
+            return False
+        key, ttl = self.key(sid), self.ttl_for(session)
         args = [version, dumps(session), "none" if self.disable_ttl and ttl > 0 else max(ttl, 0)]
-        key = self.key(sid)
-        return lambda c: c.replace(keys=[key], args=args, client=c.client)
+        if not (yield lambda c: c.replace(keys=[key], args=args, client=c.client)):
+            return False
+        # Only after the write took: the sets it leaves still list the session otherwise.
+        before = self._stored_keys(version)
+        after = self._index_keys(session) if ttl > 0 else frozenset()
+        yield self._index_call(sid, after, before - after, self._member_ttl(ttl))
+        return True
 
-    def _destroy_call(self, sid: str) -> Call:
+    def _destroy_plan(self, sid: str) -> Plan[None]:
         key = self.key(sid)
-        return lambda c: c.client.delete(key)
+
+        def get_and_delete(c: _Connection) -> Any:
+            # GET and DEL in one round trip (GETDEL needs Redis 6.2): the value names
+            # the sets to leave.
+            pipe = _pipeline(c.client)
+            pipe.get(key)
+            pipe.delete(key)
+            return pipe.execute()
+
+        value, _ = yield get_and_delete
+        if value is not None:
+            yield self._index_call(sid, (), self._stored_keys(value))
 
     def _touch_call(self, sid: str, session: Record) -> Call | None:
         if self.disable_touch or self.disable_ttl:
             return None
         # EXPIRE never creates a key, and deletes it when the TTL is <= 0.
         key, ttl = self.key(sid), self.ttl_for(session)
-        return lambda c: c.client.expire(key, ttl)
+        sets = self._index_keys(session) if ttl > 0 else frozenset()
+        if not sets:
+            return lambda c: c.client.expire(key, ttl)
 
-    # -- the five primitives --------------------------------------------------------------
+        def call(c: _Connection) -> Any:
+            # The sets' expiry follows the session's, in the same round trip (a set that
+            # lists a session destroyed meanwhile drops it when read).
+            pipe = _pipeline(c.client)
+            pipe.expire(key, ttl)
+            self._queue_index(pipe, sid, sets, ttl=ttl)
+            return pipe.execute()
+
+        return call
 
     def read(self, sid: str, *, touch: bool = False) -> Versioned | None:
-        call, sent = self._read_call(sid, touch)
-        return self._versioned(self._run(call), sent)
+        return self._drive(self._read_plan(sid, touch))
 
     async def aread(self, sid: str, *, touch: bool = False) -> Versioned | None:
-        call, sent = self._read_call(sid, touch)
-        return self._versioned(await self._arun(call), sent)
+        return await self._adrive(self._read_plan(sid, touch))
 
     def create(self, sid: str, session: Record) -> None:
-        call, taken = self._create_call(sid, session)
-        if taken(self._run(call)):
-            raise CreateError(sid)
+        self._drive(self._create_plan(sid, session))
 
     async def acreate(self, sid: str, session: Record) -> None:
-        call, taken = self._create_call(sid, session)
-        if taken(await self._arun(call)):
-            raise CreateError(sid)
+        await self._adrive(self._create_plan(sid, session))
 
     def replace(self, sid: str, session: Record, version: Any) -> bool:
-        return bool(self._run(self._replace_call(sid, session, version)))
+        return self._drive(self._replace_plan(sid, session, version))
 
     async def areplace(self, sid: str, session: Record, version: Any) -> bool:
-        return bool(await self._arun(self._replace_call(sid, session, version)))
+        return await self._adrive(self._replace_plan(sid, session, version))
 
     def destroy(self, sid: str) -> None:
-        self._run(self._destroy_call(sid))
+        self._drive(self._destroy_plan(sid))
 
     async def adestroy(self, sid: str) -> None:
-        await self._arun(self._destroy_call(sid))
+        await self._adrive(self._destroy_plan(sid))
 
     def touch(self, sid: str, session: Record) -> None:
         self._run(self._touch_call(sid, session))
 
     async def atouch(self, sid: str, session: Record) -> None:
         await self._arun(self._touch_call(sid, session))
+
+    # -- a user's sessions: the index ------------------------------------------------------
+
+    def _checked_plan(self, listed: Mapping[str, Collection[str]]) -> Plan[tuple[dict, dict]]:
+        """Look up the sessions ``listed`` (sid: the sets that list it), by MGET of up to
+        ``MGET_BATCH`` keys (one per slot on a cluster). Returns the records some set
+        rightly lists, and the stale entries (set: sids) whose session is gone,
+        unreadable or now another's."""
+        sids = sorted(listed)
+        values: list[Any] = []
+        for start in range(0, len(sids), MGET_BATCH):
+            keys = [self.key(sid) for sid in sids[start : start + MGET_BATCH]]
+            values += (yield lambda c, keys=keys: _many_gets(c.client, keys)) or []
+        found: dict[str, Record] = {}
+        stale: dict[str, list[str]] = {}
+        for sid, value in zip(sids, values, strict=True):
+            record = None
+            if value is not None:
+                with contextlib.suppress(CorruptRecord):
+                    record = loads(value)
+            owners = frozenset() if record is None else self._index_keys(record)
+            for key in listed[sid]:
+                if key in owners:
+                    found[sid] = record  # type: ignore[assignment]
+                else:
+                    stale.setdefault(key, []).append(sid)
+        return found, stale
+
+    @staticmethod
+    def _drop_call(stale: Mapping[str, list[str]]) -> Call | None:
+        if not stale:
+            return None
+
+        def call(c: _Connection) -> Any:
+            pipe = _pipeline(c.client)
+            for key, sids in stale.items():
+                pipe.srem(key, *sids)
+            return pipe.execute()
+
+        return call
+
+    def _members_plan(self, keys: list[str]) -> Plan[dict[str, set[str]]]:
+        """The members of the sets ``keys``: sid -> the sets that list it (one round trip)."""
+        if not keys:
+            return {}
+
+        def call(c: _Connection) -> Any:
+            pipe = _pipeline(c.client)
+            for key in keys:
+                pipe.smembers(key)
+            return pipe.execute()
+
+        listed: dict[str, set[str]] = {}
+        for key, members in zip(keys, (yield call), strict=True):
+            for sid in members:
+                listed.setdefault(_text(sid), set()).add(key)
+        return listed
+
+    def _sessions_of_plan(self, owner: Owner) -> Plan[dict[str, Record]]:
+        keys = sorted(self.index_key(term) for term in owner.index_terms())
+        listed = yield from self._members_plan(keys)
+        if not listed:
+            return {}
+        found, stale = yield from self._checked_plan(listed)
+        yield self._drop_call(stale)
+        return found
+
+    def sessions_of(self, owner: Owner, *, thorough: bool = False) -> dict[str, Record]:
+        """The owner's sessions from the index: three round trips at most (the sets, the
+        records, dropping stale entries). ``thorough`` also scans every session for the
+        ones no set lists yet (written by Node) and files them."""
+        found = self._drive(self._sessions_of_plan(owner))
+        if thorough:
+            found.update(self._unindexed(owner, found))
+        return self.owned_live(owner, found.items())
+
+    async def asessions_of(self, owner: Owner, *, thorough: bool = False) -> dict[str, Record]:
+        found = await self._adrive(self._sessions_of_plan(owner))
+        if thorough:  # the scan goes through the sync client, in a thread, like all()
+            unindexed = sync_to_async(self._unindexed, thread_sensitive=False)
+            found.update(await unindexed(owner, found))
+        return self.owned_live(owner, found.items())
+
+    # -- a user's sessions: scanning the records -------------------------------------------
+
+    def _scanned(self, client: Client, fragments: Iterable[str]) -> Iterator[dict[str, Record]]:
+        """By ``SCAN`` batch (one MGET each; one per slot on a cluster), the readable
+        sessions whose JSON text holds one of ``fragments``: only those are parsed, and
+        a record that cannot be decoded belongs to no one."""
+        wanted = [fragment.encode() for fragment in fragments]
+        for keys in self._scan_batches(client):
+            batch = {}
+            for key, value in zip(keys, _many_gets(client, keys), strict=True):
+                if value is None or not any(part in _bytes(value) for part in wanted):
+                    continue  # expired since the scan, or no one's we look for
+                with contextlib.suppress(CorruptRecord):
+                    batch[_text(key)[len(self.prefix) :]] = loads(value)
+            yield batch
+
+    def _file(self, client: Client, sets: Mapping[str, frozenset[str]]) -> int:
+        """File each session of ``sets`` (sid: its sets) for as long as its TTL (one
+        pipeline of PTTLs, one of additions); return how many entries were new."""
+        pipe = _pipeline(client)
+        for sid in sets:
+            pipe.pttl(self.key(sid))
+        ttls = pipe.execute()
+        pipe = _pipeline(client)
+        for (sid, keys), pttl in zip(sets.items(), ttls, strict=True):
+            if pttl != -2:  # gone since it was read
+                self._queue_index(pipe, sid, keys, ttl=_ttl_of(pttl))
+        return sum(pipe.execute())
+
+    def _unindexed(self, owner: Owner, listed: Collection[str]) -> dict[str, Record]:
+        """The owner's sessions not in ``listed``, by scanning them all; they are filed
+        on the way, so the next plain ``sessions_of`` lists them."""
+        client, found = self.redis, {}
+        mine = frozenset(self.index_key(term) for term in owner.index_terms())
+        for batch in self._scanned(client, owner.json_fragments()):
+            sets = {}
+            for sid, record in batch.items():
+                keys = self._index_keys(record) & mine
+                if keys and sid not in listed:
+                    found[sid] = record
+                    sets[sid] = keys
+            if sets:
+                self._file(client, sets)
+        return found
+
+    def reindex(self, *, dry_run: bool = False, progress: Progress | None = None) -> int:
+        """File every session under its owners' sets (records Node wrote, sets that
+        expired before a member Node touched), then drop the set entries whose session
+        is gone or another's. Returns how many entries were added and removed; with
+        ``dry_run``, how many would be. ``progress`` gets the running count."""
+        client, changed = self.redis, 0
+        for batch in self._scanned(client, USER_KEY_FRAGMENTS):
+            sets = {
+                sid: keys for sid, record in batch.items() if (keys := self._index_keys(record))
+            }
+            if not sets:
+                continue
+            if dry_run:
+                pipe = _pipeline(client)
+                for sid, keys in sets.items():
+                    for key in sorted(keys):
+                        pipe.sismember(key, sid)
+                changed += sum(1 for member in pipe.execute() if not member)
+            else:
+                changed += self._file(client, sets)
+            if progress is not None:
+                progress(changed)
+        for keys in self._scan_batches(client, self.index_prefix):
+            listed = self._drive(self._members_plan([_text(key) for key in keys]))
+            _, stale = self._drive(self._checked_plan(listed)) if listed else ({}, {})
+            changed += sum(len(sids) for sids in stale.values())
+            if not dry_run:
+                self._run(self._drop_call(stale))
+            if progress is not None:
+                progress(changed)
+        return changed
 
     # -- bulk methods (sync: the async twins run them in a thread) ------------------------
 
@@ -664,11 +996,17 @@ class RedisStore(Store):
         """Nothing to do: Redis deletes each session key when its TTL runs out."""
         return None
 
-    def _scan_batches(self, client: Client) -> Iterator[list[bytes | str]]:
-        """The keys under ``prefix``, by ``SCAN`` on the server or on every primary of a
-        cluster, without repeats (SCAN may return a key twice), in batches of
-        ``scanCount``."""
-        pattern = _GLOB_SPECIAL.sub(r"\\\1", self.prefix) + "*"
+    def _scan_batches(
+        self, client: Client, prefix: str | None = None
+    ) -> Iterator[list[bytes | str]]:
+        """The keys under ``prefix`` (the sessions' by default, never an index set), by
+        ``SCAN`` on the server or on every primary of a cluster, without repeats (SCAN
+        may return a key twice), in batches of ``scanCount``."""
+        prefix = self.prefix if prefix is None else prefix
+        # The index sets lie under the sessions' prefix only when set up so (an empty
+        # prefix, say): they are no sessions.
+        skipped = self.index_prefix.encode() if prefix != self.index_prefix else None
+        pattern = _GLOB_SPECIAL.sub(r"\\\1", prefix) + "*"
         if isinstance(client, RedisCluster):
             keys = client.scan_iter(
                 match=pattern, count=self.scan_count, target_nodes=RedisCluster.PRIMARIES
@@ -678,7 +1016,7 @@ class RedisStore(Store):
         seen: set[bytes | str] = set()
         batch: list[bytes | str] = []
         for key in keys:
-            if key in seen:
+            if key in seen or (skipped is not None and _bytes(key).startswith(skipped)):
                 continue
             seen.add(key)
             batch.append(key)
