@@ -4,7 +4,7 @@ restarts the absolute clock, and a view can ask to leave the session as it is.
 The rules themselves (when the cap is reached, how it clamps an expiry, when a touch is
 due under ``touchAfter``) are plain functions of ``core.decide``; the session applies
 them. The absolute clock's start is the record's ``"djangoExpressSession":
-{"startedAt": <epoch ms>}`` (``core.state.LIFETIME_KEY``), which Node apps carry through
+{"startedAt": <epoch ms>}`` (``core.state.OWN_KEY``), which Node apps carry through
 untouched.
 """
 

@@ -27,7 +27,7 @@ from .core import plans
 from .core.decide import Decision, cap_at, ends_at, past_cap, seconds_until
 from .core.drive import arun, run
 from .core.ops import Versioned
-from .core.state import LIFETIME_KEY, Fingerprint, Mode, SessionState, own_moment, started_at
+from .core.state import OWN_KEY, Fingerprint, Mode, SessionState, own_moment, started_at
 from .exceptions import UpdateError
 from .http import is_secure
 from .record import sid_hint
@@ -428,7 +428,7 @@ class SessionStore(SessionBase):
         if state.stored and not must_create:
             assigned, deleted = record.diff(state.in_store, fingerprint, self._session_cache)
             if state.own_changed:
-                assigned[LIFETIME_KEY] = state.own
+                assigned[OWN_KEY] = state.own
             changes = record.Changes(self._cookie_json(), assigned, deleted)
             yield from plans.update(state.sid, changes, state.version)
             self.state = state.written(state.sid, fingerprint)
@@ -534,7 +534,7 @@ class SessionStore(SessionBase):
         for key, value in loaded.record.items():
             if key in hidden:
                 self._metadata[key] = value
-            elif key != "cookie" and key != LIFETIME_KEY:
+            elif key != "cookie" and key != OWN_KEY:
                 data[key] = value
         self._session_cache = data
         self._cookie = Cookie.from_json(loaded.record["cookie"], sid=sid)
@@ -560,7 +560,7 @@ class SessionStore(SessionBase):
     def _record(self) -> record.Record:
         session = {"cookie": self._cookie_json(), **self._session_cache, **self._metadata}
         if self.state.own is not None:
-            session[LIFETIME_KEY] = self.state.own
+            session[OWN_KEY] = self.state.own
         return session
 
     def _new_cookie(self) -> Cookie:

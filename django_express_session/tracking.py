@@ -1,7 +1,7 @@
 """Client details (the ``track`` option), and which app wrote a record last.
 
 With ``EXPRESS_SESSION["track"] = ["ip", "userAgent"]`` (any subset; ``[]``, the
-default, is off) each record Django writes carries, in its ``LIFETIME_KEY`` dict:
+default, is off) each record Django writes carries, in its ``OWN_KEY`` dict:
 ``createdAt`` (epoch ms, the first time Django stored the session), ``lastSeenAt``
 (epoch ms, the latest write), the tracked ``ip`` and ``userAgent`` of the request that
 wrote it, and ``writtenBy: "django"`` with a ``digest`` of the record as written.
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.http import HttpRequest
 
-from .core.state import LIFETIME_KEY, Fingerprint, own_moment
+from .core.state import OWN_KEY, Fingerprint, own_moment
 from .http import client_ip
 from .record import dumps, fingerprint
 
@@ -53,7 +53,7 @@ def visited(
     options: Options,
     digest_of_record: str,
 ) -> dict[str, Any]:
-    """``own`` (the record's ``LIFETIME_KEY`` dict) as a write by Django leaves it. A
+    """``own`` (the record's ``OWN_KEY`` dict) as a write by Django leaves it. A
     session used without a request (a shell) keeps the client details it had."""
     updated = dict(own or {})
     if own_moment(updated, "createdAt") is None:
@@ -95,7 +95,7 @@ def written_by(record: Mapping[str, Any], metadata_keys: Collection[str] = ()) -
     contents changed since (an Express app rewrote it), None when Django left no digest
     (``track`` was off, or Django never wrote it). ``metadata_keys`` are the store's
     own keys of the record (``Store.metadata_keys``), which are not its contents."""
-    own = record.get(LIFETIME_KEY)
+    own = record.get(OWN_KEY)
     written = own.get("digest") if isinstance(own, Mapping) else None
     if not isinstance(written, str):
         return None
@@ -103,7 +103,7 @@ def written_by(record: Mapping[str, Any], metadata_keys: Collection[str] = ()) -
     data = {
         key: value
         for key, value in record.items()
-        if key != "cookie" and key != LIFETIME_KEY and key not in metadata_keys
+        if key != "cookie" and key != OWN_KEY and key not in metadata_keys
     }
     try:
         now = digest(fingerprint(data), cookie if isinstance(cookie, Mapping) else {})

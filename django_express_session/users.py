@@ -27,7 +27,7 @@ from django.utils.crypto import salted_hmac
 from . import conf, signals, tracking
 from .core.drive import arun, run
 from .core.ops import Op
-from .core.state import LIFETIME_KEY
+from .core.state import OWN_KEY
 from .exceptions import CannotListSessions
 from .owner import Owner
 from .record import Record, expires_ms, sid_hint
@@ -96,7 +96,7 @@ def _moment(ms: Any) -> datetime | None:
 
 
 def describe(sid: str, record: Record, current_sid: str | None) -> UserSession:
-    ours = record.get(LIFETIME_KEY)
+    ours = record.get(OWN_KEY)
     ours = ours if isinstance(ours, Mapping) else {}
     text = lambda key: value if isinstance(value := ours.get(key), str) else None  # noqa: E731
     return UserSession(

@@ -14,7 +14,7 @@ from django_express_session.core.decide import (
     touch_due,
 )
 from django_express_session.core.ops import Versioned
-from django_express_session.core.state import LIFETIME_KEY, SessionState, started_at
+from django_express_session.core.state import OWN_KEY, SessionState, started_at
 
 SID = "stored-session-id"
 NOW = 1_800_000_000_000
@@ -32,11 +32,11 @@ def loaded(expires_at=None, touched_at=None, touched=False) -> SessionState:
 
 
 def test_the_start_time_is_read_from_the_records_own_key():
-    assert started_at({"cookie": {}, LIFETIME_KEY: {"startedAt": NOW}}) == NOW
+    assert started_at({"cookie": {}, OWN_KEY: {"startedAt": NOW}}) == NOW
     assert started_at({"cookie": {}}) is None
-    assert started_at({"cookie": {}, LIFETIME_KEY: {"startedAt": "yesterday"}}) is None
-    assert started_at({"cookie": {}, LIFETIME_KEY: {"startedAt": True}}) is None
-    assert started_at({"cookie": {}, LIFETIME_KEY: "not a dict"}) is None
+    assert started_at({"cookie": {}, OWN_KEY: {"startedAt": "yesterday"}}) is None
+    assert started_at({"cookie": {}, OWN_KEY: {"startedAt": True}}) is None
+    assert started_at({"cookie": {}, OWN_KEY: "not a dict"}) is None
 
 
 def test_the_cap_is_the_start_plus_the_absolute_max_age():

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 from django_express_session.core.ops import Versioned
-from django_express_session.core.state import LIFETIME_KEY, Mode, SessionState, own_moment
+from django_express_session.core.state import OWN_KEY, Mode, SessionState, own_moment
 
 DATA = {"v": '"x"'}
 
@@ -114,7 +114,7 @@ def test_reloaded_takes_the_latest_record_and_keeps_express_hashes():
 
 def test_the_records_own_dict_is_read_with_it_and_kept_until_written():
     own = {"startedAt": 1, "lastSeenAt": 2}
-    record = Versioned({"cookie": {}, "v": "x", LIFETIME_KEY: own}, version="v1")
+    record = Versioned({"cookie": {}, "v": "x", OWN_KEY: own}, version="v1")
     state = SessionState.loaded("sid-1", record, DATA, cookie_sid="sid-1", resave=False)
     assert (state.own, state.own_changed) == (own, False)
     assert state.own is not own  # a copy: changing it never changes the record read
@@ -127,7 +127,7 @@ def test_the_records_own_dict_is_read_with_it_and_kept_until_written():
 
 def test_a_record_without_a_dict_of_its_own_has_none():
     for value in (None, "not a dict", [1]):
-        record = Versioned({"cookie": {}, LIFETIME_KEY: value}, version="v1")
+        record = Versioned({"cookie": {}, OWN_KEY: value}, version="v1")
         state = SessionState.loaded("sid-1", record, {}, cookie_sid="sid-1", resave=False)
         assert state.own is None
     assert own_moment({"lastSeenAt": True}, "lastSeenAt") is None

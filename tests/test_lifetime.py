@@ -14,7 +14,7 @@ from django.contrib.auth.models import User
 from django.core.exceptions import ImproperlyConfigured
 
 from django_express_session import conf
-from django_express_session.core.state import LIFETIME_KEY
+from django_express_session.core.state import OWN_KEY
 from django_express_session.lifetime import configure_store
 from django_express_session.record import now_ms
 from django_express_session.session import SessionStore
@@ -66,7 +66,7 @@ def store_expiry(store, sid: str) -> int | None:
 def test_a_session_active_every_quarter_second_still_ends_at_its_absolute_cap(client, lifetime):
     store = lifetime(absoluteMaxAge=CAP_MS, rolling=True, cookie={"maxAge": 60_000})
     sid = start(client)
-    cap = store.get(sid)[LIFETIME_KEY]["startedAt"] + CAP_MS
+    cap = store.get(sid)[OWN_KEY]["startedAt"] + CAP_MS
     header = cookie_header(sid)
     seen = []
     while now_ms() < cap + 750:
@@ -91,7 +91,7 @@ def test_a_session_active_every_quarter_second_still_ends_at_its_absolute_cap(cl
 def test_the_store_expiry_and_the_cookie_never_run_past_the_cap(client, lifetime):
     store = lifetime(absoluteMaxAge=CAP_MS, rolling=True, cookie={"maxAge": 60_000})
     sid = start(client)
-    cap = store.get(sid)[LIFETIME_KEY]["startedAt"] + CAP_MS
+    cap = store.get(sid)[OWN_KEY]["startedAt"] + CAP_MS
     response = client.get("/noop", HTTP_COOKIE=cookie_header(sid))
     assert expires_ms(set_cookie(response)) <= cap
     expiry = store_expiry(store, sid)
@@ -103,9 +103,7 @@ def test_the_store_expiry_and_the_cookie_never_run_past_the_cap(client, lifetime
 def test_a_session_read_past_its_cap_is_destroyed_cleared_and_logged(client, lifetime, caplog):
     store = lifetime(absoluteMaxAge=CAP_MS, cookie={"maxAge": 60_000})
     sid = "started-long-ago-0123456789abcdef"
-    store.create(
-        sid, {**stored_session({"v": "x"}), LIFETIME_KEY: {"startedAt": now_ms() - 10_000}}
-    )
+    store.create(sid, {**stored_session({"v": "x"}), OWN_KEY: {"startedAt": now_ms() - 10_000}})
 
     with caplog.at_level(logging.INFO, logger="django_express_session"):
         response = client.get("/read", HTTP_COOKIE=cookie_header(sid))
@@ -122,7 +120,7 @@ def test_a_browser_session_cookie_gets_the_cap_as_its_expiry(client, lifetime):
     store = lifetime(absoluteMaxAge=60_000)
     sid = start(client)
     response = client.get("/set", {"v": "y"}, HTTP_COOKIE=cookie_header(sid))
-    cap = store.get(sid)[LIFETIME_KEY]["startedAt"] + 60_000
+    cap = store.get(sid)[OWN_KEY]["startedAt"] + 60_000
     assert cap - 1000 <= expires_ms(set_cookie(response)) <= cap
 
 
@@ -131,13 +129,13 @@ def test_the_start_time_is_kept_out_of_the_sessions_data(client, lifetime):
     sid = start(client)
     assert client.get("/read", HTTP_COOKIE=cookie_header(sid)).json()["data"] == {"v": "x"}
     client.get("/set", {"w": "z"}, HTTP_COOKIE=cookie_header(sid))
-    assert set(store.get(sid)) >= {"cookie", "v", "w", LIFETIME_KEY}
+    assert set(store.get(sid)) >= {"cookie", "v", "w", OWN_KEY}
 
 
 def test_without_absolute_max_age_the_record_gets_no_key_of_its_own(client, lifetime):
     store = lifetime(cookie={"maxAge": 60_000})
     sid = start(client)
-    assert LIFETIME_KEY not in store.get(sid)
+    assert OWN_KEY not in store.get(sid)
 
 
 def test_a_session_started_elsewhere_starts_its_clock_at_its_first_django_read(client, lifetime):
@@ -146,7 +144,7 @@ def test_a_session_started_elsewhere_starts_its_clock_at_its_first_django_read(c
     store.create(sid, stored_session({"v": "x"}))  # as express-session writes it
     before = now_ms()
     client.get("/noop", HTTP_COOKIE=cookie_header(sid))
-    assert store.get(sid)[LIFETIME_KEY]["startedAt"] >= before
+    assert store.get(sid)[OWN_KEY]["startedAt"] >= before
     assert store.get(sid)["v"] == "x"
 
 
@@ -156,7 +154,7 @@ def test_a_session_made_outside_a_request_starts_its_clock_when_it_is_created(li
     session = SessionStore()
     session["v"] = "x"
     session.save()
-    assert store.get(session.session_key)[LIFETIME_KEY]["startedAt"] >= before
+    assert store.get(session.session_key)[OWN_KEY]["startedAt"] >= before
     assert session.get_expiry_age() <= 60
 
 
@@ -168,19 +166,19 @@ def alice():
 def test_absolute_max_age_from_login_restarts_the_clock_at_login(client, lifetime, alice):
     store = lifetime(absoluteMaxAge=60_000, absoluteMaxAgeFrom="login", cookie={"maxAge": 60_000})
     sid = start(client)
-    first = store.get(sid)[LIFETIME_KEY]["startedAt"]
+    first = store.get(sid)[OWN_KEY]["startedAt"]
     time.sleep(0.05)
     logged_in = client.get("/login-user", HTTP_COOKIE=cookie_header(sid)).content.decode()
     assert logged_in != sid
-    assert store.get(logged_in)[LIFETIME_KEY]["startedAt"] > first
+    assert store.get(logged_in)[OWN_KEY]["startedAt"] > first
 
 
 def test_by_default_login_keeps_the_clock_of_the_session(client, lifetime, alice):
     store = lifetime(absoluteMaxAge=60_000, cookie={"maxAge": 60_000})
     sid = start(client)
-    first = store.get(sid)[LIFETIME_KEY]["startedAt"]
+    first = store.get(sid)[OWN_KEY]["startedAt"]
     logged_in = client.get("/login-user", HTTP_COOKIE=cookie_header(sid)).content.decode()
-    assert store.get(logged_in)[LIFETIME_KEY]["startedAt"] == first
+    assert store.get(logged_in)[OWN_KEY]["startedAt"] == first
 
 
 # -- the idle timeout and "remember me" (docs/lifetimes.md's recipes) ----------------
@@ -222,7 +220,7 @@ def test_absolute_timeout_recipe_caps_a_remembered_session_too(client, lifetime,
     store = lifetime(absoluteMaxAge=3_600_000, cookie={"maxAge": 30 * 60_000})
     remembered = client.get("/login-remembered", {"remember": "1"})
     sid = sid_of(set_cookie(remembered))
-    cap = store.get(sid)[LIFETIME_KEY]["startedAt"] + 3_600_000
+    cap = store.get(sid)[OWN_KEY]["startedAt"] + 3_600_000
     assert cap - 1000 <= expires_ms(set_cookie(remembered)) <= cap
 
 
@@ -347,9 +345,7 @@ def test_a_session_read_past_its_cap_sends_session_ended_expired(client, lifetim
     store = lifetime(absoluteMaxAge=CAP_MS, cookie={"maxAge": 60_000})
     sid = "started-long-ago-0123456789abcdef"
     # A record an Express app kept alive past the cap.
-    store.create(
-        sid, {**stored_session({"v": "x"}), LIFETIME_KEY: {"startedAt": now_ms() - 10_000}}
-    )
+    store.create(sid, {**stored_session({"v": "x"}), OWN_KEY: {"startedAt": now_ms() - 10_000}})
     ended = []
 
     def receiver(sender, session_key, reason, **kwargs):

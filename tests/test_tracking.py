@@ -10,7 +10,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.test import AsyncClient
 
 from django_express_session import conf, record, tracking, users
-from django_express_session.core.state import LIFETIME_KEY
+from django_express_session.core.state import OWN_KEY
 from django_express_session.session import SessionStore
 from tests.helpers import cookie_header, set_cookie, sid_of
 
@@ -50,7 +50,7 @@ def start(client, **headers) -> str:
 
 
 def own(store, sid: str) -> dict:
-    return store.get(sid)[LIFETIME_KEY]
+    return store.get(sid)[OWN_KEY]
 
 
 # -- what is recorded -------------------------------------------------------------------
@@ -87,7 +87,7 @@ def test_only_the_listed_details_are_recorded(client, track):
 
 def test_without_track_the_record_gets_nothing_of_it(client, express):
     store = express(cookie={"maxAge": HOUR_MS})
-    assert LIFETIME_KEY not in store.get(start(client))
+    assert OWN_KEY not in store.get(start(client))
 
 
 def test_a_long_user_agent_is_cut(client, track):
@@ -105,7 +105,7 @@ def test_the_details_are_not_the_sessions_data(client, track):
     assert list(session.keys()) == ["v"]
     assert dict(session.items()) == {"v": "x"}
     assert not session.modified
-    assert LIFETIME_KEY in store.get(sid)
+    assert OWN_KEY in store.get(sid)
 
 
 def test_an_anonymous_visitor_still_stores_nothing(client, track, spy):
@@ -268,7 +268,7 @@ def test_written_by_says_django_until_the_contents_change_elsewhere(client, trac
 
 def test_written_by_is_unknown_without_a_digest():
     assert tracking.written_by({"cookie": {}, "v": "x"}) is None
-    assert tracking.written_by({"cookie": {}, LIFETIME_KEY: {"startedAt": 1}}) is None
+    assert tracking.written_by({"cookie": {}, OWN_KEY: {"startedAt": 1}}) is None
 
 
 def test_sessions_of_shows_the_recorded_details(client, track, settings, django_user_model):

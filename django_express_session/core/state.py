@@ -22,17 +22,17 @@ Fingerprint = dict[str, str]
 #: untouched and Django code does not see as data. It holds the absolute clock's start
 #: (``startedAt``, epoch ms) and, with ``track``, the client details (``createdAt``,
 #: ``lastSeenAt``, ``ip``, ``userAgent``, ``writtenBy``, ``digest``).
-LIFETIME_KEY = "djangoExpressSession"
+OWN_KEY = "djangoExpressSession"
 
 
 def own_of(record: Mapping[str, Any]) -> dict[str, Any] | None:
-    """A copy of the record's ``LIFETIME_KEY`` dict (None: it has none, or not a dict)."""
-    value = record.get(LIFETIME_KEY)
+    """A copy of the record's ``OWN_KEY`` dict (None: it has none, or not a dict)."""
+    value = record.get(OWN_KEY)
     return dict(value) if isinstance(value, Mapping) else None
 
 
 def own_moment(own: Mapping[str, Any] | None, key: str) -> int | None:
-    """An epoch-ms field of the ``LIFETIME_KEY`` dict (None: absent or not a number)."""
+    """An epoch-ms field of the ``OWN_KEY`` dict (None: absent or not a number)."""
     moment = None if own is None else own.get(key)
     if isinstance(moment, bool) or not isinstance(moment, (int, float)):
         return None
@@ -41,7 +41,7 @@ def own_moment(own: Mapping[str, Any] | None, key: str) -> int | None:
 
 def started_at(record: Mapping[str, Any]) -> int | None:
     """When the session's absolute clock started (epoch ms), as the record says."""
-    value = record.get(LIFETIME_KEY)
+    value = record.get(OWN_KEY)
     return own_moment(value if isinstance(value, Mapping) else None, "startedAt")
 
 
@@ -85,7 +85,7 @@ class SessionState:
     #: The store-level expiry and last write or touch as read (epoch ms; None: unknown).
     store_expires_at: int | None = None
     store_touched_at: int | None = None
-    #: The record's ``LIFETIME_KEY`` dict as this session holds it (None: none), and
+    #: The record's ``OWN_KEY`` dict as this session holds it (None: none), and
     #: whether this request changed it on a stored session (it is then written back).
     own: Mapping[str, Any] | None = None
     own_changed: bool = False
@@ -179,7 +179,7 @@ class SessionState:
         )
 
     def with_own(self, own: Mapping[str, Any] | None, *, changed: bool) -> SessionState:
-        """The ``LIFETIME_KEY`` dict set (``changed``: to be written back)."""
+        """The ``OWN_KEY`` dict set (``changed``: to be written back)."""
         return replace(self, own=own, own_changed=changed)
 
     def forgotten(self) -> SessionState:

@@ -9,7 +9,7 @@ from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_K
 from django.contrib.messages.storage.session import SessionStorage
 from django.middleware.csrf import CSRF_SESSION_KEY
 
-from django_express_session.core.state import LIFETIME_KEY
+from django_express_session.core.state import OWN_KEY
 
 ADDED_KEYS = {
     "cookie": "express-session: the cookie's attributes and expiry (the table above).",
@@ -19,7 +19,7 @@ ADDED_KEYS = {
     "change makes it stale, which logs this session out.",
     SessionStorage.session_key: "django.contrib.messages: messages not shown yet.",
     CSRF_SESSION_KEY: "Django's CSRF token, kept here when CSRF_USE_SESSIONS is on.",
-    LIFETIME_KEY: "django-express-session: when the absolute lifetime started (absoluteMaxAge).",
+    OWN_KEY: "django-express-session: when the absolute lifetime started (absoluteMaxAge).",
     "passport": "passport (Express): the logged-in user as serializeUser stored it.",
     "__lastAccess": "session-file-store: when the record was last read or written (ms).",
     "lastModified": "connect-mongo: when the record was last written (touchAfter).",

@@ -8,7 +8,7 @@ import pytest
 from django.utils.module_loading import import_string
 
 from django_express_session import conf
-from django_express_session.core.state import LIFETIME_KEY
+from django_express_session.core.state import OWN_KEY
 from django_express_session.tracking import written_by
 from tests.node import store_call
 
@@ -32,7 +32,7 @@ def test_the_client_details_survive_an_express_write_which_written_by_then_tells
     pair = apps(shared_store, django={"track": ["ip", "userAgent"]})
     sid = browser.get(pair.django, "/set", color="blue").body["id"]
     first = stored(shared_store, sid)
-    details = first[LIFETIME_KEY]
+    details = first[OWN_KEY]
     assert details["ip"] == "127.0.0.1"
     assert details["userAgent"].startswith("Python-urllib/")
     assert details["createdAt"] == details["lastSeenAt"]
@@ -44,11 +44,11 @@ def test_the_client_details_survive_an_express_write_which_written_by_then_tells
 
     assert browser.get(pair.node, "/set", size="L").body["data"]["size"] == "L"
     rewritten = stored(shared_store, sid)
-    assert rewritten[LIFETIME_KEY] == details  # carried through untouched
+    assert rewritten[OWN_KEY] == details  # carried through untouched
     assert writer(shared_store, rewritten) == "express"
 
     browser.get(pair.django, "/set", color="red")
     again = stored(shared_store, sid)
     assert again["size"] == "L" and again["color"] == "red"
-    assert again[LIFETIME_KEY]["createdAt"] == details["createdAt"]
+    assert again[OWN_KEY]["createdAt"] == details["createdAt"]
     assert writer(shared_store, again) == "django"

@@ -21,7 +21,7 @@ import pytest
 from django.contrib.auth.models import User
 
 from django_express_session import conf
-from django_express_session.core.state import LIFETIME_KEY
+from django_express_session.core.state import OWN_KEY
 from tests.helpers import stored_session
 from tests.servers.process import require
 from tests.sessions_pages.support import PASSWORD, logged_in, user_of
@@ -118,7 +118,7 @@ def tracked_session(user: User, **details: object) -> None:
     now = int(time.time() * 1000)
     record = {
         "_auth_user_id": str(user.pk),
-        LIFETIME_KEY: {"createdAt": now - 3 * 86_400_000, "lastSeenAt": now - 600_000, **details},
+        OWN_KEY: {"createdAt": now - 3 * 86_400_000, "lastSeenAt": now - 600_000, **details},
     }
     conf.get_store().create(f"tracked-{user.pk}-{now}", stored_session(record, 14 * 86_400_000))
 
