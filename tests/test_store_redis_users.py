@@ -5,12 +5,14 @@ sessions connect-redis wrote (found by a thorough search and by ``reindex``)."""
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from redis.cluster import RedisCluster
 
 from django_express_session.owner import Owner
+from django_express_session.record import dumps, format_js_date
 from django_express_session.stores.redis import RedisStore
 from tests.helpers import stored_session
 from tests.servers.redis import commands_sent
@@ -75,21 +77,42 @@ def test_a_login_files_the_session_under_the_user_id_and_the_passport_user(store
     assert index_sets(raw) == [b"users:sess:d:1", b'users:sess:p:"alice"']
 
 
-def test_the_sets_outlive_their_longest_session_and_follow_its_touches(store, raw):
+def test_the_sets_outlive_their_longest_session_twice_over(store, raw):
     store.create("short", django_login("1", max_age=60_000))
-    assert 59 <= raw.ttl("users:sess:d:1") <= 60
+    assert 119 <= raw.ttl("users:sess:d:1") <= 120
     store.create("long", django_login("1", max_age=HOUR_MS))
-    assert 3599 <= raw.ttl("users:sess:d:1") <= 3600
+    assert 7199 <= raw.ttl("users:sess:d:1") <= 7200
     store.create("shorter", django_login("1", max_age=10_000))
-    assert raw.ttl("users:sess:d:1") > 3000  # never shortened
+    assert raw.ttl("users:sess:d:1") > 7000  # never shortened
 
-    raw.expire("sess:long", 5)
-    raw.expire("users:sess:d:1", 5)
-    assert store.read("long", touch=True).touched
-    assert 3599 <= raw.ttl("users:sess:d:1") <= 3600
     raw.expire("users:sess:d:1", 5)
     store.touch("long", django_login("1", max_age=HOUR_MS))
-    assert 3599 <= raw.ttl("users:sess:d:1") <= 3600
+    assert 7199 <= raw.ttl("users:sess:d:1") <= 7200
+
+
+def saved_ago(record: dict, milliseconds: int) -> dict:
+    """``record`` as the write ``milliseconds`` ago left it (its cookie's expiry then)."""
+    expires = record["cookie"]["originalMaxAge"] - milliseconds
+    moment = datetime.now(timezone.utc) + timedelta(milliseconds=expires)
+    return {**record, "cookie": {**record["cookie"], "expires": format_js_date(moment)}}
+
+
+def test_a_touching_read_soon_after_the_write_sends_nothing_for_the_sets(store_redis, redis_client):
+    store = RedisStore.from_options(store_redis["options"])
+    store.create("a1", django_login("1"))
+    store.read("a1", touch=True)  # (loads the script)
+    sent = commands_sent(redis_client, lambda: store.read("a1", touch=True))
+    assert sent == ["EVALSHA"]  # one round trip, as for an anonymous session
+    store.close()
+
+
+def test_a_touching_read_a_ttl_after_the_write_keeps_the_sets_alive(store, raw):
+    # Written over an hour ago and touched since (its key lives on, its set about to go).
+    raw.set("sess:old", dumps(saved_ago(django_login("1"), HOUR_MS + 60_000)), ex=HOUR_MS // 1000)
+    raw.sadd("users:sess:d:1", "old")
+    raw.expire("users:sess:d:1", 5)
+    assert store.read("old", touch=True).touched
+    assert 7199 <= raw.ttl("users:sess:d:1") <= 7200
 
 
 def test_a_set_of_sessions_without_expiry_has_none(store_redis, redis_client):
@@ -231,18 +254,19 @@ def test_a_session_node_wrote_is_found_by_a_thorough_search_and_filed(
     assert set(store.sessions_of(ALICE)) == {"django-alice"}  # Node files nothing
     assert set(store.sessions_of(ALICE, thorough=True)) == {"django-alice", "node-alice"}
     assert set(store.sessions_of(ALICE)) == {"django-alice", "node-alice"}  # filed now
-    assert 3590 <= redis_client.ttl('users:sess:p:"alice"') <= 3600
+    assert 7190 <= redis_client.ttl('users:sess:p:"alice"') <= 7200  # twice its TTL
     assert not redis_client.exists('users:sess:p:"bob"')
     store.close()
 
 
-def test_a_session_node_wrote_is_filed_when_django_touches_it(
+def test_a_session_node_wrote_is_not_filed_by_a_touch_but_by_a_thorough_search(
     store_redis, redis_server, redis_client
 ):
     store = RedisStore.from_options(store_redis["options"])
     connect_redis(redis_server, [{"op": "set", "sid": "n", "session": passport_login("alice")}])
-    redis_client.expire("sess:n", 5)
     assert store.read("n", touch=True).touched
+    assert set(store.sessions_of(ALICE)) == set()  # (a touch spends no round trip on it)
+    assert set(store.sessions_of(ALICE, thorough=True)) == {"n"}
     assert set(store.sessions_of(ALICE)) == {"n"}
     store.close()
 

@@ -13,12 +13,12 @@ to the primary: a lagging replica must not log anyone out. The bulk methods use
 
 A user's sessions are listed from a per-user index that only Django keeps (connect-redis
 has none): a Redis set of session ids per user key (``indexPrefix`` + ``d:<Django user
-id>`` or ``p:<passport.user as JSON>``), updated after each write, touch and destroy by
-a command of its own (each command names one key, so it runs on any cluster slot), with
-an expiry kept at least as long as its longest member's TTL. Members whose record
-expired or changed hands are dropped when read. Records Node wrote are in no set until
-Django writes or touches them, ``reindex()`` (``SCAN``) adds them, or a ``thorough``
-``sessions_of`` (what ``logout_everywhere`` asks for) scans for them.
+id>`` or ``p:<passport.user as JSON>``), updated after each write and destroy by a
+command of its own (each command names one key, so it runs on any cluster slot), with
+an expiry of twice its longest member's TTL, so that most touches need no command for
+it. Members whose record expired or changed hands are dropped when read. Records Node
+wrote are in no set until Django writes them, ``reindex()`` (``SCAN``) adds them, or a
+``thorough`` ``sessions_of`` (what ``logout_everywhere`` asks for) scans for them.
 
 Async requests talk to Redis through ``redis.asyncio`` (one client per running event
 loop, built from the same settings as the sync client), never through a thread. Every
@@ -62,7 +62,7 @@ except ImportError as error:  # pragma: no cover - depends on the installed extr
 
 from ..exceptions import CorruptRecord, CreateError
 from ..owner import USER_KEY_FRAGMENTS, Owner, index_terms
-from ..record import Record, dumps, loads, now_ms
+from ..record import Record, dumps, expires_ms, loads, now_ms, original_max_age
 from .base import (
     Lazy,
     Progress,
@@ -152,6 +152,11 @@ else
 end
 return added
 """
+
+# An index set is kept this many times its newest member's TTL: a Django touch within
+# one TTL of the write that filed the session then needs no command for the set (see
+# ``_index_may_lapse``), and a logged-in read costs one round trip, as an anonymous one.
+INDEX_HEADROOM = 2
 
 # The most keys one MGET of a user's sessions asks for: a reply that a slow network can
 # deliver within the store's ``timeout``.
@@ -674,7 +679,7 @@ class RedisStore(Store):
     ) -> None:
         """Queue on ``pipe``: ``sid`` into the sets ``add`` (kept ``ttl`` seconds at
         least; None: for good) and out of the sets ``remove``."""
-        expiry = "none" if ttl is None else max(ttl, 1)
+        expiry = "none" if ttl is None else max(ttl, 1) * INDEX_HEADROOM
         for key in sorted(add):
             # (EVAL by name: redis-py's cluster pipelines refuse their eval() method.)
             pipe.execute_command("EVAL", INDEX_ADD, 1, key, sid, expiry)
@@ -711,12 +716,26 @@ class RedisStore(Store):
     def _read_plan(self, sid: str, touch: bool) -> Plan[Versioned | None]:
         call, sent = self._read_call(sid, touch)
         known = self._versioned((yield call), sent)
-        if known is not None and known.touched:
-            # The session lives longer now: so must its sets. A record Node wrote gets
-            # into the index here too, the first time Django touches it.
+        if known is not None and known.touched and self._index_may_lapse(known, sent):
+            # The session lives longer now than its sets were kept for: so must they.
             ttl = None if known.expires_at is None else _ttl_of(int(known.expires_at - sent))
             yield self._index_call(sid, self._index_keys(known.record), ttl=ttl)
         return known
+
+    @staticmethod
+    def _index_may_lapse(known: Versioned, now: float) -> bool:
+        """Whether a touch may have made the session outlive its index sets. The write
+        that filed it (at ``cookie.expires - originalMaxAge``) kept them
+        ``INDEX_HEADROOM`` times its TTL: until the touched expiry passes that, they
+        need nothing. Unknown (a browser-session cookie, an expiry Redis keeps alone):
+        they may. A session Node wrote is not filed by this (the identity bridge files
+        it with the login it writes; ``reindex`` and a thorough search find the rest)."""
+        if not index_terms(known.record):
+            return False
+        expires, max_age = expires_ms(known.record), original_max_age(known.record)
+        if expires is None or max_age is None or known.expires_at is None:
+            return True
+        return known.expires_at > expires + (INDEX_HEADROOM - 1) * max_age
 
     def _create_plan(self, sid: str, session: Record) -> Plan[None]:
         key, ttl = self.key(sid), self.ttl_for(session)
