@@ -182,6 +182,22 @@ def check_deploy(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
                 id="django_express_session.W015",
             )
         )
+    if (
+        "ip" in options.track
+        and options.proxy is None
+        and not getattr(settings, "SECURE_PROXY_SSL_HEADER", None)
+    ):
+        warnings.append(
+            Warning(
+                "EXPRESS_SESSION['track'] records 'ip', but neither SECURE_PROXY_SSL_HEADER "
+                "nor EXPRESS_SESSION['proxy'] is set.",
+                hint="Behind a reverse proxy every session would then show the proxy's "
+                "address. Set 'proxy': True (or SECURE_PROXY_SSL_HEADER) to record the "
+                "client's address from X-Forwarded-For, or 'proxy': False if no proxy "
+                "stands in front.",
+                id="django_express_session.W018",
+            )
+        )
     if options.store.backend == STORE_BACKENDS["memory"]:
         warnings.append(
             Warning(

@@ -667,6 +667,20 @@ def test_secure_auto_without_a_way_to_see_https_is_a_deploy_warning(
     assert ids == (["django_express_session.W015"] if warned else [])
 
 
+@pytest.mark.parametrize(
+    ("proxy", "header", "warned"),
+    [(None, None, True), (False, None, False), (True, None, False),
+     (None, ("HTTP_X_FORWARDED_PROTO", "https"), False)],
+)  # fmt: skip
+def test_tracking_ips_without_a_word_on_the_proxy_is_a_deploy_warning(
+    proxy, header, warned, settings
+):
+    settings.SECURE_PROXY_SSL_HEADER = header
+    ids = deploy_ids(settings, track=["ip", "userAgent"], proxy=proxy)
+    assert ids == (["django_express_session.W018"] if warned else [])
+    assert deploy_ids(settings, track=["userAgent"], proxy=proxy) == []
+
+
 def test_deploy_warnings_have_hints(settings):
     from django_express_session.checks import check_deploy
 
