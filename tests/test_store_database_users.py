@@ -219,3 +219,42 @@ def test_a_mariadb_table_without_the_columns_is_scanned(store_database_mariadb):
         assert store._user_columns is False  # looked up once, then the scan
     finally:
         sql(store, "DROP TABLE %t")
+
+
+def test_an_index_a_failed_concurrent_build_left_invalid_is_built_again(postgres_cluster):
+    """``CREATE INDEX CONCURRENTLY`` that fails (here: a unique index over duplicates)
+    leaves an invalid index under the name; ``IF NOT EXISTS`` alone would keep it."""
+    import psycopg
+
+    def quote(name: str) -> str:
+        return f'"{name}"'
+
+    table, name = "half_indexed", _user_index.index_name("half_indexed", "django_user")
+    with psycopg.connect(postgres_cluster.url, autocommit=True) as connection:
+        connection.execute(f'CREATE TABLE "{table}" (sid varchar PRIMARY KEY, sess json, '
+                           "expire timestamp(6))")  # fmt: skip
+        try:
+            for sid in ("a", "b"):
+                connection.execute(f'INSERT INTO "{table}" VALUES (%s, %s, now())',
+                                   [sid, json.dumps(logged_in("7"))])  # fmt: skip
+            with pytest.raises(psycopg.errors.UniqueViolation):
+                connection.execute(f'CREATE UNIQUE INDEX CONCURRENTLY "{name}" ON "{table}" '
+                                   "((sess->>'_auth_user_id'))")  # fmt: skip
+
+            def valid() -> list[bool]:
+                return [row[0] for row in connection.execute(
+                    "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = "
+                    "i.indexrelid WHERE c.relname = %s", [name])]  # fmt: skip
+
+            assert valid() == [False]
+            with connection.cursor() as cursor:
+                drops = _user_index.invalid_index_drops(cursor, table, quote)
+            assert drops == [f'DROP INDEX CONCURRENTLY IF EXISTS "{name}"']
+            build = _user_index.ddl("postgresql", quote(table), table, quote, concurrently=True)
+            for statement in [*drops, *build]:
+                connection.execute(statement)
+            assert valid() == [True]
+            with connection.cursor() as cursor:
+                assert _user_index.invalid_index_drops(cursor, table, quote) == []
+        finally:
+            connection.execute(f'DROP TABLE "{table}"')

@@ -28,6 +28,13 @@ def statements(schema_editor, build):
 
 def create(apps, schema_editor):
     concurrently = schema_editor.connection.vendor == "postgresql"
+    if concurrently:
+        with schema_editor.connection.cursor() as cursor:
+            drops = _user_index.invalid_index_drops(
+                cursor, TABLE, schema_editor.connection.ops.quote_name
+            )
+        for statement in drops:
+            schema_editor.execute(statement)
     for statement in statements(
         schema_editor, lambda *args, **kw: _user_index.ddl(*args, **kw, concurrently=concurrently)
     ):

@@ -120,6 +120,20 @@ def ddl(
     return []
 
 
+def invalid_index_drops(cursor: Any, table_name: str, quote: Callable[[str], str]) -> list[str]:
+    """On PostgreSQL, the statements that drop what a failed ``CREATE INDEX
+    CONCURRENTLY`` left of this table's user indexes: an invalid index under the name,
+    which ``IF NOT EXISTS`` would keep as it is (unused by queries, yet updated by
+    every write), so that building it again starts afresh."""
+    names = [index_name(table_name, key) for key in KEYS]
+    cursor.execute(
+        "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+        "WHERE NOT i.indisvalid AND c.relname = ANY(%s)",
+        [names],
+    )
+    return [f"DROP INDEX CONCURRENTLY IF EXISTS {quote(name)}" for (name,) in cursor.fetchall()]
+
+
 def drop_ddl(
     vendor: str, table: str, table_name: str, quote: Callable[[str], str], *, mariadb: bool = False
 ) -> list[str]:
