@@ -60,6 +60,8 @@ except ImportError as error:  # pragma: no cover - depends on the installed extr
         "pip install 'django-express-session[redis]'"
     ) from error
 
+from ..core.drive import arun, run
+from ..core.ops import Op
 from ..exceptions import CorruptRecord, CreateError
 from ..owner import USER_KEY_FRAGMENTS, Owner, index_terms
 from ..record import Record, dumps, expires_ms, loads, now_ms, original_max_age
@@ -227,9 +229,35 @@ class _Connection(NamedTuple):
 Call = Callable[[_Connection], Any]
 T = TypeVar("T")
 #: A primitive as a sequence of calls, each sent once the previous one answered: a
-#: generator that yields each call, gets its answer back, and returns the result. The
-#: sync and asyncio twins drive the same plan.
-Plan = Generator[Call | None, Any, T]
+#: generator that yields each call (``_sent``), gets its answer back, and returns the
+#: result. ``core.drive`` runs it, sync or asyncio, with the store's ``_Caller``.
+Plan = Generator[Op, Any, T]
+
+
+def _sent(call: Call | None) -> Op:
+    """The plan's step that sends ``call`` (None: nothing to send, the answer is None)."""
+    return Op("call", (call,))
+
+
+class _Caller:
+    """What ``core.drive`` runs the store's plans with (as the database store's
+    statements run with its executor): each call on the sync client, or on the running
+    loop's asyncio client."""
+
+    #: Raised as they are: the session's own driver turns them into a 503.
+    connection_errors: tuple[type[BaseException], ...] = ()
+    blocking = True
+    thread_sensitive = False
+    native_async = True
+
+    def __init__(self, store: RedisStore) -> None:
+        self.store = store
+
+    def call(self, call: Call | None) -> Any:
+        return self.store._run(call)
+
+    async def acall(self, call: Call | None) -> Any:
+        return await self.store._arun(call)
 
 
 def _pipeline(client: Any) -> Any:
@@ -296,6 +324,7 @@ class RedisStore(Store):
         self.alias = check_str(self.name, "alias", "default" if alias is None else alias)
         self._client_option = client
         self.prefix = check_str(self.name, "prefix", prefix, allow_empty=True)
+        self._caller = _Caller(self)
         self.index_prefix = check_str(
             self.name, "indexPrefix", "users:" + self.prefix if indexPrefix is None else indexPrefix
         )
@@ -594,20 +623,10 @@ class RedisStore(Store):
             ) from error
 
     def _drive(self, plan: Plan[T]) -> T:
-        answer = None
-        try:
-            while True:
-                answer = self._run(plan.send(answer))
-        except StopIteration as done:
-            return done.value
+        return run(plan, self._caller)
 
     async def _adrive(self, plan: Plan[T]) -> T:
-        answer = None
-        try:
-            while True:
-                answer = await self._arun(plan.send(answer))
-        except StopIteration as done:
-            return done.value
+        return await arun(plan, self._caller)
 
     # -- layout ---------------------------------------------------------------------------
 
@@ -715,11 +734,11 @@ class RedisStore(Store):
 
     def _read_plan(self, sid: str, touch: bool) -> Plan[Versioned | None]:
         call, sent = self._read_call(sid, touch)
-        known = self._versioned((yield call), sent)
+        known = self._versioned((yield _sent(call)), sent)
         if known is not None and known.touched and self._index_may_lapse(known, sent):
             # The session lives longer now than its sets were kept for: so must they.
             ttl = None if known.expires_at is None else _ttl_of(int(known.expires_at - sent))
-            yield self._index_call(sid, self._index_keys(known.record), ttl=ttl)
+            yield _sent(self._index_call(sid, self._index_keys(known.record), ttl=ttl))
         return known
 
     @staticmethod
@@ -741,25 +760,25 @@ class RedisStore(Store):
         key, ttl = self.key(sid), self.ttl_for(session)
         if ttl <= 0:
             # Already expired: connect-redis would not store it; only say if it is taken.
-            if (yield lambda c: c.client.exists(key)):
+            if (yield _sent(lambda c: c.client.exists(key))):
                 raise CreateError(sid)
             return
         value, expiry = dumps(session), None if self.disable_ttl else ttl
-        if not (yield lambda c: c.client.set(key, value, ex=expiry, nx=True)):
+        if not (yield _sent(lambda c: c.client.set(key, value, ex=expiry, nx=True))):
             raise CreateError(sid)
-        yield self._index_call(sid, self._index_keys(session), ttl=self._member_ttl(ttl))
+        yield _sent(self._index_call(sid, self._index_keys(session), ttl=self._member_ttl(ttl)))
 
     def _replace_plan(self, sid: str, session: Record, version: Any) -> Plan[bool]:
         if version is None:
             return False
         key, ttl = self.key(sid), self.ttl_for(session)
         args = [version, dumps(session), "none" if self.disable_ttl and ttl > 0 else max(ttl, 0)]
-        if not (yield lambda c: c.replace(keys=[key], args=args, client=c.client)):
+        if not (yield _sent(lambda c: c.replace(keys=[key], args=args, client=c.client))):
             return False
         # Only after the write took: the sets it leaves still list the session otherwise.
         before = self._stored_keys(version)
         after = self._index_keys(session) if ttl > 0 else frozenset()
-        yield self._index_call(sid, after, before - after, self._member_ttl(ttl))
+        yield _sent(self._index_call(sid, after, before - after, self._member_ttl(ttl)))
         return True
 
     def _destroy_plan(self, sid: str) -> Plan[None]:
@@ -773,9 +792,9 @@ class RedisStore(Store):
             pipe.delete(key)
             return pipe.execute()
 
-        value, _ = yield get_and_delete
+        value, _ = yield _sent(get_and_delete)
         if value is not None:
-            yield self._index_call(sid, (), self._stored_keys(value))
+            yield _sent(self._index_call(sid, (), self._stored_keys(value)))
 
     def _touch_call(self, sid: str, session: Record) -> Call | None:
         if self.disable_touch or self.disable_ttl:
@@ -837,7 +856,7 @@ class RedisStore(Store):
         values: list[Any] = []
         for start in range(0, len(sids), MGET_BATCH):
             keys = [self.key(sid) for sid in sids[start : start + MGET_BATCH]]
-            values += (yield lambda c, keys=keys: _many_gets(c.client, keys)) or []
+            values += (yield _sent(lambda c, keys=keys: _many_gets(c.client, keys))) or []
         found: dict[str, Record] = {}
         stale: dict[str, list[str]] = {}
         for sid, value in zip(sids, values, strict=True):
@@ -878,7 +897,7 @@ class RedisStore(Store):
             return pipe.execute()
 
         listed: dict[str, set[str]] = {}
-        for key, members in zip(keys, (yield call), strict=True):
+        for key, members in zip(keys, (yield _sent(call)), strict=True):
             for sid in members:
                 listed.setdefault(_text(sid), set()).add(key)
         return listed
@@ -889,7 +908,7 @@ class RedisStore(Store):
         if not listed:
             return {}
         found, stale = yield from self._checked_plan(listed)
-        yield self._drop_call(stale)
+        yield _sent(self._drop_call(stale))
         return found
 
     def sessions_of(self, owner: Owner, *, thorough: bool = False) -> dict[str, Record]:
