@@ -46,7 +46,7 @@ from django.core.exceptions import (
 )
 
 from . import signals
-from .owner import PASSPORT_KEY
+from .owner import PASSPORT_KEY, PASSPORT_USER_KEY, passport_user
 from .record import sid_hint
 from .validation import imported, invalid
 
@@ -196,8 +196,7 @@ def pending(session: Any) -> Step | None:
     data = getattr(session, "_session_cache", None)
     if not data:
         return None
-    passport = data.get(PASSPORT_KEY)
-    value = passport.get("user") if isinstance(passport, Mapping) else None
+    value = passport_user(data)
     if value is None:
         has_django_login = any(key in data for key in (*_DJANGO_KEYS, BRIDGED_KEY))
         return Step(None) if has_django_login else None
@@ -285,7 +284,10 @@ def _logged_in(sender: Any, request: HttpRequest | None, user: Any, **kwargs: An
         return
     value = options.serializer.to_passport(user)
     passport = session.get(PASSPORT_KEY)
-    session[PASSPORT_KEY] = {**(passport if isinstance(passport, Mapping) else {}), "user": value}
+    session[PASSPORT_KEY] = {
+        **(passport if isinstance(passport, Mapping) else {}),
+        PASSPORT_USER_KEY: value,
+    }
     session[BRIDGED_KEY] = value
     _bridged(request, user, DJANGO_TO_EXPRESS)
 
