@@ -17,7 +17,7 @@ clears the cookie.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Generator, Mapping
+from collections.abc import Generator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -27,7 +27,7 @@ from django.utils.crypto import salted_hmac
 from . import conf, signals, tracking
 from .core.drive import arun, run
 from .core.ops import Op
-from .core.state import OWN_KEY
+from .core.state import own_moment, own_of
 from .exceptions import CannotListSessions
 from .owner import Owner
 from .record import Record, expires_ms, sid_hint
@@ -89,22 +89,20 @@ def ref_of(sid: str) -> str:
     return salted_hmac("django_express_session.users.ref", sid, algorithm="sha256").hexdigest()[:24]
 
 
-def _moment(ms: Any) -> datetime | None:
-    if isinstance(ms, bool) or not isinstance(ms, (int, float)):
-        return None
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+def _moment(ms: int | None) -> datetime | None:
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
 
 
 def describe(sid: str, record: Record, current_sid: str | None) -> UserSession:
-    ours = record.get(OWN_KEY)
-    ours = ours if isinstance(ours, Mapping) else {}
+    ours = own_of(record) or {}
     text = lambda key: value if isinstance(value := ours.get(key), str) else None  # noqa: E731
+    created = "createdAt" if "createdAt" in ours else "startedAt"  # (without track)
     return UserSession(
         hint=sid_hint(sid),
         ref=ref_of(sid),
         current=sid == current_sid,
-        created_at=_moment(ours.get("createdAt", ours.get("startedAt"))),
-        last_seen_at=_moment(ours.get("lastSeenAt")),
+        created_at=_moment(own_moment(ours, created)),
+        last_seen_at=_moment(own_moment(ours, "lastSeenAt")),
         expires_at=_moment(expires_ms(record)),
         written_by=tracking.written_by(record, conf.get_store().metadata_keys),
         ip=text("ip"),
