@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
 from .conf import STORE_BACKENDS, get_options
+from .http import trusts_proxy
 
 OUR_MIDDLEWARE = "django_express_session.middleware.SessionMiddleware"
 DJANGO_MIDDLEWARE = "django.contrib.sessions.middleware.SessionMiddleware"
@@ -182,11 +183,8 @@ def check_deploy(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
                 id="django_express_session.W015",
             )
         )
-    if (
-        "ip" in options.track
-        and options.proxy is None
-        and not getattr(settings, "SECURE_PROXY_SSL_HEADER", None)
-    ):
+    # (With 'proxy': False the project said that no proxy stands in front.)
+    if "ip" in options.track and options.proxy is None and not trusts_proxy(options.proxy):
         warnings.append(
             Warning(
                 "EXPRESS_SESSION['track'] records 'ip', but neither SECURE_PROXY_SSL_HEADER "

@@ -89,14 +89,18 @@ def is_secure(request: HttpRequest, proxy: bool | None) -> bool:
     return forwarded.split(",", 1)[0].strip().lower() == "https"
 
 
+def trusts_proxy(proxy: bool | None) -> bool:
+    """A proxy in front is trusted under ``is_secure``'s rules: with ``proxy: True``,
+    and with ``proxy`` unset when Django trusts one (its ``SECURE_PROXY_SSL_HEADER`` is
+    set)."""
+    return proxy is True or (proxy is None and bool(settings.SECURE_PROXY_SSL_HEADER))
+
+
 def client_ip(request: HttpRequest, proxy: bool | None) -> str | None:
-    """The client's address. A proxy is trusted under ``is_secure``'s rules: with
-    ``proxy: True``, and with ``proxy`` unset when Django trusts one (its
-    ``SECURE_PROXY_SSL_HEADER`` is set); then the left-most ``X-Forwarded-For`` entry
-    is the client, as express's ``req.ip`` under ``trust proxy`` true. Otherwise, or
-    when that entry is no IP address, the connection's ``REMOTE_ADDR``."""
-    trusted = proxy is True or (proxy is None and settings.SECURE_PROXY_SSL_HEADER)
-    if trusted:
+    """The client's address: behind a trusted proxy (``trusts_proxy``) the left-most
+    ``X-Forwarded-For`` entry, as express's ``req.ip`` under ``trust proxy`` true.
+    Otherwise, or when that entry is no IP address, the connection's ``REMOTE_ADDR``."""
+    if trusts_proxy(proxy):
         forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "").split(",", 1)[0].strip()
         try:
             return str(ipaddress.ip_address(forwarded))
