@@ -15,10 +15,8 @@ from django.core.exceptions import ImproperlyConfigured
 
 from django_express_session import conf
 from django_express_session.core.state import OWN_KEY
-from django_express_session.lifetime import configure_store
 from django_express_session.record import now_ms
 from django_express_session.session import SessionStore
-from django_express_session.stores.memory import MemoryStore
 from tests.helpers import cookie_header, set_cookie, sid_of, stored_session
 
 pytestmark = pytest.mark.django_db
@@ -324,11 +322,12 @@ def test_bad_lifetime_options_are_named(options, key):
 
 def test_touch_after_given_twice_must_agree():
     store_options = {"backend": "memory", "options": {"touchAfter": 10}}
-    options = conf.parse({"secret": "s", "touchAfter": 5, "store": store_options})
     with pytest.raises(ImproperlyConfigured, match="touchAfter"):
-        configure_store(MemoryStore(), options)
+        conf.parse({"secret": "s", "touchAfter": 5, "store": store_options})
     same = conf.parse({"secret": "s", "touchAfter": 10, "store": store_options})
-    assert configure_store(MemoryStore(), same).touch_after == 10
+    assert same.lifetime.touch_after_ms == 10_000
+    alone = conf.parse({"secret": "s", "store": store_options})
+    assert alone.lifetime.touch_after_ms == 10_000  # connect-mongo's option alone: one value
 
 
 def test_the_top_level_touch_after_reaches_the_store(client, lifetime):
