@@ -26,7 +26,7 @@ from .cookie import Cookie
 from .core import plans
 from .core.decide import Decision
 from .core.drive import arun, run
-from .core.lifetime import Lifetime, ends_at, now_ms, seconds_until
+from .core.lifetime import Lifetime, clock, ends_at, now_ms, seconds_until
 from .core.ops import Versioned
 from .core.state import OWN_KEY, Fingerprint, Mode, SessionState, own_moment
 from .exceptions import UpdateError
@@ -239,7 +239,7 @@ class SessionStore(SessionBase):
             return {**kwargs, "expiry": None}
         if expires == self._expiry_moment or isinstance(idle_ms, bool) or idle_ms is None:
             return {**kwargs, "expiry": expires}
-        modification = kwargs.get("modification") or timezone.now()
+        modification = kwargs.get("modification") or clock.now()
         end = modification + timedelta(milliseconds=idle_ms)
         if self._cap_at is not None:
             end = min(end, _EPOCH + timedelta(milliseconds=self._cap_at))

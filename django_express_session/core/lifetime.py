@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from .state import OWN_KEY, own_moment
@@ -37,6 +38,10 @@ class Clock:
 
     def now_ms(self) -> int:
         return int(time.time() * 1000) + self.offset_ms
+
+    def now(self) -> datetime:
+        """Now as an aware UTC datetime (a cookie's ``expires``)."""
+        return datetime.now(timezone.utc) + timedelta(milliseconds=self.offset_ms)
 
     def advance(self, ms: int) -> None:
         self.offset_ms += ms
