@@ -348,7 +348,8 @@ def get_store() -> Store:
     from .lifetime import configure_store
 
     options = get_options()
-    return with_migration(configure_store(build_store(options.store), options.lifetime), options)
+    store = configure_store(build_store(options.store), options.lifetime)
+    return with_migration(store, options.migrate_from)
 
 
 def reset() -> None:

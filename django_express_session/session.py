@@ -46,10 +46,13 @@ class SessionStore(SessionBase):
     it reads and writes is ``self.store``.)
     """
 
-    def __init__(self, session_key: str | None = None) -> None:
+    def __init__(
+        self, session_key: str | None = None, *, request: HttpRequest | None = None
+    ) -> None:
         self.options: Options = conf.get_options()
         self.store: Store = conf.get_store()
-        self.request: HttpRequest | None = None
+        #: The request this session is of (None: used outside a request, a shell).
+        self.request = request
         self._cookie: Cookie | None = None
         #: The backend's own keys of the record as read (``Store.metadata_keys``).
         self._metadata: dict[str, Any] = {}
@@ -75,11 +78,19 @@ class SessionStore(SessionBase):
     @classmethod
     def opening(cls, request: HttpRequest, cookie_sid: str | None) -> Plan:
         """The session of a request: loaded when the cookie names a stored one, else new."""
-        session = cls()
-        session.request = request
-        loaded = (yield from session._reading(cookie_sid)) if cookie_sid else None
-        session._begin(cookie_sid, loaded, cookie_sid=cookie_sid)
-        return session
+        return (yield from cls(request=request)._opening(cookie_sid))
+
+    @classmethod
+    def adopted(
+        cls, request: HttpRequest, sid: str, loaded: Versioned, *, created: bool
+    ) -> SessionStore:
+        """The session of a record this request took over from elsewhere (``migrateFrom``'s
+        old engine): under a new id for the browser, so the cookie is sent (the session
+        counts as modified, as a regenerated one does). ``created``: the record was
+        stored just now, by this request; else it was converted earlier (by another
+        request, or by ``migratesessions``, which knows no request) and is rewritten with
+        the cookie this request gives a new session."""
+        return cls(request=request)._adopting(sid, loaded, created=created)
 
     @classmethod
     def for_request(cls, request: HttpRequest, cookie_sid: str | None) -> SessionStore:
@@ -93,10 +104,7 @@ class SessionStore(SessionBase):
     def detached_for(cls, request: HttpRequest) -> SessionStore:
         """An in-memory session that is never saved nor sent (store down, and the project
         prefers to go on without sessions, as express does on ``disconnect``)."""
-        session = cls()
-        session.request = request
-        session._start(SessionState.new(None).detached())
-        return session
+        return cls(request=request)._detached()
 
     # -- express's session API ------------------------------------------------------------
 
@@ -292,7 +300,7 @@ class SessionStore(SessionBase):
             "touch_after_ms": touch_after_ms,
             "now_ms": now_ms(),
             "fresh_expires_at": fresh,
-            "visit_interval_ms": tracking.visit_interval_ms(self.options),
+            "visit_interval_ms": self._lifetime.visit_interval_ms() if self.options.track else None,
         }
 
     # -- the two clocks -------------------------------------------------------------------
@@ -448,7 +456,8 @@ class SessionStore(SessionBase):
             self.state.own,
             now_ms=now_ms(),
             request=self.request,
-            options=self.options,
+            track=self.options.track,
+            proxy=self.options.proxy,
             digest_of_record=tracking.digest(fingerprint, self._cookie_json()),
         )
         self.state = self.state.with_own(own, changed=True)
@@ -503,6 +512,23 @@ class SessionStore(SessionBase):
 
     # -- state changes --------------------------------------------------------------------
 
+    def _opening(self, cookie_sid: str | None) -> Plan:
+        loaded = (yield from self._reading(cookie_sid)) if cookie_sid else None
+        self._begin(cookie_sid, loaded, cookie_sid=cookie_sid)
+        return self
+
+    def _adopting(self, sid: str, loaded: Versioned, *, created: bool) -> SessionStore:
+        self._begin(sid, loaded, cookie_sid=None)
+        self.state = self.state.adopted(None if created else loaded)
+        if not created:
+            self._cookie = self._new_cookie()
+            self._cookie.expiry_changed = True
+        return self
+
+    def _detached(self) -> SessionStore:
+        self._start(SessionState.new(None).detached())
+        return self
+
     def _begin(self, sid: str | None, loaded: Versioned | None, *, cookie_sid: str | None) -> None:
         if loaded is None:
             state = SessionState.new(self._new_id(), cookie_sid)
@@ -534,7 +560,9 @@ class SessionStore(SessionBase):
             elif key != "cookie" and key != OWN_KEY:
                 data[key] = value
         self._session_cache = data
-        self._cookie = Cookie.from_json(loaded.record["cookie"], sid=sid)
+        self._cookie = Cookie.from_json(
+            loaded.record["cookie"], sid=sid, defaults=self.options.cookie.given
+        )
         return record.fingerprint(data)
 
     def _adopt_new_id(self, transition: Any) -> None:
@@ -563,30 +591,15 @@ class SessionStore(SessionBase):
     def _new_cookie(self) -> Cookie:
         """A cookie from the options (express ``store.generate``): ``"auto"`` values are
         resolved now, against this request."""
-        cookie = Cookie()
-        secure_request: bool | None = None
-        for key, value in self.options.cookie.given.items():
-            if key in ("secure", "sameSite") and value == "auto":
-                if secure_request is None:
-                    secure_request = self.request is not None and is_secure(
-                        self.request, self.options.proxy
-                    )
-                value = secure_request if key == "secure" else ("none" if secure_request else "lax")
-            if key == "maxAge":
-                cookie._set_max_age(value)
-            else:
-                setattr(cookie, _COOKIE_ATTRIBUTES[key], value)
-        return cookie
+        return new_cookie(self.request, self.options)
+
+
+def new_cookie(request: HttpRequest | None, options: Options) -> Cookie:
+    """A new session's cookie for ``request`` (None: no request, ``"auto"`` is insecure)."""
+    return Cookie.from_options(
+        options.cookie.given,
+        secure_request=lambda: request is not None and is_secure(request, options.proxy),
+    )
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=dt_timezone.utc)
-
-_COOKIE_ATTRIBUTES = {
-    "path": "path",
-    "httpOnly": "http_only",
-    "secure": "secure",
-    "domain": "domain",
-    "sameSite": "same_site",
-    "partitioned": "partitioned",
-    "priority": "priority",
-}
