@@ -15,7 +15,7 @@ from django.test import Client
 from django_express_session import users
 from django_express_session.admin import (
     UserSessionsAdminMixin,
-    _give_the_stock_user_admin_its_sessions,
+    register_user_admin,
 )
 from tests.sessions_pages.support import (
     PASSWORD,
@@ -49,6 +49,10 @@ def end_all_url(user: User) -> str:
 
 
 def test_the_stock_user_admin_has_the_sessions_and_a_custom_one_is_left_alone():
+    site = admin.AdminSite()
+    site.register(User, auth_admin.UserAdmin)
+    register_user_admin(site)  # the project's opt-in (tests/sessions_pages/urls.py)
+    assert isinstance(site.get_model_admin(User), UserSessionsAdminMixin)
     assert isinstance(admin.site.get_model_admin(User), UserSessionsAdminMixin)
     registered = admin.site.get_model_admin(User)
 
@@ -58,7 +62,7 @@ def test_the_stock_user_admin_has_the_sessions_and_a_custom_one_is_left_alone():
     admin.site.unregister(User)
     admin.site.register(User, ProjectUserAdmin)
     try:
-        _give_the_stock_user_admin_its_sessions()
+        register_user_admin()
         assert type(admin.site.get_model_admin(User)) is ProjectUserAdmin
     finally:
         admin.site.unregister(User)
