@@ -186,7 +186,7 @@ class Step:
 def pending(session: Any) -> Step | None:
     """Whether this session's Django login must be settled anew; reads the data without
     marking the session accessed."""
-    data = getattr(session, "_session_cache", None)
+    data = session.data_without_access()
     if not data:
         return None
     value = passport_user(data)
@@ -215,7 +215,7 @@ def settle(
 ) -> None:
     """Write the outcome into the session: a Django login of ``user``, or none."""
     session = request.session
-    data = session._session_cache
+    data = session.data_without_access() or {}
     if user is None:
         for key in _DJANGO_KEYS:
             session.pop(key, None)

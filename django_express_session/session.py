@@ -21,6 +21,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from . import conf, lifetime, record, signals, tracking
+from .compat import session_data
 from .conf import Options
 from .cookie import Cookie
 from .core import plans
@@ -136,10 +137,10 @@ class SessionStore(SessionBase):
     def destroy(self) -> None:
         """Remove the record now; nothing is saved in this response and the browser's
         cookie is cleared."""
-        run(self._destroying(), self.store)
+        run(self.destroying(), self.store)
 
     async def adestroy(self) -> None:
-        await arun(self._destroying(), self.store)
+        await arun(self.destroying(), self.store)
 
     def reload(self) -> None:
         """Re-read the record from the store, dropping unsaved changes."""
@@ -196,6 +197,12 @@ class SessionStore(SessionBase):
 
     async def aflush(self) -> None:
         await arun(self._flushing(signals.flush_reason()), self.store)
+
+    def data_without_access(self) -> dict[str, Any] | None:
+        """The session's data as loaded (None: not loaded yet), read without marking
+        the session accessed (so no ``Vary: Cookie``); for code that must look before
+        the view does, such as the ``passport`` bridge. Do not change it."""
+        return session_data(self)
 
     def is_empty(self) -> bool:
         return not self.state.stored and not getattr(self, "_session_cache", None)
@@ -477,9 +484,10 @@ class SessionStore(SessionBase):
         self._cookie = cookie or self._new_cookie()
         self.modified = True
 
-    def _destroying(self, reason: str = "destroy") -> Plan:
-        """Also how ``users.logout_everywhere`` ends the request's own session (with
-        its own reason): nothing of it is saved afterwards."""
+    def destroying(self, reason: str = "destroy") -> Plan:
+        """The plan of ``destroy()``, for a caller that runs it among store operations
+        of its own: ``users.end_sessions`` ends the request's own session so (with its
+        own ``reason`` for ``session_ended``); nothing of it is saved afterwards."""
         if self._may_be_stored:
             yield from plans.destroy(self.state.sid)
             signals.ended(self, self.state.sid, reason)
