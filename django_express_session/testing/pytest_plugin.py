@@ -45,9 +45,10 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture(scope="session", autouse=True)
 def _express_session_stock_client() -> Iterator[None]:
     """Django's stock test client works under this engine in every test of the run."""
+    from django.apps import apps
     from django.conf import settings
 
-    if not settings.configured:
+    if not (settings.configured and apps.ready):  # not a Django project's run
         yield
         return
     from .stock import disable, enable
