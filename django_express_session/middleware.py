@@ -11,7 +11,7 @@ and closing are plans, run by ``core.drive`` with the store's sync or async meth
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,14 +25,13 @@ from . import conf, identity, migration, signals, signing
 from .conf import Options
 from .core.decide import Decision, Facts, decide
 from .core.drive import arun, run
+from .core.ops import Plan
 from .core.state import Mode
 from .exceptions import StoreUnavailable, UpdateConflict, UpdateError
 from .http import is_secure, parse_cookie_header, path_matches, set_cookie_line
 from .session import SessionStore
 
 logger = logging.getLogger("django_express_session")
-
-Plan = Generator[Any, Any, Any]
 
 
 @dataclass(frozen=True)

@@ -37,12 +37,12 @@ import functools
 import hashlib
 import hmac
 import logging
-from collections.abc import Generator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from datetime import timezone as dt_timezone
 from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -52,7 +52,7 @@ from django.utils.dateparse import parse_datetime
 
 from . import record
 from .core import plans
-from .core.ops import Op, Versioned
+from .core.ops import Create, Op, Plan, Versioned
 from .exceptions import CreateError, StoreUnavailable
 from .http import parse_cookie_header
 from .signing import Secret
@@ -65,8 +65,6 @@ if TYPE_CHECKING:
     from .stores.base import Store
 
 logger = logging.getLogger("django_express_session")
-
-Plan = Generator[Any, Any, Any]
 
 #: Django's bookkeeping key for ``set_expiry()``; it becomes the express cookie's expiry.
 EXPIRY_KEY = "_session_expiry"
@@ -185,12 +183,26 @@ def discard(migrate: MigrateFrom, key: str) -> None:
     migrate.session_store()(session_key=key).delete(key)
 
 
-class MigratingStore:
-    """The configured store, plus the two old-engine operations ``adopting`` yields.
+@dataclass(frozen=True, slots=True)
+class TakeOld(Op):
+    """Read and convert the old engine's session ``key`` (None: it has none)."""
 
-    Everything else is the store's own (attributes are looked up on it). Its plans run in
-    Django's shared worker thread when the store has no native asyncio, since the old
-    engine's calls block (and may use the database)."""
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class DiscardOld(Op):
+    """Delete the old engine's session ``key``."""
+
+    key: str
+
+
+class MigratingStore:
+    """The configured store, plus the two old-engine operations ``adopting`` yields: a
+    ``Performer`` of its own (``core.ops``) that hands every other operation to the
+    store, and answers the rest of the store's API with the store's own attributes.
+    Its plans run in Django's shared worker thread when the store has no native
+    asyncio, since the old engine's calls block (and may use the database)."""
 
     blocking = True
     thread_sensitive = True
@@ -205,24 +217,45 @@ class MigratingStore:
     def __repr__(self) -> str:
         return f"MigratingStore({self.store!r}, {self.migrate.engine!r})"
 
-    def migration_take(self, key: str) -> OldSession | None:
-        return take(self.migrate, key)
+    @property
+    def name(self) -> str:
+        return self.store.name
 
-    async def amigration_take(self, key: str) -> OldSession | None:
-        return await sync_to_async(take, thread_sensitive=True)(self.migrate, key)
+    @property
+    def connection_errors(self) -> tuple[type[BaseException], ...]:
+        return self.store.connection_errors
 
-    def migration_discard(self, key: str) -> None:
-        discard(self.migrate, key)
+    @property
+    def native_async(self) -> bool:
+        return self.store.native_async
 
-    async def amigration_discard(self, key: str) -> None:
-        await sync_to_async(discard, thread_sensitive=True)(self.migrate, key)
+    def plan(self, op: Op) -> Plan[Any] | None:
+        return self.store.plan(op)
+
+    def perform(self, op: Op) -> Any:
+        match op:
+            case TakeOld(key):
+                return take(self.migrate, key)
+            case DiscardOld(key):
+                return discard(self.migrate, key)
+        return self.store.perform(op)
+
+    async def aperform(self, op: Op) -> Any:
+        match op:
+            case TakeOld(key):
+                return await sync_to_async(take, thread_sensitive=True)(self.migrate, key)
+            case DiscardOld(key):
+                return await sync_to_async(discard, thread_sensitive=True)(self.migrate, key)
+        return await self.store.aperform(op)
 
 
 def with_migration(store: Store, options: Options) -> Store:
-    """The store the middleware drives: the configured one, wrapped under ``migrateFrom``."""
+    """The store the middleware drives: the configured one, wrapped under ``migrateFrom``
+    (a ``Performer`` of its own that answers every other ``Store`` attribute with the
+    store's: hence the cast)."""
     if options.migrate_from is None:
         return store
-    return MigratingStore(store, options.migrate_from)  # type: ignore[return-value]
+    return cast("Store", MigratingStore(store, options.migrate_from))
 
 
 # -- the request path ---------------------------------------------------------------------
@@ -247,7 +280,7 @@ def old_cookie(request: HttpRequest, migrate: MigrateFrom) -> str | None:
     return parse_cookie_header(request.META.get("HTTP_COOKIE", "")).get(migrate.cookie_name) or None
 
 
-def opening(request: HttpRequest, options: Options, cookie_sid: str | None) -> Plan:
+def opening(request: HttpRequest, options: Options, cookie_sid: str | None) -> Plan[Any]:
     """The request's session, as ``SessionStore.opening`` gives it, except when the
     express cookie names no stored session and the request is from Django's test client
     (its raw cookie, see ``testing.stock``) or carries the old engine's cookie."""
@@ -272,7 +305,7 @@ def opening(request: HttpRequest, options: Options, cookie_sid: str | None) -> P
     return session
 
 
-def adopting(request: HttpRequest, options: Options, old_key: str) -> Plan:
+def adopting(request: HttpRequest, options: Options, old_key: str) -> Plan[Any]:
     """The express session of the old session ``old_key``: converted now (once, whoever
     of several concurrent requests wins the ``create``), or earlier; None when the old
     engine has no live session of that key."""
@@ -290,7 +323,7 @@ def adopting(request: HttpRequest, options: Options, old_key: str) -> Plan:
     created = False
     if loaded is None:
         try:
-            old = yield Op("migration_take", (old_key,))
+            old = yield TakeOld(old_key)
         except StoreUnavailable:
             raise
         except Exception as error:
@@ -308,14 +341,14 @@ def adopting(request: HttpRequest, options: Options, old_key: str) -> Plan:
                 )
                 return None
             try:
-                yield Op("create", (sid, converted))
+                yield Create(sid, converted)
                 loaded, created = Versioned(converted), True
             except CreateError:
                 loaded = yield from plans.load(sid, touch=False)  # the winner's record
     if loaded is None:
         return None
     try:
-        yield Op("migration_discard", (old_key,))  # only now that the express record is stored
+        yield DiscardOld(old_key)  # only now that the express record is stored
     except Exception as error:  # it lingers harmlessly: its cookie now finds the new record
         logger.warning("migrateFrom: the old session could not be removed: %r", error)
     session._begin(sid, loaded, cookie_sid=None)

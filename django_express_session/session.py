@@ -11,7 +11,6 @@ that the plain method runs with ``run`` and its ``a*`` twin with ``arun``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Generator
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 from typing import Any
@@ -26,7 +25,7 @@ from .cookie import Cookie
 from .core import plans
 from .core.decide import Decision, cap_at, ends_at, past_cap, seconds_until
 from .core.drive import arun, run
-from .core.ops import Versioned
+from .core.ops import Plan, Versioned
 from .core.state import OWN_KEY, Fingerprint, Mode, SessionState, own_moment, started_at
 from .exceptions import UpdateError
 from .http import is_secure
@@ -34,8 +33,6 @@ from .record import sid_hint
 from .stores.base import Store
 
 logger = logging.getLogger("django_express_session")
-
-Plan = Generator[Any, Any, Any]
 
 
 class SessionStore(SessionBase):

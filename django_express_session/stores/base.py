@@ -19,7 +19,14 @@ compare-and-set, taking a new id on a collision. Every primitive has an ``a*`` t
 default the twins run the plain method in a worker thread (``thread_sensitive`` picks
 Django's shared thread, which database connections need); a store whose sync methods
 do no I/O sets ``blocking = False`` and is called directly, and a store with a native
-asyncio client sets ``native_async = True`` and overrides the twins.
+asyncio client sets ``native_async = True`` and overrides the twins. A store may instead
+write each method once, as a plan of its own operations, over ``PlanStore``, which
+defines the public methods and their twins.
+
+The session core drives a store through ``core.ops.Performer``: ``perform(op)`` and
+``aperform(op)`` answer each operation with the matching method, and a ``PlanStore``
+hands its plans over through ``plan(op)``, so they run in the session's own
+conversation.
 
 An express-style store that only has ``get``/``set``/``destroy`` is wrapped by
 ``ExpressStyleStore``, which is last-writer-wins.
@@ -41,7 +48,21 @@ from django.core.exceptions import ImproperlyConfigured
 from ..core import plans
 from ..core.decide import cap_at
 from ..core.drive import arun, run
-from ..core.ops import Versioned
+from ..core.ops import (
+    All,
+    Clear,
+    Create,
+    Destroy,
+    Length,
+    Op,
+    Plan,
+    Prune,
+    Read,
+    Replace,
+    SessionsOf,
+    Touch,
+    Versioned,
+)
 from ..core.state import started_at
 from ..exceptions import CreateError
 from ..owner import Owner
@@ -54,7 +75,7 @@ from ..validation import (  # noqa: F401 (the stores' option checks live there)
     option_error,
 )
 
-__all__ = ["ExpressStyleStore", "Lazy", "PeriodicPrune", "Store", "Versioned"]
+__all__ = ["ExpressStyleStore", "Lazy", "PeriodicPrune", "PlanStore", "Store", "Versioned"]
 
 logger = logging.getLogger("django_express_session")
 
@@ -74,8 +95,6 @@ class Store:
     blocking: ClassVar[bool] = True
     #: Run blocking calls in Django's shared thread (for Django database connections).
     thread_sensitive: ClassVar[bool] = False
-    #: The ``a*`` primitives are native asyncio: async requests use them directly.
-    native_async: ClassVar[bool] = False
     #: Keys the backend's express store adds to a record for its own bookkeeping
     #: (session-file-store's ``__lastAccess``, connect-mongo's ``lastModified``): kept
     #: on every write, but not part of the session's data as Django code sees it.
@@ -87,6 +106,13 @@ class Store:
     absolute_max_age: int | None = None
     #: ``read(touch=True)`` refreshes the expiry in the same round trip.
     touches_on_read: ClassVar[bool] = False
+
+    @property
+    def native_async(self) -> bool:
+        """The ``a*`` methods are native asyncio: async requests use them directly. A
+        store says so with ``native_async = True``, or a property when it depends on
+        its client."""
+        return False
 
     # -- construction ---------------------------------------------------------------------
 
@@ -179,6 +205,61 @@ class Store:
         return how many entries were added or removed, or None when the store keeps no
         index that can drift."""
         return None
+
+    # -- the performer the session core drives (``core.ops.Performer``) -----------------
+
+    def plan(self, op: Op) -> Plan[Any] | None:
+        """``op`` as a plan of this store's own operations, or None: the methods of this
+        base are plain calls (see ``PlanStore`` for a store written as plans)."""
+        return None
+
+    def perform(self, op: Op) -> Any:
+        match op:
+            case Read(sid, touch):
+                return self.read(sid, touch=touch)
+            case Create(sid, record):
+                return self.create(sid, record)
+            case Replace(sid, record, version):
+                return self.replace(sid, record, version)
+            case Destroy(sid):
+                return self.destroy(sid)
+            case Touch(sid, record):
+                return self.touch(sid, record)
+            case SessionsOf(owner, thorough):
+                return self.sessions_of(owner, thorough=thorough)
+            case All():
+                return self.all()
+            case Length():
+                return self.length()
+            case Clear():
+                return self.clear()
+            case Prune(dry_run, progress):
+                return self.prune(dry_run=dry_run, progress=progress)
+        raise TypeError(f"the {self.name} store cannot perform {op!r}")
+
+    async def aperform(self, op: Op) -> Any:
+        match op:
+            case Read(sid, touch):
+                return await self.aread(sid, touch=touch)
+            case Create(sid, record):
+                return await self.acreate(sid, record)
+            case Replace(sid, record, version):
+                return await self.areplace(sid, record, version)
+            case Destroy(sid):
+                return await self.adestroy(sid)
+            case Touch(sid, record):
+                return await self.atouch(sid, record)
+            case SessionsOf(owner, thorough):
+                return await self.asessions_of(owner, thorough=thorough)
+            case All():
+                return await self.aall()
+            case Length():
+                return await self.alength()
+            case Clear():
+                return await self.aclear()
+            case Prune(dry_run, progress):
+                return await self.aprune(dry_run=dry_run, progress=progress)
+        raise TypeError(f"the {self.name} store cannot perform {op!r}")
 
     # -- express's get/set, for scripts and power users -----------------------------------
 
@@ -309,6 +390,146 @@ class ExpressStyleStore(Store):
 
     def touch(self, sid: str, session: Record) -> None:
         """express's optional ``touch``: without one, nothing is refreshed."""
+
+
+class PlanStore(Store):
+    """A store whose methods are each written once, as a plan of its own operations
+    (a statement, a Redis call, a MongoDB command): ``_read``, ``_create``,
+    ``_replace``, ``_destroy``, ``_touch``, ``_all``, ``_sessions_of``, ``_length``,
+    ``_clear`` and ``_prune``. This base defines the public methods and their ``a*``
+    twins once over those plans (httpcore's "write once", without generating code); the
+    store performs its own operations in ``perform`` and, with ``native_async``, in
+    ``aperform``. Driven by the session core, a plan runs inside the session's own
+    conversation (``plan(op)``), not in a second driver.
+
+    Called directly, a method raises what the backend's client raised; the session core
+    turns the ``connection_errors`` among them into ``StoreUnavailable``."""
+
+    def plan(self, op: Op) -> Plan[Any] | None:
+        match op:
+            case Read(sid, touch):
+                return self._read(sid, touch)
+            case Create(sid, record):
+                return self._create(sid, record)
+            case Replace(sid, record, version):
+                return self._replace(sid, record, version)
+            case Destroy(sid):
+                return self._destroy(sid)
+            case Touch(sid, record):
+                return self._touch(sid, record)
+            case SessionsOf(owner, thorough):
+                return self._sessions_of(owner, thorough)
+            case All():
+                return self._all()
+            case Length():
+                return self._length()
+            case Clear():
+                return self._clear()
+            case Prune(dry_run, progress):
+                return self._prune(dry_run, progress)
+        return None
+
+    def _planned(self, plan: Plan[T]) -> T:
+        return run(plan, self, translate=False)
+
+    async def _aplanned(self, plan: Plan[T]) -> T:
+        return await arun(plan, self, translate=False)
+
+    # -- what a store writes --------------------------------------------------------------
+
+    def _read(self, sid: str, touch: bool) -> Plan[Versioned | None]:
+        raise NotImplementedError(f"{type(self).__name__} must implement _read()")
+
+    def _create(self, sid: str, session: Record) -> Plan[None]:
+        raise NotImplementedError(f"{type(self).__name__} must implement _create()")
+
+    def _replace(self, sid: str, session: Record, version: Any) -> Plan[bool]:
+        raise NotImplementedError(f"{type(self).__name__} must implement _replace()")
+
+    def _destroy(self, sid: str) -> Plan[None]:
+        raise NotImplementedError(f"{type(self).__name__} must implement _destroy()")
+
+    def _touch(self, sid: str, session: Record) -> Plan[None]:
+        raise NotImplementedError(f"{type(self).__name__} must implement _touch()")
+
+    def _all(self) -> Plan[dict[str, Record]]:
+        raise NotImplementedError(f"the {self.name} store cannot list sessions")
+
+    def _sessions_of(self, owner: Owner, thorough: bool) -> Plan[dict[str, Record]]:
+        return self.owned_live(owner, (yield from self._all()).items())
+
+    def _length(self) -> Plan[int]:
+        raise NotImplementedError(f"the {self.name} store cannot count sessions")
+
+    def _clear(self) -> Plan[None]:
+        raise NotImplementedError(f"the {self.name} store cannot clear sessions")
+
+    def _prune(self, dry_run: bool, progress: Progress | None) -> Plan[int | None]:
+        return plans.answer(None)
+
+    # -- the public methods, once ---------------------------------------------------------
+
+    def read(self, sid: str, *, touch: bool = False) -> Versioned | None:
+        return self._planned(self._read(sid, touch))
+
+    async def aread(self, sid: str, *, touch: bool = False) -> Versioned | None:
+        return await self._aplanned(self._read(sid, touch))
+
+    def create(self, sid: str, session: Record) -> None:
+        self._planned(self._create(sid, session))
+
+    async def acreate(self, sid: str, session: Record) -> None:
+        await self._aplanned(self._create(sid, session))
+
+    def replace(self, sid: str, session: Record, version: Any) -> bool:
+        return self._planned(self._replace(sid, session, version))
+
+    async def areplace(self, sid: str, session: Record, version: Any) -> bool:
+        return await self._aplanned(self._replace(sid, session, version))
+
+    def destroy(self, sid: str) -> None:
+        self._planned(self._destroy(sid))
+
+    async def adestroy(self, sid: str) -> None:
+        await self._aplanned(self._destroy(sid))
+
+    def touch(self, sid: str, session: Record) -> None:
+        self._planned(self._touch(sid, session))
+
+    async def atouch(self, sid: str, session: Record) -> None:
+        await self._aplanned(self._touch(sid, session))
+
+    def all(self) -> dict[str, Record]:
+        return self._planned(self._all())
+
+    async def aall(self) -> dict[str, Record]:
+        return await self._aplanned(self._all())
+
+    def sessions_of(self, owner: Owner, *, thorough: bool = False) -> dict[str, Record]:
+        return self._planned(self._sessions_of(owner, thorough))
+
+    async def asessions_of(self, owner: Owner, *, thorough: bool = False) -> dict[str, Record]:
+        return await self._aplanned(self._sessions_of(owner, thorough))
+
+    def length(self) -> int:
+        return self._planned(self._length())
+
+    async def alength(self) -> int:
+        return await self._aplanned(self._length())
+
+    def clear(self) -> None:
+        self._planned(self._clear())
+
+    async def aclear(self) -> None:
+        await self._aplanned(self._clear())
+
+    def prune(self, *, dry_run: bool = False, progress: Progress | None = None) -> int | None:
+        return self._planned(self._prune(dry_run, progress))
+
+    async def aprune(
+        self, *, dry_run: bool = False, progress: Progress | None = None
+    ) -> int | None:
+        return await self._aplanned(self._prune(dry_run, progress))
 
 
 class Lazy(Generic[T]):

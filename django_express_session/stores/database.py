@@ -20,12 +20,12 @@ Writes are safe under concurrency: ``create`` inserts only if the id is free (or
 an expired row), ``replace`` is an ``UPDATE ... WHERE sess = <the text read>`` checked
 by its row count, and nothing here brings back a deleted or expired row.
 
-Each method is written once, as a generator of its statements (``_read``, ``_create``...)
-that ``core.drive`` runs with one of two executors: Django's connection of the alias
-(sync code; async code on other databases, in Django's shared thread), or, in async
-code on PostgreSQL with psycopg 3, an asyncio pool of the store's own built from the
-same alias's settings (``_pg_async``): no thread, autocommit, each call bounded by the
-``timeout`` option. The SQL and its parameters are the same on both paths; only the
+Each method is written once, as a plan of its statements (``_read``, ``_create``...,
+see ``base.PlanStore``); the store performs a ``Statement`` on one of two paths: Django's
+connection of the alias (sync code; async code on other databases, in Django's shared
+thread), or, in async code on PostgreSQL with psycopg 3, an asyncio pool of the store's
+own built from the same alias's settings (``_pg_async``): no thread, autocommit, each
+call bounded by the ``timeout`` option. The SQL and its parameters are the same on both paths; only the
 database's default zone is put in by the path, for the connection it runs on.
 """
 
@@ -34,7 +34,7 @@ from __future__ import annotations
 import math
 import time
 import weakref
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -53,15 +53,14 @@ from django.db import (
     transaction,
 )
 
-from ..core.drive import arun, run
-from ..core.ops import Op
+from ..core.ops import Op, Plan
 from ..exceptions import CorruptRecord, CreateError
 from ..owner import Owner
 from ..record import Record, dumps, loads
 from . import _user_index
 from .base import (
     Lazy,
-    Store,
+    PlanStore,
     Versioned,
     check_bool,
     check_number,
@@ -123,13 +122,14 @@ class _Zone:
 ZONE = _Zone()
 
 Result = tuple[int, list[tuple]]
-#: A store method written once: it yields its statements and receives their results
-#: (``core.drive`` runs it with Django's connection or with the asyncio pool).
-Statements = Generator[Op, Result, Any]
+#: A store method written once: it yields its statements and receives their results.
+Statements = Plan[Any]
 
 
-@dataclass(frozen=True)
-class Statement:
+@dataclass(frozen=True, slots=True)
+class Statement(Op):
+    """The operation of running one statement (``%s`` placeholders on every path)."""
+
     sql: str
     params: tuple[Any, ...] = ()
     #: On Django's connection, run in a savepoint (so a refused insert leaves an outer
@@ -144,36 +144,11 @@ class Statement:
         return [name if param is ZONE else param for param in self.params]
 
 
-def sql(text: str, *params: Any, savepoint: bool = False) -> Op:
-    """The operation of running one statement (``%s`` placeholders on every path)."""
-    return Op("execute", (Statement(text, params, savepoint),))
+def sql(text: str, *params: Any, savepoint: bool = False) -> Statement:
+    return Statement(text, params, savepoint)
 
 
-class _Executor:
-    """What ``core.drive`` runs a store method's statements with: ``execute`` on
-    Django's connection (in Django's thread from async code), ``aexecute`` on the
-    asyncio pool when the store has one."""
-
-    #: Raised as they are: the session's own driver turns them into a 503.
-    connection_errors: tuple[type[BaseException], ...] = ()
-    blocking = True
-    thread_sensitive = True
-
-    def __init__(self, store: DatabaseStore) -> None:
-        self.store = store
-
-    @property
-    def native_async(self) -> bool:
-        return self.store.native_async
-
-    def execute(self, statement: Statement) -> Result:
-        return self.store._execute(statement)
-
-    async def aexecute(self, statement: Statement) -> Result:
-        return await self.store._aexecute(statement)
-
-
-class DatabaseStore(Store):
+class DatabaseStore(PlanStore):
     """connect-pg-simple's table through a Django database connection, and on
     PostgreSQL, in async code, through an asyncio pool of its own."""
 
@@ -238,7 +213,6 @@ class DatabaseStore(Store):
                 "create it yourself or drop schemaName",
             )
         self._table_ready = not self.create_table
-        self._executor = _Executor(self)
 
         # The SQL pieces, the same on every path.
         quote = connection.ops.quote_name
@@ -272,7 +246,7 @@ class DatabaseStore(Store):
                 self._pools = Lazy(self._open_pools, lambda pools: pools.close())
 
     @property
-    def native_async(self) -> bool:  # type: ignore[override]
+    def native_async(self) -> bool:
         """On PostgreSQL with psycopg 3, async code has a connection pool of its own."""
         return self._pools is not None
 
@@ -331,79 +305,21 @@ class DatabaseStore(Store):
         params = connection_params(connections[self.alias], self.timeout)
         return LoopPools(params, self.timeout)
 
-    def _run(self, method: Statements) -> Any:
-        return run(method, self._executor)
+    def perform(self, op: Op) -> Any:
+        match op:
+            case Statement():
+                return self._execute(op)
+        return super().perform(op)
 
-    async def _arun(self, method: Statements) -> Any:
-        return await arun(method, self._executor)
-
-    # -- the five primitives (each pair shares one generator of statements) ---------------
-
-    def read(self, sid: str, *, touch: bool = False) -> Versioned | None:
-        return self._run(self._read(sid))
-
-    async def aread(self, sid: str, *, touch: bool = False) -> Versioned | None:
-        return await self._arun(self._read(sid))
-
-    def create(self, sid: str, session: Record) -> None:
-        self._run(self._create(sid, session))
-
-    async def acreate(self, sid: str, session: Record) -> None:
-        await self._arun(self._create(sid, session))
-
-    def replace(self, sid: str, session: Record, version: Any) -> bool:
-        return self._run(self._replace(sid, session, version))
-
-    async def areplace(self, sid: str, session: Record, version: Any) -> bool:
-        return await self._arun(self._replace(sid, session, version))
-
-    def destroy(self, sid: str) -> None:
-        self._run(self._destroy(sid))
-
-    async def adestroy(self, sid: str) -> None:
-        await self._arun(self._destroy(sid))
-
-    def touch(self, sid: str, session: Record) -> None:
-        self._run(self._touch(sid, session))
-
-    async def atouch(self, sid: str, session: Record) -> None:
-        await self._arun(self._touch(sid, session))
-
-    def all(self) -> dict[str, Record]:
-        return self._run(self._all())
-
-    async def aall(self) -> dict[str, Record]:
-        return await self._arun(self._all())
-
-    def sessions_of(self, owner: Owner, *, thorough: bool = False) -> dict[str, Record]:
-        return self._run(self._sessions_of(owner))
-
-    async def asessions_of(self, owner: Owner, *, thorough: bool = False) -> dict[str, Record]:
-        return await self._arun(self._sessions_of(owner))
-
-    def length(self) -> int:
-        return self._run(self._length())
-
-    async def alength(self) -> int:
-        return await self._arun(self._length())
-
-    def clear(self) -> None:
-        self._run(self._clear())
-
-    async def aclear(self) -> None:
-        await self._arun(self._clear())
-
-    def prune(self, *, dry_run: bool = False, progress: Callable[[int], None] | None = None) -> int:
-        return self._run(self._prune(dry_run, progress))
-
-    async def aprune(
-        self, *, dry_run: bool = False, progress: Callable[[int], None] | None = None
-    ) -> int:
-        return await self._arun(self._prune(dry_run, progress))
+    async def aperform(self, op: Op) -> Any:
+        match op:
+            case Statement():
+                return await self._aexecute(op)
+        return await super().aperform(op)
 
     # -- the statements -------------------------------------------------------------------
 
-    def _read(self, sid: str) -> Statements:
+    def _read(self, sid: str, touch: bool) -> Statements:
         _, rows = yield sql(
             f"SELECT {self.sess}, {self.expire_read} FROM {self.table} "
             f"WHERE sid = %s AND expire >= {self.at}",
@@ -486,7 +402,7 @@ class DatabaseStore(Store):
         )
         return {sid: loads(text) for sid, text in rows}
 
-    def _sessions_of(self, owner: Owner) -> Statements:
+    def _sessions_of(self, owner: Owner, thorough: bool) -> Statements:
         """The owner's live rows through the user key index (``_user_index``): only
         those rows are read. Without an index to use, every live row is read and
         matched here."""
@@ -514,7 +430,7 @@ class DatabaseStore(Store):
                 continue
         return self.owned_live(owner, decoded)
 
-    def _user_lookup(self) -> Generator[Op, Result, dict[str, str] | None]:
+    def _user_lookup(self) -> Plan[dict[str, str] | None]:
         """The SQL of each user key as indexed, or None when the table has no index of
         them (MySQL, or a MariaDB table without the columns of the migration)."""
         if self.vendor != "mysql":

@@ -35,9 +35,10 @@ import math
 import re
 import threading
 import weakref
-from collections.abc import Callable, Collection, Generator, Iterable, Iterator, Mapping
-from functools import cache
-from typing import Any, ClassVar, NamedTuple, TypeVar
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from functools import cache, partial
+from typing import Any, ClassVar, NamedTuple
 
 from asgiref.sync import sync_to_async
 from django.core.exceptions import ImproperlyConfigured
@@ -60,15 +61,15 @@ except ImportError as error:  # pragma: no cover - depends on the installed extr
         "pip install 'django-express-session[redis]'"
     ) from error
 
-from ..core.drive import arun, run
-from ..core.ops import Op
+from ..core import plans
+from ..core.ops import Op, Plan
 from ..exceptions import CorruptRecord, CreateError
 from ..owner import USER_KEY_FRAGMENTS, Owner, index_terms
 from ..record import Record, dumps, expires_ms, loads, now_ms, original_max_age
 from .base import (
     Lazy,
+    PlanStore,
     Progress,
-    Store,
     Versioned,
     check_bool,
     check_number,
@@ -226,38 +227,23 @@ class _Connection(NamedTuple):
     replace: Script | AsyncScript
 
 
-Call = Callable[[_Connection], Any]
-T = TypeVar("T")
-#: A primitive as a sequence of calls, each sent once the previous one answered: a
-#: generator that yields each call (``_sent``), gets its answer back, and returns the
-#: result. ``core.drive`` runs it, sync or asyncio, with the store's ``_Caller``.
-Plan = Generator[Op, Any, T]
+ClientCall = Callable[[_Connection], Any]
 
 
-def _sent(call: Call | None) -> Op:
-    """The plan's step that sends ``call`` (None: nothing to send, the answer is None)."""
-    return Op("call", (call,))
+@dataclass(frozen=True, slots=True)
+class Call(Op):
+    """The store's operation of sending ``call`` on the sync client, or on the running
+    loop's asyncio client (None: nothing to send, the answer is None)."""
+
+    call: ClientCall | None
 
 
-class _Caller:
-    """What ``core.drive`` runs the store's plans with (as the database store's
-    statements run with its executor): each call on the sync client, or on the running
-    loop's asyncio client."""
+@dataclass(frozen=True, slots=True)
+class InThread(Op):
+    """Run ``function``, which scans through the sync client: as it is in sync code, in
+    a worker thread from async code."""
 
-    #: Raised as they are: the session's own driver turns them into a 503.
-    connection_errors: tuple[type[BaseException], ...] = ()
-    blocking = True
-    thread_sensitive = False
-    native_async = True
-
-    def __init__(self, store: RedisStore) -> None:
-        self.store = store
-
-    def call(self, call: Call | None) -> Any:
-        return self.store._run(call)
-
-    async def acall(self, call: Call | None) -> Any:
-        return await self.store._arun(call)
+    function: Callable[[], Any]
 
 
 def _pipeline(client: Any) -> Any:
@@ -279,7 +265,7 @@ def _ttl_of(pttl_ms: int) -> int | None:
     return None if pttl_ms < 0 else max(1, math.ceil(pttl_ms / 1000))
 
 
-class RedisStore(Store):
+class RedisStore(PlanStore):
     """connect-redis's store: options ``alias`` (a django-redis ``CACHES`` entry) or
     ``client`` (a redis-py client, or a dotted path to one or to a factory), ``prefix``,
     ``ttl``, ``disableTouch``, ``disableTTL``, ``scanCount``, ``timeout``, and
@@ -287,7 +273,7 @@ class RedisStore(Store):
     default, outside the keys connect-redis scans)."""
 
     name = "redis"
-    native_async: ClassVar[bool] = True
+    native_async = True
     touches_on_read: ClassVar[bool] = True
     connection_errors: ClassVar[tuple[type[BaseException], ...]] = (
         redis.exceptions.ConnectionError,  # includes BusyLoadingError (a restart loading data)
@@ -324,7 +310,6 @@ class RedisStore(Store):
         self.alias = check_str(self.name, "alias", "default" if alias is None else alias)
         self._client_option = client
         self.prefix = check_str(self.name, "prefix", prefix, allow_empty=True)
-        self._caller = _Caller(self)
         self.index_prefix = check_str(
             self.name, "indexPrefix", "users:" + self.prefix if indexPrefix is None else indexPrefix
         )
@@ -606,15 +591,15 @@ class RedisStore(Store):
 
     # -- running a call -------------------------------------------------------------------
 
-    def _run(self, call: Call | None) -> Any:
+    def _send(self, call: ClientCall | None) -> Any:
         return None if call is None else call(self._sync.get()[0])
 
-    async def _arun(self, call: Call | None) -> Any:
+    async def _asend(self, call: ClientCall | None) -> Any:
         if call is None:
             return None
         connection = self._async_connection()
         if connection is None:  # no asyncio form of the client: the sync one, in a thread
-            return await sync_to_async(self._run, thread_sensitive=False)(call)
+            return await sync_to_async(self._send, thread_sensitive=False)(call)
         try:
             return await asyncio.wait_for(call(connection), self.timeout)
         except asyncio.TimeoutError as error:
@@ -622,11 +607,21 @@ class RedisStore(Store):
                 f"Redis did not answer within {self.timeout} s"
             ) from error
 
-    def _drive(self, plan: Plan[T]) -> T:
-        return run(plan, self._caller)
+    def perform(self, op: Op) -> Any:
+        match op:
+            case Call(call):
+                return self._send(call)
+            case InThread(function):
+                return function()
+        return super().perform(op)
 
-    async def _adrive(self, plan: Plan[T]) -> T:
-        return await arun(plan, self._caller)
+    async def aperform(self, op: Op) -> Any:
+        match op:
+            case Call(call):
+                return await self._asend(call)
+            case InThread(function):
+                return await sync_to_async(function, thread_sensitive=False)()
+        return await super().aperform(op)
 
     # -- layout ---------------------------------------------------------------------------
 
@@ -653,7 +648,7 @@ class RedisStore(Store):
 
     # -- the calls of the five primitives (shared by the sync and asyncio twins) ----------
 
-    def _read_call(self, sid: str, touch: bool) -> tuple[Call, float]:
+    def _read_call(self, sid: str, touch: bool) -> tuple[ClientCall, float]:
         """The read, and the time it was sent (epoch ms, to turn the PTTL it reports
         into an expiry). With ``touch`` it refreshes the TTL too (not when the TTL is a
         function, which only Python can run: the session layer then touches at the end
@@ -711,7 +706,7 @@ class RedisStore(Store):
         add: Collection[str],
         remove: Collection[str] = (),
         ttl: int | None = None,
-    ) -> Call | None:
+    ) -> ClientCall | None:
         """The index update after a write: one round trip, or None when nothing changes."""
         if not add and not remove:
             return None
@@ -732,13 +727,13 @@ class RedisStore(Store):
 
     # -- the five primitives, as plans ----------------------------------------------------
 
-    def _read_plan(self, sid: str, touch: bool) -> Plan[Versioned | None]:
+    def _read(self, sid: str, touch: bool) -> Plan[Versioned | None]:
         call, sent = self._read_call(sid, touch)
-        known = self._versioned((yield _sent(call)), sent)
+        known = self._versioned((yield Call(call)), sent)
         if known is not None and known.touched and self._index_may_lapse(known, sent):
             # The session lives longer now than its sets were kept for: so must they.
             ttl = None if known.expires_at is None else _ttl_of(int(known.expires_at - sent))
-            yield _sent(self._index_call(sid, self._index_keys(known.record), ttl=ttl))
+            yield Call(self._index_call(sid, self._index_keys(known.record), ttl=ttl))
         return known
 
     @staticmethod
@@ -756,32 +751,32 @@ class RedisStore(Store):
             return True
         return known.expires_at > expires + (INDEX_HEADROOM - 1) * max_age
 
-    def _create_plan(self, sid: str, session: Record) -> Plan[None]:
+    def _create(self, sid: str, session: Record) -> Plan[None]:
         key, ttl = self.key(sid), self.ttl_for(session)
         if ttl <= 0:
             # Already expired: connect-redis would not store it; only say if it is taken.
-            if (yield _sent(lambda c: c.client.exists(key))):
+            if (yield Call(lambda c: c.client.exists(key))):
                 raise CreateError(sid)
             return
         value, expiry = dumps(session), None if self.disable_ttl else ttl
-        if not (yield _sent(lambda c: c.client.set(key, value, ex=expiry, nx=True))):
+        if not (yield Call(lambda c: c.client.set(key, value, ex=expiry, nx=True))):
             raise CreateError(sid)
-        yield _sent(self._index_call(sid, self._index_keys(session), ttl=self._member_ttl(ttl)))
+        yield Call(self._index_call(sid, self._index_keys(session), ttl=self._member_ttl(ttl)))
 
-    def _replace_plan(self, sid: str, session: Record, version: Any) -> Plan[bool]:
+    def _replace(self, sid: str, session: Record, version: Any) -> Plan[bool]:
         if version is None:
             return False
         key, ttl = self.key(sid), self.ttl_for(session)
         args = [version, dumps(session), "none" if self.disable_ttl and ttl > 0 else max(ttl, 0)]
-        if not (yield _sent(lambda c: c.replace(keys=[key], args=args, client=c.client))):
+        if not (yield Call(lambda c: c.replace(keys=[key], args=args, client=c.client))):
             return False
         # Only after the write took: the sets it leaves still list the session otherwise.
         before = self._stored_keys(version)
         after = self._index_keys(session) if ttl > 0 else frozenset()
-        yield _sent(self._index_call(sid, after, before - after, self._member_ttl(ttl)))
+        yield Call(self._index_call(sid, after, before - after, self._member_ttl(ttl)))
         return True
 
-    def _destroy_plan(self, sid: str) -> Plan[None]:
+    def _destroy(self, sid: str) -> Plan[None]:
         key = self.key(sid)
 
         def get_and_delete(c: _Connection) -> Any:
@@ -792,11 +787,11 @@ class RedisStore(Store):
             pipe.delete(key)
             return pipe.execute()
 
-        value, _ = yield _sent(get_and_delete)
+        value, _ = yield Call(get_and_delete)
         if value is not None:
-            yield _sent(self._index_call(sid, (), self._stored_keys(value)))
+            yield Call(self._index_call(sid, (), self._stored_keys(value)))
 
-    def _touch_call(self, sid: str, session: Record) -> Call | None:
+    def _touch_call(self, sid: str, session: Record) -> ClientCall | None:
         if self.disable_touch or self.disable_ttl:
             return None
         # EXPIRE never creates a key, and deletes it when the TTL is <= 0.
@@ -815,35 +810,8 @@ class RedisStore(Store):
 
         return call
 
-    def read(self, sid: str, *, touch: bool = False) -> Versioned | None:
-        return self._drive(self._read_plan(sid, touch))
-
-    async def aread(self, sid: str, *, touch: bool = False) -> Versioned | None:
-        return await self._adrive(self._read_plan(sid, touch))
-
-    def create(self, sid: str, session: Record) -> None:
-        self._drive(self._create_plan(sid, session))
-
-    async def acreate(self, sid: str, session: Record) -> None:
-        await self._adrive(self._create_plan(sid, session))
-
-    def replace(self, sid: str, session: Record, version: Any) -> bool:
-        return self._drive(self._replace_plan(sid, session, version))
-
-    async def areplace(self, sid: str, session: Record, version: Any) -> bool:
-        return await self._adrive(self._replace_plan(sid, session, version))
-
-    def destroy(self, sid: str) -> None:
-        self._drive(self._destroy_plan(sid))
-
-    async def adestroy(self, sid: str) -> None:
-        await self._adrive(self._destroy_plan(sid))
-
-    def touch(self, sid: str, session: Record) -> None:
-        self._run(self._touch_call(sid, session))
-
-    async def atouch(self, sid: str, session: Record) -> None:
-        await self._arun(self._touch_call(sid, session))
+    def _touch(self, sid: str, session: Record) -> Plan[None]:
+        yield Call(self._touch_call(sid, session))
 
     # -- a user's sessions: the index ------------------------------------------------------
 
@@ -856,7 +824,7 @@ class RedisStore(Store):
         values: list[Any] = []
         for start in range(0, len(sids), MGET_BATCH):
             keys = [self.key(sid) for sid in sids[start : start + MGET_BATCH]]
-            values += (yield _sent(lambda c, keys=keys: _many_gets(c.client, keys))) or []
+            values += (yield Call(lambda c, keys=keys: _many_gets(c.client, keys))) or []
         found: dict[str, Record] = {}
         stale: dict[str, list[str]] = {}
         for sid, value in zip(sids, values, strict=True):
@@ -873,7 +841,7 @@ class RedisStore(Store):
         return found, stale
 
     @staticmethod
-    def _drop_call(stale: Mapping[str, list[str]]) -> Call | None:
+    def _drop_call(stale: Mapping[str, list[str]]) -> ClientCall | None:
         if not stale:
             return None
 
@@ -897,34 +865,28 @@ class RedisStore(Store):
             return pipe.execute()
 
         listed: dict[str, set[str]] = {}
-        for key, members in zip(keys, (yield _sent(call)), strict=True):
+        for key, members in zip(keys, (yield Call(call)), strict=True):
             for sid in members:
                 listed.setdefault(_text(sid), set()).add(key)
         return listed
 
-    def _sessions_of_plan(self, owner: Owner) -> Plan[dict[str, Record]]:
+    def _indexed(self, owner: Owner) -> Plan[dict[str, Record]]:
         keys = sorted(self.index_key(term) for term in owner.index_terms())
         listed = yield from self._members_plan(keys)
         if not listed:
             return {}
         found, stale = yield from self._checked_plan(listed)
-        yield _sent(self._drop_call(stale))
+        yield Call(self._drop_call(stale))
         return found
 
-    def sessions_of(self, owner: Owner, *, thorough: bool = False) -> dict[str, Record]:
+    def _sessions_of(self, owner: Owner, thorough: bool) -> Plan[dict[str, Record]]:
         """The owner's sessions from the index: three round trips at most (the sets, the
         records, dropping stale entries). ``thorough`` also scans every session for the
-        ones no set lists yet (written by Node) and files them."""
-        found = self._drive(self._sessions_of_plan(owner))
+        ones no set lists yet (written by Node) and files them (through the sync client,
+        in a thread from async code, like ``all()``)."""
+        found = yield from self._indexed(owner)
         if thorough:
-            found.update(self._unindexed(owner, found))
-        return self.owned_live(owner, found.items())
-
-    async def asessions_of(self, owner: Owner, *, thorough: bool = False) -> dict[str, Record]:
-        found = await self._adrive(self._sessions_of_plan(owner))
-        if thorough:  # the scan goes through the sync client, in a thread, like all()
-            unindexed = sync_to_async(self._unindexed, thread_sensitive=False)
-            found.update(await unindexed(owner, found))
+            found.update((yield InThread(partial(self._unindexed, owner, found))))
         return self.owned_live(owner, found.items())
 
     # -- a user's sessions: scanning the records -------------------------------------------
@@ -995,18 +957,31 @@ class RedisStore(Store):
             if progress is not None:
                 progress(changed)
         for keys in self._scan_batches(client, self.index_prefix):
-            listed = self._drive(self._members_plan([_text(key) for key in keys]))
-            _, stale = self._drive(self._checked_plan(listed)) if listed else ({}, {})
+            listed = self._planned(self._members_plan([_text(key) for key in keys]))
+            _, stale = self._planned(self._checked_plan(listed)) if listed else ({}, {})
             changed += sum(len(sids) for sids in stale.values())
             if not dry_run:
-                self._run(self._drop_call(stale))
+                self._send(self._drop_call(stale))
             if progress is not None:
                 progress(changed)
         return changed
 
-    # -- bulk methods (sync: the async twins run them in a thread) ------------------------
+    # -- bulk methods (through the sync client: in a thread from async code) --------------
 
-    def all(self) -> dict[str, Record]:
+    def _all(self) -> Plan[dict[str, Record]]:
+        return (yield InThread(self._scan_all))
+
+    def _length(self) -> Plan[int]:
+        return (yield InThread(self._count))
+
+    def _clear(self) -> Plan[None]:
+        yield InThread(self._delete_all)
+
+    def _prune(self, dry_run: bool, progress: Progress | None) -> Plan[None]:
+        """Nothing to do: Redis deletes each session key when its TTL runs out."""
+        return plans.answer(None)
+
+    def _scan_all(self) -> dict[str, Record]:
         sessions: dict[str, Record] = {}
         client = self.redis
         for keys in self._scan_batches(client):
@@ -1019,20 +994,14 @@ class RedisStore(Store):
                     sessions[_text(key)[len(self.prefix) :]] = loads(value)
         return sessions
 
-    def clear(self) -> None:
+    def _delete_all(self) -> None:
         client = self.redis
         for keys in self._scan_batches(client):
             client.delete(*keys)  # redis-py splits it by slot on a cluster
 
-    def length(self) -> int:
+    def _count(self) -> int:
         client = self.redis
         return sum(len(keys) for keys in self._scan_batches(client))
-
-    def prune(
-        self, *, dry_run: bool = False, progress: Callable[[int], None] | None = None
-    ) -> None:
-        """Nothing to do: Redis deletes each session key when its TTL runs out."""
-        return None
 
     def _scan_batches(
         self, client: Client, prefix: str | None = None
