@@ -229,9 +229,6 @@ class MigratingStore:
     def native_async(self) -> bool:
         return self.store.native_async
 
-    def plan(self, op: Op) -> Plan[Any] | None:
-        return self.store.plan(op)
-
     def perform(self, op: Op) -> Any:
         match op:
             case TakeOld(key):

@@ -34,9 +34,6 @@ class Recorder:
             raise self.fail
 
     # The ``core.ops.Performer`` protocol.
-    def plan(self, op):
-        return None
-
     def perform(self, op):
         match op:
             case ops.Create(sid, record):
@@ -126,31 +123,3 @@ def test_writers_of_one_key_take_turns_across_threads():
     for thread in threads:
         thread.join()
     assert most[0] == 1
-
-
-class Planner(Recorder):
-    """A performer that answers ``Create`` with a plan of its own operations (as a
-    store written as plans of statements does)."""
-
-    def plan(self, op):
-        match op:
-            case ops.Create(sid, _):
-                return self.creating_in_steps(sid)
-        return None
-
-    def creating_in_steps(self, sid):
-        yield ops.Sleep(0)
-        if sid == "taken":
-            raise CreateError(sid)
-        yield ops.Sleep(0)
-        self.calls.append(f"planned {sid}")
-
-
-def test_an_operation_answered_by_a_plan_runs_in_the_same_conversation():
-    store = Planner()
-    assert run(creating("a"), store) == "created"
-    assert asyncio.run(arun(creating("b"), store)) == "created"
-    assert store.calls == ["planned a", "planned b"]
-    # The inner plan's exception is the operation's, thrown into the outer plan.
-    assert run(creating("taken"), store) == "taken"
-    assert asyncio.run(arun(creating("taken"), store)) == "taken"

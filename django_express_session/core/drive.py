@@ -4,11 +4,10 @@ A *plan* is a generator that yields operations (``ops.Op``) and receives each re
 the way h11 keeps the HTTP protocol apart from sockets. The session's loops (create with
 a fresh id on collision, compare-and-set merge with back-off) are written once, as
 plans; ``run`` performs their operations with the store's plain methods, ``arun`` with
-its ``a*`` twins, through the ``ops.Performer`` protocol. An operation the store answers
-with a plan of its own operations (statements, Redis calls) runs in the same
-conversation, never in a second, nested driver. This was chosen over generating sync
-code from async code (unasync, as httpcore does) because most stores here block on I/O
-and run a whole plan in one worker-thread hop, which a generated twin could not express.
+its ``a*`` twins, through the ``ops.Performer`` protocol. This was chosen over
+generating sync code from async code (unasync, as httpcore does) because most stores
+here block on I/O and run a whole plan in one worker-thread hop, which a generated twin
+could not express.
 
 An exception raised by an operation is thrown back into the plan at its ``yield``, so
 the plan decides (a ``CreateError`` means "take another id"); an error of the store's
@@ -32,14 +31,13 @@ T = TypeVar("T")
 
 
 class _Conversation:
-    """A plan (and the plans its operations expanded into, innermost last) and the
-    answer owed to the innermost: the result of its last operation, or the exception
-    that operation raised."""
+    """A plan and the answer owed to it: the result of its last operation, or the
+    exception that operation raised."""
 
-    __slots__ = ("error", "outcome", "performer", "plans", "translate", "value")
+    __slots__ = ("error", "outcome", "performer", "plan", "translate", "value")
 
     def __init__(self, plan: Plan[Any], performer: Performer, translate: bool) -> None:
-        self.plans = [plan]
+        self.plan = plan
         self.performer = performer
         self.translate = translate
         self.outcome: Any = None
@@ -47,33 +45,14 @@ class _Conversation:
         self.value: Any = None
 
     def next(self) -> Op | None:
-        """The next operation to perform, or None once the outermost plan returned
-        (``value``). An inner plan's result or exception goes to the plan below it."""
-        while True:
-            outcome, error = self.outcome, self.error
-            self.outcome, self.error = None, None
-            plan = self.plans[-1]
-            try:
-                return plan.throw(error) if error is not None else plan.send(outcome)
-            except StopIteration as stop:
-                self.plans.pop()
-                if not self.plans:
-                    self.value = stop.value
-                    return None
-                self.outcome = stop.value
-            except Exception as failure:
-                self.plans.pop()
-                if not self.plans:
-                    raise
-                self.error = self.caught(failure)
-
-    def expand(self, op: Op) -> bool:
-        """Whether the performer answers ``op`` with a plan, now the innermost one."""
-        steps = self.performer.plan(op)
-        if steps is None:
-            return False
-        self.plans.append(steps)
-        return True
+        """The plan's next operation, or None once it returned (``value``)."""
+        outcome, error = self.outcome, self.error
+        self.outcome, self.error = None, None
+        try:
+            return self.plan.throw(error) if error is not None else self.plan.send(outcome)
+        except StopIteration as stop:
+            self.value = stop.value
+            return None
 
     def caught(self, error: Exception) -> Exception:
         if self.translate and isinstance(error, self.performer.connection_errors):
@@ -151,7 +130,7 @@ def run(plan: Plan[T], performer: Performer, *, translate: bool = True) -> T:
                         )
                     finally:
                         held.lock.release()
-                case _ if not conversation.expand(op):
+                case _:
                     conversation.outcome = performer.perform(op)
     return conversation.value
 
@@ -177,6 +156,6 @@ async def arun(plan: Plan[T], performer: Performer, *, translate: bool = True) -
                         conversation.outcome = await arun(
                             make_plan(waited), performer, translate=translate
                         )
-                case _ if not conversation.expand(op):
+                case _:
                     conversation.outcome = await performer.aperform(op)
     return conversation.value

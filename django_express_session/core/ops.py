@@ -126,10 +126,8 @@ class Performer(Protocol):
     """What ``drive.run``/``arun`` run a plan against: every ``Store``, and the
     adapters that add operations of their own to one (the migration's old engine).
 
-    ``drive`` answers ``Sleep`` and ``Exclusive`` itself; for any other operation it
-    first asks ``plan(op)``, and runs the plan it gets in the same conversation (a store
-    whose methods are themselves plans of its own operations: one driver, never two
-    nested), else it calls ``perform(op)`` or ``await aperform(op)``."""
+    ``drive`` answers ``Sleep`` and ``Exclusive`` itself, and any other operation with
+    ``perform(op)`` or ``await aperform(op)``."""
 
     #: Named in ``StoreUnavailable``'s message.
     @property
@@ -151,8 +149,6 @@ class Performer(Protocol):
     #: ``aperform`` is native asyncio: ``arun`` awaits it for each operation.
     @property
     def native_async(self) -> bool: ...
-
-    def plan(self, op: Op) -> Plan[Any] | None: ...
 
     def perform(self, op: Op) -> Any: ...
 

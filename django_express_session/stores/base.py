@@ -24,9 +24,7 @@ write each method once, as a plan of its own operations, over ``PlanStore``, whi
 defines the public methods and their twins.
 
 The session core drives a store through ``core.ops.Performer``: ``perform(op)`` and
-``aperform(op)`` answer each operation with the matching method, and a ``PlanStore``
-hands its plans over through ``plan(op)``, so they run in the session's own
-conversation.
+``aperform(op)`` answer each operation with the matching method.
 
 An express-style store that only has ``get``/``set``/``destroy`` is wrapped by
 ``ExpressStyleStore``, which is last-writer-wins.
@@ -34,11 +32,14 @@ An express-style store that only has ``get``/``set``/``destroy`` is wrapped by
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import inspect
 import logging
 import math
 import threading
-from collections.abc import Callable, Iterable, Mapping
+import weakref
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from functools import partial
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -75,7 +76,15 @@ from ..validation import (  # noqa: F401 (the stores' option checks live there)
     option_error,
 )
 
-__all__ = ["ExpressStyleStore", "Lazy", "PeriodicPrune", "PlanStore", "Store", "Versioned"]
+__all__ = [
+    "ExpressStyleStore",
+    "Lazy",
+    "PerLoop",
+    "PeriodicPrune",
+    "PlanStore",
+    "Store",
+    "Versioned",
+]
 
 logger = logging.getLogger("django_express_session")
 
@@ -208,11 +217,6 @@ class Store:
 
     # -- the performer the session core drives (``core.ops.Performer``) -----------------
 
-    def plan(self, op: Op) -> Plan[Any] | None:
-        """``op`` as a plan of this store's own operations, or None: the methods of this
-        base are plain calls (see ``PlanStore`` for a store written as plans)."""
-        return None
-
     def perform(self, op: Op) -> Any:
         match op:
             case Read(sid, touch):
@@ -235,7 +239,7 @@ class Store:
                 return self.clear()
             case Prune(dry_run, progress):
                 return self.prune(dry_run=dry_run, progress=progress)
-        raise TypeError(f"the {self.name} store cannot perform {op!r}")
+        return self._perform_own(op)
 
     async def aperform(self, op: Op) -> Any:
         match op:
@@ -259,6 +263,14 @@ class Store:
                 return await self.aclear()
             case Prune(dry_run, progress):
                 return await self.aprune(dry_run=dry_run, progress=progress)
+        return await self._perform_own_async(op)
+
+    def _perform_own(self, op: Op) -> Any:
+        """An operation of the store's own (a ``PlanStore``'s statement or call)."""
+        raise TypeError(f"the {self.name} store cannot perform {op!r}")
+
+    async def _perform_own_async(self, op: Op) -> Any:
+        """The same, in async code (with ``native_async``)."""
         raise TypeError(f"the {self.name} store cannot perform {op!r}")
 
     # -- express's get/set, for scripts and power users -----------------------------------
@@ -399,35 +411,10 @@ class PlanStore(Store):
     ``_clear`` and ``_prune``. This base defines the public methods and their ``a*``
     twins once over those plans (httpcore's "write once", without generating code); the
     store performs its own operations in ``perform`` and, with ``native_async``, in
-    ``aperform``. Driven by the session core, a plan runs inside the session's own
-    conversation (``plan(op)``), not in a second driver.
+    ``aperform``.
 
     Called directly, a method raises what the backend's client raised; the session core
     turns the ``connection_errors`` among them into ``StoreUnavailable``."""
-
-    def plan(self, op: Op) -> Plan[Any] | None:
-        match op:
-            case Read(sid, touch):
-                return self._read(sid, touch)
-            case Create(sid, record):
-                return self._create(sid, record)
-            case Replace(sid, record, version):
-                return self._replace(sid, record, version)
-            case Destroy(sid):
-                return self._destroy(sid)
-            case Touch(sid, record):
-                return self._touch(sid, record)
-            case SessionsOf(owner, thorough):
-                return self._sessions_of(owner, thorough)
-            case All():
-                return self._all()
-            case Length():
-                return self._length()
-            case Clear():
-                return self._clear()
-            case Prune(dry_run, progress):
-                return self._prune(dry_run, progress)
-        return None
 
     def _planned(self, plan: Plan[T]) -> T:
         return run(plan, self, translate=False)
@@ -560,6 +547,87 @@ class Lazy(Generic[T]):
             value, self._value = self._value, None
         if value is not None and self._close is not None:
             self._close(value)
+
+
+class PerLoop(Generic[T]):
+    """One resource per running event loop (an asyncio client or pool is bound to the
+    loop it connected on), built by ``build`` on first use in that loop, once even when
+    loops of several threads share the store; the resources of loops that closed are
+    let go at the next build.
+
+    ``close()`` forgets them all, and returns them for a resource a caller can close
+    from any thread. With ``aclose``, it also closes each one on its own loop while that
+    loop runs; with ``close_with_loop`` as well, a keeper task closes it when its loop
+    shuts down (``asyncio.run``, asgiref's ``async_to_sync`` and ASGI servers cancel
+    the tasks left), and ``close()`` cancels the keepers."""
+
+    def __init__(
+        self,
+        build: Callable[[], T],
+        aclose: Callable[[T], Awaitable[Any]] | None = None,
+        *,
+        close_with_loop: bool = False,
+    ) -> None:
+        self._build = build
+        self._aclose = aclose
+        self._keep = close_with_loop and aclose is not None
+        self._values: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, T] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._keepers: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = {}
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __getitem__(self, loop: asyncio.AbstractEventLoop) -> T:
+        return self._values[loop]
+
+    def get(self) -> T:
+        """The running loop's resource (a None that ``build`` gives is not kept)."""
+        loop = asyncio.get_running_loop()
+        value = self._values.get(loop)
+        if value is not None:
+            return value
+        with self._lock:
+            for closed in [other for other in self._values if other.is_closed()]:
+                del self._values[closed]
+                self._keepers.pop(closed, None)  # never cancelled: only forgotten
+            value = self._values.get(loop)
+            if value is None:
+                value = self._build()
+                if value is not None:
+                    self._values[loop] = value
+                    if self._keep:
+                        self._keepers[loop] = loop.create_task(self._kept(value))
+        return value
+
+    async def _kept(self, value: T) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.create_future()  # never set: cancelled at shutdown or by close()
+        finally:
+            with self._lock:
+                if self._values.get(loop) is value:
+                    del self._values[loop]
+                    self._keepers.pop(loop, None)
+            if self._aclose is not None:
+                await self._aclose(value)
+
+    def close(self) -> list[T]:
+        with self._lock:
+            values = list(self._values.items())
+            keepers = list(self._keepers.values())
+            self._values.clear()
+            self._keepers.clear()
+        for keeper in keepers:
+            with contextlib.suppress(RuntimeError):  # its loop closed meanwhile
+                keeper.get_loop().call_soon_threadsafe(keeper.cancel)
+        if self._aclose is not None and not self._keep:
+            for loop, value in values:
+                if loop.is_running() and not loop.is_closed():
+                    asyncio.run_coroutine_threadsafe(self._aclose(value), loop)
+        return [value for _, value in values]
 
 
 class PeriodicPrune:

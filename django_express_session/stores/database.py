@@ -305,17 +305,17 @@ class DatabaseStore(PlanStore):
         params = connection_params(connections[self.alias], self.timeout)
         return LoopPools(params, self.timeout)
 
-    def perform(self, op: Op) -> Any:
+    def _perform_own(self, op: Op) -> Any:
         match op:
             case Statement():
                 return self._execute(op)
-        return super().perform(op)
+        return super()._perform_own(op)
 
-    async def aperform(self, op: Op) -> Any:
+    async def _perform_own_async(self, op: Op) -> Any:
         match op:
             case Statement():
                 return await self._aexecute(op)
-        return await super().aperform(op)
+        return await super()._perform_own_async(op)
 
     # -- the statements -------------------------------------------------------------------
 

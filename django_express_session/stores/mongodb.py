@@ -17,26 +17,24 @@ expired document (a live one makes it a duplicate key), ``replace`` is ``update_
 filtered on the ``session`` value read (a compare-and-set; no upsert, so a destroyed
 session stays destroyed).
 
-A user's sessions: with ``stringify: False`` the store creates (once, on the first
-``sessions_of``) an index on ``session._auth_user_id`` and one on
+A user's sessions: with ``stringify: False`` the store creates (once, at start-up, with
+the TTL index) an index on ``session._auth_user_id`` and one on
 ``session.passport.user`` and queries them; with ``stringify: True`` there is no field
 to index, so it scans the live documents with a substring of the user's key as a
 prefilter. Either way every match is decoded and confirmed, and documents Node wrote are
 found like any other: there is no index to repair.
 
-Each primitive builds its filter, update or document with a plain method shared by the
-sync half (``MongoClient``) and the native async half (``AsyncMongoClient``, one per
-event loop), so each half is only the client call.
+Each method is written once, as a plan of collection calls (``base.PlanStore``): the
+store performs a ``Command`` or a ``Find`` on the sync ``MongoClient`` or, in async
+code, on the running loop's ``AsyncMongoClient`` (one per event loop, ``base.PerLoop``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import re
-import threading
-import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlsplit
@@ -45,13 +43,16 @@ from django.contrib.auth import SESSION_KEY
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
+from ..core.ops import Op, Plan
 from ..exceptions import CreateError
 from ..owner import PASSPORT_KEY, PASSPORT_USER_KEY, Owner
 from ..record import Record, format_js_date, to_epoch_ms
 from .base import (
     Lazy,
     PeriodicPrune,
-    Store,
+    PerLoop,
+    PlanStore,
+    Progress,
     Versioned,
     check_bool,
     check_choice,
@@ -149,18 +150,27 @@ def creating(sid: str) -> Iterator[None]:
         raise CreateError(sid) from None
 
 
-class MongoStore(Store):
+@dataclass(frozen=True, slots=True)
+class Command(Op):
+    """The store's operation of calling ``call`` with the collection: the sync one, or
+    the running loop's async one (``call`` then returns an awaitable)."""
+
+    call: Callable[[Any], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Find(Op):
+    """The documents ``query`` matches, as a list (a cursor differs between clients)."""
+
+    query: Mapping[str, Any]
+    projection: Mapping[str, Any] | None = None
+    limit: int = 0
+
+
+class MongoStore(PlanStore):
     name = "mongodb"
     metadata_keys = frozenset({"lastModified"})
     connection_errors: ClassVar[tuple[type[BaseException], ...]] = (ConnectionFailure,)
-    native_async = True
-
-    def __new__(cls, **options: Any) -> MongoStore:
-        # Without an AsyncMongoClient (a client the project gave is a sync one), async
-        # requests run the sync calls in a worker thread, as for every blocking store.
-        if cls is MongoStore and (options.get("client") is not None or AsyncMongoClient is None):
-            cls = SyncClientMongoStore
-        return super().__new__(cls)
 
     def __init__(
         self,
@@ -240,14 +250,21 @@ class MongoStore(Store):
             else None
         )
         self._indexed = False
-        self._users_indexed = False
         self._sync: Lazy[Any] = Lazy(self._connect, self._disconnect)
-        # An AsyncMongoClient is bound to the event loop it first runs on: one per loop.
-        self._lock = threading.Lock()
-        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = (
-            weakref.WeakKeyDictionary()
+        # An AsyncMongoClient is bound to the event loop it first runs on: one per loop,
+        # closed with its loop.
+        self._loops: PerLoop[Any] = PerLoop(
+            self._new_async_collection,
+            lambda collection: collection.database.client.close(),
+            close_with_loop=True,
         )
-        self._keepers: set[asyncio.Task[None]] = set()
+
+    @property
+    def native_async(self) -> bool:
+        """Async requests use an ``AsyncMongoClient`` of the store's own; with a sync
+        ``MongoClient`` the project gave (or a pymongo without the async client) they
+        run the sync calls in a worker thread, as for every blocking store."""
+        return self.url is not None and AsyncMongoClient is not None
 
     # -- connection -----------------------------------------------------------------------
 
@@ -298,40 +315,14 @@ class MongoStore(Store):
         if self.url is not None:  # a client the project gave stays open
             collection.database.client.close()
 
-    def _loop_collection(self, loop: asyncio.AbstractEventLoop) -> Any:
-        """This event loop's async collection, on a client of its own that a keeper task
-        closes when the loop shuts down (``asyncio.run``, asgiref's ``async_to_sync`` and
-        ASGI servers cancel the tasks left) or the store closes."""
-        collection = self._loops.get(loop)
-        if collection is None:
-            with self._lock:
-                # A loop closed without cancelling its keeper: its client cannot be
-                # closed any more, only forgotten.
-                for keeper in [task for task in self._keepers if task.get_loop().is_closed()]:
-                    self._keepers.discard(keeper)
-                    self._loops.pop(keeper.get_loop(), None)
-                client = AsyncMongoClient(self.url, **self._client_options())
-                collection = self._loops[loop] = self._open(client)
-                self._keepers.add(loop.create_task(self._close_with_loop(collection)))
-        return collection
-
-    async def _close_with_loop(self, collection: Any) -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            await loop.create_future()  # never set: cancelled at shutdown or by close()
-        finally:
-            with self._lock:
-                if self._loops.get(loop) is collection:
-                    del self._loops[loop]
-                self._keepers.discard(asyncio.current_task())  # type: ignore[arg-type]
-            await collection.database.client.close()
-
-    def _index_pending(self) -> bool:
-        return self.auto_remove == "native" and not self._indexed
+    def _new_async_collection(self) -> Any:
+        return self._open(AsyncMongoClient(self.url, **self._client_options()))
 
     @contextlib.contextmanager
-    def _creating_index(self) -> Iterator[None]:
-        """Around connect-mongo's ``createIndex``: once per store, sync or async."""
+    def _creating_indexes(self) -> Iterator[None]:
+        """Around the indexes made at start-up, once per store, sync or async:
+        connect-mongo's TTL index (``autoRemove: "native"``) and, with ``stringify:
+        False``, the user fields' (never in a read)."""
         try:
             yield
         except OperationFailure as error:
@@ -348,21 +339,27 @@ class MongoStore(Store):
     def _collection(self) -> Any:
         """The sync collection, connected and indexed on first use."""
         collection = self._sync.get()
-        if self._index_pending():
-            with self._creating_index():
-                collection.create_index(TTL_KEYS, **TTL_OPTIONS)
+        if not self._indexed:
+            with self._creating_indexes():
+                if self.auto_remove == "native":
+                    collection.create_index(TTL_KEYS, **TTL_OPTIONS)
+                if not self.stringify:
+                    for field in self._unindexed_fields(collection.list_indexes()):
+                        collection.create_index([(field, 1)], sparse=True)
         return collection
 
     async def _acollection(self) -> Any:
         """This event loop's async collection, indexed on first use."""
-        collection = self._loop_collection(asyncio.get_running_loop())
-        if self._index_pending():
-            with self._creating_index():
-                await collection.create_index(TTL_KEYS, **TTL_OPTIONS)
+        collection = self._loops.get()
+        if not self._indexed:
+            with self._creating_indexes():
+                if self.auto_remove == "native":
+                    await collection.create_index(TTL_KEYS, **TTL_OPTIONS)
+                if not self.stringify:
+                    indexes = await (await collection.list_indexes()).to_list()
+                    for field in self._unindexed_fields(indexes):
+                        await collection.create_index([(field, 1)], sparse=True)
         return collection
-
-    def _user_indexes_pending(self) -> bool:
-        return not self.stringify and not self._users_indexed
 
     @staticmethod
     def _unindexed_fields(indexes: Iterable[Mapping[str, Any]]) -> list[str]:
@@ -375,14 +372,8 @@ class MongoStore(Store):
         if self._pruner is not None:
             self._pruner.stop()
         self._sync.reset()
-        with self._lock:
-            keepers, self._keepers = self._keepers, set()
-            self._loops.clear()
-            self._indexed = False
-            self._users_indexed = False
-        for keeper in keepers:
-            with contextlib.suppress(RuntimeError):  # its loop closed meanwhile
-                keeper.get_loop().call_soon_threadsafe(keeper.cancel)
+        self._loops.close()
+        self._indexed = False
 
     # -- documents, filters and updates (shared by both halves) ---------------------------
 
@@ -438,9 +429,6 @@ class MongoStore(Store):
         fields["expires"] = as_date(self.expires_at_ms(session, self.ttl))
         return live(sid, now), self._update(fields)
 
-    def _versioned(self, document: Mapping[str, Any] | None) -> Versioned | None:
-        return None if document is None else self._decoded(document)
-
     def _decoded(self, document: Mapping[str, Any]) -> Versioned:
         stored = document.get("session")
         session = decode(stored)
@@ -466,128 +454,82 @@ class MongoStore(Store):
             owner, utcnow(), indexed=not self.stringify, scanned=self.stringify or thorough
         )
 
-    def _owned(self, documents: Iterable[Mapping[str, Any]], owner: Owner) -> dict[str, Record]:
-        found = self._records(documents)
-        return self.owned_live(owner, found.items())
+    # -- the store's own operations, sync or async ----------------------------------------
 
-    # -- the five primitives and the bulk methods -----------------------------------------
+    def _perform_own(self, op: Op) -> Any:
+        match op:
+            case Command(call):
+                return call(self._collection())
+            case Find(query, projection, limit):
+                return list(self._collection().find(query, projection, limit=limit))
+        return super()._perform_own(op)
 
-    def read(self, sid: str, *, touch: bool = False) -> Versioned | None:
-        return self._versioned(self._collection().find_one(live(sid, utcnow())))
+    async def _perform_own_async(self, op: Op) -> Any:
+        match op:
+            case Command(call):
+                return await call(await self._acollection())
+            case Find(query, projection, limit):
+                found = (await self._acollection()).find(query, projection, limit=limit)
+                return await found.to_list()
+        return await super()._perform_own_async(op)
 
-    def create(self, sid: str, session: Record) -> None:
+    # -- the five primitives and the bulk methods, written once ---------------------------
+
+    def _read(self, sid: str, touch: bool) -> Plan[Versioned | None]:
+        found = yield Command(lambda collection: collection.find_one(live(sid, utcnow())))
+        return None if found is None else self._decoded(found)
+
+    def _create(self, sid: str, session: Record) -> Plan[None]:
+        query, document = self._creation(sid, session)
         with creating(sid):
-            self._collection().replace_one(*self._creation(sid, session), upsert=True)
+            yield Command(lambda collection: collection.replace_one(query, document, upsert=True))
 
-    def replace(self, sid: str, session: Record, version: Any) -> bool:
-        result = self._collection().update_one(*self._replacement(sid, session, version))
+    def _replace(self, sid: str, session: Record, version: Any) -> Plan[bool]:
+        query, update = self._replacement(sid, session, version)
+        result = yield Command(lambda collection: collection.update_one(query, update))
         return result.matched_count == 1
 
-    def destroy(self, sid: str) -> None:
-        self._collection().delete_one({"_id": sid})
+    def _destroy(self, sid: str) -> Plan[None]:
+        yield Command(lambda collection: collection.delete_one({"_id": sid}))
 
-    def touch(self, sid: str, session: Record) -> None:
+    def _touch(self, sid: str, session: Record) -> Plan[None]:
         if (change := self._touching(sid, session)) is not None:
-            self._collection().update_one(*change)
+            yield Command(lambda collection: collection.update_one(*change))
 
-    def all(self) -> dict[str, Record]:
-        return self._records(self._collection().find(unexpired(utcnow())))
+    def _all(self) -> Plan[dict[str, Record]]:
+        return self._records((yield Find(unexpired(utcnow()))))
 
-    def sessions_of(self, owner: Owner, *, thorough: bool = False) -> dict[str, Record]:
+    def _sessions_of(self, owner: Owner, thorough: bool) -> Plan[dict[str, Record]]:
         if (query := self._owner_filter(owner, thorough)) is None:
             return {}
-        collection = self._collection()
-        if self._user_indexes_pending():
-            for field in self._unindexed_fields(collection.list_indexes()):
-                collection.create_index([(field, 1)], sparse=True)
-            self._users_indexed = True
-        return self._owned(collection.find(query), owner)
+        return self.owned_live(owner, self._records((yield Find(query))).items())
 
-    def clear(self) -> None:
-        self._collection().delete_many({})
+    def _clear(self) -> Plan[None]:
+        yield Command(lambda collection: collection.delete_many({}))
 
-    def length(self) -> int:
-        return self._collection().count_documents(unexpired(utcnow()))
+    def _length(self) -> Plan[int]:
+        query = unexpired(utcnow())
+        return (yield Command(lambda collection: collection.count_documents(query)))
 
-    def prune(
-        self, *, dry_run: bool = False, progress: Callable[[int], None] | None = None
-    ) -> int | None:
+    def _prune(self, dry_run: bool, progress: Progress | None) -> Plan[int | None]:
         if self.auto_remove == "native":
             return None  # MongoDB's TTL monitor deletes them
-        collection = self._collection()
         old = expired(utcnow())
         if dry_run:
-            return collection.count_documents(old)
+            return (yield Command(lambda collection: collection.count_documents(old)))
         deleted = 0
         while True:
-            ids = [doc["_id"] for doc in collection.find(old, {"_id": 1}, limit=PRUNE_BATCH)]
+            ids = [doc["_id"] for doc in (yield Find(old, {"_id": 1}, PRUNE_BATCH))]
             if ids:
-                deleted += collection.delete_many({"_id": {"$in": ids}, **old}).deleted_count
+                batch = {"_id": {"$in": ids}, **old}
+                result = yield Command(
+                    lambda collection, batch=batch: collection.delete_many(batch)
+                )
+                deleted += result.deleted_count
                 if progress is not None:
                     progress(deleted)
             if len(ids) < PRUNE_BATCH:
                 return deleted
-
-    # -- native async twins (AsyncMongoClient, the same filters and documents) ------------
-
-    async def aread(self, sid: str, *, touch: bool = False) -> Versioned | None:
-        collection = await self._acollection()
-        return self._versioned(await collection.find_one(live(sid, utcnow())))
-
-    async def acreate(self, sid: str, session: Record) -> None:
-        collection = await self._acollection()
-        with creating(sid):
-            await collection.replace_one(*self._creation(sid, session), upsert=True)
-
-    async def areplace(self, sid: str, session: Record, version: Any) -> bool:
-        collection = await self._acollection()
-        result = await collection.update_one(*self._replacement(sid, session, version))
-        return result.matched_count == 1
-
-    async def adestroy(self, sid: str) -> None:
-        await (await self._acollection()).delete_one({"_id": sid})
-
-    async def atouch(self, sid: str, session: Record) -> None:
-        if (change := self._touching(sid, session)) is not None:
-            await (await self._acollection()).update_one(*change)
-
-    async def aall(self) -> dict[str, Record]:
-        collection = await self._acollection()
-        return self._records(await collection.find(unexpired(utcnow())).to_list())
-
-    async def asessions_of(self, owner: Owner, *, thorough: bool = False) -> dict[str, Record]:
-        if (query := self._owner_filter(owner, thorough)) is None:
-            return {}
-        collection = await self._acollection()
-        if self._user_indexes_pending():
-            indexes = await (await collection.list_indexes()).to_list()
-            for field in self._unindexed_fields(indexes):
-                await collection.create_index([(field, 1)], sparse=True)
-            self._users_indexed = True
-        return self._owned(await collection.find(query).to_list(), owner)
-
-    async def aclear(self) -> None:
-        await (await self._acollection()).delete_many({})
-
-    async def alength(self) -> int:
-        return await (await self._acollection()).count_documents(unexpired(utcnow()))
-
-
-class SyncClientMongoStore(MongoStore):
-    """The MongoDB store on a sync ``MongoClient`` only: one the project gave as
-    ``client``, or a pymongo without ``AsyncMongoClient``. Its async twins are the base
-    ones (the sync calls in a worker thread)."""
-
-    native_async = False
-    aread = Store.aread
-    acreate = Store.acreate
-    areplace = Store.areplace
-    adestroy = Store.adestroy
-    atouch = Store.atouch
-    aall = Store.aall
-    asessions_of = Store.asessions_of
-    aclear = Store.aclear
-    alength = Store.alength
 
 
 # -- options ------------------------------------------------------------------------------

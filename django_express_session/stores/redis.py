@@ -33,8 +33,6 @@ import inspect
 import logging
 import math
 import re
-import threading
-import weakref
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache, partial
@@ -68,6 +66,7 @@ from ..owner import USER_KEY_FRAGMENTS, Owner, index_terms
 from ..record import Record, dumps, expires_ms, loads, now_ms, original_max_age
 from .base import (
     Lazy,
+    PerLoop,
     PlanStore,
     Progress,
     Versioned,
@@ -332,10 +331,9 @@ class RedisStore(PlanStore):
         #: How to build an asyncio client like the sync one (it gives None when the sync
         #: client has no asyncio form here).
         self._async_recipe: Lazy[Callable[[], AsyncClient | None]] = Lazy(self._recipe)
-        self._by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Connection] = (
-            weakref.WeakKeyDictionary()
+        self._by_loop: PerLoop[_Connection | None] = PerLoop(
+            self._new_async_connection, lambda connection: connection.client.aclose()
         )
-        self._by_loop_lock = threading.Lock()
 
     def _check_int(self, key: str, value: Any) -> int:
         check_number(self.name, key, value, minimum=1)
@@ -559,35 +557,20 @@ class RedisStore(PlanStore):
 
     def _async_connection(self) -> _Connection | None:
         """The asyncio client of the running event loop (each loop has its own: a client
-        is bound to the loop it connected on), or None without an asyncio form."""
-        loop = asyncio.get_running_loop()
-        connection = self._by_loop.get(loop)
-        if connection is not None:
-            return connection
-        recipe = self._async_recipe.get()
-        with self._by_loop_lock:
-            # A client of a closed loop cannot be closed by awaiting: its sockets go
-            # with it (redis-py closes them when the client is collected).
-            for closed in [other for other in self._by_loop if other.is_closed()]:
-                del self._by_loop[closed]
-            connection = self._by_loop.get(loop)
-            if connection is None:
-                client = recipe()
-                if client is None:
-                    return None
-                connection = self._by_loop[loop] = _Connection(client, *self._async_scripts)
-        return connection
+        is bound to the loop it connected on), or None without an asyncio form. (A
+        client of a closed loop cannot be closed by awaiting: its sockets go with it,
+        redis-py closes them when the client is collected.)"""
+        return self._by_loop.get()
+
+    def _new_async_connection(self) -> _Connection | None:
+        client = self._async_recipe.get()()
+        return None if client is None else _Connection(client, *self._async_scripts)
 
     def close(self) -> None:
         # Only clients this store built are its own to close (not a client object given).
         self._sync.reset()
         self._async_recipe.reset()
-        with self._by_loop_lock:
-            connections = list(self._by_loop.items())
-            self._by_loop.clear()
-        for loop, connection in connections:
-            if loop.is_running() and not loop.is_closed():
-                asyncio.run_coroutine_threadsafe(connection.client.aclose(), loop)
+        self._by_loop.close()
 
     # -- running a call -------------------------------------------------------------------
 
@@ -607,21 +590,21 @@ class RedisStore(PlanStore):
                 f"Redis did not answer within {self.timeout} s"
             ) from error
 
-    def perform(self, op: Op) -> Any:
+    def _perform_own(self, op: Op) -> Any:
         match op:
             case Call(call):
                 return self._send(call)
             case InThread(function):
                 return function()
-        return super().perform(op)
+        return super()._perform_own(op)
 
-    async def aperform(self, op: Op) -> Any:
+    async def _perform_own_async(self, op: Op) -> Any:
         match op:
             case Call(call):
                 return await self._asend(call)
             case InThread(function):
                 return await sync_to_async(function, thread_sensitive=False)()
-        return await super().aperform(op)
+        return await super()._perform_own_async(op)
 
     # -- layout ---------------------------------------------------------------------------
 
