@@ -19,6 +19,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from . import identity
 from .cookie import COOKIE_NAME, attribute_problem
+from .core.lifetime import Lifetime, seconds_to_ms
 from .django_settings import with_django_settings
 from .ids import generate_sid
 from .migration import MigrateFrom, parse_migrate_from, with_migration
@@ -89,11 +90,9 @@ class Options:
     passport: identity.PassportOptions | None = None
     #: ``migrateFrom``: the old engine whose sessions move over (``migration``).
     migrate_from: MigrateFrom | None = None
-    # Lifetimes (see ``lifetime``): the absolute cap in ms, what restarts its clock, and
-    # touchAfter in seconds (None: not given).
-    absolute_max_age: int | None = None
-    absolute_max_age_from: str = "start"
-    touch_after: float | None = None
+    #: ``absoluteMaxAge``, ``absoluteMaxAgeFrom`` and ``touchAfter`` (the top-level one
+    #: or connect-mongo's store option), in ms (``core.lifetime``).
+    lifetime: Lifetime = field(default_factory=Lifetime)
     #: ``track``: the client details recorded in each session's record (``tracking``;
     #: empty: none, and no times either).
     track: tuple[str, ...] = ()
@@ -226,8 +225,10 @@ def _store(config: Mapping[str, Any]) -> StoreConfig:
     return StoreConfig(STORE_BACKENDS.get(backend, backend), dict(options))
 
 
-def _lifetime(config: Mapping[str, Any]) -> dict[str, Any]:
-    """``absoluteMaxAge`` (ms), ``absoluteMaxAgeFrom`` and ``touchAfter`` (seconds)."""
+def _lifetime(config: Mapping[str, Any], store: StoreConfig) -> Lifetime:
+    """``absoluteMaxAge`` (ms), ``absoluteMaxAgeFrom`` and ``touchAfter`` (seconds).
+    ``touchAfter`` may be given at the top level, as a store option (connect-mongo's),
+    or both when they agree; either way the store and the session use the one value."""
     absolute = config.get("absoluteMaxAge")
     if absolute is not None and (
         isinstance(absolute, bool) or not isinstance(absolute, (int, float)) or absolute <= 0
@@ -247,11 +248,22 @@ def _lifetime(config: Mapping[str, Any]) -> dict[str, Any]:
         raise invalid(
             "'touchAfter'", f"must be seconds (a number, 0 or more) or None, not {touch_after!r}"
         )
-    return {
-        "absolute_max_age": None if absolute is None else int(absolute),
-        "absolute_max_age_from": start,
-        "touch_after": touch_after,
-    }
+    given = store.options.get("touchAfter")
+    if touch_after is None:
+        # The store checks its own option when it is built.
+        valid = isinstance(given, (int, float)) and not isinstance(given, bool) and given > 0
+        touch_after = given if valid else 0
+    elif given is not None and given != touch_after:
+        raise invalid(
+            "'touchAfter'",
+            f"is {touch_after!r} but EXPRESS_SESSION['store']['options']"
+            f"['touchAfter'] is {given!r}: give one, or the same value in both",
+        )
+    return Lifetime(
+        touch_after_ms=seconds_to_ms(touch_after),
+        absolute_max_age_ms=None if absolute is None else int(absolute),
+        absolute_from=start,
+    )
 
 
 def _track(config: Mapping[str, Any]) -> tuple[str, ...]:
@@ -294,6 +306,7 @@ def parse(config: Any) -> Options:
     secrets = _secrets(config)
     if not secrets:
         raise invalid("'secret'", "is empty and so is SECRET_KEY")
+    store = _store(config)
     return Options(
         secrets=secrets,
         name=name,
@@ -304,13 +317,13 @@ def parse(config: Any) -> Options:
         proxy=proxy,
         genid=_genid(config),
         cookie=_cookie(config),
-        store=_store(config),
+        store=store,
         fail_when_store_unavailable=unavailable == "error",
         resave_given="resave" in config,
         save_uninitialized_given="saveUninitialized" in config,
         passport=identity.parse(config.get("passport")),
         migrate_from=parse_migrate_from(config),
-        **_lifetime(config),
+        lifetime=_lifetime(config, store),
         track=_track(config),
     )
 
@@ -335,7 +348,7 @@ def get_store() -> Store:
     from .lifetime import configure_store
 
     options = get_options()
-    return with_migration(configure_store(build_store(options.store), options), options)
+    return with_migration(configure_store(build_store(options.store), options.lifetime), options)
 
 
 def reset() -> None:

@@ -20,6 +20,7 @@ from email.utils import formatdate
 from typing import Any
 
 from . import record
+from .core.lifetime import clock
 
 logger = logging.getLogger("django_express_session")
 
@@ -101,7 +102,7 @@ def configured(json_key: str) -> Any:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return clock.now()
 
 
 class Cookie:

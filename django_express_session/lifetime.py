@@ -2,10 +2,7 @@
 restarts the absolute clock, and a view can ask to leave the session as it is.
 
 The rules themselves (when the cap is reached, how it clamps an expiry, when a touch is
-due under ``touchAfter``) are plain functions of ``core.decide``; the session applies
-them. The absolute clock's start is the record's ``"djangoExpressSession":
-{"startedAt": <epoch ms>}`` (``core.state.OWN_KEY``), which Node apps carry through
-untouched.
+due under ``touchAfter``) are ``core.lifetime``'s; the session applies them.
 """
 
 from __future__ import annotations
@@ -14,10 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from django.http import HttpRequest
 
-from .validation import invalid
-
 if TYPE_CHECKING:
-    from .conf import Options
+    from .core.lifetime import Lifetime
     from .stores.base import Store
 
 #: Set on a request whose view must leave the session as it is (``leave_untouched``).
@@ -28,20 +23,11 @@ PASSIVE_ATTRIBUTE = "_express_session_passive"
 _untouched_views = False
 
 
-def configure_store(store: Store, options: Options) -> Store:
-    """Give the store the lifetime options. ``touchAfter`` may be given at the top
-    level, as a store option (connect-mongo's), or both when they agree; either way
-    the store and the session core use the one value."""
-    given = options.store.options.get("touchAfter")
-    if options.touch_after is not None:
-        if given is not None and given != options.touch_after:
-            raise invalid(
-                "'touchAfter'",
-                f"is {options.touch_after!r} but EXPRESS_SESSION['store']['options']"
-                f"['touchAfter'] is {given!r}: give one, or the same value in both",
-            )
-        store.touch_after = options.touch_after
-    store.absolute_max_age = options.absolute_max_age
+def configure_store(store: Store, lifetime: Lifetime) -> Store:
+    """Give the store the lifetime (checked by ``conf``, where both sources of
+    ``touchAfter`` meet), in the store's attributes' units."""
+    store.touch_after = lifetime.touch_after_ms / 1000
+    store.absolute_max_age = lifetime.absolute_max_age_ms
     return store
 
 
@@ -88,7 +74,7 @@ def restart_on_login(sender: Any, request: HttpRequest | None = None, **kwargs: 
     from . import conf
 
     session = getattr(request, "session", None)
-    if conf.get_options().absolute_max_age_from != "login":
+    if not conf.get_options().lifetime.restarts_at_login:
         return
     restart = getattr(session, "restart_lifetime", None)
     if restart is not None:

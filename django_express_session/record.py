@@ -13,13 +13,13 @@ import functools
 import json
 import math
 import re
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
+from .core.lifetime import now_ms as now_ms  # the clock, for the stores
 from .exceptions import CorruptRecord
 
 Record = dict[str, Any]
@@ -46,10 +46,6 @@ _GREGORIAN_CYCLE_DAYS = 146_097
 def sid_hint(sid: Any) -> str:
     """Enough of a session id to correlate log lines, not enough to hijack it."""
     return f"{sid[:6]}…" if isinstance(sid, str) else "(id not known)"
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def format_js_date(moment: datetime) -> str:

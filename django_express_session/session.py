@@ -23,10 +23,11 @@ from . import conf, lifetime, record, signals, tracking
 from .conf import Options
 from .cookie import Cookie
 from .core import plans
-from .core.decide import Decision, cap_at, ends_at, past_cap, seconds_until
+from .core.decide import Decision
 from .core.drive import arun, run
+from .core.lifetime import Lifetime, clock, ends_at, now_ms, seconds_until
 from .core.ops import Plan, Versioned
-from .core.state import OWN_KEY, Fingerprint, Mode, SessionState, own_moment, started_at
+from .core.state import OWN_KEY, Fingerprint, Mode, SessionState, own_moment
 from .exceptions import UpdateError
 from .http import is_secure
 from .record import sid_hint
@@ -235,7 +236,7 @@ class SessionStore(SessionBase):
             return {**kwargs, "expiry": None}
         if expires == self._expiry_moment or isinstance(idle_ms, bool) or idle_ms is None:
             return {**kwargs, "expiry": expires}
-        modification = kwargs.get("modification") or timezone.now()
+        modification = kwargs.get("modification") or clock.now()
         end = modification + timedelta(milliseconds=idle_ms)
         if self._cap_at is not None:
             end = min(end, _EPOCH + timedelta(milliseconds=self._cap_at))
@@ -279,14 +280,14 @@ class SessionStore(SessionBase):
     def lifetime_facts(self, request: HttpRequest) -> dict[str, Any]:
         """The decision's lifetime and ``track`` facts (``core.decide.Facts``), after
         ``fingerprint_for_decision``."""
-        touch_after_ms = int(self.store.touch_after * 1000)
+        touch_after_ms = self._lifetime.touch_after_ms
         fresh = None
         if touch_after_ms and self.state.stored:
             fresh = self.store.fresh_expiry(self._record())
         return {
             "passive": lifetime.is_passive(request),
             "touch_after_ms": touch_after_ms,
-            "now_ms": record.now_ms(),
+            "now_ms": now_ms(),
             "fresh_expires_at": fresh,
             "visit_interval_ms": tracking.visit_interval_ms(self.options),
         }
@@ -304,21 +305,24 @@ class SessionStore(SessionBase):
         if idle is None:
             expires = self.cookie.expires
             idle = record.to_epoch_ms(expires) if isinstance(expires, datetime) else None
-        return seconds_until(ends_at(idle, self._cap_at), record.now_ms())
+        return seconds_until(ends_at(idle, self._cap_at), now_ms())
 
     @property
     def absolute_expires_in(self) -> int | None:
         """Whole seconds until the absolute cap, or None without ``absoluteMaxAge``."""
         self._get_session()
-        return seconds_until(self._cap_at, record.now_ms())
+        return seconds_until(self._cap_at, now_ms())
 
     def restart_lifetime(self) -> None:
         """Start the absolute clock now (``absoluteMaxAgeFrom: "login"`` calls it at
         ``login()``); a stored session's record is written at the end of the request."""
-        if self.options.absolute_max_age is None:
-            return
-        own = {**(self.state.own or {}), "startedAt": record.now_ms()}
-        self.state = self.state.with_own(own, changed=True)
+        if self._lifetime.absolute_max_age_ms is not None:
+            own = self._lifetime.started(self.state.own, now_ms())
+            self.state = self.state.with_own(own, changed=True)
+
+    @property
+    def _lifetime(self) -> Lifetime:
+        return self.options.lifetime
 
     @property
     def _started_at(self) -> int | None:
@@ -326,18 +330,12 @@ class SessionStore(SessionBase):
 
     @property
     def _cap_at(self) -> int | None:
-        return cap_at(self._started_at, self.options.absolute_max_age)
-
-    def _past_cap(self, loaded: record.Record) -> bool:
-        cap = cap_at(started_at(loaded), self.options.absolute_max_age)
-        return past_cap(cap, record.now_ms())
+        return self._lifetime.cap_at(self._started_at)
 
     def _start_lifetime(self) -> None:
         """A new session's clock (only with ``absoluteMaxAge``: otherwise the record
         gets no key of this package's)."""
-        started = self.options.absolute_max_age is not None
-        own = {"startedAt": record.now_ms()} if started else None
-        self.state = self.state.with_own(own, changed=False)
+        self.state = self.state.with_own(self._lifetime.started(None, now_ms()), changed=False)
 
     def _cap_cookie(self) -> None:
         cap = self._cap_at
@@ -370,7 +368,7 @@ class SessionStore(SessionBase):
         if touch and self.store.touches_on_read:
             touch = not lifetime.is_passive(self.request, before_view=True)
         loaded = yield from plans.load(sid, touch=touch)
-        if loaded is not None and self._past_cap(loaded.record):
+        if loaded is not None and self._lifetime.past_cap(loaded.record, now_ms()):
             # Whatever touched it meanwhile (an Express app), the session is over.
             yield from plans.destroy(sid)
             logger.info("session ended: absolute lifetime reached (session %s)", sid_hint(sid))
@@ -430,10 +428,9 @@ class SessionStore(SessionBase):
             yield from plans.update(state.sid, changes, state.version)
             self.state = state.written(state.sid, fingerprint)
             return
-        if self._started_at is None and self.options.absolute_max_age is not None:
+        if self._started_at is None and self._lifetime.absolute_max_age_ms is not None:
             # A session made outside a request has no clock yet.
-            own = {**(state.own or {}), "startedAt": record.now_ms()}
-            self.state = state.with_own(own, changed=False)
+            self.state = state.with_own(self._lifetime.started(state.own, now_ms()), changed=False)
         sid = yield from plans.create(state.sid, self._record, self._new_id)
         if sid is None:
             self.state = self.state.detached()
@@ -446,7 +443,7 @@ class SessionStore(SessionBase):
         a digest of what it writes (``tracking``)."""
         own = tracking.visited(
             self.state.own,
-            now_ms=record.now_ms(),
+            now_ms=now_ms(),
             request=self.request,
             options=self.options,
             digest_of_record=tracking.digest(fingerprint, self._cookie_json()),
@@ -514,7 +511,7 @@ class SessionStore(SessionBase):
             self.state = SessionState.loaded(
                 sid, loaded, fingerprint, cookie_sid=cookie_sid, resave=self.options.resave
             )
-            if self.options.absolute_max_age is not None and self._started_at is None:
+            if self._lifetime.absolute_max_age_ms is not None and self._started_at is None:
                 # A session made elsewhere (an Express app): its clock starts now.
                 self.restart_lifetime()
 

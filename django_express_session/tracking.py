@@ -29,20 +29,14 @@ if TYPE_CHECKING:
 
 #: The client details ``track`` may list.
 TRACKABLE = ("ip", "userAgent")
-#: How often a visit is written when ``touchAfter`` does not say (seconds).
-DEFAULT_VISIT_INTERVAL = 300
 #: User agents are cut to this many characters (some are kilobytes of tokens).
 USER_AGENT_LIMIT = 512
 
 
 def visit_interval_ms(options: Options) -> int | None:
-    """How old ``lastSeenAt`` may get before a request that changes nothing writes it:
-    ``touchAfter`` when it is above 0 (the store is refreshed at that pace anyway), else
-    ``DEFAULT_VISIT_INTERVAL``. None when ``track`` is off."""
-    if not options.track:
-        return None
-    seconds = options.touch_after or DEFAULT_VISIT_INTERVAL
-    return int(seconds * 1000)
+    """How old ``lastSeenAt`` may get before a request that changes nothing writes it
+    (``Lifetime.visit_interval_ms``); None when ``track`` is off."""
+    return options.lifetime.visit_interval_ms() if options.track else None
 
 
 def visited(

@@ -29,6 +29,16 @@ if os.environ.get("EXPRESS_SESSION_TEST_STORES"):
 
 
 @pytest.fixture
+def session_clock():
+    """The package's clock (``core.lifetime.clock``): ``advance(ms)`` moves "now" for the
+    session, the decision and the stores' own arithmetic (not a server's TTL)."""
+    from django_express_session.core.lifetime import clock
+
+    yield clock
+    clock.reset()
+
+
+@pytest.fixture
 def store_memory():
     return {"backend": "memory", "options": {}}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 from urllib.parse import unquote
 
@@ -110,3 +111,17 @@ async def amerge(store: Any, sid: str, changes: Any, known: Any = None) -> Any:
     from django_express_session.core.drive import arun
 
     return await arun(plans.update(sid, changes, known), store)
+
+
+def idle_expiry_in_real_time(client: Any, max_age_ms: int) -> None:
+    """The idle-timeout recipe (``rolling``, ``maxAge``: ``max_age_ms``) against a
+    store whose server's clock ends sessions, waiting for real: a request every quarter
+    of the timeout, for longer than it, keeps the session; silence for the timeout and
+    a second more ends it. Needs ``tests.lifetime_urls``."""
+    header = cookie_header(sid_of(set_cookie(client.get("/set", {"v": "x"}))))
+    deadline = time.monotonic() + max_age_ms * 1.2 / 1000
+    while time.monotonic() < deadline:
+        time.sleep(max_age_ms / 4000)
+        assert client.get("/read", HTTP_COOKIE=header).json()["data"] == {"v": "x"}
+    time.sleep(max_age_ms / 1000 + 1.1)
+    assert client.get("/read", HTTP_COOKIE=header).json()["data"] == {}

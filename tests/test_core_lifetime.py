@@ -3,18 +3,18 @@ Django, no request, no store."""
 
 from __future__ import annotations
 
-from django_express_session.core.decide import (
-    Facts,
+from django_express_session.core import lifetime
+from django_express_session.core.decide import Facts, decide
+from django_express_session.core.lifetime import (
     cap_at,
     capped,
-    decide,
     ends_at,
     past_cap,
     seconds_until,
-    touch_due,
+    started_at,
 )
 from django_express_session.core.ops import Versioned
-from django_express_session.core.state import OWN_KEY, SessionState, started_at
+from django_express_session.core.state import OWN_KEY, SessionState
 
 SID = "stored-session-id"
 NOW = 1_800_000_000_000
@@ -78,6 +78,17 @@ def test_a_restarted_clock_saves_a_stored_session_but_not_a_new_one():
 
 
 # -- touchAfter -------------------------------------------------------------------------
+
+
+def touch_due(state: SessionState, facts: Facts) -> bool:
+    """``touchAfter``'s rule over what the decision knows."""
+    return lifetime.touch_due(
+        facts.touch_after_ms,
+        now=facts.now_ms,
+        fresh=facts.fresh_expires_at,
+        held=state.store_expires_at,
+        touched_at=state.store_touched_at,
+    )
 
 
 def facts(fresh, touch_after=10_000, **more) -> Facts:
@@ -148,3 +159,48 @@ def test_a_passive_request_still_clears_the_cookie_of_a_session_that_ended():
     ended = loaded().ended("new-id")
     decision = decide(ended, {}, Facts(passive=True, had_cookie=True))
     assert decision.clear_cookie and not decision.save
+
+
+# -- Lifetime: the options in one unit ----------------------------------------------------
+
+
+def test_a_lifetime_caps_a_record_by_the_start_it_carries():
+    capped_hour = lifetime.Lifetime(absolute_max_age_ms=60 * MINUTE)
+    record = {"cookie": {}, OWN_KEY: {"startedAt": NOW}}
+    assert capped_hour.cap_of(record) == NOW + 60 * MINUTE
+    assert capped_hour.capped(NOW + 90 * MINUTE, record) == NOW + 60 * MINUTE
+    assert capped_hour.past_cap(record, NOW + 60 * MINUTE)
+    assert not capped_hour.past_cap(record, NOW + 60 * MINUTE - 1)
+    assert lifetime.Lifetime().cap_of(record) is None  # no absoluteMaxAge: no cap
+
+
+def test_a_lifetime_starts_the_clock_only_with_a_cap():
+    assert lifetime.Lifetime().started(None, NOW) is None
+    assert lifetime.Lifetime().started({"lastSeenAt": 1}, NOW) == {"lastSeenAt": 1}
+    capped_hour = lifetime.Lifetime(absolute_max_age_ms=60 * MINUTE)
+    assert capped_hour.started({"lastSeenAt": 1}, NOW) == {"lastSeenAt": 1, "startedAt": NOW}
+    assert not capped_hour.restarts_at_login
+    assert lifetime.Lifetime(60 * MINUTE, 60 * MINUTE, "login").restarts_at_login
+    assert not lifetime.Lifetime(absolute_from="login").restarts_at_login  # no cap to restart
+
+
+def test_visits_are_recorded_at_the_touch_after_pace_or_every_five_minutes():
+    assert lifetime.Lifetime().visit_interval_ms() == 300_000
+    assert lifetime.Lifetime(touch_after_ms=10_000).visit_interval_ms() == 10_000
+
+
+def test_connect_mongos_lazy_touch_leaves_a_recent_record():
+    ten_seconds = lifetime.Lifetime(touch_after_ms=10_000)
+    assert ten_seconds.touched_recently(NOW - 9_999, NOW)
+    assert not ten_seconds.touched_recently(NOW - 10_000, NOW)
+    assert not ten_seconds.touched_recently(None, NOW)
+    assert not lifetime.Lifetime().touched_recently(NOW, NOW)
+
+
+def test_the_clock_moves_forward_when_told():
+    clock = lifetime.Clock()
+    before = clock.now_ms()
+    clock.advance(3_600_000)
+    assert clock.now_ms() - before >= 3_600_000
+    clock.reset()
+    assert clock.now_ms() - before < 3_600_000

@@ -1,7 +1,12 @@
 """Session lifetimes over HTTP, on every store: the idle timeout (``maxAge`` with
 ``rolling``), the absolute cap (``absoluteMaxAge``) that no activity extends,
 "remember me", ``touchAfter``, and the status view that reads the session without
-touching it."""
+touching it.
+
+Time passes by moving the package's clock (``session_clock``), not by sleeping. Where a
+server's own clock decides instead (Redis's and memcached's TTL, Django's cache), the
+real wait is tested once, in ``tests/test_store_redis.py`` and ``tests/test_store_cache.py``.
+"""
 
 from __future__ import annotations
 
@@ -15,15 +20,19 @@ from django.core.exceptions import ImproperlyConfigured
 
 from django_express_session import conf
 from django_express_session.core.state import OWN_KEY
-from django_express_session.lifetime import configure_store
 from django_express_session.record import now_ms
 from django_express_session.session import SessionStore
-from django_express_session.stores.memory import MemoryStore
 from tests.helpers import cookie_header, set_cookie, sid_of, stored_session
 
 pytestmark = pytest.mark.django_db
 
 CAP_MS = 3000
+#: The stores whose idle expiry is the server's own TTL, which the package's clock does
+#: not move.
+EXPIRES_BY_THE_SERVERS_CLOCK = {"redis", "cache"}
+#: The store whose reported expiry, hence ``touchAfter``'s judgement, is the TTL the
+#: server has left (Redis's PTTL).
+REPORTS_THE_SERVERS_TTL = {"redis"}
 # The stores that count in whole seconds (memcached's clock ticks once a second) may
 # end a session up to this much before the cap; none keeps it after.
 WHOLE_SECOND = 1000
@@ -63,14 +72,16 @@ def store_expiry(store, sid: str) -> int | None:
 # -- the absolute cap -------------------------------------------------------------------
 
 
-def test_a_session_active_every_quarter_second_still_ends_at_its_absolute_cap(client, lifetime):
+def test_a_session_active_every_quarter_second_still_ends_at_its_absolute_cap(
+    client, lifetime, session_clock
+):
     store = lifetime(absoluteMaxAge=CAP_MS, rolling=True, cookie={"maxAge": 60_000})
     sid = start(client)
     cap = store.get(sid)[OWN_KEY]["startedAt"] + CAP_MS
     header = cookie_header(sid)
     seen = []
     while now_ms() < cap + 750:
-        time.sleep(0.25)
+        session_clock.advance(250)
         sent = now_ms()
         response = client.get("/read", HTTP_COOKIE=header)
         seen.append((sent, response.json()["data"].get("v") == "x", set_cookie(response)))
@@ -163,11 +174,13 @@ def alice():
     return User.objects.create_user("alice", password="secret")
 
 
-def test_absolute_max_age_from_login_restarts_the_clock_at_login(client, lifetime, alice):
+def test_absolute_max_age_from_login_restarts_the_clock_at_login(
+    client, lifetime, alice, session_clock
+):
     store = lifetime(absoluteMaxAge=60_000, absoluteMaxAgeFrom="login", cookie={"maxAge": 60_000})
     sid = start(client)
     first = store.get(sid)[OWN_KEY]["startedAt"]
-    time.sleep(0.05)
+    session_clock.advance(50)
     logged_in = client.get("/login-user", HTTP_COOKIE=cookie_header(sid)).content.decode()
     assert logged_in != sid
     assert store.get(logged_in)[OWN_KEY]["startedAt"] > first
@@ -184,17 +197,18 @@ def test_by_default_login_keeps_the_clock_of_the_session(client, lifetime, alice
 # -- the idle timeout and "remember me" (docs/lifetimes.md's recipes) ----------------
 
 
-def test_idle_timeout_recipe_activity_keeps_the_session_and_silence_ends_it(client, lifetime):
-    # 3.1 s: connect-memcached's whole seconds make it a 3 s item, which memcached's
-    # coarse clock may end after 2 s; a request every 0.4 s keeps well inside that.
-    lifetime(rolling=True, cookie={"maxAge": 3100})
+def test_idle_timeout_recipe_activity_keeps_the_session_and_silence_ends_it(
+    client, lifetime, session_clock
+):
+    store = lifetime(rolling=True, cookie={"maxAge": 3100})
+    if store.name in EXPIRES_BY_THE_SERVERS_CLOCK:
+        pytest.skip("the server's TTL ends the session: tests/test_store_<backend>.py waits")
     sid = start(client)
     header = cookie_header(sid)
-    deadline = time.monotonic() + 3.6  # longer than the idle timeout
-    while time.monotonic() < deadline:
-        time.sleep(0.4)
+    for _ in range(9):  # 3.6 s, longer than the idle timeout
+        session_clock.advance(400)
         assert client.get("/read", HTTP_COOKIE=header).json()["data"] == {"v": "x"}
-    time.sleep(4.2)  # silence: longer than the idle timeout (and a whole second more)
+    session_clock.advance(4200)  # silence: longer than the idle timeout (and a second more)
     assert client.get("/read", HTTP_COOKIE=header).json()["data"] == {}
 
 
@@ -228,9 +242,11 @@ def test_absolute_timeout_recipe_caps_a_remembered_session_too(client, lifetime,
 
 
 def test_touch_after_refreshes_an_unmodified_session_at_most_once_per_interval(
-    client, lifetime, spy
+    client, lifetime, spy, session_clock
 ):
     store = lifetime(touchAfter=2, cookie={"maxAge": 60_000})
+    if store.name in REPORTS_THE_SERVERS_TTL:
+        pytest.skip("the server's TTL says when: tests/test_store_<backend>.py waits")
     sid = start(client)
     header = cookie_header(sid)
     calls = spy()
@@ -239,7 +255,7 @@ def test_touch_after_refreshes_an_unmodified_session_at_most_once_per_interval(
     assert calls.take() == ["get"]  # written a moment ago: no touch
     before = store_expiry(store, sid)
     calls.take()
-    time.sleep(2.3)
+    session_clock.advance(2300)
     client.get("/noop", HTTP_COOKIE=header)
     assert calls.take() == ["get", "touch"]
     after = store_expiry(store, sid)
@@ -254,13 +270,15 @@ def test_touch_after_refreshes_an_unmodified_session_at_most_once_per_interval(
 
 
 def test_under_touch_after_a_rolling_cookie_is_resent_only_when_the_store_is_touched(
-    client, lifetime
+    client, lifetime, session_clock
 ):
     store = lifetime(touchAfter=2, rolling=True, cookie={"maxAge": 60_000})
+    if store.name in REPORTS_THE_SERVERS_TTL:
+        pytest.skip("the server's TTL says when: tests/test_store_<backend>.py waits")
     sid = start(client)
     header = cookie_header(sid)
     assert set_cookie(client.get("/noop", HTTP_COOKIE=header)) is None
-    time.sleep(2.3)
+    session_clock.advance(2300)
     line = set_cookie(client.get("/noop", HTTP_COOKIE=header))
     assert line is not None and sid_of(line) == sid
     expiry = store_expiry(store, sid)
@@ -271,11 +289,13 @@ def test_under_touch_after_a_rolling_cookie_is_resent_only_when_the_store_is_tou
 # -- the status view --------------------------------------------------------------------
 
 
-def test_polling_the_status_view_does_not_extend_the_session(client, lifetime, spy):
+def test_polling_the_status_view_does_not_extend_the_session(client, lifetime, spy, session_clock):
     store = lifetime(rolling=True, absoluteMaxAge=600_000, cookie={"maxAge": 60_000})
     sid = start(client)
     header = cookie_header(sid)
-    time.sleep(1.1)
+    session_clock.advance(1100)  # a touch would now move the expiry by a second
+    if store.name in REPORTS_THE_SERVERS_TTL:
+        time.sleep(1.1)  # the server's TTL, which a touch would restart, counts real time
     before = store_expiry(store, sid)
     calls = spy()
 
@@ -324,11 +344,12 @@ def test_bad_lifetime_options_are_named(options, key):
 
 def test_touch_after_given_twice_must_agree():
     store_options = {"backend": "memory", "options": {"touchAfter": 10}}
-    options = conf.parse({"secret": "s", "touchAfter": 5, "store": store_options})
     with pytest.raises(ImproperlyConfigured, match="touchAfter"):
-        configure_store(MemoryStore(), options)
+        conf.parse({"secret": "s", "touchAfter": 5, "store": store_options})
     same = conf.parse({"secret": "s", "touchAfter": 10, "store": store_options})
-    assert configure_store(MemoryStore(), same).touch_after == 10
+    assert same.lifetime.touch_after_ms == 10_000
+    alone = conf.parse({"secret": "s", "store": store_options})
+    assert alone.lifetime.touch_after_ms == 10_000  # connect-mongo's option alone: one value
 
 
 def test_the_top_level_touch_after_reaches_the_store(client, lifetime):

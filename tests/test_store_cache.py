@@ -12,7 +12,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django_express_session.exceptions import CorruptRecord
 from django_express_session.record import dumps
 from django_express_session.stores.cache import CacheCannotEnumerate, CacheStore
-from tests.helpers import stored_session
+from tests.helpers import idle_expiry_in_real_time, stored_session
 from tests.node import store_call
 from tests.servers.memcached import CACHE_ALIAS, pymemcache_cache, start_memcached
 
@@ -33,6 +33,21 @@ def store(options):
     store = CacheStore.from_options(options)
     yield store
     store.close()
+
+
+@pytest.fixture
+def store_settings(options):
+    """``express`` on this variant only."""
+    return {"backend": "cache", "options": options}
+
+
+@pytest.mark.django_db
+def test_the_caches_ttl_ends_an_idle_session_and_activity_keeps_it(client, express, settings):
+    # 2.1 s: connect-memcached's whole seconds make it a 2 s item, which memcached's
+    # coarse clock may end after 1 s; a request every 0.5 s keeps inside that.
+    express(rolling=True, cookie={"maxAge": 2100})
+    settings.ROOT_URLCONF = "tests.lifetime_urls"
+    idle_expiry_in_real_time(client, 2100)
 
 
 def meta_get(port: int, key: str) -> tuple[int, int, bytes] | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import math
 import threading
+import time
 
 import pytest
 import redis
@@ -14,7 +15,14 @@ from django.core.exceptions import ImproperlyConfigured
 from django_express_session.exceptions import CorruptRecord, CreateError, UpdateError
 from django_express_session.record import Changes, dumps
 from django_express_session.stores.redis import RedisStore
-from tests.helpers import merge, stored_session
+from tests.helpers import (
+    cookie_header,
+    idle_expiry_in_real_time,
+    merge,
+    set_cookie,
+    sid_of,
+    stored_session,
+)
 from tests.servers.redis import CACHE_ALIAS, commands_sent, redis_url
 
 HOUR_MS = 3_600_000
@@ -39,6 +47,37 @@ def make_store(store_redis):
 @pytest.fixture
 def store(make_store) -> RedisStore:
     return make_store()
+
+
+# -- expiry by the server's clock (tests/test_lifetime.py moves the package's) --------
+
+
+@pytest.fixture
+def store_settings(store_redis):
+    """``express`` on this server only."""
+    return store_redis
+
+
+@pytest.mark.django_db
+def test_the_servers_ttl_ends_an_idle_session_and_activity_keeps_it(client, express, settings):
+    express(rolling=True, cookie={"maxAge": 1000})
+    settings.ROOT_URLCONF = "tests.lifetime_urls"
+    idle_expiry_in_real_time(client, 1000)
+
+
+@pytest.mark.django_db
+def test_touch_after_is_judged_by_the_ttl_the_server_has_left(client, express, settings, spy):
+    express(touchAfter=0.5, rolling=True, cookie={"maxAge": 60_000})
+    settings.ROOT_URLCONF = "tests.lifetime_urls"
+    header = cookie_header(sid_of(set_cookie(client.get("/set", {"v": "x"}))))
+    calls = spy()
+    response = client.get("/noop", HTTP_COOKIE=header)
+    assert calls.take() == ["get"]  # written a moment ago: no touch
+    assert set_cookie(response) is None  # nor a rolling cookie without the store's refresh
+    time.sleep(0.6)
+    response = client.get("/noop", HTTP_COOKIE=header)
+    assert calls.take() == ["get", "touch"]
+    assert set_cookie(response) is not None
 
 
 # -- layout ---------------------------------------------------------------------------

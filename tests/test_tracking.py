@@ -10,6 +10,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.test import AsyncClient
 
 from django_express_session import conf, record, tracking, users
+from django_express_session.core.lifetime import DEFAULT_VISIT_INTERVAL_MS
 from django_express_session.core.state import OWN_KEY
 from django_express_session.session import SessionStore
 from tests.helpers import cookie_header, set_cookie, sid_of
@@ -32,14 +33,11 @@ def track(express):
 
 
 @pytest.fixture
-def clock(monkeypatch):
-    """Move the session's clock (``record.now_ms``) forward by whole seconds."""
-    offset = {"ms": 0}
-    real = record.now_ms
-    monkeypatch.setattr(record, "now_ms", lambda: real() + offset["ms"])
+def clock(session_clock):
+    """Move the session's clock forward by whole seconds."""
 
     def advance(seconds: float) -> None:
-        offset["ms"] += int(seconds * 1000)
+        session_clock.advance(int(seconds * 1000))
 
     return advance
 
@@ -127,7 +125,7 @@ def test_a_request_within_the_interval_writes_nothing(client, track, spy, clock)
     sid = start(client)
     first = own(store, sid)
     calls = spy()
-    clock(tracking.DEFAULT_VISIT_INTERVAL - 5)
+    clock(DEFAULT_VISIT_INTERVAL_MS / 1000 - 5)
     response = client.get("/noop", HTTP_COOKIE=cookie_header(sid), HTTP_USER_AGENT=LAPTOP)
     assert "set" not in calls.take()
     assert set_cookie(response) is None
@@ -139,12 +137,12 @@ def test_after_the_interval_one_request_writes_the_visit(client, track, spy, clo
     sid = start(client)
     first = own(store, sid)
     calls = spy()
-    clock(tracking.DEFAULT_VISIT_INTERVAL + 1)
+    clock(DEFAULT_VISIT_INTERVAL_MS / 1000 + 1)
     response = client.get("/noop", HTTP_COOKIE=cookie_header(sid), HTTP_USER_AGENT=LAPTOP)
     assert "set" in calls.take()
     assert set_cookie(response) is None  # no rolling: the cookie is not resent
     after = own(store, sid)
-    assert after["lastSeenAt"] >= first["lastSeenAt"] + tracking.DEFAULT_VISIT_INTERVAL * 1000
+    assert after["lastSeenAt"] >= first["lastSeenAt"] + DEFAULT_VISIT_INTERVAL_MS
     assert after["createdAt"] == first["createdAt"]
     assert store.get(sid)["v"] == "x"
     # ... and the next request is inside the new interval again.
@@ -173,7 +171,7 @@ def test_a_new_network_is_recorded_at_the_next_periodic_write(client, track, clo
         "/noop", HTTP_COOKIE=header, HTTP_USER_AGENT=PHONE, HTTP_X_FORWARDED_FOR="203.0.113.9"
     )
     assert (own(store, sid)["ip"], own(store, sid)["userAgent"]) == ("198.51.100.7", LAPTOP)
-    clock(tracking.DEFAULT_VISIT_INTERVAL + 1)
+    clock(DEFAULT_VISIT_INTERVAL_MS / 1000 + 1)
     client.get(
         "/noop", HTTP_COOKIE=header, HTTP_USER_AGENT=PHONE, HTTP_X_FORWARDED_FOR="203.0.113.9"
     )
@@ -204,10 +202,10 @@ def test_the_absolute_clock_and_the_visits_share_the_dict(client, track, clock):
     sid = start(client)
     started = own(store, sid)["startedAt"]
     assert own(store, sid)["createdAt"] >= started
-    clock(tracking.DEFAULT_VISIT_INTERVAL + 1)
+    clock(DEFAULT_VISIT_INTERVAL_MS / 1000 + 1)
     client.get("/noop", HTTP_COOKIE=cookie_header(sid))
     assert own(store, sid)["startedAt"] == started
-    assert own(store, sid)["lastSeenAt"] >= started + tracking.DEFAULT_VISIT_INTERVAL * 1000
+    assert own(store, sid)["lastSeenAt"] >= started + DEFAULT_VISIT_INTERVAL_MS
 
 
 def test_under_rolling_the_periodic_write_resends_the_cookie(client, track, clock):

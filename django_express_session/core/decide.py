@@ -7,16 +7,15 @@ cannot be sent saves no new session; a destroyed or flushed session clears the
 browser's cookie; an expiry change re-sends the cookie). It reads no request and no
 session object, so every row of express's truth table can be checked with values.
 
-It also holds the two clocks of a session, as plain epoch milliseconds: the idle
-timeout (the store-level expiry that a touch moves) and the absolute cap
-(``absoluteMaxAge`` after the session started), with ``touchAfter``'s rule for when an
-unmodified session's expiry is worth refreshing.
+The two clocks (``touchAfter``, the absolute cap) are ``lifetime``'s: the decision gets
+their values in ``Facts``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .lifetime import touch_due
 from .state import Fingerprint, Mode, SessionState, own_moment
 
 
@@ -109,59 +108,14 @@ def should_touch(state: SessionState, saving: bool, facts: Facts) -> bool:
         and not state.is_new
         and state.stored
         and not state.touched_on_read
-        and touch_due(state, facts)
+        and touch_due(
+            facts.touch_after_ms,
+            now=facts.now_ms,
+            fresh=facts.fresh_expires_at,
+            held=state.store_expires_at,
+            touched_at=state.store_touched_at,
+        )
     )
-
-
-def touch_due(state: SessionState, facts: Facts) -> bool:
-    """``touchAfter``: refresh an unmodified session's store-level expiry only when the
-    last refresh is at least that old. The store says when that was (its last write or
-    touch), or it is derived from the expiry it holds against a fresh one. Without
-    ``touchAfter``, or when the store cannot say, every request touches (express)."""
-    after = facts.touch_after_ms
-    if after <= 0:
-        return True
-    fresh, held = facts.fresh_expires_at, state.store_expires_at
-    if fresh is not None and held is not None and fresh <= held:
-        return False  # nothing to extend (the absolute cap holds the expiry)
-    if state.store_touched_at is not None:
-        return facts.now_ms - state.store_touched_at >= after
-    if fresh is None or held is None:
-        return True
-    return fresh - held >= after
-
-
-# -- the two clocks ---------------------------------------------------------------------
-
-
-def cap_at(started_at: int | None, absolute_max_age: int | None) -> int | None:
-    """When the session must end whatever its activity (epoch ms), or None."""
-    if absolute_max_age is None or started_at is None:
-        return None
-    return started_at + absolute_max_age
-
-
-def past_cap(cap: int | None, now_ms: int) -> bool:
-    return cap is not None and now_ms >= cap
-
-
-def capped(expires_at: int | None, cap: int | None) -> int | None:
-    """An expiry that never runs past the cap; a browser-session cookie (None) gets the
-    cap itself, so the browser forgets the cookie when the server does."""
-    if cap is None:
-        return expires_at
-    return cap if expires_at is None else min(expires_at, cap)
-
-
-def ends_at(idle_end: int | None, cap: int | None) -> int | None:
-    """When the session ends by whichever clock comes first (None: neither runs)."""
-    ends = [moment for moment in (idle_end, cap) if moment is not None]
-    return min(ends) if ends else None
-
-
-def seconds_until(moment: int | None, now_ms: int) -> int | None:
-    """Whole seconds left until ``moment`` (never negative), or None."""
-    return None if moment is None else max(0, (moment - now_ms) // 1000)
 
 
 def should_set_cookie(state: SessionState, fingerprint: Fingerprint, facts: Facts) -> bool:

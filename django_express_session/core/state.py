@@ -39,12 +39,6 @@ def own_moment(own: Mapping[str, Any] | None, key: str) -> int | None:
     return int(moment)
 
 
-def started_at(record: Mapping[str, Any]) -> int | None:
-    """When the session's absolute clock started (epoch ms), as the record says."""
-    value = record.get(OWN_KEY)
-    return own_moment(value if isinstance(value, Mapping) else None, "startedAt")
-
-
 class Mode(enum.Enum):
     #: The session of this request; saved at the end if the decision says so.
     LIVE = "live"

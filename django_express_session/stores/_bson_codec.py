@@ -38,7 +38,7 @@ def as_date(epoch_ms: int) -> datetime:
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.fromtimestamp(record.now_ms() / 1000, timezone.utc)  # the package's clock
 
 
 def encode(session: Record, *, stringify: bool) -> str | dict[str, Any]:

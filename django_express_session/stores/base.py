@@ -47,8 +47,8 @@ from asgiref.sync import sync_to_async
 from django.core.exceptions import ImproperlyConfigured
 
 from ..core import plans
-from ..core.decide import cap_at
 from ..core.drive import arun, run
+from ..core.lifetime import cap_at, started_at
 from ..core.ops import (
     All,
     Clear,
@@ -64,7 +64,6 @@ from ..core.ops import (
     Touch,
     Versioned,
 )
-from ..core.state import started_at
 from ..exceptions import CreateError
 from ..owner import Owner
 from ..record import Record, expires_ms, now_ms

@@ -32,7 +32,6 @@ database's default zone is put in by the path, for the connection it runs on.
 from __future__ import annotations
 
 import math
-import time
 import weakref
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -56,7 +55,7 @@ from django.db import (
 from ..core.ops import Op, Plan
 from ..exceptions import CorruptRecord, CreateError
 from ..owner import Owner
-from ..record import Record, dumps, loads
+from ..record import Record, dumps, loads, now_ms
 from . import _user_index
 from .base import (
     Lazy,
@@ -271,7 +270,7 @@ class DatabaseStore(PlanStore):
 
     def _now(self) -> tuple[Any, ...]:
         # connect-pg-simple compares with ceil(Date.now() / 1000).
-        return self.point(math.ceil(time.time()))
+        return self.point(math.ceil(now_ms() / 1000))
 
     def _expire(self, session: Record) -> tuple[Any, ...]:
         """connect-pg-simple 7+: ``cookie.expires`` rounded up to the second, else now +

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from .. import record
-from ..core.decide import capped
+from ..core.lifetime import capped
 from ..exceptions import CorruptRecord, CreateError, InvalidSessionId
 from ..record import Record, now_ms
 from .base import PeriodicPrune, Store, Versioned, check_number, check_str, option_error
