@@ -13,10 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar
-
-if TYPE_CHECKING:
-    from ..owner import Owner
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 Record = dict[str, Any]
 T = TypeVar("T")
@@ -86,7 +83,8 @@ class All(Op):
 
 @dataclass(frozen=True, slots=True)
 class SessionsOf(Op):
-    owner: Owner
+    #: An ``owner.Owner`` (not imported: ``owner`` reads records, above the core).
+    owner: Any
     thorough: bool = False
 
 
