@@ -48,7 +48,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from ..core import plans
 from ..core.drive import arun, run
-from ..core.lifetime import cap_at, started_at
+from ..core.lifetime import Lifetime
 from ..core.ops import (
     All,
     Clear,
@@ -90,6 +90,9 @@ logger = logging.getLogger("django_express_session")
 T = TypeVar("T")
 Progress = Callable[[int], None]
 
+#: A store built without a lifetime: no ``touchAfter``, no absolute cap.
+NO_LIFETIME = Lifetime()
+
 
 class Store:
     """Base class of all session stores."""
@@ -107,11 +110,11 @@ class Store:
     #: (session-file-store's ``__lastAccess``, connect-mongo's ``lastModified``): kept
     #: on every write, but not part of the session's data as Django code sees it.
     metadata_keys: ClassVar[frozenset[str]] = frozenset()
-    #: ``touchAfter`` (seconds; 0: every request touches) and ``absoluteMaxAge`` (ms),
-    #: set from the options when the store is built. A store whose read refreshes the
-    #: expiry itself (Redis) applies them there; the session core applies them otherwise.
-    touch_after: float = 0
-    absolute_max_age: int | None = None
+    #: The session's two clocks (``touchAfter``, ``absoluteMaxAge``), given when the
+    #: store is built (``from_options(options, lifetime=...)``; by default neither
+    #: runs). A store whose read refreshes the expiry itself (Redis) applies them there;
+    #: the session core applies them otherwise.
+    lifetime: Lifetime = NO_LIFETIME
     #: ``read(touch=True)`` refreshes the expiry in the same round trip.
     touches_on_read: ClassVar[bool] = False
 
@@ -125,14 +128,16 @@ class Store:
     # -- construction ---------------------------------------------------------------------
 
     @classmethod
-    def from_options(cls, options: Mapping[str, Any]) -> Store:
-        """Build the store from ``EXPRESS_SESSION["store"]["options"]``; an unknown key is
-        an ``ImproperlyConfigured`` that names it."""
+    def from_options(cls, options: Mapping[str, Any], *, lifetime: Lifetime | None = None) -> Store:
+        """Build the store from ``EXPRESS_SESSION["store"]["options"]`` and the session's
+        ``lifetime``; an unknown key is an ``ImproperlyConfigured`` that names it. A
+        store's constructor takes the lifetime as its ``lifetime`` keyword (a custom
+        store whose constructor does not gets it as its ``lifetime`` attribute)."""
         parameters = inspect.signature(cls.__init__).parameters
         accepted = {
             name
             for name, parameter in parameters.items()
-            if name != "self" and parameter.kind is inspect.Parameter.KEYWORD_ONLY
+            if name not in ("self", "lifetime") and parameter.kind is inspect.Parameter.KEYWORD_ONLY
         }
         for key in options:
             if key not in accepted:
@@ -140,7 +145,18 @@ class Store:
                     f"EXPRESS_SESSION['store']['options'][{key!r}] is not an option of the "
                     f"{cls.name} store; its options are {sorted(accepted)}"
                 )
-        return cls(**options)
+        if lifetime is None:
+            return cls(**options)
+        if "lifetime" in parameters:
+            return cls(**options, lifetime=lifetime)
+        store = cls(**options)
+        store.lifetime = lifetime
+        return store
+
+    @property
+    def touch_after(self) -> float:
+        """``touchAfter`` in seconds, the option's unit (0: every request touches)."""
+        return self.lifetime.touch_after_ms / 1000
 
     def close(self) -> None:
         """Release connections and timers (settings changed, or shutdown)."""
@@ -351,7 +367,7 @@ class Store:
     def cap_of(self, session: Record) -> int | None:
         """The absolute cap of ``session`` (epoch ms), or None (``absoluteMaxAge`` off,
         or a record without a start)."""
-        return cap_at(started_at(session), self.absolute_max_age)
+        return self.lifetime.cap_of(session)
 
     @staticmethod
     def expires_at_ms(session: Record, fallback_seconds: int) -> int:

@@ -56,10 +56,11 @@ from django.core.cache import caches
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
+from ..core.lifetime import Lifetime
 from ..exceptions import CorruptRecord, CreateError
 from ..owner import Owner
 from ..record import Record, dumps, expires_ms, loads, now_ms
-from .base import Lazy, Store, Versioned, check_number, check_str, option_error
+from .base import NO_LIFETIME, Lazy, Store, Versioned, check_number, check_str, option_error
 
 ONE_DAY = 86400
 #: memcached reads an expiration time over 30 days as an absolute unix time.
@@ -152,7 +153,9 @@ class CacheStore(Store):
         alias: str = "default",
         prefix: str = "",
         ttl: int | float | None = None,
+        lifetime: Lifetime = NO_LIFETIME,
     ) -> None:
+        self.lifetime = lifetime
         self.alias = check_str(self.name, "alias", alias)
         if alias not in settings.CACHES:
             raise option_error(
@@ -181,7 +184,7 @@ class CacheStore(Store):
     def _key(self, sid: str) -> str:
         return self.prefix + sid
 
-    def lifetime(self, session: Record) -> int:
+    def item_seconds(self, session: Record) -> int:
         """connect-memcached: ``ttl`` wins, else ``(cookie.maxAge / 1000) | 0`` (the
         remaining lifetime, truncated), else one day. Zero or less: already expired."""
         if self.ttl is not None:
@@ -207,7 +210,7 @@ class CacheStore(Store):
         if self._expiry_in_value:
             self._rewrite_cookie(sid, session)
             return
-        self.items.touch(self._key(sid), self.lifetime(session))
+        self.items.touch(self._key(sid), self.item_seconds(session))
 
     # -- touchAfter: the item's own cookie says when it expires ---------------------------
     #
@@ -221,7 +224,7 @@ class CacheStore(Store):
 
     @property
     def _expiry_in_value(self) -> bool:
-        return bool(self.touch_after) and self.ttl is None
+        return bool(self.lifetime.touch_after_ms) and self.ttl is None
 
     def _rewrite_cookie(self, sid: str, session: Record) -> None:
         key = self._key(sid)
@@ -231,7 +234,7 @@ class CacheStore(Store):
         text, token = found
         stored = loads(text)
         stored["cookie"] = session["cookie"]
-        self.items.cas(key, dumps(stored), self.lifetime(session), token)
+        self.items.cas(key, dumps(stored), self.item_seconds(session), token)
 
     def fresh_expiry(self, session: Record) -> int | None:
         return expires_ms(session) if self._expiry_in_value else None
@@ -284,13 +287,13 @@ class CacheStore(Store):
         return Versioned(session, version=token, expires_at=expires_at)
 
     def create(self, sid: str, session: Record) -> None:
-        if not self.items.add(self._key(sid), dumps(session), self.lifetime(session)):
+        if not self.items.add(self._key(sid), dumps(session), self.item_seconds(session)):
             raise CreateError(sid)
 
     def replace(self, sid: str, session: Record, version: Any) -> bool:
         if version is None:
             return False
-        return self.items.cas(self._key(sid), dumps(session), self.lifetime(session), version)
+        return self.items.cas(self._key(sid), dumps(session), self.item_seconds(session), version)
 
 
 # -- how items are kept -----------------------------------------------------------------

@@ -52,12 +52,14 @@ from django.db import (
     transaction,
 )
 
+from ..core.lifetime import Lifetime
 from ..core.ops import Op, Plan
 from ..exceptions import CorruptRecord, CreateError
 from ..owner import Owner
 from ..record import Record, dumps, loads, now_ms
 from . import _user_index
 from .base import (
+    NO_LIFETIME,
     Lazy,
     PlanStore,
     Versioned,
@@ -173,6 +175,7 @@ class DatabaseStore(PlanStore):
         pruneSessionRandomizedInterval: bool = True,
         disableTouch: bool = False,
         timeout: int | float = 1,
+        lifetime: Lifetime = NO_LIFETIME,
     ) -> None:
         """``pruneSessionInterval`` and ``pruneSessionRandomizedInterval`` are checked
         and accepted, so that a connect-pg-simple configuration can be copied, but start
@@ -186,6 +189,7 @@ class DatabaseStore(PlanStore):
         other databases) are governed by the alias's own ``OPTIONS`` instead, e.g.
         ``{"connect_timeout": 2, "options": "-c statement_timeout=1000"}``.
         """
+        self.lifetime = lifetime
         self.alias = check_str(self.name, "alias", alias)
         if alias not in connections.settings:
             raise option_error(

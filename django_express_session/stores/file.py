@@ -31,10 +31,18 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from .. import record
-from ..core.lifetime import capped
+from ..core.lifetime import Lifetime, capped
 from ..exceptions import CorruptRecord, CreateError, InvalidSessionId
 from ..record import Record, now_ms
-from .base import PeriodicPrune, Store, Versioned, check_number, check_str, option_error
+from .base import (
+    NO_LIFETIME,
+    PeriodicPrune,
+    Store,
+    Versioned,
+    check_number,
+    check_str,
+    option_error,
+)
 
 try:
     import fcntl
@@ -106,7 +114,9 @@ class FileStore(Store):
         maxTimeout: int = 100,
         secret: str | None = None,
         mode: int = DEFAULT_MODE,
+        lifetime: Lifetime = NO_LIFETIME,
     ) -> None:
+        self.lifetime = lifetime
         if (
             isinstance(mode, bool)
             or not isinstance(mode, int)

@@ -20,9 +20,10 @@ from collections.abc import Callable
 from typing import Any, ClassVar, NamedTuple
 
 from .. import record
+from ..core.lifetime import Lifetime
 from ..exceptions import CreateError
 from ..record import Record, now_ms
-from .base import PeriodicPrune, Store, Versioned, check_number
+from .base import NO_LIFETIME, PeriodicPrune, Store, Versioned, check_number
 
 DAY_MS = 24 * 60 * 60 * 1000
 
@@ -38,8 +39,14 @@ class MemoryStore(Store):
     blocking = False
 
     def __init__(
-        self, *, max: int = 100_000, ttl: int | None = None, checkPeriod: int | None = None
+        self,
+        *,
+        max: int = 100_000,
+        ttl: int | None = None,
+        checkPeriod: int | None = None,
+        lifetime: Lifetime = NO_LIFETIME,
     ) -> None:
+        self.lifetime = lifetime
         self.max = int(check_number(self.name, "max", max, minimum=1))
         self.ttl_ms = check_number(self.name, "ttl", ttl, minimum=1, allow_none=True)
         self.check_period_ms = check_number(

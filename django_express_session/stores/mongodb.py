@@ -34,7 +34,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlsplit
@@ -43,11 +43,13 @@ from django.contrib.auth import SESSION_KEY
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
+from ..core.lifetime import Lifetime, seconds_to_ms
 from ..core.ops import Op, Plan
 from ..exceptions import CreateError
 from ..owner import PASSPORT_KEY, PASSPORT_USER_KEY, Owner
 from ..record import Record, format_js_date, to_epoch_ms
 from .base import (
+    NO_LIFETIME,
     Lazy,
     PeriodicPrune,
     PerLoop,
@@ -189,7 +191,9 @@ class MongoStore(PlanStore):
         writeOperationOptions: Mapping[str, Any] | None = None,
         crypto: Mapping[str, Any] | None = None,
         cryptoAdapter: Any = None,
+        lifetime: Lifetime = NO_LIFETIME,
     ) -> None:
+        self.lifetime = lifetime
         if (mongoUrl is None) == (client is None):
             raise option_error(self.name, "mongoUrl", "or 'client' must be given (exactly one)")
         if mongoUrl is not None:
@@ -238,7 +242,9 @@ class MongoStore(PlanStore):
                 "autoRemoveInterval",
                 f"is in minutes and must be at most {MAX_AUTO_REMOVE_INTERVAL}",
             )
-        self.touch_after = check_number(self.name, "touchAfter", touchAfter, minimum=0)
+        touch_after = check_number(self.name, "touchAfter", touchAfter, minimum=0)
+        if touch_after and not lifetime.touch_after_ms:  # connect-mongo's option alone
+            self.lifetime = replace(lifetime, touch_after_ms=seconds_to_ms(touch_after))
         self.stringify = check_bool(self.name, "stringify", stringify)
         self.timestamps = check_bool(self.name, "timestamps", timestamps)
         self.write_concern = _write_concern(writeOperationOptions)
@@ -423,7 +429,7 @@ class MongoStore(PlanStore):
         fields: dict[str, Any] = {}
         last_modified = epoch_ms(session.get("lastModified")) if self.touch_after else None
         if last_modified:
-            if to_epoch_ms(now) - last_modified < self.touch_after * 1000:
+            if self.lifetime.touched_recently(last_modified, to_epoch_ms(now)):
                 return None
             fields["lastModified"] = now
         fields["expires"] = as_date(self.expires_at_ms(session, self.ttl))

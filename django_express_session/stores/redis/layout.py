@@ -142,8 +142,8 @@ class RedisLayout:
             args = [
                 self.ttl if not callable(self.ttl) else 0,
                 "0" if callable(self.ttl) else "1",
-                int(self.touch_after * 1000),
-                self.absolute_max_age or 0,
+                self.lifetime.touch_after_ms,
+                self.lifetime.absolute_max_age_ms or 0,
                 sent,
             ]
             return (lambda c: c.read_and_touch(keys=[key], args=args, client=c.client)), sent

@@ -9,10 +9,12 @@ from typing import Any, ClassVar
 from django.utils.module_loading import import_string
 
 from ...core import plans
+from ...core.lifetime import Lifetime
 from ...core.ops import Plan
 from ...exceptions import CreateError
 from ...record import Record, dumps, loads
 from ..base import (
+    NO_LIFETIME,
     Lazy,
     PerLoop,
     PlanStore,
@@ -70,7 +72,9 @@ class RedisStore(RedisClients, UserIndex, RedisLayout, PlanStore):
         scanCount: int = 100,
         timeout: float = 0.5,
         indexPrefix: str | None = None,
+        lifetime: Lifetime = NO_LIFETIME,
     ) -> None:
+        self.lifetime = lifetime
         if alias is not None and client is not None:
             raise option_error(
                 self.name, "client", "and 'alias' are exclusive: give one way to reach Redis"
