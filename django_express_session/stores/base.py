@@ -44,7 +44,6 @@ from functools import partial
 from typing import Any, ClassVar, Generic, TypeVar
 
 from asgiref.sync import sync_to_async
-from django.core.exceptions import ImproperlyConfigured
 
 from ..core import plans
 from ..core.drive import arun, run
@@ -68,11 +67,14 @@ from ..exceptions import CreateError
 from ..owner import Owner
 from ..record import Record, expires_ms, now_ms
 from ..validation import (  # noqa: F401 (the stores' option checks live there)
+    StoreOptions,
     check_bool,
     check_choice,
+    check_known,
     check_number,
     check_str,
     option_error,
+    parse_store_options,
 )
 
 __all__ = [
@@ -115,6 +117,9 @@ class Store:
     #: runs). A store whose read refreshes the expiry itself (Redis) applies them there;
     #: the session core applies them otherwise.
     lifetime: Lifetime = NO_LIFETIME
+    #: The frozen dataclass of the store's options (``validation.option`` fields), or
+    #: None for a store that takes them as keyword-only parameters.
+    Options: ClassVar[type[StoreOptions] | None] = None
     #: ``read(touch=True)`` refreshes the expiry in the same round trip.
     touches_on_read: ClassVar[bool] = False
 
@@ -129,24 +134,30 @@ class Store:
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any], *, lifetime: Lifetime | None = None) -> Store:
-        """Build the store from ``EXPRESS_SESSION["store"]["options"]`` and the session's
-        ``lifetime``; an unknown key is an ``ImproperlyConfigured`` that names it. A
-        store's constructor takes the lifetime as its ``lifetime`` keyword (a custom
-        store whose constructor does not gets it as its ``lifetime`` attribute)."""
+        """Build the store from ``EXPRESS_SESSION["store"]["options"]`` (Node's names)
+        and the session's ``lifetime``; a bad or unknown key is an
+        ``ImproperlyConfigured`` that names it.
+
+        A built-in store declares its options as a frozen dataclass (``Options``, parsed
+        by ``validation.parse_store_options``) and its constructor takes the parsed
+        object and the lifetime. A custom store may instead take its options as
+        keyword-only parameters (and the lifetime as its ``lifetime`` keyword, or gets
+        it as its attribute)."""
+        lifetime = NO_LIFETIME if lifetime is None else lifetime
+        if cls.Options is not None:
+            build: Callable[..., Store] = cls  # the constructor of Options-based stores
+            return build(parse_store_options(cls.Options, options), lifetime=lifetime)
         parameters = inspect.signature(cls.__init__).parameters
-        accepted = {
-            name
-            for name, parameter in parameters.items()
-            if name not in ("self", "lifetime") and parameter.kind is inspect.Parameter.KEYWORD_ONLY
-        }
-        for key in options:
-            if key not in accepted:
-                raise ImproperlyConfigured(
-                    f"EXPRESS_SESSION['store']['options'][{key!r}] is not an option of the "
-                    f"{cls.name} store; its options are {sorted(accepted)}"
-                )
-        if lifetime is None:
-            return cls(**options)
+        check_known(
+            cls.name,
+            options,
+            sorted(
+                name
+                for name, parameter in parameters.items()
+                if name not in ("self", "lifetime")
+                and parameter.kind is inspect.Parameter.KEYWORD_ONLY
+            ),
+        )
         if "lifetime" in parameters:
             return cls(**options, lifetime=lifetime)
         store = cls(**options)

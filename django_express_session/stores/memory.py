@@ -17,13 +17,15 @@ import itertools
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
 
 from .. import record
 from ..core.lifetime import Lifetime
 from ..exceptions import CreateError
 from ..record import Record, now_ms
-from .base import NO_LIFETIME, PeriodicPrune, Store, Versioned, check_number
+from ..validation import StoreOptions, number, option
+from .base import NO_LIFETIME, PeriodicPrune, Store, Versioned
 
 DAY_MS = 24 * 60 * 60 * 1000
 
@@ -33,25 +35,34 @@ class _Entry(NamedTuple):
     expires_at: int  # epoch ms
 
 
+@dataclass(frozen=True, slots=True)
+class MemoryOptions(StoreOptions):
+    """memorystore's options (``ttl`` and ``checkPeriod`` in ms)."""
+
+    store: ClassVar[str] = "memory"
+
+    max: int = option("max", number(minimum=1), default=100_000)
+    ttl_ms: int | None = option("ttl", number(minimum=1, allow_none=True), default=None)
+    check_period_ms: int | None = option(
+        "checkPeriod", number(minimum=1, allow_none=True), default=None
+    )
+
+
 class MemoryStore(Store):
     name = "memory"
     connection_errors: ClassVar[tuple[type[BaseException], ...]] = ()
     blocking = False
 
+    Options = MemoryOptions
+
     def __init__(
-        self,
-        *,
-        max: int = 100_000,
-        ttl: int | None = None,
-        checkPeriod: int | None = None,
-        lifetime: Lifetime = NO_LIFETIME,
+        self, options: MemoryOptions | None = None, *, lifetime: Lifetime = NO_LIFETIME
     ) -> None:
+        self.options = options = MemoryOptions() if options is None else options
         self.lifetime = lifetime
-        self.max = int(check_number(self.name, "max", max, minimum=1))
-        self.ttl_ms = check_number(self.name, "ttl", ttl, minimum=1, allow_none=True)
-        self.check_period_ms = check_number(
-            self.name, "checkPeriod", checkPeriod, minimum=1, allow_none=True
-        )
+        self.max = int(options.max)
+        self.ttl_ms = options.ttl_ms
+        self.check_period_ms = options.check_period_ms
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         # The ids of entries whose record holds nothing but its cookie, in LRU order too.
         self._blank: OrderedDict[str, None] = OrderedDict()
