@@ -109,7 +109,7 @@ def number(*, minimum: float | None = None, whole: bool = False, allow_none: boo
     )
 
 
-def text(*, allow_empty: bool = False, allow_none: bool = False) -> Check:
+def string(*, allow_empty: bool = False, allow_none: bool = False) -> Check:
     def checked(store: str, key: str, value: Any) -> Any:
         if value is None and allow_none:
             return value

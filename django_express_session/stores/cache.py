@@ -49,7 +49,8 @@ import threading
 import time
 import zlib
 from collections.abc import Iterator, Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.core.cache import caches
@@ -60,7 +61,8 @@ from ..core.lifetime import Lifetime
 from ..exceptions import CorruptRecord, CreateError
 from ..owner import Owner
 from ..record import Record, dumps, expires_ms, loads, now_ms
-from .base import NO_LIFETIME, Lazy, Store, Versioned, check_number, check_str, option_error
+from ..validation import StoreOptions, check_str, number, option, option_error, string
+from .base import NO_LIFETIME, Lazy, Store, Versioned
 
 ONE_DAY = 86400
 #: memcached reads an expiration time over 30 days as an absolute unix time.
@@ -141,28 +143,40 @@ class CacheCannotEnumerate(NotImplementedError):
     """The cache cannot list this store's sessions without touching other keys."""
 
 
+def _cache_alias(store: str, key: str, value: Any) -> str:
+    alias = check_str(store, key, value)
+    if alias not in settings.CACHES:
+        raise option_error(store, key, f"names no CACHES entry ({sorted(settings.CACHES)})")
+    return alias
+
+
+@dataclass(frozen=True, slots=True)
+class CacheOptions(StoreOptions):
+    """connect-memcached's ``prefix`` and ``ttl`` (seconds), and the Django cache."""
+
+    store: ClassVar[str] = "cache"
+
+    alias: str = option("alias", _cache_alias, default="default")
+    prefix: str = option("prefix", string(allow_empty=True), default="")
+    ttl: float | None = option("ttl", number(minimum=1, allow_none=True), default=None)
+
+
 class CacheStore(Store):
     """Sessions in ``CACHES[alias]``."""
 
     name = "cache"
     connection_errors = _connection_errors()
 
+    Options = CacheOptions
+
     def __init__(
-        self,
-        *,
-        alias: str = "default",
-        prefix: str = "",
-        ttl: int | float | None = None,
-        lifetime: Lifetime = NO_LIFETIME,
+        self, options: CacheOptions | None = None, *, lifetime: Lifetime = NO_LIFETIME
     ) -> None:
+        self.options = options = CacheOptions() if options is None else options
         self.lifetime = lifetime
-        self.alias = check_str(self.name, "alias", alias)
-        if alias not in settings.CACHES:
-            raise option_error(
-                self.name, "alias", f"names no CACHES entry ({sorted(settings.CACHES)})"
-            )
-        self.prefix = check_str(self.name, "prefix", prefix, allow_empty=True)
-        self.ttl = check_number(self.name, "ttl", ttl, minimum=1, allow_none=True)
+        self.alias = alias = options.alias
+        self.prefix = options.prefix
+        self.ttl = options.ttl
         self.kind = cache_kind(alias)
         if self.kind == "refused":
             raise ImproperlyConfigured(refusal(alias))

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
 from functools import partial
-from typing import Any
+from typing import Any, ClassVar
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -57,17 +57,18 @@ from ..core.ops import Op, Plan
 from ..exceptions import CorruptRecord, CreateError
 from ..owner import Owner
 from ..record import Record, dumps, loads, now_ms
-from . import _user_index
-from .base import (
-    NO_LIFETIME,
-    Lazy,
-    PlanStore,
-    Versioned,
+from ..validation import (
+    StoreOptions,
     check_bool,
     check_number,
     check_str,
+    number,
+    option,
     option_error,
+    string,
 )
+from . import _user_index
+from .base import NO_LIFETIME, Lazy, PlanStore, Versioned
 
 #: Rows deleted per statement by ``prune``: each batch is its own short transaction.
 PRUNE_BATCH = 10_000
@@ -149,6 +150,60 @@ def sql(text: str, *params: Any, savepoint: bool = False) -> Statement:
     return Statement(text, params, savepoint)
 
 
+def _database_alias(store: str, key: str, value: Any) -> str:
+    alias = check_str(store, key, value)
+    if alias not in connections.settings:
+        raise option_error(store, key, f"names no DATABASES entry ({sorted(connections.settings)})")
+    return alias
+
+
+def _prune_interval(store: str, key: str, value: Any) -> Any:
+    return value if value is False else check_number(store, key, value, minimum=1)
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseOptions(StoreOptions):
+    """connect-pg-simple's options, and the Django database.
+
+    ``pruneSessionInterval`` and ``pruneSessionRandomizedInterval`` are checked and
+    accepted, so that a connect-pg-simple configuration can be copied, but start no
+    timer: expired rows are invisible to every read, and deleting them is ``manage.py
+    clearsessions`` (run it from cron at that interval).
+
+    ``timeout`` (seconds, default 1) bounds every call of the asyncio pool on
+    PostgreSQL: waiting for a connection, connecting (``connect_timeout``) and the
+    statement (``statement_timeout`` on the server, and the client stops waiting), so
+    an outage is a prompt 503. Calls through Django's connection (sync code, and other
+    databases) are governed by the alias's own ``OPTIONS`` instead, e.g.
+    ``{"connect_timeout": 2, "options": "-c statement_timeout=1000"}``."""
+
+    store: ClassVar[str] = "database"
+
+    alias: str = option("alias", _database_alias, default="default")
+    table_name: str = option("tableName", string(), default="session")
+    schema_name: str | None = option("schemaName", string(allow_none=True), default=None)
+    ttl: float = option("ttl", number(minimum=1), default=86400)
+    create_table_if_missing: bool = option("createTableIfMissing", check_bool, default=False)
+    prune_session_interval: float | bool = option(
+        "pruneSessionInterval", _prune_interval, default=900, ignored=True
+    )
+    prune_session_randomized_interval: bool = option(
+        "pruneSessionRandomizedInterval", check_bool, default=True, ignored=True
+    )
+    disable_touch: bool = option("disableTouch", check_bool, default=False)
+    timeout: float = option("timeout", number(minimum=0.001), default=1)
+
+    def check(self) -> None:
+        vendor = connections[self.alias].vendor
+        if self.create_table_if_missing and self.schema_name and vendor != "postgresql":
+            raise option_error(
+                self.store,
+                "createTableIfMissing",
+                f"cannot create a table in schemaName {self.schema_name!r} on {vendor}; "
+                "create it yourself or drop schemaName",
+            )
+
+
 class DatabaseStore(PlanStore):
     """connect-pg-simple's table through a Django database connection, and on
     PostgreSQL, in async code, through an asyncio pool of its own."""
@@ -163,61 +218,31 @@ class DatabaseStore(PlanStore):
     #: others insert, and on a taken id delete an expired row and insert again.
     on_conflict_vendors = frozenset({"postgresql", "sqlite"})
 
+    Options = DatabaseOptions
+
     def __init__(
-        self,
-        *,
-        alias: str = "default",
-        tableName: str = "session",
-        schemaName: str | None = None,
-        ttl: int | float = 86400,
-        createTableIfMissing: bool = False,
-        pruneSessionInterval: int | float | bool = 900,
-        pruneSessionRandomizedInterval: bool = True,
-        disableTouch: bool = False,
-        timeout: int | float = 1,
-        lifetime: Lifetime = NO_LIFETIME,
+        self, options: DatabaseOptions | None = None, *, lifetime: Lifetime = NO_LIFETIME
     ) -> None:
-        """``pruneSessionInterval`` and ``pruneSessionRandomizedInterval`` are checked
-        and accepted, so that a connect-pg-simple configuration can be copied, but start
-        no timer: expired rows are invisible to every read, and deleting them is
-        ``manage.py clearsessions`` (run it from cron at that interval).
-
-        ``timeout`` (seconds, default 1) bounds every call of the asyncio pool on
-        PostgreSQL: waiting for a connection, connecting (``connect_timeout``) and the
-        statement (``statement_timeout`` on the server, and the client stops waiting),
-        so an outage is a prompt 503. Calls through Django's connection (sync code, and
-        other databases) are governed by the alias's own ``OPTIONS`` instead, e.g.
-        ``{"connect_timeout": 2, "options": "-c statement_timeout=1000"}``.
-        """
+        self.options = options = DatabaseOptions() if options is None else options
         self.lifetime = lifetime
-        self.alias = check_str(self.name, "alias", alias)
-        if alias not in connections.settings:
-            raise option_error(
-                self.name, "alias", f"names no DATABASES entry ({sorted(connections.settings)})"
-            )
-        self.table_name = check_str(self.name, "tableName", tableName)
-        self.schema_name = (
-            None if schemaName is None else check_str(self.name, "schemaName", schemaName)
-        )
-        self.ttl = check_number(self.name, "ttl", ttl, minimum=1)
-        self.create_table = check_bool(self.name, "createTableIfMissing", createTableIfMissing)
-        if pruneSessionInterval is not False:
-            check_number(self.name, "pruneSessionInterval", pruneSessionInterval, minimum=1)
-        check_bool(self.name, "pruneSessionRandomizedInterval", pruneSessionRandomizedInterval)
-        self.disable_touch = check_bool(self.name, "disableTouch", disableTouch)
-        self.timeout = check_number(self.name, "timeout", timeout, minimum=0.001)
-        connection = connections[alias]
-        self.vendor = vendor = connection.vendor
-        if self.create_table and self.schema_name and vendor != "postgresql":
-            raise option_error(
-                self.name,
-                "createTableIfMissing",
-                f"cannot create a table in schemaName {schemaName!r} on {vendor}; "
-                "create it yourself or drop schemaName",
-            )
+        self.alias = options.alias
+        self.table_name = options.table_name
+        self.schema_name = options.schema_name
+        self.ttl = options.ttl
+        self.create_table = options.create_table_if_missing
+        self.disable_touch = options.disable_touch
+        self.timeout = options.timeout
+        connection = connections[self.alias]
+        self.vendor = connection.vendor
         self._table_ready = not self.create_table
+        #: On MySQL/MariaDB, whether the table has the user key columns (looked up once).
+        self._user_columns: bool | None = None
+        self._pools: Lazy[Any] | None = None
+        self._prepare(connection)
 
-        # The SQL pieces, the same on every path.
+    def _prepare(self, connection: Any) -> None:
+        """The SQL pieces, the same on every path, and the asyncio pools' maker."""
+        vendor = self.vendor
         quote = connection.ops.quote_name
         table = quote(self.table_name)
         #: The table, quoted (and qualified by its schema).
@@ -237,11 +262,6 @@ class DatabaseStore(PlanStore):
             self.same_text = "CAST(sess AS BINARY) = CAST(%s AS BINARY)"
         else:
             self.same_text = "sess = %s"
-
-        #: On MySQL/MariaDB, whether the table has the user key columns (looked up once).
-        self._user_columns: bool | None = None
-
-        self._pools: Lazy[Any] | None = None
         if postgres:
             from django.db.backends.postgresql.psycopg_any import is_psycopg3
 
