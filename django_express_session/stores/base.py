@@ -66,16 +66,7 @@ from ..core.ops import (
 from ..exceptions import CreateError
 from ..owner import Owner
 from ..record import Record, expires_ms, now_ms
-from ..validation import (  # noqa: F401 (the stores' option checks live there)
-    StoreOptions,
-    check_bool,
-    check_choice,
-    check_known,
-    check_number,
-    check_str,
-    option_error,
-    parse_store_options,
-)
+from ..validation import StoreOptions, check_known, parse_store_options
 
 __all__ = [
     "ExpressStyleStore",
@@ -131,6 +122,21 @@ class Store:
         return False
 
     # -- construction ---------------------------------------------------------------------
+
+    def __init__(
+        self, options: StoreOptions | None = None, *, lifetime: Lifetime = NO_LIFETIME
+    ) -> None:
+        """``options``: the store's ``Options`` object (its defaults when None; None for
+        a store without one); ``lifetime``: the session's clocks."""
+        if options is None and self.Options is not None:
+            options = self.Options()
+        self.options = options
+        self.lifetime = lifetime
+        self._setup()
+
+    def _setup(self) -> None:
+        """What the store makes of its options when it is built (connections stay lazy:
+        building a store opens none)."""
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any], *, lifetime: Lifetime | None = None) -> Store:

@@ -57,12 +57,11 @@ from django.core.cache import caches
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
-from ..core.lifetime import Lifetime
 from ..exceptions import CorruptRecord, CreateError
 from ..owner import Owner
 from ..record import Record, dumps, expires_ms, loads, now_ms
 from ..validation import StoreOptions, check_str, number, option, option_error, string
-from .base import NO_LIFETIME, Lazy, Store, Versioned
+from .base import Lazy, Store, Versioned
 
 ONE_DAY = 86400
 #: memcached reads an expiration time over 30 days as an absolute unix time.
@@ -168,15 +167,11 @@ class CacheStore(Store):
     connection_errors = _connection_errors()
 
     Options = CacheOptions
+    options: CacheOptions
 
-    def __init__(
-        self, options: CacheOptions | None = None, *, lifetime: Lifetime = NO_LIFETIME
-    ) -> None:
-        self.options = options = CacheOptions() if options is None else options
-        self.lifetime = lifetime
+    def _setup(self) -> None:
+        options = self.options
         self.alias = alias = options.alias
-        self.prefix = options.prefix
-        self.ttl = options.ttl
         self.kind = cache_kind(alias)
         if self.kind == "refused":
             raise ImproperlyConfigured(refusal(alias))
@@ -196,13 +191,13 @@ class CacheStore(Store):
         self._items.reset()
 
     def _key(self, sid: str) -> str:
-        return self.prefix + sid
+        return self.options.prefix + sid
 
     def item_seconds(self, session: Record) -> int:
         """connect-memcached: ``ttl`` wins, else ``(cookie.maxAge / 1000) | 0`` (the
         remaining lifetime, truncated), else one day. Zero or less: already expired."""
-        if self.ttl is not None:
-            return int(self.ttl)
+        if self.options.ttl is not None:
+            return int(self.options.ttl)
         expires = expires_ms(session)
         if expires is None:
             return ONE_DAY
@@ -238,7 +233,7 @@ class CacheStore(Store):
 
     @property
     def _expiry_in_value(self) -> bool:
-        return bool(self.lifetime.touch_after_ms) and self.ttl is None
+        return bool(self.lifetime.touch_after_ms) and self.options.ttl is None
 
     def _rewrite_cookie(self, sid: str, session: Record) -> None:
         key = self._key(sid)
@@ -282,12 +277,12 @@ class CacheStore(Store):
             self.destroy(sid)
 
     def _sids(self) -> list[str]:
-        if not self.prefix:
+        if not self.options.prefix:
             raise CacheCannotEnumerate(
                 f"the cache store cannot tell its sessions from other keys of CACHES"
                 f"[{self.alias!r}] without a 'prefix' option"
             )
-        return [key[len(self.prefix) :] for key in self.items.keys(self.prefix)]
+        return [key[len(self.options.prefix) :] for key in self.items.keys(self.options.prefix)]
 
     # -- safe writes ----------------------------------------------------------------------
 

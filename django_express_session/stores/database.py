@@ -52,7 +52,6 @@ from django.db import (
     transaction,
 )
 
-from ..core.lifetime import Lifetime
 from ..core.ops import Op, Plan
 from ..exceptions import CorruptRecord, CreateError
 from ..owner import Owner
@@ -68,7 +67,7 @@ from ..validation import (
     string,
 )
 from . import _user_index
-from .base import NO_LIFETIME, Lazy, PlanStore, Versioned
+from .base import Lazy, PlanStore, Versioned
 
 #: Rows deleted per statement by ``prune``: each batch is its own short transaction.
 PRUNE_BATCH = 10_000
@@ -219,22 +218,16 @@ class DatabaseStore(PlanStore):
     on_conflict_vendors = frozenset({"postgresql", "sqlite"})
 
     Options = DatabaseOptions
+    options: DatabaseOptions
 
-    def __init__(
-        self, options: DatabaseOptions | None = None, *, lifetime: Lifetime = NO_LIFETIME
-    ) -> None:
-        self.options = options = DatabaseOptions() if options is None else options
-        self.lifetime = lifetime
+    def _setup(self) -> None:
+        options = self.options
         self.alias = options.alias
         self.table_name = options.table_name
-        self.schema_name = options.schema_name
-        self.ttl = options.ttl
-        self.create_table = options.create_table_if_missing
-        self.disable_touch = options.disable_touch
         self.timeout = options.timeout
         connection = connections[self.alias]
         self.vendor = connection.vendor
-        self._table_ready = not self.create_table
+        self._table_ready = not self.options.create_table_if_missing
         #: On MySQL/MariaDB, whether the table has the user key columns (looked up once).
         self._user_columns: bool | None = None
         self._pools: Lazy[Any] | None = None
@@ -246,7 +239,9 @@ class DatabaseStore(PlanStore):
         quote = connection.ops.quote_name
         table = quote(self.table_name)
         #: The table, quoted (and qualified by its schema).
-        self.table = f"{quote(self.schema_name)}.{table}" if self.schema_name else table
+        self.table = (
+            f"{quote(self.options.schema_name)}.{table}" if self.options.schema_name else table
+        )
         postgres = vendor == "postgresql"
         #: A point in time: the parameters of ``point(seconds)``.
         self.at = "(to_timestamp(%s) AT TIME ZONE %s)" if postgres else "%s"
@@ -299,7 +294,7 @@ class DatabaseStore(PlanStore):
     def _expire(self, session: Record) -> tuple[Any, ...]:
         """connect-pg-simple 7+: ``cookie.expires`` rounded up to the second, else now +
         ``ttl``."""
-        return self.point(math.ceil(self.expires_at_ms(session, self.ttl) / 1000))
+        return self.point(math.ceil(self.expires_at_ms(session, self.options.ttl) / 1000))
 
     # -- running statements ---------------------------------------------------------------
 
@@ -357,7 +352,7 @@ class DatabaseStore(PlanStore):
 
     def fresh_expiry(self, session: Record) -> int:
         """The ``expire`` a write or touch now gives (rounded up to the second)."""
-        return math.ceil(self.expires_at_ms(session, self.ttl) / 1000) * 1000
+        return math.ceil(self.expires_at_ms(session, self.options.ttl) / 1000) * 1000
 
     def _create(self, sid: str, session: Record) -> Statements:
         """Insert only if the id is free or holds an expired row (not yet pruned)."""
@@ -412,7 +407,7 @@ class DatabaseStore(PlanStore):
 
     def _touch(self, sid: str, session: Record) -> Statements:
         """Move ``expire`` only, as connect-pg-simple; an expired row stays expired."""
-        if self.disable_touch:
+        if self.options.disable_touch:
             return
         yield sql(
             f"UPDATE {self.table} SET expire = {self.at} WHERE sid = %s AND expire >= {self.at}",
@@ -466,7 +461,7 @@ class DatabaseStore(PlanStore):
             _, rows = yield sql(
                 "SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = "
                 "COALESCE(%s, DATABASE()) AND table_name = %s AND column_name IN (%s, %s)",
-                *(self.schema_name, self.table_name, *columns),
+                *(self.options.schema_name, self.table_name, *columns),
             )
             self._user_columns = rows[0][0] == len(columns)
         if not self._user_columns:

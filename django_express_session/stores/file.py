@@ -32,18 +32,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from .. import record
-from ..core.lifetime import Lifetime, capped
+from ..core.lifetime import capped
 from ..exceptions import CorruptRecord, CreateError, InvalidSessionId
 from ..record import Record, now_ms
-from ..validation import StoreOptions, number, option
-from .base import (
-    NO_LIFETIME,
-    PeriodicPrune,
-    Store,
-    Versioned,
-    check_str,
-    option_error,
-)
+from ..validation import StoreOptions, check_str, number, option, option_error
+from .base import PeriodicPrune, Store, Versioned
 
 try:
     import fcntl
@@ -149,25 +142,21 @@ class FileStore(Store):
     connection_errors: ClassVar[tuple[type[BaseException], ...]] = (OSError,)
 
     Options = FileOptions
+    options: FileOptions
 
-    def __init__(
-        self, options: FileOptions | None = None, *, lifetime: Lifetime = NO_LIFETIME
-    ) -> None:
-        self.options = options = FileOptions() if options is None else options
-        self.lifetime = lifetime
+    def _setup(self) -> None:
+        options = self.options
         #: Session, temporary and lock files get this mode; directories the store creates
         #: get it plus an execute bit wherever it has a read bit (0o640 -> 0o750).
         self.mode = options.mode
         self.directory_mode = options.mode | (options.mode & 0o444) >> 2
         self.path = Path(options.path)
-        self.ttl = options.ttl
-        self.reap_interval = options.reap_interval
         self.extension = options.file_extension
         self._thread_locks = [threading.Lock() for _ in range(LOCK_STRIPES)]
         self._ready = False
         # session-file-store's reaper: prune every reapInterval seconds (-1: never),
         # from the first read on.
-        self._reaper = PeriodicPrune(self, self.reap_interval)
+        self._reaper = PeriodicPrune(self, self.options.reap_interval)
 
     def close(self) -> None:
         self._reaper.stop()
@@ -255,7 +244,7 @@ class FileStore(Store):
 
     def fresh_expiry(self, session: Record) -> int | None:
         """session-file-store's expiry of a file written now (never past the cap)."""
-        fresh = now_ms() + (record.original_max_age(session) or int(self.ttl * 1000))
+        fresh = now_ms() + (record.original_max_age(session) or int(self.options.ttl * 1000))
         return capped(fresh, self.cap_of(session))
 
     def _ends_ms(self, session: Record) -> int:
@@ -354,7 +343,7 @@ class FileStore(Store):
         last_access = session.get(LAST_ACCESS)
         if isinstance(last_access, bool) or not isinstance(last_access, (int, float)):
             return 0  # Node reads a record without one as expired
-        return int(last_access) + (record.original_max_age(session) or int(self.ttl * 1000))
+        return int(last_access) + (record.original_max_age(session) or int(self.options.ttl * 1000))
 
     def _read_file(self, sid: str) -> bytes:
         """The bytes of a session file, never through a symlink (nor blocking on a FIFO)."""

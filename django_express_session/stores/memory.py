@@ -21,11 +21,10 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
 
 from .. import record
-from ..core.lifetime import Lifetime
 from ..exceptions import CreateError
 from ..record import Record, now_ms
 from ..validation import StoreOptions, number, option
-from .base import NO_LIFETIME, PeriodicPrune, Store, Versioned
+from .base import PeriodicPrune, Store, Versioned
 
 DAY_MS = 24 * 60 * 60 * 1000
 
@@ -54,15 +53,11 @@ class MemoryStore(Store):
     blocking = False
 
     Options = MemoryOptions
+    options: MemoryOptions
 
-    def __init__(
-        self, options: MemoryOptions | None = None, *, lifetime: Lifetime = NO_LIFETIME
-    ) -> None:
-        self.options = options = MemoryOptions() if options is None else options
-        self.lifetime = lifetime
+    def _setup(self) -> None:
+        options = self.options
         self.max = int(options.max)
-        self.ttl_ms = options.ttl_ms
-        self.check_period_ms = options.check_period_ms
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         # The ids of entries whose record holds nothing but its cookie, in LRU order too.
         self._blank: OrderedDict[str, None] = OrderedDict()
@@ -70,7 +65,7 @@ class MemoryStore(Store):
         self._sequence = itertools.count()
         self._lock = threading.Lock()
         # memorystore's checkPeriod: sweep expired entries in the background.
-        self._pruning = PeriodicPrune(self, (self.check_period_ms or 0) / 1000)
+        self._pruning = PeriodicPrune(self, (self.options.check_period_ms or 0) / 1000)
         self._pruning.start()
 
     def close(self) -> None:
@@ -148,8 +143,8 @@ class MemoryStore(Store):
     def _expires_at(self, session: Record) -> int:
         """memorystore's rule: a numeric ``ttl`` wins, else the cookie, else one day."""
         now = now_ms()
-        if self.ttl_ms is not None:
-            return now + int(self.ttl_ms)
+        if self.options.ttl_ms is not None:
+            return now + int(self.options.ttl_ms)
         expires = record.expires_ms(session)
         return expires if expires is not None else now + DAY_MS
 

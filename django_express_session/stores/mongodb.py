@@ -43,24 +43,29 @@ from django.contrib.auth import SESSION_KEY
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
-from ..core.lifetime import Lifetime, seconds_to_ms
+from ..core.lifetime import seconds_to_ms
 from ..core.ops import Op, Plan
 from ..exceptions import CreateError
 from ..owner import PASSPORT_KEY, PASSPORT_USER_KEY, Owner
 from ..record import Record, format_js_date, to_epoch_ms
+from ..validation import (
+    StoreOptions,
+    check_bool,
+    check_number,
+    check_str,
+    choice,
+    number,
+    option,
+    option_error,
+    string,
+)
 from .base import (
-    NO_LIFETIME,
     Lazy,
     PeriodicPrune,
     PerLoop,
     PlanStore,
     Progress,
     Versioned,
-    check_bool,
-    check_choice,
-    check_number,
-    check_str,
-    option_error,
 )
 
 try:
@@ -169,92 +174,105 @@ class Find(Op):
     limit: int = 0
 
 
+def _mongo_url(store: str, key: str, url: Any) -> str | None:
+    if url is not None:
+        check_str(store, key, url)
+        if not url.startswith(("mongodb://", "mongodb+srv://")):
+            raise option_error(
+                store, key, f"must be a mongodb:// or mongodb+srv:// URI, not {url!r}"
+            )
+    return url
+
+
+def _client(store: str, key: str, client: Any) -> Any:
+    if client is not None and not (isinstance(client, (str, MongoClient)) or callable(client)):
+        raise option_error(
+            store, key, f"must be a pymongo MongoClient or a dotted path to one, not {client!r}"
+        )
+    return client
+
+
+def _mapping(store: str, key: str, value: Any) -> Mapping[str, Any] | None:
+    if value is not None and not isinstance(value, Mapping):
+        raise option_error(store, key, f"must be a dict, not {value!r}")
+    return value
+
+
+def _minutes(store: str, key: str, value: Any) -> float:
+    check_number(store, key, value, minimum=1)
+    if value > MAX_AUTO_REMOVE_INTERVAL:
+        raise option_error(
+            store, key, f"is in minutes and must be at most {MAX_AUTO_REMOVE_INTERVAL}"
+        )
+    return value
+
+
+def _unsupported(store: str, key: str, value: Any) -> Any:
+    # connect-mongo's crypto is off only with {secret: false}.
+    if key == "crypto" and (
+        value is None or (isinstance(value, Mapping) and value.get("secret") is False)
+    ):
+        return value
+    if key == "cryptoAdapter" and value is None:
+        return value
+    raise option_error(
+        store, key, "is not supported: encrypted sessions cannot be shared with Django"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class MongoOptions(StoreOptions):
+    """connect-mongo's options (its names in settings): ``mongoUrl`` or ``client``
+    (exactly one), ``ttl`` and ``touchAfter`` in seconds, ``autoRemoveInterval`` in
+    minutes. ``crypto`` is accepted only switched off."""
+
+    store: ClassVar[str] = "mongodb"
+
+    mongo_url: str | None = option("mongoUrl", _mongo_url, default=None)
+    client: Any = option("client", _client, default=None)
+    mongo_options: Mapping[str, Any] | None = option("mongoOptions", _mapping, default=None)
+    db_name: str | None = option("dbName", string(allow_none=True), default=None)
+    collection_name: str = option("collectionName", string(), default="sessions")
+    ttl: float = option("ttl", number(minimum=1), default=1209600)
+    auto_remove: str = option(
+        "autoRemove", choice("native", "interval", "disabled"), default="native"
+    )
+    auto_remove_interval: float = option("autoRemoveInterval", _minutes, default=10)
+    touch_after: float = option("touchAfter", number(minimum=0), default=0)
+    stringify: bool = option("stringify", check_bool, default=True)
+    timestamps: bool = option("timestamps", check_bool, default=False)
+    write_concern: WriteConcern | None = option(
+        "writeOperationOptions", lambda store, key, value: _write_concern(value), default=None
+    )
+    crypto: Mapping[str, Any] | None = option("crypto", _unsupported, default=None)
+    crypto_adapter: Any = option("cryptoAdapter", _unsupported, default=None)
+
+    def check(self) -> None:
+        if (self.mongo_url is None) == (self.client is None):
+            raise option_error(self.store, "mongoUrl", "or 'client' must be given (exactly one)")
+        if self.client is not None and self.mongo_options:
+            raise option_error(self.store, "mongoOptions", "applies to 'mongoUrl' only")
+
+
 class MongoStore(PlanStore):
     name = "mongodb"
     metadata_keys = frozenset({"lastModified"})
     connection_errors: ClassVar[tuple[type[BaseException], ...]] = (ConnectionFailure,)
 
-    def __init__(
-        self,
-        *,
-        mongoUrl: str | None = None,
-        client: Any = None,
-        mongoOptions: Mapping[str, Any] | None = None,
-        dbName: str | None = None,
-        collectionName: str = "sessions",
-        ttl: float = 1209600,
-        autoRemove: str = "native",
-        autoRemoveInterval: float = 10,
-        touchAfter: float = 0,
-        stringify: bool = True,
-        timestamps: bool = False,
-        writeOperationOptions: Mapping[str, Any] | None = None,
-        crypto: Mapping[str, Any] | None = None,
-        cryptoAdapter: Any = None,
-        lifetime: Lifetime = NO_LIFETIME,
-    ) -> None:
-        self.lifetime = lifetime
-        if (mongoUrl is None) == (client is None):
-            raise option_error(self.name, "mongoUrl", "or 'client' must be given (exactly one)")
-        if mongoUrl is not None:
-            check_str(self.name, "mongoUrl", mongoUrl)
-            if not mongoUrl.startswith(("mongodb://", "mongodb+srv://")):
-                raise option_error(
-                    self.name,
-                    "mongoUrl",
-                    f"must be a mongodb:// or mongodb+srv:// URI, not {mongoUrl!r}",
-                )
-        if client is not None and not (isinstance(client, (str, MongoClient)) or callable(client)):
-            raise option_error(
-                self.name,
-                "client",
-                f"must be a pymongo MongoClient or a dotted path to one, not {client!r}",
-            )
-        if mongoOptions is not None and not isinstance(mongoOptions, Mapping):
-            raise option_error(self.name, "mongoOptions", f"must be a dict, not {mongoOptions!r}")
-        if client is not None and mongoOptions:
-            raise option_error(self.name, "mongoOptions", "applies to 'mongoUrl' only")
-        # connect-mongo's crypto is off only with {secret: false}.
-        crypto_off = crypto is None or (
-            isinstance(crypto, Mapping) and crypto.get("secret") is False
-        )
-        if not crypto_off or cryptoAdapter is not None:
-            raise option_error(
-                self.name,
-                "crypto" if cryptoAdapter is None else "cryptoAdapter",
-                "is not supported: encrypted sessions cannot be shared with Django",
-            )
-        self.url = mongoUrl
-        self.client_option = client
-        self.mongo_options = dict(mongoOptions or {})
-        self.db_name = None if dbName is None else check_str(self.name, "dbName", dbName)
-        self.collection_name = check_str(self.name, "collectionName", collectionName)
-        self.ttl = check_number(self.name, "ttl", ttl, minimum=1)
-        self.auto_remove = check_choice(
-            self.name, "autoRemove", autoRemove, ("native", "interval", "disabled")
-        )
-        self.auto_remove_interval = check_number(
-            self.name, "autoRemoveInterval", autoRemoveInterval, minimum=1
-        )
-        if self.auto_remove_interval > MAX_AUTO_REMOVE_INTERVAL:
-            raise option_error(
-                self.name,
-                "autoRemoveInterval",
-                f"is in minutes and must be at most {MAX_AUTO_REMOVE_INTERVAL}",
-            )
-        touch_after = check_number(self.name, "touchAfter", touchAfter, minimum=0)
-        if touch_after and not lifetime.touch_after_ms:  # connect-mongo's option alone
-            self.lifetime = replace(lifetime, touch_after_ms=seconds_to_ms(touch_after))
-        self.stringify = check_bool(self.name, "stringify", stringify)
-        self.timestamps = check_bool(self.name, "timestamps", timestamps)
-        self.write_concern = _write_concern(writeOperationOptions)
+    Options = MongoOptions
+    options: MongoOptions
 
+    def _setup(self) -> None:
+        options, lifetime = self.options, self.lifetime
+        if options.touch_after and not lifetime.touch_after_ms:  # connect-mongo's alone
+            self.lifetime = replace(lifetime, touch_after_ms=seconds_to_ms(options.touch_after))
+        self.url = options.mongo_url
+        self.mongo_options = dict(options.mongo_options or {})
         # connect-mongo's autoRemove "interval": every process deletes expired documents.
-        self._pruner = (
-            PeriodicPrune(self, self.auto_remove_interval * 60)
-            if self.auto_remove == "interval"
-            else None
+        interval = (
+            options.auto_remove_interval * 60 if self.options.auto_remove == "interval" else 0
         )
+        self._pruner = PeriodicPrune(self, interval) if interval else None
         self._indexed = False
         self._sync: Lazy[Any] = Lazy(self._connect, self._disconnect)
         # An AsyncMongoClient is bound to the event loop it first runs on: one per loop,
@@ -282,7 +300,7 @@ class MongoStore(PlanStore):
         return {**defaults, **self.mongo_options}
 
     def _given_client(self) -> Any:
-        value = self.client_option
+        value = self.options.client
         if isinstance(value, str):
             try:
                 value = import_string(value)
@@ -304,12 +322,14 @@ class MongoStore(PlanStore):
         if self._pruner is not None:
             self._pruner.start()
         database = (
-            client[self.db_name]
-            if self.db_name
+            client[self.options.db_name]
+            if self.options.db_name
             else client.get_default_database(default="test")  # connect-mongo's default
         )
         return database.get_collection(
-            self.collection_name, codec_options=CODEC, write_concern=self.write_concern
+            self.options.collection_name,
+            codec_options=CODEC,
+            write_concern=self.options.write_concern,
         )
 
     def _connect(self) -> Any:
@@ -335,7 +355,7 @@ class MongoStore(PlanStore):
             if error.code in INDEX_CONFLICTS:
                 raise ImproperlyConfigured(
                     f"the mongodb session store needs a TTL index {{expires: 1}} with "
-                    f"expireAfterSeconds 0 on {self.collection_name!r} (connect-mongo's), "
+                    f"expireAfterSeconds 0 on {self.options.collection_name!r} (connect-mongo's), "
                     f"but the collection has a different one ({error.details}). Drop that "
                     f"index, or set 'autoRemove' to 'interval' or 'disabled'."
                 ) from error
@@ -347,9 +367,9 @@ class MongoStore(PlanStore):
         collection = self._sync.get()
         if not self._indexed:
             with self._creating_indexes():
-                if self.auto_remove == "native":
+                if self.options.auto_remove == "native":
                     collection.create_index(TTL_KEYS, **TTL_OPTIONS)
-                if not self.stringify:
+                if not self.options.stringify:
                     for field in self._unindexed_fields(collection.list_indexes()):
                         collection.create_index([(field, 1)], sparse=True)
         return collection
@@ -359,9 +379,9 @@ class MongoStore(PlanStore):
         collection = self._loops.get()
         if not self._indexed:
             with self._creating_indexes():
-                if self.auto_remove == "native":
+                if self.options.auto_remove == "native":
                     await collection.create_index(TTL_KEYS, **TTL_OPTIONS)
-                if not self.stringify:
+                if not self.options.stringify:
                     indexes = await (await collection.list_indexes()).to_list()
                     for field in self._unindexed_fields(indexes):
                         await collection.create_index([(field, 1)], sparse=True)
@@ -389,8 +409,8 @@ class MongoStore(PlanStore):
             # connect-mongo's get() lends lastModified to the session; set() takes it back.
             session = {key: value for key, value in session.items() if key != "lastModified"}
         fields = {
-            "session": encode(session, stringify=self.stringify),
-            "expires": as_date(self.expires_at_ms(session, self.ttl)),
+            "session": encode(session, stringify=self.options.stringify),
+            "expires": as_date(self.expires_at_ms(session, self.options.ttl)),
         }
         if self.touch_after:
             fields["lastModified"] = now
@@ -398,7 +418,7 @@ class MongoStore(PlanStore):
 
     def _update(self, fields: Mapping[str, Any]) -> dict[str, Any]:
         update: dict[str, Any] = {"$set": fields}
-        if self.timestamps:
+        if self.options.timestamps:
             update["$currentDate"] = {"updatedAt": True}
         return update
 
@@ -408,7 +428,7 @@ class MongoStore(PlanStore):
         one makes it a duplicate key."""
         now = utcnow()
         fields = self._fields(session, now)
-        if self.timestamps:
+        if self.options.timestamps:
             fields["createdAt"] = fields["updatedAt"] = now
         # connect-mongo creates by upsert, and MongoDB (5.0+) applies update fields in
         # name order: the same order gives the same bytes.
@@ -432,7 +452,7 @@ class MongoStore(PlanStore):
             if self.lifetime.touched_recently(last_modified, to_epoch_ms(now)):
                 return None
             fields["lastModified"] = now
-        fields["expires"] = as_date(self.expires_at_ms(session, self.ttl))
+        fields["expires"] = as_date(self.expires_at_ms(session, self.options.ttl))
         return live(sid, now), self._update(fields)
 
     def _decoded(self, document: Mapping[str, Any]) -> Versioned:
@@ -448,7 +468,7 @@ class MongoStore(PlanStore):
         )
 
     def fresh_expiry(self, session: Record) -> int:
-        return self.expires_at_ms(session, self.ttl)
+        return self.expires_at_ms(session, self.options.ttl)
 
     def _records(self, documents: Iterable[Mapping[str, Any]]) -> dict[str, Record]:
         return {document["_id"]: self._decoded(document).record for document in documents}
@@ -457,7 +477,10 @@ class MongoStore(PlanStore):
         # A thorough search also scans documents a Node app with the other stringify
         # setting wrote as strings, which the field indexes cannot see.
         return owner_filter(
-            owner, utcnow(), indexed=not self.stringify, scanned=self.stringify or thorough
+            owner,
+            utcnow(),
+            indexed=not self.options.stringify,
+            scanned=self.options.stringify or thorough,
         )
 
     # -- the store's own operations, sync or async ----------------------------------------
@@ -518,7 +541,7 @@ class MongoStore(PlanStore):
         return (yield Command(lambda collection: collection.count_documents(query)))
 
     def _prune(self, dry_run: bool, progress: Progress | None) -> Plan[int | None]:
-        if self.auto_remove == "native":
+        if self.options.auto_remove == "native":
             return None  # MongoDB's TTL monitor deletes them
         old = expired(utcnow())
         if dry_run:

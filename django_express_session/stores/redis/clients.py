@@ -34,7 +34,7 @@ except ImportError as error:  # pragma: no cover - depends on the installed extr
     ) from error
 
 from ...core.ops import Op
-from ..base import option_error
+from ...validation import option_error
 
 logger = logging.getLogger("django_express_session")
 
@@ -159,9 +159,9 @@ class RedisClients:
         return self._sync.get()[0].client
 
     def _connect(self) -> tuple[Connection, bool]:
-        if self._client_option is None:
+        if self.options.client is None:
             return Connection(self._alias_client(), *self._scripts), True
-        given, from_factory = self._resolve_client(self._client_option)
+        given, from_factory = self._resolve_client(self.options.client)
         client, owned = self._bounded(given)
         if from_factory and client is not given:
             given.close()  # the factory's client was only the model of the store's own
@@ -330,7 +330,7 @@ class RedisClients:
     def _recipe(self) -> Callable[[], AsyncClient | None]:
         """How to build an asyncio client like the sync one, with the bounds; it gives
         None when that client has no asyncio form here (Sentinel...)."""
-        if self._client_option is None:
+        if self.options.client is None:
             return self._alias_async_recipe()
         # A client object: its settings are copied (redis-py has no documented way to
         # make an asyncio twin of a client), leaving out redis-py's own plumbing.

@@ -178,7 +178,7 @@ class UserIndex:
                 if value is None or not any(part in _bytes(value) for part in wanted):
                     continue  # expired since the scan, or no one's we look for
                 with contextlib.suppress(CorruptRecord):
-                    batch[_text(key)[len(self.prefix) :]] = loads(value)
+                    batch[_text(key)[len(self.options.prefix) :]] = loads(value)
             yield batch
 
     def _file(self, client: Client, sets: Mapping[str, frozenset[str]]) -> int:
@@ -232,7 +232,7 @@ class UserIndex:
                 changed += self._file(client, sets)
             if progress is not None:
                 progress(changed)
-        for keys in self._scan_batches(client, self.index_prefix):
+        for keys in self._scan_batches(client, self.options.index_prefix):
             listed = self._planned(self._members_plan([_text(key) for key in keys]))
             _, stale = self._planned(self._checked_plan(listed)) if listed else ({}, {})
             changed += sum(len(sids) for sids in stale.values())

@@ -111,25 +111,25 @@ class RedisLayout:
     """Keys, TTLs and reads of a ``RedisStore`` (a mixin: the store holds the options)."""
 
     def key(self, sid: str) -> str:
-        return self.prefix + sid
+        return self.options.prefix + sid
 
     def index_key(self, term: str) -> str:
         """The set of the session ids filed under ``term`` (see ``owner.index_terms``)."""
-        return self.index_prefix + term
+        return self.options.index_prefix + term
 
     def _index_keys(self, record: Record) -> frozenset[str]:
         return frozenset(self.index_key(term) for term in index_terms(record))
 
     def _member_ttl(self, ttl: int) -> int | None:
         """How long an index set must keep a session written with ``ttl``."""
-        return None if self.disable_ttl else ttl
+        return None if self.options.disable_ttl else ttl
 
     def ttl_for(self, session: Record) -> int:
         """connect-redis's ``getTTL``: the ``ttl`` function, else the cookie's remaining
         seconds, else the ``ttl`` number."""
-        if callable(self.ttl):
-            return math.ceil(self.ttl(session))
-        return self.ttl_seconds(session, self.ttl)
+        if callable(self.options.ttl):
+            return math.ceil(self.options.ttl(session))
+        return self.ttl_seconds(session, self.options.ttl)
 
     def _read_call(self, sid: str, touch: bool) -> tuple[ClientCall, float]:
         """The read, and the time it was sent (epoch ms, to turn the PTTL it reports
@@ -138,10 +138,10 @@ class RedisLayout:
         of the request, and the read reports the TTL for ``touchAfter``)."""
         key = self.key(sid)
         sent = now_ms()
-        if touch and not (self.disable_touch or self.disable_ttl):
+        if touch and not (self.options.disable_touch or self.options.disable_ttl):
             args = [
-                self.ttl if not callable(self.ttl) else 0,
-                "0" if callable(self.ttl) else "1",
+                self.options.ttl if not callable(self.options.ttl) else 0,
+                "0" if callable(self.options.ttl) else "1",
                 self.lifetime.touch_after_ms,
                 self.lifetime.absolute_max_age_ms or 0,
                 sent,
@@ -162,7 +162,7 @@ class RedisLayout:
         return Versioned(loads(value), version=value, touched=bool(touched), expires_at=expires_at)
 
     def fresh_expiry(self, session: Record) -> int | None:
-        if self.disable_ttl:
+        if self.options.disable_ttl:
             return None
         return now_ms() + self.ttl_for(session) * 1000
 
@@ -179,17 +179,19 @@ class RedisLayout:
         """The keys under ``prefix`` (the sessions' by default, never an index set), by
         ``SCAN`` on the server or on every primary of a cluster, without repeats (SCAN
         may return a key twice), in batches of ``scanCount``."""
-        prefix = self.prefix if prefix is None else prefix
+        prefix = self.options.prefix if prefix is None else prefix
         # The index sets lie under the sessions' prefix only when set up so (an empty
         # prefix, say): they are no sessions.
-        skipped = self.index_prefix.encode() if prefix != self.index_prefix else None
+        skipped = (
+            self.options.index_prefix.encode() if prefix != self.options.index_prefix else None
+        )
         pattern = _GLOB_SPECIAL.sub(r"\\\1", prefix) + "*"
         if isinstance(client, RedisCluster):
             keys = client.scan_iter(
-                match=pattern, count=self.scan_count, target_nodes=RedisCluster.PRIMARIES
+                match=pattern, count=self.options.scan_count, target_nodes=RedisCluster.PRIMARIES
             )
         else:
-            keys = client.scan_iter(match=pattern, count=self.scan_count)
+            keys = client.scan_iter(match=pattern, count=self.options.scan_count)
         seen: set[bytes | str] = set()
         batch: list[bytes | str] = []
         for key in keys:
@@ -197,7 +199,7 @@ class RedisLayout:
                 continue
             seen.add(key)
             batch.append(key)
-            if len(batch) >= self.scan_count:
+            if len(batch) >= self.options.scan_count:
                 yield batch
                 batch = []
         if batch:

@@ -4,32 +4,29 @@ plan of Redis calls (see the package's docstring)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from django.utils.module_loading import import_string
 
 from ...core import plans
-from ...core.lifetime import Lifetime
 from ...core.ops import Plan
 from ...exceptions import CreateError
 from ...record import Record, dumps, loads
-from ..base import (
-    NO_LIFETIME,
-    Lazy,
-    PerLoop,
-    PlanStore,
-    Progress,
-    Versioned,
+from ...validation import (
+    StoreOptions,
     check_bool,
     check_number,
-    check_str,
+    number,
+    option,
     option_error,
+    string,
 )
+from ..base import Lazy, PerLoop, PlanStore, Progress, Versioned
 from .clients import (
     AsyncClient,
     AsyncScript,
     Call,
-    Client,
     ClientCall,
     Connection,
     InThread,
@@ -40,6 +37,69 @@ from .clients import (
 )
 from .index import UserIndex
 from .layout import READ_AND_TOUCH, REPLACE, RedisLayout, _pipeline, _text, _ttl_of
+
+
+def _client(store: str, key: str, client: Any) -> Any:
+    if client is not None and not isinstance(client, (str, redis.Redis, RedisCluster)):
+        raise option_error(
+            store,
+            key,
+            "must be a redis.Redis or redis.cluster.RedisCluster object, or the dotted "
+            f"path of one or of a function returning one, not {client!r}",
+        )
+    return client
+
+
+def _ttl(store: str, key: str, ttl: Any) -> int | Callable[[Record], int]:
+    """connect-redis's ``ttl``: seconds, or a function of the session (or its path)."""
+    if isinstance(ttl, str):
+        try:
+            ttl = import_string(ttl)
+        except ImportError as error:
+            raise option_error(store, key, f"cannot be imported: {error}") from None
+    if callable(ttl):
+        return ttl
+    return check_number(store, key, ttl, minimum=1, whole=True)
+
+
+def _more_than_zero(store: str, key: str, value: Any) -> float:
+    check_number(store, key, value)
+    if not value > 0:
+        raise option_error(store, key, f"must be more than 0, not {value!r}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class RedisOptions(StoreOptions):
+    """connect-redis's options (its names in settings), and how to reach Redis:
+    ``alias`` (a django-redis ``CACHES`` entry, ``"default"`` unless ``client`` is
+    given) or ``client`` (a redis-py client, or a dotted path to one or to a factory).
+    ``indexPrefix`` is where the per-user index sets go (``"users:" + prefix`` by
+    default, outside the keys connect-redis scans); ``timeout`` bounds every command."""
+
+    store: ClassVar[str] = "redis"
+
+    alias: str | None = option("alias", string(allow_none=True), default=None)
+    client: Any = option("client", _client, default=None)
+    prefix: str = option("prefix", string(allow_empty=True), default="sess:")
+    ttl: int | Callable[[Record], int] = option("ttl", _ttl, default=86400)
+    disable_touch: bool = option("disableTouch", check_bool, default=False)
+    disable_ttl: bool = option("disableTTL", check_bool, default=False)
+    scan_count: int = option("scanCount", number(minimum=1, whole=True), default=100)
+    timeout: float = option("timeout", _more_than_zero, default=0.5)
+    index_prefix: str | None = option("indexPrefix", string(allow_none=True), default=None)
+
+    def check(self) -> None:
+        if self.alias is not None and self.client is not None:
+            raise option_error(
+                self.store, "client", "and 'alias' are exclusive: give one way to reach Redis"
+            )
+        if self.index_prefix is None:
+            object.__setattr__(self, "index_prefix", "users:" + self.prefix)
+        if self.index_prefix == self.prefix:
+            raise option_error(
+                self.store, "indexPrefix", "must differ from 'prefix': the sets are no sessions"
+            )
 
 
 class RedisStore(RedisClients, UserIndex, RedisLayout, PlanStore):
@@ -60,50 +120,13 @@ class RedisStore(RedisClients, UserIndex, RedisLayout, PlanStore):
         redis.exceptions.SlotNotCoveredError,
     )
 
-    def __init__(
-        self,
-        *,
-        alias: str | None = None,
-        client: Client | str | None = None,
-        prefix: str = "sess:",
-        ttl: int | Callable[[Record], int] | str = 86400,
-        disableTouch: bool = False,  # connect-redis option names
-        disableTTL: bool = False,
-        scanCount: int = 100,
-        timeout: float = 0.5,
-        indexPrefix: str | None = None,
-        lifetime: Lifetime = NO_LIFETIME,
-    ) -> None:
-        self.lifetime = lifetime
-        if alias is not None and client is not None:
-            raise option_error(
-                self.name, "client", "and 'alias' are exclusive: give one way to reach Redis"
-            )
-        if client is not None and not isinstance(client, (str, redis.Redis, RedisCluster)):
-            raise option_error(
-                self.name,
-                "client",
-                "must be a redis.Redis or redis.cluster.RedisCluster object, or the dotted "
-                f"path of one or of a function returning one, not {client!r}",
-            )
-        self.alias = check_str(self.name, "alias", "default" if alias is None else alias)
-        self._client_option = client
-        self.prefix = check_str(self.name, "prefix", prefix, allow_empty=True)
-        self.index_prefix = check_str(
-            self.name, "indexPrefix", "users:" + self.prefix if indexPrefix is None else indexPrefix
-        )
-        if self.index_prefix == self.prefix:
-            raise option_error(
-                self.name, "indexPrefix", "must differ from 'prefix': the sets are no sessions"
-            )
-        self.ttl = self._check_ttl(ttl)
-        self.disable_touch = check_bool(self.name, "disableTouch", disableTouch)
-        self.disable_ttl = check_bool(self.name, "disableTTL", disableTTL)
-        self.scan_count = self._check_int("scanCount", scanCount)
-        check_number(self.name, "timeout", timeout)
-        if not timeout > 0:
-            raise option_error(self.name, "timeout", f"must be more than 0, not {timeout!r}")
-        self.timeout = float(timeout)
+    Options = RedisOptions
+    options: RedisOptions
+
+    def _setup(self) -> None:
+        options = self.options
+        self.alias = "default" if options.alias is None else options.alias
+        self.timeout = float(options.timeout)
         self._scripts = (Script(None, READ_AND_TOUCH), Script(None, REPLACE))
         self._async_scripts = (AsyncScript(None, READ_AND_TOUCH), AsyncScript(None, REPLACE))
         #: The sync client, and whether the store built it (then it is the store's to close).
@@ -114,22 +137,6 @@ class RedisStore(RedisClients, UserIndex, RedisLayout, PlanStore):
         self._by_loop: PerLoop[Connection | None] = PerLoop(
             self._new_async_connection, lambda connection: connection.client.aclose()
         )
-
-    def _check_int(self, key: str, value: Any) -> int:
-        check_number(self.name, key, value, minimum=1)
-        if not isinstance(value, int):
-            raise option_error(self.name, key, f"must be a whole number, not {value!r}")
-        return value
-
-    def _check_ttl(self, ttl: Any) -> int | Callable[[Record], int]:
-        if isinstance(ttl, str):
-            try:
-                ttl = import_string(ttl)
-            except ImportError as error:
-                raise option_error(self.name, "ttl", f"cannot be imported: {error}") from None
-        if callable(ttl):
-            return ttl
-        return self._check_int("ttl", ttl)
 
     # -- the five primitives, as plans ----------------------------------------------------
 
@@ -149,7 +156,7 @@ class RedisStore(RedisClients, UserIndex, RedisLayout, PlanStore):
             if (yield Call(lambda c: c.client.exists(key))):
                 raise CreateError(sid)
             return
-        value, expiry = dumps(session), None if self.disable_ttl else ttl
+        value, expiry = dumps(session), None if self.options.disable_ttl else ttl
         if not (yield Call(lambda c: c.client.set(key, value, ex=expiry, nx=True))):
             raise CreateError(sid)
         yield Call(self._index_call(sid, self._index_keys(session), ttl=self._member_ttl(ttl)))
@@ -158,7 +165,11 @@ class RedisStore(RedisClients, UserIndex, RedisLayout, PlanStore):
         if version is None:
             return False
         key, ttl = self.key(sid), self.ttl_for(session)
-        args = [version, dumps(session), "none" if self.disable_ttl and ttl > 0 else max(ttl, 0)]
+        args = [
+            version,
+            dumps(session),
+            "none" if self.options.disable_ttl and ttl > 0 else max(ttl, 0),
+        ]
         if not (yield Call(lambda c: c.replace(keys=[key], args=args, client=c.client))):
             return False
         # Only after the write took: the sets it leaves still list the session otherwise.
@@ -183,7 +194,7 @@ class RedisStore(RedisClients, UserIndex, RedisLayout, PlanStore):
             yield Call(self._index_call(sid, (), self._stored_keys(value)))
 
     def _touch_call(self, sid: str, session: Record) -> ClientCall | None:
-        if self.disable_touch or self.disable_ttl:
+        if self.options.disable_touch or self.options.disable_ttl:
             return None
         # EXPIRE never creates a key, and deletes it when the TTL is <= 0.
         key, ttl = self.key(sid), self.ttl_for(session)
@@ -229,7 +240,7 @@ class RedisStore(RedisClients, UserIndex, RedisLayout, PlanStore):
                 values = client.mget(keys)
             for key, value in zip(keys, values, strict=True):
                 if value is not None:  # expired since the scan
-                    sessions[_text(key)[len(self.prefix) :]] = loads(value)
+                    sessions[_text(key)[len(self.options.prefix) :]] = loads(value)
         return sessions
 
     def _delete_all(self) -> None:
