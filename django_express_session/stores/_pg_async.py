@@ -8,7 +8,7 @@ connections per event loop and nothing of what that pool adds (background worker
 per pool, health checks, resizing), and one dependency fewer for the PostgreSQL extra.
 
 A pool belongs to the event loop it was first used in (asyncio connections cannot move
-between loops): ``LoopPools`` keeps one per running loop (``base.PerLoop``),
+between loops): ``LoopPools`` keeps one per running loop (``resources.PerLoop``),
 so uvicorn's single loop and a test suite's many short-lived loops both work; the idle
 connections of a pool are closed when its loop is garbage-collected, or by ``close()``.
 
@@ -35,7 +35,7 @@ from typing import Any
 import psycopg
 from django.db import utils
 
-from .base import PerLoop
+from .resources import PerLoop
 
 #: Connections per event loop (each process of uvicorn/daphne runs one loop).
 POOL_SIZE = 4

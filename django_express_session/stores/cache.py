@@ -61,7 +61,8 @@ from ..exceptions import CorruptRecord, CreateError
 from ..owner import Owner
 from ..record import Record, dumps, expires_ms, loads, now_ms
 from ..validation import StoreOptions, check_str, number, option, option_error, string
-from .base import Lazy, Store, Versioned
+from .base import Store, Versioned
+from .resources import Lazy
 
 ONE_DAY = 86400
 #: memcached reads an expiration time over 30 days as an absolute unix time.

@@ -67,7 +67,8 @@ from ..validation import (
     string,
 )
 from . import _user_index
-from .base import Lazy, PlanStore, Versioned
+from .base import PlanStore, Versioned
+from .resources import Lazy
 
 #: Rows deleted per statement by ``prune``: each batch is its own short transaction.
 PRUNE_BATCH = 10_000

@@ -36,7 +36,8 @@ from ..core.lifetime import capped
 from ..exceptions import CorruptRecord, CreateError, InvalidSessionId
 from ..record import Record, now_ms
 from ..validation import StoreOptions, check_str, number, option, option_error
-from .base import PeriodicPrune, Store, Versioned
+from .base import Store, Versioned
+from .resources import PeriodicPrune
 
 try:
     import fcntl

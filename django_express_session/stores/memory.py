@@ -24,7 +24,8 @@ from .. import record
 from ..exceptions import CreateError
 from ..record import Record, now_ms
 from ..validation import StoreOptions, number, option
-from .base import PeriodicPrune, Store, Versioned
+from .base import Store, Versioned
+from .resources import PeriodicPrune
 
 DAY_MS = 24 * 60 * 60 * 1000
 

@@ -26,7 +26,7 @@ found like any other: there is no index to repair.
 
 Each method is written once, as a plan of collection calls (``base.PlanStore``): the
 store performs a ``Command`` or a ``Find`` on the sync ``MongoClient`` or, in async
-code, on the running loop's ``AsyncMongoClient`` (one per event loop, ``base.PerLoop``).
+code, on the running loop's ``AsyncMongoClient`` (one per event loop, ``resources.PerLoop``).
 """
 
 from __future__ import annotations
@@ -59,14 +59,8 @@ from ..validation import (
     option_error,
     string,
 )
-from .base import (
-    Lazy,
-    PeriodicPrune,
-    PerLoop,
-    PlanStore,
-    Progress,
-    Versioned,
-)
+from .base import PlanStore, Progress, Versioned
+from .resources import Lazy, PeriodicPrune, PerLoop
 
 try:
     from bson.codec_options import CodecOptions

@@ -22,7 +22,8 @@ from ...validation import (
     option_error,
     string,
 )
-from ..base import Lazy, PerLoop, PlanStore, Progress, Versioned
+from ..base import PlanStore, Progress, Versioned
+from ..resources import Lazy, PerLoop
 from .clients import (
     AsyncClient,
     AsyncScript,
