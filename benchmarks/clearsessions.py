@@ -98,7 +98,7 @@ def slowest_read_while(alias: str, sid: str, done: threading.Event, out: list[fl
 
     from django_express_session.stores.database import DatabaseStore
 
-    store = DatabaseStore(alias=alias)
+    store = DatabaseStore.from_options({"alias": alias})
     store.get(sid)  # connect first: the connection's set-up is not what is measured
     slowest = 0.0
     while not done.is_set():
@@ -122,7 +122,7 @@ def measure(label: str, alias: str, count: int, fill) -> None:
     started = time.perf_counter()
     fill(alias, count)
     filled = time.perf_counter() - started
-    store = DatabaseStore(alias=alias)
+    store = DatabaseStore.from_options({"alias": alias})
     expired = store.prune(dry_run=True)
 
     done, slowest = threading.Event(), []

@@ -20,7 +20,7 @@ from django_express_session.stores.memory import MemoryStore
 
 
 def main(visitors: int = 1_000_000, max_age_ms: int = 200) -> None:
-    store = MemoryStore(max=50_000)
+    store = MemoryStore.from_options({"max": 50_000})
     tracemalloc.start()
     started = time.perf_counter()
     print(f"{'sessions written':>16} {'entries':>8} {'heap items':>10} {'traced MiB':>10}")

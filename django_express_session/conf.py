@@ -334,22 +334,19 @@ def get_options() -> Options:
     return parse(getattr(settings, SETTING, None))
 
 
-def build_store(config: StoreConfig) -> Store:
+def build_store(config: StoreConfig, lifetime: Lifetime | None = None) -> Store:
     from .stores.base import Store
 
     store_class = imported(config.backend, partial(invalid, "'store']['backend'"))
     if not (isinstance(store_class, type) and issubclass(store_class, Store)):
         raise invalid("'store']['backend'", f"{config.backend} is not a Store subclass")
-    return store_class.from_options(config.options)
+    return store_class.from_options(config.options, lifetime=lifetime)
 
 
 @functools.cache
 def get_store() -> Store:
-    from .lifetime import configure_store
-
     options = get_options()
-    store = configure_store(build_store(options.store), options.lifetime)
-    return with_migration(store, options.migrate_from)
+    return with_migration(build_store(options.store, options.lifetime), options.migrate_from)
 
 
 def reset() -> None:

@@ -1,5 +1,6 @@
-"""Session lifetimes on the Django side: the options reach the store, ``login()``
-restarts the absolute clock, and a view can ask to leave the session as it is.
+"""Session lifetimes on the Django side: ``login()`` restarts the absolute clock, and a
+view can ask to leave the session as it is (the store gets its ``Lifetime`` when
+``conf`` builds it).
 
 The rules themselves (when the cap is reached, how it clamps an expiry, when a touch is
 due under ``touchAfter``) are ``core.lifetime``'s; the session applies them.
@@ -7,13 +8,9 @@ due under ``touchAfter``) are ``core.lifetime``'s; the session applies them.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.http import HttpRequest
-
-if TYPE_CHECKING:
-    from .core.lifetime import Lifetime
-    from .stores.base import Store
 
 #: Set on a request whose view must leave the session as it is (``leave_untouched``).
 PASSIVE_ATTRIBUTE = "_express_session_passive"
@@ -21,14 +18,6 @@ PASSIVE_ATTRIBUTE = "_express_session_passive"
 #: Whether any view of this process is decorated ``untouched``: until one is, no request
 #: needs its URL resolved before the view to find out.
 _untouched_views = False
-
-
-def configure_store(store: Store, lifetime: Lifetime) -> Store:
-    """Give the store the lifetime (checked by ``conf``, where both sources of
-    ``touchAfter`` meet), in the store's attributes' units."""
-    store.touch_after = lifetime.touch_after_ms / 1000
-    store.absolute_max_age = lifetime.absolute_max_age_ms
-    return store
 
 
 def leave_untouched(request: HttpRequest) -> None:

@@ -11,7 +11,7 @@ and closing are plans, run by ``core.drive`` with the store's sync or async meth
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
@@ -24,6 +24,7 @@ from . import conf, identity, signals, signing
 from .conf import Options
 from .core.decide import Decision, Facts, decide
 from .core.drive import arun, run
+from .core.ops import Plan
 from .core.state import Mode
 from .exceptions import StoreUnavailable, UpdateConflict, UpdateError
 from .http import is_secure, path_matches, set_cookie_line
@@ -31,8 +32,6 @@ from .opening import Incoming, Opened, Opener, Owed, openers, opening_by
 from .session import SessionStore
 
 logger = logging.getLogger("django_express_session")
-
-Plan = Generator[Any, Any, Any]
 
 
 class SessionMiddleware(DjangoSessionMiddleware):

@@ -37,12 +37,12 @@ import functools
 import hashlib
 import hmac
 import logging
-from collections.abc import Generator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from datetime import timezone as dt_timezone
 from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -50,6 +50,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from . import record
+from .core.ops import Op
 from .signing import Secret
 from .validation import invalid
 
@@ -58,8 +59,6 @@ if TYPE_CHECKING:
     from .stores.base import Store
 
 logger = logging.getLogger("django_express_session")
-
-Plan = Generator[Any, Any, Any]
 
 #: Django's bookkeeping key for ``set_expiry()``; it becomes the express cookie's expiry.
 EXPIRY_KEY = "_session_expiry"
@@ -175,12 +174,26 @@ def discard(migrate: MigrateFrom, key: str) -> None:
     migrate.session_store()(session_key=key).delete(key)
 
 
-class MigratingStore:
-    """The configured store, plus the two old-engine operations ``adopting`` yields.
+@dataclass(frozen=True, slots=True)
+class TakeOld(Op):
+    """Read and convert the old engine's session ``key`` (None: it has none)."""
 
-    Everything else is the store's own (attributes are looked up on it). Its plans run in
-    Django's shared worker thread when the store has no native asyncio, since the old
-    engine's calls block (and may use the database)."""
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class DiscardOld(Op):
+    """Delete the old engine's session ``key``."""
+
+    key: str
+
+
+class MigratingStore:
+    """The configured store, plus the two old-engine operations ``adopting`` yields: a
+    ``Performer`` of its own (``core.ops``) that hands every other operation to the
+    store, and answers the rest of the store's API with the store's own attributes.
+    Its plans run in Django's shared worker thread when the store has no native
+    asyncio, since the old engine's calls block (and may use the database)."""
 
     blocking = True
     thread_sensitive = True
@@ -195,21 +208,39 @@ class MigratingStore:
     def __repr__(self) -> str:
         return f"MigratingStore({self.store!r}, {self.migrate.engine!r})"
 
-    def migration_take(self, key: str) -> OldSession | None:
-        return take(self.migrate, key)
+    @property
+    def name(self) -> str:
+        return self.store.name
 
-    async def amigration_take(self, key: str) -> OldSession | None:
-        return await sync_to_async(take, thread_sensitive=True)(self.migrate, key)
+    @property
+    def connection_errors(self) -> tuple[type[BaseException], ...]:
+        return self.store.connection_errors
 
-    def migration_discard(self, key: str) -> None:
-        discard(self.migrate, key)
+    @property
+    def native_async(self) -> bool:
+        return self.store.native_async
 
-    async def amigration_discard(self, key: str) -> None:
-        await sync_to_async(discard, thread_sensitive=True)(self.migrate, key)
+    def perform(self, op: Op) -> Any:
+        match op:
+            case TakeOld(key):
+                return take(self.migrate, key)
+            case DiscardOld(key):
+                return discard(self.migrate, key)
+        return self.store.perform(op)
+
+    async def aperform(self, op: Op) -> Any:
+        match op:
+            case TakeOld(key):
+                return await sync_to_async(take, thread_sensitive=True)(self.migrate, key)
+            case DiscardOld(key):
+                return await sync_to_async(discard, thread_sensitive=True)(self.migrate, key)
+        return await self.store.aperform(op)
 
 
 def with_migration(store: Store, migrate: MigrateFrom | None) -> Store:
-    """The store the middleware drives: the configured one, wrapped under ``migrateFrom``."""
+    """The store the middleware drives: the configured one, wrapped under ``migrateFrom``
+    (a ``Performer`` of its own that answers every other ``Store`` attribute with the
+    store's: hence the cast)."""
     if migrate is None:
         return store
-    return MigratingStore(store, migrate)  # type: ignore[return-value]
+    return cast("Store", MigratingStore(store, migrate))

@@ -14,7 +14,7 @@ response is decided, as middleware unwind.
 from __future__ import annotations
 
 import logging
-from collections.abc import Generator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -25,15 +25,13 @@ from . import migration, record, signing
 from .conf import Options
 from .core import plans
 from .core.decide import Decision
-from .core.ops import Op, Versioned
+from .core.ops import Create, Plan, Versioned
 from .exceptions import CreateError, StoreUnavailable
 from .http import parse_cookie_header
 from .migration import MigrateFrom
 from .session import SessionStore, new_cookie
 
 logger = logging.getLogger("django_express_session")
-
-Plan = Generator[Any, Any, Any]
 
 
 @dataclass(frozen=True)
@@ -65,7 +63,7 @@ class Owed(Protocol):
 
 
 class Opener(Protocol):
-    def opening(self, incoming: Incoming, session: SessionStore | None) -> Plan:
+    def opening(self, incoming: Incoming, session: SessionStore | None) -> Plan[Any]:
         """A plan giving ``(session, owed or None)``: ``session`` is the one opened so
         far (None for the first opener), kept or replaced."""
 
@@ -83,11 +81,11 @@ class Opened:
 class ExpressCookie:
     """The session the signed express cookie names, loaded; else a new one."""
 
-    def opening(self, incoming: Incoming, session: SessionStore | None) -> Plan:
+    def opening(self, incoming: Incoming, session: SessionStore | None) -> Plan[Any]:
         return (yield from SessionStore.opening(incoming.request, incoming.cookie_sid)), None
 
 
-def opening_by(chain: tuple[Opener, ...], incoming: Incoming) -> Plan:
+def opening_by(chain: tuple[Opener, ...], incoming: Incoming) -> Plan[Any]:
     """Run the openers; give ``(session, what the response owes)``."""
     session: SessionStore | None = None
     owed: list[Owed] = []
@@ -129,7 +127,7 @@ class MigrateFromCookie:
 
     migrate: MigrateFrom
 
-    def opening(self, incoming: Incoming, session: SessionStore | None) -> Plan:
+    def opening(self, incoming: Incoming, session: SessionStore | None) -> Plan[Any]:
         old_key = incoming.cookies.get(self.migrate.cookie_name) or None
         if old_key is None:
             return session, None
@@ -139,7 +137,7 @@ class MigrateFromCookie:
         debt = OldCookieDeletion(self.migrate.cookie_name, adopted=adopted is not None)
         return adopted or session, debt
 
-    def adopting(self, request: HttpRequest, options: Options, old_key: str) -> Plan:
+    def adopting(self, request: HttpRequest, options: Options, old_key: str) -> Plan[Any]:
         """The express session of the old session ``old_key``: converted now (once,
         whoever of several concurrent requests wins the ``create``), or earlier; None
         when the old engine has no live session of that key."""
@@ -156,17 +154,19 @@ class MigrateFromCookie:
         if loaded is None:
             return None
         try:
-            yield Op("migration_discard", (old_key,))  # only now that the express record is stored
+            yield migration.DiscardOld(old_key)  # only now that the express record is stored
         except Exception as error:  # it lingers harmlessly: its cookie now finds the new record
             logger.warning("migrateFrom: the old session could not be removed: %r", error)
         return SessionStore.adopted(request, sid, loaded, created=created)
 
-    def _converting(self, request: HttpRequest, options: Options, old_key: str, sid: str) -> Plan:
+    def _converting(
+        self, request: HttpRequest, options: Options, old_key: str, sid: str
+    ) -> Plan[Any]:
         """The old session ``old_key`` stored as an express record under ``sid``: give
         ``(record as read, created by this request)``; ``(None, False)`` when there is
         none to convert."""
         try:
-            old = yield Op("migration_take", (old_key,))
+            old = yield migration.TakeOld(old_key)
         except StoreUnavailable:
             raise
         except Exception as error:
@@ -181,7 +181,7 @@ class MigrateFromCookie:
             logger.warning("migrateFrom: session %s not converted: %s", record.sid_hint(sid), error)
             return None, False
         try:
-            yield Op("create", (sid, converted))
+            yield Create(sid, converted)
         except CreateError:
             return (yield from plans.load(sid, touch=False)), False  # the winner's record
         return Versioned(converted), True

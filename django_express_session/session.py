@@ -11,7 +11,6 @@ that the plain method runs with ``run`` and its ``a*`` twin with ``arun``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Generator
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 from typing import Any
@@ -28,7 +27,7 @@ from .core import plans
 from .core.decide import Decision
 from .core.drive import arun, run
 from .core.lifetime import Lifetime, clock, ends_at, now_ms, seconds_until
-from .core.ops import Versioned
+from .core.ops import Plan, Versioned
 from .core.state import OWN_KEY, Fingerprint, Mode, SessionState, own_moment
 from .exceptions import UpdateError
 from .http import is_secure
@@ -36,8 +35,6 @@ from .record import sid_hint
 from .stores.base import Store
 
 logger = logging.getLogger("django_express_session")
-
-Plan = Generator[Any, Any, Any]
 
 
 class SessionStore(SessionBase):

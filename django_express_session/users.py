@@ -17,7 +17,6 @@ clears the cookie.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Generator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -26,7 +25,7 @@ from django.utils.crypto import salted_hmac
 
 from . import conf, signals, tracking
 from .core.drive import arun, run
-from .core.ops import Op
+from .core.ops import Destroy, Plan, SessionsOf
 from .core.state import own_moment, own_of
 from .exceptions import CannotListSessions
 from .owner import Owner
@@ -49,8 +48,6 @@ __all__ = [
     "owner_of",
     "sessions_of",
 ]
-
-Plan = Generator[Op, Any, Any]
 
 #: ``session_ended``'s reason for the sessions ``logout_everywhere`` ends.
 REASON = "everywhere"
@@ -123,13 +120,13 @@ def _ordered(sessions: list[UserSession]) -> list[UserSession]:
     )
 
 
-def _listing(owner: Owner, *, thorough: bool = False) -> Plan:
+def _listing(owner: Owner, *, thorough: bool = False) -> Plan[Any]:
     """The store's live records of ``owner`` by id; ``CannotListSessions`` where the
     store cannot list them. ``thorough`` (for ending sessions: after a stolen laptop
     every one must end) also finds those a store's index does not list yet, the ones
     Node wrote, at the price of a scan on Redis."""
     try:
-        return (yield Op("sessions_of", (owner,), (("thorough", thorough),)))
+        return (yield SessionsOf(owner, thorough))
     except NotImplementedError as error:
         raise CannotListSessions(
             f"{error}; a user's sessions cannot be listed or ended on this store (the "
@@ -137,7 +134,7 @@ def _listing(owner: Owner, *, thorough: bool = False) -> Plan:
         ) from error
 
 
-def _described(user: AbstractBaseUser, request: HttpRequest | None) -> Plan:
+def _described(user: AbstractBaseUser, request: HttpRequest | None) -> Plan[Any]:
     records = yield from _listing(owner_of(user))
     current = _current_sid(request)
     return _ordered([describe(sid, record, current) for sid, record in records.items()])
@@ -165,7 +162,7 @@ def _kept_sid(keep: SessionStore | str | None) -> str | None:
     raise TypeError(f"keep must be a session, a session id or None, not {type(keep).__name__}")
 
 
-def _ending(sid: str, request: HttpRequest | None) -> Plan:
+def _ending(sid: str, request: HttpRequest | None) -> Plan[Any]:
     """End one session. The request's own is ended through its session object, so
     that the response saves nothing of it (no resave, no modified data brings it
     back) and clears the browser's cookie."""
@@ -175,13 +172,13 @@ def _ending(sid: str, request: HttpRequest | None) -> Plan:
     if isinstance(session, SessionStore) and session.session_key == sid:
         yield from session.destroying(REASON)
         return
-    yield Op("destroy", (sid,))
+    yield Destroy(sid)
     signals.session_ended.send(sender=SessionStore, session=None, session_key=sid, reason=REASON)
 
 
 def _ending_all(
     user: AbstractBaseUser, keep: SessionStore | str | None, request: HttpRequest | None
-) -> Plan:
+) -> Plan[Any]:
     """End the user's sessions but ``keep``; return those ended, described."""
     kept = _kept_sid(keep)
     records = yield from _listing(owner_of(user), thorough=True)
@@ -235,7 +232,7 @@ async def aend_sessions(
     return await arun(_ending_all(user, keep, request), conf.get_store())
 
 
-def _ending_ref(user: AbstractBaseUser, ref: str, request: HttpRequest | None) -> Plan:
+def _ending_ref(user: AbstractBaseUser, ref: str, request: HttpRequest | None) -> Plan[Any]:
     if not isinstance(ref, str):
         raise TypeError(f"ref must be a UserSession's ref (a str), not {type(ref).__name__}")
     records = yield from _listing(owner_of(user))

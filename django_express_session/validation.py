@@ -4,7 +4,9 @@ and the stores (``EXPRESS_SESSION["store"]["options"]``): one wording, and an
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar, TypeVar
 
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
@@ -71,3 +73,100 @@ def imported(value: Any, error: ImproperlyConfigured | Any) -> Any:
         return import_string(value)
     except ImportError as failure:
         raise error(f"cannot be imported: {failure}") from None
+
+
+# -- store options as data ----------------------------------------------------------------
+
+#: (store name, the option's Node name, the value) -> the value, checked.
+Check = Callable[[str, str, Any], Any]
+S = TypeVar("S", bound="StoreOptions")
+
+
+@dataclass(frozen=True, slots=True)
+class Spec:
+    """How a store option is given and checked: its Node name (the key in
+    ``EXPRESS_SESSION["store"]["options"]`` and in every message), its check, and whether
+    it is accepted (so a Node configuration can be copied) but has no effect here."""
+
+    node: str
+    check: Check
+    ignored: bool = False
+
+
+def option(node: str, check: Check | None = None, *, default: Any, ignored: bool = False) -> Any:
+    """A field of a store's frozen options class, with its ``Spec``."""
+    spec = Spec(node, check or _as_is, ignored)
+    return field(default=default, metadata={"spec": spec})
+
+
+def _as_is(store: str, key: str, value: Any) -> Any:
+    return value
+
+
+def number(*, minimum: float | None = None, whole: bool = False, allow_none: bool = False) -> Check:
+    return lambda store, key, value: check_number(
+        store, key, value, minimum=minimum, whole=whole, allow_none=allow_none
+    )
+
+
+def string(*, allow_empty: bool = False, allow_none: bool = False) -> Check:
+    def checked(store: str, key: str, value: Any) -> Any:
+        if value is None and allow_none:
+            return value
+        return check_str(store, key, value, allow_empty=allow_empty)
+
+    return checked
+
+
+def choice(*choices: Any) -> Check:
+    return lambda store, key, value: check_choice(store, key, value, choices)
+
+
+def node_names(options_class: type) -> list[str]:
+    """The Node names of a store's options, sorted (as ``from_options`` lists them)."""
+    return sorted(item.metadata["spec"].node for item in fields(options_class))
+
+
+def check_known(store: str, given: Mapping[str, Any], known: list[str]) -> None:
+    """An unknown key is an error that lists the store's options."""
+    for key in given:
+        if key not in known:
+            raise ImproperlyConfigured(
+                f"{SETTING}['store']['options'][{key!r}] is not an option of the "
+                f"{store} store; its options are {known}"
+            )
+
+
+@dataclass(frozen=True)
+class StoreOptions:
+    """The base of a store's options: a frozen dataclass whose fields are
+    ``option(...)``s, with snake_case names for Python and Node's names for settings and
+    messages. Every value is checked when the object is made, whether ``from_options``
+    parsed it from settings or code built it; ``check`` adds the checks that involve
+    several options."""
+
+    #: The store's name in messages.
+    store: ClassVar[str] = "custom"
+
+    def __post_init__(self) -> None:
+        for item in fields(self):
+            spec = item.metadata["spec"]
+            checked = spec.check(self.store, spec.node, getattr(self, item.name))
+            object.__setattr__(self, item.name, checked)
+        self.check()
+
+    def check(self) -> None:
+        """Checks that involve several options (``option_error`` naming one)."""
+
+
+def parse_store_options(options_class: type[S], given: Mapping[str, Any]) -> S:
+    """The one parser of every store's options: ``given`` (Node's names, from
+    ``EXPRESS_SESSION["store"]["options"]``) as the store's options object; an unknown
+    key names the known ones, a bad value its key."""
+    check_known(options_class.store, given, node_names(options_class))
+    values = {}
+    for item in fields(options_class):
+        spec = item.metadata["spec"]
+        if spec.node in given:
+            values[item.name] = given[spec.node]
+    return options_class(**values)

@@ -144,7 +144,7 @@ def test_the_cache_store_keeps_every_key_on_local_memory(backend, settings, tmp_
     from django_express_session.stores.cache import CacheStore
 
     settings.CACHES = {**settings.CACHES, "race": {"BACKEND": backend, "LOCATION": str(tmp_path)}}
-    store = CacheStore(alias="race")
+    store = CacheStore.from_options({"alias": "race"})
 
     stored = update_from_threads(store, "one-session", writers=50)
 

@@ -33,10 +33,23 @@ class Recorder:
         if self.fail:
             raise self.fail
 
+    # The ``core.ops.Performer`` protocol.
+    def perform(self, op):
+        match op:
+            case ops.Create(sid, record):
+                return self.create(sid, record)
+        raise TypeError(op)
+
+    async def aperform(self, op):
+        match op:
+            case ops.Create(sid, record):
+                return await self.acreate(sid, record)
+        raise TypeError(op)
+
 
 def creating(sid):
     try:
-        yield ops.create(sid, {"cookie": {}})
+        yield ops.Create(sid, {"cookie": {}})
     except CreateError:
         return "taken"
     return "created"
@@ -59,7 +72,7 @@ def test_a_connection_error_reaches_the_plan_as_store_unavailable():
 
     def plan():
         try:
-            yield ops.create("a", {})
+            yield ops.Create("a", {})
         except StoreUnavailable as error:
             seen.append(str(error))
 

@@ -17,7 +17,6 @@ The convention, for whoever writes a block:
 
 from __future__ import annotations
 
-import inspect
 import json
 import re
 import subprocess
@@ -32,6 +31,7 @@ from django.test import override_settings
 from django.utils.module_loading import import_string
 
 from django_express_session import conf
+from django_express_session.validation import node_names
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
@@ -191,6 +191,5 @@ def test_the_options_page_names_every_option():
 def test_each_store_page_names_every_option_of_its_store(backend):
     page = (ROOT / "docs" / "stores" / f"{backend}.md").read_text()
     store = import_string(conf.STORE_BACKENDS[backend])
-    parameters = inspect.signature(store.__init__).parameters.values()
-    options = [p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY]
+    options = node_names(store.Options)  # Node's names, as settings spell them
     assert [o for o in options if f"`{o}`" not in page and f'"{o}":' not in page] == []

@@ -274,7 +274,7 @@ def test_paths_follow_cookie_0_7_2(value, valid):
 def file_store(tmp_path, **options):
     from django_express_session.stores.file import FileStore
 
-    return FileStore(path=tmp_path / "sessions", reapInterval=-1, **options)
+    return FileStore.from_options({"path": tmp_path / "sessions", "reapInterval": -1, **options})
 
 
 def mode_of(path) -> int:
@@ -698,7 +698,7 @@ def test_deploy_warnings_have_hints(settings):
 def test_a_flood_of_empty_sessions_does_not_evict_sessions_with_data():
     from django_express_session.stores.memory import MemoryStore
 
-    store = MemoryStore(max=100)
+    store = MemoryStore.from_options({"max": 100})
     for index in range(50):
         store.set(f"user-{index}", stored_session({"user": index}))
     for index in range(10_000):
@@ -713,7 +713,7 @@ def test_a_flood_of_empty_sessions_does_not_evict_sessions_with_data():
 def test_with_only_sessions_with_data_the_least_recently_used_goes_first():
     from django_express_session.stores.memory import MemoryStore
 
-    store = MemoryStore(max=3)
+    store = MemoryStore.from_options({"max": 3})
     for name in ("a", "b", "c"):
         store.set(name, stored_session({"v": name}))
     store.get("a")  # now the most recently used
@@ -726,7 +726,7 @@ def test_with_only_sessions_with_data_the_least_recently_used_goes_first():
 def test_a_session_that_gets_data_is_no_longer_evicted_first():
     from django_express_session.stores.memory import MemoryStore
 
-    store = MemoryStore(max=2)
+    store = MemoryStore.from_options({"max": 2})
     store.set("visitor", stored_session({}))
     store.set("visitor", stored_session({"user": "alice"}))  # logged in
     store.set("anonymous", stored_session({}))
@@ -785,7 +785,7 @@ def test_a_cache_that_pickles_is_refused_at_start_up(backend, settings, tmp_path
         "store": {"backend": "cache", "options": {"alias": "pickling"}},
     }
     with pytest.raises(ImproperlyConfigured, match="pickles"):
-        CacheStore(alias="pickling")
+        CacheStore.from_options({"alias": "pickling"})
     assert [message.id for message in check_cache_store()] == ["django_express_session.E010"]
 
 
@@ -875,7 +875,7 @@ def test_the_store_reads_no_private_name_of_django_s_memcached_client(settings, 
                "LOCATION": "127.0.0.1:1;127.0.0.1:2", "OPTIONS": {"timeout": 0.2}},
     }  # fmt: skip
     monkeypatch.setattr(PyMemcacheCache, "__init__", lambda *a, **k: pytest.fail("built"))
-    items = CacheStore(alias="mc").items
+    items = CacheStore.from_options({"alias": "mc"}).items
     assert sorted(items.clients) == ["127.0.0.1:1", "127.0.0.1:2"]
     client = items.clients["127.0.0.1:1"]
     assert (client.connect_timeout, client.timeout) == (0.5, 0.2)

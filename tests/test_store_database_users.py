@@ -109,7 +109,7 @@ def test_a_table_created_if_missing_gets_the_index(options):
 
 def plan(store: DatabaseStore, key: str) -> str:
     """The database's plan of the store's lookup by ``key`` (the statement it runs)."""
-    lookup = store._run(store._user_lookup())
+    lookup = store._planned(store._user_lookup())
     query = f"SELECT sid FROM {store.table} WHERE {lookup[key]} = %s"
     if store.vendor == "postgresql":
         sql(store, "SET enable_seqscan = off")  # a few rows: make the planner show its hand

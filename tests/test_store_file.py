@@ -29,7 +29,7 @@ SESSION = {
 
 @pytest.fixture
 def store(tmp_path):
-    return FileStore(path=tmp_path, reapInterval=-1)
+    return FileStore.from_options({"path": tmp_path, "reapInterval": -1})
 
 
 def test_layout_is_session_file_stores(store, tmp_path):
@@ -74,7 +74,7 @@ def test_expiry_follows_last_access_and_original_max_age(store, tmp_path):
     browser = {**stored_session({}, max_age=None), "__lastAccess": now_ms() - 3_000_000}
     (tmp_path / "browser.json").write_text(json.dumps(browser))
     assert store.get("browser") is not None  # ttl 3600 s is the fallback
-    assert FileStore(path=tmp_path, ttl=60).get("browser") is None
+    assert FileStore.from_options({"path": tmp_path, "ttl": 60}).get("browser") is None
 
 
 @pytest.mark.parametrize("sid", ["../escape", "a/b", "a\x00b", ".", "..", ".hidden", ""])

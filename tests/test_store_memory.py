@@ -12,7 +12,7 @@ from tests.helpers import merge, stored_session
 
 
 def test_least_recently_used_sessions_go_first_beyond_max():
-    store = MemoryStore(max=3)
+    store = MemoryStore.from_options({"max": 3})
     for sid in "abc":
         store.set(sid, stored_session({"n": sid}))
     store.get("a")  # a is now the most recent
@@ -30,7 +30,7 @@ def test_expired_sessions_are_removed_without_being_read():
 
 
 def test_browser_session_entries_expire_after_a_day_or_ttl():
-    store = MemoryStore(ttl=5)
+    store = MemoryStore.from_options({"ttl": 5})
     store.set("a", stored_session({}, max_age=None))
     time.sleep(0.01)
     assert store.get("a") is None
@@ -90,7 +90,7 @@ def test_concurrent_updates_from_threads_lose_nothing():
 
 
 def test_periodic_sweep_with_check_period():
-    store = MemoryStore(checkPeriod=20)
+    store = MemoryStore.from_options({"checkPeriod": 20})
     try:
         store.set("old", stored_session({}, max_age=1))
         time.sleep(0.2)

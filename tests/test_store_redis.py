@@ -527,3 +527,41 @@ def test_the_expiry_of_a_stored_session_is_the_key_ttl_not_the_inner_expires(sto
     session["cookie"]["expires"] = "2020-01-01T00:00:00.000Z"
     redis_client.set("sess:abc", dumps(session), ex=60)
     assert store.get("abc") == session
+
+
+# The settings a copy of a client object keeps (the ``client`` option: redis-py has no
+# documented way to make an asyncio twin of a client, so its keywords are copied, and
+# redis-py's own plumbing is left out by a deny-list).
+COPIED_SETTINGS = frozenset(
+    {
+        "address_remap", "args", "cache", "cache_config", "client_name",
+        "cluster_error_retry_attempts", "credential_provider", "db", "decode_responses",
+        "driver_info", "dynamic_startup_nodes", "encoding", "encoding_errors",
+        "health_check_interval", "host", "kwargs", "legacy_responses", "lib_name",
+        "lib_version", "load_balancing_strategy", "max_connections", "metadata_resolver",
+        "password", "path", "policy_resolver", "port", "protocol", "read_from_replicas",
+        "reinitialize_steps", "require_full_coverage", "socket_connect_timeout",
+        "socket_keepalive", "socket_keepalive_options", "socket_read_size", "socket_timeout",
+        "socket_type", "ssl", "ssl_ca_certs", "ssl_ca_data", "ssl_ca_path", "ssl_cert_reqs",
+        "ssl_certfile", "ssl_check_hostname", "ssl_ciphers", "ssl_exclude_verify_flags",
+        "ssl_include_verify_flags", "ssl_keyfile", "ssl_min_version", "ssl_ocsp_context",
+        "ssl_ocsp_expected_cert", "ssl_password", "ssl_validate_ocsp",
+        "ssl_validate_ocsp_stapled", "startup_nodes", "topology_refresh_min_interval", "url",
+        "username",
+    }
+)  # fmt: skip
+
+
+def test_a_new_redis_py_keyword_is_sorted_before_client_copies_use_it():
+    """Fails on a redis-py release that adds a keyword to a connection or cluster class:
+    say whether it is a user's setting (COPIED_SETTINGS) or redis-py's own plumbing
+    (``clients._INTERNAL_KWARGS``), which a copy must not carry over."""
+    from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
+    from redis.cluster import RedisCluster
+
+    from django_express_session.stores.redis.clients import _ASYNC_CONNECTIONS, _accepted
+
+    targets = [*_ASYNC_CONNECTIONS, *_ASYNC_CONNECTIONS.values(), RedisCluster, AsyncRedisCluster]
+    for target in targets:
+        unknown = _accepted(target) - COPIED_SETTINGS
+        assert not unknown, f"redis-py's {target.__qualname__} takes new keywords {unknown}"

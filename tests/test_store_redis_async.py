@@ -130,7 +130,7 @@ def async_redis(express, monkeypatch):
     express(cookie={"maxAge": HOUR_MS})
     store = conf.get_store()
     assert isinstance(store, RedisStore)
-    for method in ("read", "create", "replace", "destroy", "touch", "_run"):
+    for method in ("read", "create", "replace", "destroy", "touch", "_send"):
         monkeypatch.setattr(store, method, _forbidden(method))
     threads: list[int] = []
     original = redis.asyncio.Redis.execute_command

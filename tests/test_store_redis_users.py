@@ -221,7 +221,7 @@ def test_sessions_of_is_three_round_trips_on_one_server(store_redis, redis_clien
 
 
 def test_a_user_with_many_sessions_is_read_in_batches(store_redis, redis_client, monkeypatch):
-    monkeypatch.setattr("django_express_session.stores.redis.MGET_BATCH", 7)
+    monkeypatch.setattr("django_express_session.stores.redis.index.MGET_BATCH", 7)
     store = RedisStore.from_options(store_redis["options"])
     made = {f"s{index}": django_login("1") for index in range(20)}
     for sid, record in made.items():

@@ -1,12 +1,13 @@
 """Run a plan against a store: the only code that differs between sync and async.
 
-A *plan* is a generator that yields operations (``ops.Op``, ``ops.Sleep``) and receives
-each result, the way h11 keeps the HTTP protocol apart from sockets. The session's
-loops (create with a fresh id on collision, compare-and-set merge with back-off) are
-written once, as plans; ``run`` performs their operations with the store's plain
-methods, ``arun`` with its ``a*`` twins. This was chosen over generating sync code from
-async code (unasync, as httpcore does) because most stores here block on I/O and run
-a whole plan in one worker-thread hop, which a generated twin could not express.
+A *plan* is a generator that yields operations (``ops.Op``) and receives each result,
+the way h11 keeps the HTTP protocol apart from sockets. The session's loops (create with
+a fresh id on collision, compare-and-set merge with back-off) are written once, as
+plans; ``run`` performs their operations with the store's plain methods, ``arun`` with
+its ``a*`` twins, through the ``ops.Performer`` protocol. This was chosen over
+generating sync code from async code (unasync, as httpcore does) because most stores
+here block on I/O and run a whole plan in one worker-thread hop, which a generated twin
+could not express.
 
 An exception raised by an operation is thrown back into the plan at its ``yield``, so
 the plan decides (a ``CreateError`` means "take another id"); an error of the store's
@@ -19,35 +20,31 @@ import asyncio
 import threading
 import time
 import weakref
-from collections.abc import Generator
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
 
 from ..exceptions import StoreUnavailable
-from .ops import Exclusive, Op, Sleep
-
-if TYPE_CHECKING:
-    from ..stores.base import Store
+from .ops import Exclusive, Op, Performer, Plan, Sleep
 
 T = TypeVar("T")
-Plan = Generator["Op | Sleep | Exclusive", Any, T]
 
 
 class _Conversation:
     """A plan and the answer owed to it: the result of its last operation, or the
     exception that operation raised."""
 
-    __slots__ = ("error", "outcome", "plan", "store", "value")
+    __slots__ = ("error", "outcome", "performer", "plan", "translate", "value")
 
-    def __init__(self, plan: Plan[Any], store: Store) -> None:
+    def __init__(self, plan: Plan[Any], performer: Performer, translate: bool) -> None:
         self.plan = plan
-        self.store = store
+        self.performer = performer
+        self.translate = translate
         self.outcome: Any = None
         self.error: BaseException | None = None
         self.value: Any = None
 
-    def next(self) -> Op | Sleep | Exclusive | None:
+    def next(self) -> Op | None:
         """The plan's next operation, or None once it returned (``value``)."""
         outcome, error = self.outcome, self.error
         self.outcome, self.error = None, None
@@ -57,6 +54,11 @@ class _Conversation:
             self.value = stop.value
             return None
 
+    def caught(self, error: Exception) -> Exception:
+        if self.translate and isinstance(error, self.performer.connection_errors):
+            return unavailable(self.performer, error)
+        return error
+
     # ``with conversation:`` around an operation catches what it raises, to throw it
     # back into the plan (a class, not @contextmanager: this runs for every operation).
     def __enter__(self) -> None:
@@ -65,15 +67,12 @@ class _Conversation:
     def __exit__(self, kind: Any, error: Any, traceback: Any) -> bool:
         if error is None or not isinstance(error, Exception):
             return False
-        if isinstance(error, self.store.connection_errors):
-            self.error = unavailable(self.store, error)
-        else:
-            self.error = error
+        self.error = self.caught(error)
         return True
 
 
-def unavailable(store: Store, error: BaseException) -> StoreUnavailable:
-    failure = StoreUnavailable(f"the {store.name} session store is unreachable: {error}")
+def unavailable(performer: Performer, error: BaseException) -> StoreUnavailable:
+    failure = StoreUnavailable(f"the {performer.name} session store is unreachable: {error}")
     failure.__cause__ = error
     return failure
 
@@ -110,45 +109,53 @@ def _loop_lock(key: Any) -> asyncio.Lock:
         return lock
 
 
-def run(plan: Plan[T], store: Store) -> T:
-    """Perform ``plan`` with the store's blocking primitives."""
-    conversation = _Conversation(plan, store)
+def run(plan: Plan[T], performer: Performer, *, translate: bool = True) -> T:
+    """Perform ``plan`` with the performer's blocking methods. Without ``translate``
+    the backend's connection errors reach the plan (and the caller) as they are: a
+    store's own public method says what its client said."""
+    conversation = _Conversation(plan, performer, translate)
     while (op := conversation.next()) is not None:
         with conversation:
-            if isinstance(op, Sleep):
-                time.sleep(op.seconds)
-            elif isinstance(op, Exclusive):
-                held = _thread_lock(op.key)
-                waited = not held.lock.acquire(blocking=False)
-                if waited:
-                    held.lock.acquire()
-                try:
-                    conversation.outcome = run(op.make_plan(waited), store)
-                finally:
-                    held.lock.release()
-            else:
-                conversation.outcome = getattr(store, op.method)(*op.args, **dict(op.kwargs))
+            match op:
+                case Sleep(seconds=seconds):
+                    time.sleep(seconds)
+                case Exclusive(key=key, make_plan=make_plan):
+                    held = _thread_lock(key)
+                    waited = not held.lock.acquire(blocking=False)
+                    if waited:
+                        held.lock.acquire()
+                    try:
+                        conversation.outcome = run(
+                            make_plan(waited), performer, translate=translate
+                        )
+                    finally:
+                        held.lock.release()
+                case _:
+                    conversation.outcome = performer.perform(op)
     return conversation.value
 
 
-async def arun(plan: Plan[T], store: Store) -> T:
-    """Perform ``plan`` with the store's native asyncio primitives or, for a store
-    without them, run the whole plan in one worker thread (one hop, not one per op)."""
-    if not store.native_async:
-        if not store.blocking:
-            return run(plan, store)
-        return await sync_to_async(run, thread_sensitive=store.thread_sensitive)(plan, store)
-    conversation = _Conversation(plan, store)
+async def arun(plan: Plan[T], performer: Performer, *, translate: bool = True) -> T:
+    """Perform ``plan`` with the performer's native asyncio methods or, for one without
+    them, run the whole plan in one worker thread (one hop, not one per op)."""
+    if not performer.native_async:
+        if not performer.blocking:
+            return run(plan, performer, translate=translate)
+        in_thread = sync_to_async(run, thread_sensitive=performer.thread_sensitive)
+        return await in_thread(plan, performer, translate=translate)
+    conversation = _Conversation(plan, performer, translate)
     while (op := conversation.next()) is not None:
         with conversation:
-            if isinstance(op, Sleep):
-                await asyncio.sleep(op.seconds)
-            elif isinstance(op, Exclusive):
-                lock = _loop_lock(op.key)
-                waited = lock.locked()
-                async with lock:
-                    conversation.outcome = await arun(op.make_plan(waited), store)
-            else:
-                method = getattr(store, "a" + op.method)
-                conversation.outcome = await method(*op.args, **dict(op.kwargs))
+            match op:
+                case Sleep(seconds=seconds):
+                    await asyncio.sleep(seconds)
+                case Exclusive(key=key, make_plan=make_plan):
+                    lock = _loop_lock(key)
+                    waited = lock.locked()
+                    async with lock:
+                        conversation.outcome = await arun(
+                            make_plan(waited), performer, translate=translate
+                        )
+                case _:
+                    conversation.outcome = await performer.aperform(op)
     return conversation.value

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable, Generator
-from typing import Any
+from collections.abc import Callable
+from typing import TypeVar
 
 from ..exceptions import (
     CorruptRecord,
@@ -19,12 +19,11 @@ from ..exceptions import (
     UpdateError,
 )
 from ..record import Changes, Record, sid_hint
-from . import ops
-from .ops import Exclusive, Op, Sleep, Versioned
+from .ops import Create, Destroy, Exclusive, Plan, Read, Replace, Sleep, Touch, Versioned
 
 logger = logging.getLogger("django_express_session")
 
-Plan = Generator["Op | Sleep", Any, Any]
+T = TypeVar("T")
 
 #: A custom genid that keeps returning ids in use gets this many tries.
 CREATE_ATTEMPTS = 5
@@ -40,10 +39,16 @@ def backoff(attempt: int) -> float:
     return random.uniform(0, min(0.064, 0.001 * 2**attempt))
 
 
-def load(sid: str, *, touch: bool) -> Generator[Op, Any, Versioned | None]:
+def answer(value: T) -> Plan[T]:
+    """A plan that asks nothing and returns ``value`` (a store with nothing to do)."""
+    return value
+    yield  # (a generator all the same)
+
+
+def load(sid: str, *, touch: bool) -> Plan[Versioned | None]:
     """The live record of ``sid``; a record that cannot be decoded counts as missing."""
     try:
-        return (yield ops.read(sid, touch=touch))
+        return (yield Read(sid, touch))
     except CorruptRecord as error:
         logger.warning("session %s: %s; treated as missing", sid_hint(sid), error)
         return None
@@ -51,13 +56,13 @@ def load(sid: str, *, touch: bool) -> Generator[Op, Any, Versioned | None]:
 
 def create(
     sid: str, make_record: Callable[[], Record], new_id: Callable[[], str | None]
-) -> Generator[Op, Any, str | None]:
+) -> Plan[str | None]:
     """Store a new session under ``sid``, or under a fresh id from ``new_id`` when that
     one is taken; return the id it was stored under, or None when none could be had
     (logged)."""
     for _ in range(CREATE_ATTEMPTS):
         try:
-            yield ops.create(sid, make_record())
+            yield Create(sid, make_record())
             return sid
         except CreateError:
             logger.warning("session id %s is already in use; generating another", sid_hint(sid))
@@ -72,9 +77,7 @@ def create(
     return None
 
 
-def update(
-    sid: str, changes: Changes, known: Versioned | None
-) -> Generator[Op | Sleep | Exclusive, Any, Record]:
+def update(sid: str, changes: Changes, known: Versioned | None) -> Plan[Record]:
     """Lay one request's ``changes`` over the latest record of ``sid`` with a
     compare-and-set, re-reading and retrying when another request wrote in between, so
     concurrent requests lose nothing. ``known`` is the record this request loaded: the
@@ -86,44 +89,42 @@ def update(
     return (yield Exclusive(("update", sid), lambda waited: _merge(sid, changes, known, waited)))
 
 
-def _merge(
-    sid: str, changes: Changes, known: Versioned | None, waited: bool
-) -> Generator[Op | Sleep, Any, Record]:
+def _merge(sid: str, changes: Changes, known: Versioned | None, waited: bool) -> Plan[Record]:
     current = None if waited else known
     for attempt in range(UPDATE_ATTEMPTS):
         if current is None or attempt:
-            current = yield ops.read(sid)
+            current = yield Read(sid)
             if current is None:
                 raise UpdateError(sid_hint(sid))
         merged = changes.apply(current.record)
-        if (yield ops.replace(sid, merged, current.version)):
+        if (yield Replace(sid, merged, current.version)):
             return merged
         yield Sleep(backoff(attempt))
     raise UpdateConflict(f"session {sid_hint(sid)} kept changing under {UPDATE_ATTEMPTS} writes")
 
 
-def overwrite(sid: str, session: Record) -> Generator[Op, Any, None]:
+def overwrite(sid: str, session: Record) -> Plan[None]:
     """Write the whole record, creating or replacing it: express's ``set`` (last writer
     wins), for scripts and tests, never for a session's own save."""
     while True:
         try:
-            current = yield ops.read(sid)
+            current = yield Read(sid)
         except CorruptRecord:
-            yield ops.destroy(sid)  # whatever is there goes: set() overwrites
+            yield Destroy(sid)  # whatever is there goes: set() overwrites
             current = None
         if current is None:
             try:
-                yield ops.create(sid, session)
+                yield Create(sid, session)
                 return
             except CreateError:
                 continue  # created meanwhile: replace that one
-        if (yield ops.replace(sid, session, current.version)):
+        if (yield Replace(sid, session, current.version)):
             return
 
 
-def destroy(sid: str) -> Generator[Op, Any, None]:
-    yield ops.destroy(sid)
+def destroy(sid: str) -> Plan[None]:
+    yield Destroy(sid)
 
 
-def touch(sid: str, session: Record) -> Generator[Op, Any, None]:
-    yield ops.touch(sid, session)
+def touch(sid: str, session: Record) -> Plan[None]:
+    yield Touch(sid, session)

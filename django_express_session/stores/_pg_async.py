@@ -8,7 +8,7 @@ connections per event loop and nothing of what that pool adds (background worker
 per pool, health checks, resizing), and one dependency fewer for the PostgreSQL extra.
 
 A pool belongs to the event loop it was first used in (asyncio connections cannot move
-between loops): ``LoopPools`` keeps one per running loop, in a ``WeakKeyDictionary``,
+between loops): ``LoopPools`` keeps one per running loop (``resources.PerLoop``),
 so uvicorn's single loop and a test suite's many short-lived loops both work; the idle
 connections of a pool are closed when its loop is garbage-collected, or by ``close()``.
 
@@ -27,7 +27,6 @@ import contextlib
 import math
 import os
 import socket
-import threading
 import weakref
 from collections import deque
 from collections.abc import Callable
@@ -35,6 +34,8 @@ from typing import Any
 
 import psycopg
 from django.db import utils
+
+from .resources import PerLoop
 
 #: Connections per event loop (each process of uvicorn/daphne runs one loop).
 POOL_SIZE = 4
@@ -184,24 +185,13 @@ class LoopPools:
         self.params = params
         self.timeout = timeout
         self.size = size
-        self._pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Pool] = (
-            weakref.WeakKeyDictionary()
-        )
-        self._lock = threading.Lock()  # loops of several threads share the store
-
-    def _pool(self) -> Pool:
-        loop = asyncio.get_running_loop()
-        with self._lock:
-            pool = self._pools.get(loop)
-            if pool is None:
-                pool = self._pools[loop] = Pool(self.params, self.size)
-            return pool
+        self._pools: PerLoop[Pool] = PerLoop(lambda: Pool(self.params, self.size))
 
     async def execute(
         self, sql: str, params: Callable[[psycopg.AsyncConnection], list[Any]]
     ) -> tuple[int, list[tuple]]:
         try:
-            return await self._pool().execute(sql, params, self.timeout)
+            return await self._pools.get().execute(sql, params, self.timeout)
         except psycopg.Error as error:
             raise django_error(error) from error
         except asyncio.TimeoutError as error:
@@ -212,8 +202,5 @@ class LoopPools:
     def close(self) -> None:
         """Close the idle connections of every loop (those in use are closed with their
         pool, which is no longer listed)."""
-        with self._lock:
-            pools = list(self._pools.values())
-            self._pools.clear()
-        for pool in pools:
+        for pool in self._pools.close():
             pool.discard_idle()

@@ -19,7 +19,12 @@ compare-and-set, taking a new id on a collision. Every primitive has an ``a*`` t
 default the twins run the plain method in a worker thread (``thread_sensitive`` picks
 Django's shared thread, which database connections need); a store whose sync methods
 do no I/O sets ``blocking = False`` and is called directly, and a store with a native
-asyncio client sets ``native_async = True`` and overrides the twins.
+asyncio client sets ``native_async = True`` and overrides the twins. A store may instead
+write each method once, as a plan of its own operations, over ``PlanStore``, which
+defines the public methods and their twins.
+
+The session core drives a store through ``core.ops.Performer``: ``perform(op)`` and
+``aperform(op)`` answer each operation with the matching method.
 
 An express-style store that only has ``get``/``set``/``destroy`` is wrapped by
 ``ExpressStyleStore``, which is last-writer-wins.
@@ -30,35 +35,53 @@ from __future__ import annotations
 import inspect
 import logging
 import math
-import threading
 from collections.abc import Callable, Iterable, Mapping
 from functools import partial
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from asgiref.sync import sync_to_async
-from django.core.exceptions import ImproperlyConfigured
 
 from ..core import plans
 from ..core.drive import arun, run
-from ..core.lifetime import cap_at, started_at
-from ..core.ops import Versioned
+from ..core.lifetime import Lifetime
+from ..core.ops import (
+    All,
+    Clear,
+    Create,
+    Destroy,
+    Length,
+    Op,
+    Plan,
+    Prune,
+    Read,
+    Replace,
+    SessionsOf,
+    Touch,
+    Versioned,
+)
 from ..exceptions import CreateError
 from ..owner import Owner
 from ..record import Record, expires_ms, now_ms
-from ..validation import (  # noqa: F401 (the stores' option checks live there)
-    check_bool,
-    check_choice,
-    check_number,
-    check_str,
-    option_error,
-)
+from ..validation import StoreOptions, check_known, parse_store_options
+from .resources import Lazy, PeriodicPrune, PerLoop
 
-__all__ = ["ExpressStyleStore", "Lazy", "PeriodicPrune", "Store", "Versioned"]
+__all__ = [
+    "ExpressStyleStore",
+    "Lazy",
+    "PerLoop",
+    "PeriodicPrune",
+    "PlanStore",
+    "Store",
+    "Versioned",
+]
 
 logger = logging.getLogger("django_express_session")
 
 T = TypeVar("T")
 Progress = Callable[[int], None]
+
+#: A store built without a lifetime: no ``touchAfter``, no absolute cap.
+NO_LIFETIME = Lifetime()
 
 
 class Store:
@@ -73,39 +96,81 @@ class Store:
     blocking: ClassVar[bool] = True
     #: Run blocking calls in Django's shared thread (for Django database connections).
     thread_sensitive: ClassVar[bool] = False
-    #: The ``a*`` primitives are native asyncio: async requests use them directly.
-    native_async: ClassVar[bool] = False
     #: Keys the backend's express store adds to a record for its own bookkeeping
     #: (session-file-store's ``__lastAccess``, connect-mongo's ``lastModified``): kept
     #: on every write, but not part of the session's data as Django code sees it.
     metadata_keys: ClassVar[frozenset[str]] = frozenset()
-    #: ``touchAfter`` (seconds; 0: every request touches) and ``absoluteMaxAge`` (ms),
-    #: set from the options when the store is built. A store whose read refreshes the
-    #: expiry itself (Redis) applies them there; the session core applies them otherwise.
-    touch_after: float = 0
-    absolute_max_age: int | None = None
+    #: The session's two clocks (``touchAfter``, ``absoluteMaxAge``), given when the
+    #: store is built (``from_options(options, lifetime=...)``; by default neither
+    #: runs). A store whose read refreshes the expiry itself (Redis) applies them there;
+    #: the session core applies them otherwise.
+    lifetime: Lifetime = NO_LIFETIME
+    #: The frozen dataclass of the store's options (``validation.option`` fields), or
+    #: None for a store that takes them as keyword-only parameters.
+    Options: ClassVar[type[StoreOptions] | None] = None
     #: ``read(touch=True)`` refreshes the expiry in the same round trip.
     touches_on_read: ClassVar[bool] = False
 
+    @property
+    def native_async(self) -> bool:
+        """The ``a*`` methods are native asyncio: async requests use them directly. A
+        store says so with ``native_async = True``, or a property when it depends on
+        its client."""
+        return False
+
     # -- construction ---------------------------------------------------------------------
 
+    def __init__(
+        self, options: StoreOptions | None = None, *, lifetime: Lifetime = NO_LIFETIME
+    ) -> None:
+        """``options``: the store's ``Options`` object (its defaults when None; None for
+        a store without one); ``lifetime``: the session's clocks."""
+        if options is None and self.Options is not None:
+            options = self.Options()
+        self.options = options
+        self.lifetime = lifetime
+        self._setup()
+
+    def _setup(self) -> None:
+        """What the store makes of its options when it is built (connections stay lazy:
+        building a store opens none)."""
+
     @classmethod
-    def from_options(cls, options: Mapping[str, Any]) -> Store:
-        """Build the store from ``EXPRESS_SESSION["store"]["options"]``; an unknown key is
-        an ``ImproperlyConfigured`` that names it."""
+    def from_options(cls, options: Mapping[str, Any], *, lifetime: Lifetime | None = None) -> Store:
+        """Build the store from ``EXPRESS_SESSION["store"]["options"]`` (Node's names)
+        and the session's ``lifetime``; a bad or unknown key is an
+        ``ImproperlyConfigured`` that names it.
+
+        A built-in store declares its options as a frozen dataclass (``Options``, parsed
+        by ``validation.parse_store_options``) and its constructor takes the parsed
+        object and the lifetime. A custom store may instead take its options as
+        keyword-only parameters (and the lifetime as its ``lifetime`` keyword, or gets
+        it as its attribute)."""
+        lifetime = NO_LIFETIME if lifetime is None else lifetime
+        if cls.Options is not None:
+            build: Callable[..., Store] = cls  # the constructor of Options-based stores
+            return build(parse_store_options(cls.Options, options), lifetime=lifetime)
         parameters = inspect.signature(cls.__init__).parameters
-        accepted = {
-            name
-            for name, parameter in parameters.items()
-            if name != "self" and parameter.kind is inspect.Parameter.KEYWORD_ONLY
-        }
-        for key in options:
-            if key not in accepted:
-                raise ImproperlyConfigured(
-                    f"EXPRESS_SESSION['store']['options'][{key!r}] is not an option of the "
-                    f"{cls.name} store; its options are {sorted(accepted)}"
-                )
-        return cls(**options)
+        check_known(
+            cls.name,
+            options,
+            sorted(
+                name
+                for name, parameter in parameters.items()
+                if name not in ("self", "lifetime")
+                and parameter.kind is inspect.Parameter.KEYWORD_ONLY
+            ),
+        )
+        if "lifetime" in parameters:
+            return cls(**options, lifetime=lifetime)
+        store = cls(**options)
+        store.lifetime = lifetime
+        return store
+
+    @property
+    def touch_after(self) -> float:
+        """``touchAfter`` in seconds, the option's unit (0: every request touches)."""
+        return self.lifetime.touch_after_ms / 1000
 
     def close(self) -> None:
         """Release connections and timers (settings changed, or shutdown)."""
@@ -178,6 +243,64 @@ class Store:
         return how many entries were added or removed, or None when the store keeps no
         index that can drift."""
         return None
+
+    # -- the performer the session core drives (``core.ops.Performer``) -----------------
+
+    def perform(self, op: Op) -> Any:
+        match op:
+            case Read(sid, touch):
+                return self.read(sid, touch=touch)
+            case Create(sid, record):
+                return self.create(sid, record)
+            case Replace(sid, record, version):
+                return self.replace(sid, record, version)
+            case Destroy(sid):
+                return self.destroy(sid)
+            case Touch(sid, record):
+                return self.touch(sid, record)
+            case SessionsOf(owner, thorough):
+                return self.sessions_of(owner, thorough=thorough)
+            case All():
+                return self.all()
+            case Length():
+                return self.length()
+            case Clear():
+                return self.clear()
+            case Prune(dry_run, progress):
+                return self.prune(dry_run=dry_run, progress=progress)
+        return self._perform_own(op)
+
+    async def aperform(self, op: Op) -> Any:
+        match op:
+            case Read(sid, touch):
+                return await self.aread(sid, touch=touch)
+            case Create(sid, record):
+                return await self.acreate(sid, record)
+            case Replace(sid, record, version):
+                return await self.areplace(sid, record, version)
+            case Destroy(sid):
+                return await self.adestroy(sid)
+            case Touch(sid, record):
+                return await self.atouch(sid, record)
+            case SessionsOf(owner, thorough):
+                return await self.asessions_of(owner, thorough=thorough)
+            case All():
+                return await self.aall()
+            case Length():
+                return await self.alength()
+            case Clear():
+                return await self.aclear()
+            case Prune(dry_run, progress):
+                return await self.aprune(dry_run=dry_run, progress=progress)
+        return await self._perform_own_async(op)
+
+    def _perform_own(self, op: Op) -> Any:
+        """An operation of the store's own (a ``PlanStore``'s statement or call)."""
+        raise TypeError(f"the {self.name} store cannot perform {op!r}")
+
+    async def _perform_own_async(self, op: Op) -> Any:
+        """The same, in async code (with ``native_async``)."""
+        raise TypeError(f"the {self.name} store cannot perform {op!r}")
 
     # -- express's get/set, for scripts and power users -----------------------------------
 
@@ -258,7 +381,7 @@ class Store:
     def cap_of(self, session: Record) -> int | None:
         """The absolute cap of ``session`` (epoch ms), or None (``absoluteMaxAge`` off,
         or a record without a start)."""
-        return cap_at(started_at(session), self.absolute_max_age)
+        return self.lifetime.cap_of(session)
 
     @staticmethod
     def expires_at_ms(session: Record, fallback_seconds: int) -> int:
@@ -310,76 +433,116 @@ class ExpressStyleStore(Store):
         """express's optional ``touch``: without one, nothing is refreshed."""
 
 
-class Lazy(Generic[T]):
-    """A connection (or any resource) built on first use, once even under threads, and
-    dropped by ``reset()``: the one way every store opens its client."""
+class PlanStore(Store):
+    """A store whose methods are each written once, as a plan of its own operations
+    (a statement, a Redis call, a MongoDB command): ``_read``, ``_create``,
+    ``_replace``, ``_destroy``, ``_touch``, ``_all``, ``_sessions_of``, ``_length``,
+    ``_clear`` and ``_prune``. This base defines the public methods and their ``a*``
+    twins once over those plans (httpcore's "write once", without generating code); the
+    store performs its own operations in ``perform`` and, with ``native_async``, in
+    ``aperform``.
 
-    def __init__(self, build: Callable[[], T], close: Callable[[T], None] | None = None) -> None:
-        self._build = build
-        self._close = close
-        self._value: T | None = None
-        self._lock = threading.Lock()
+    Called directly, a method raises what the backend's client raised; the session core
+    turns the ``connection_errors`` among them into ``StoreUnavailable``."""
 
-    def get(self) -> T:
-        value = self._value
-        if value is None:
-            with self._lock:
-                if self._value is None:
-                    self._value = self._build()
-                value = self._value
-        return value
+    def _planned(self, plan: Plan[T]) -> T:
+        return run(plan, self, translate=False)
 
-    @property
-    def ready(self) -> bool:
-        return self._value is not None
+    async def _aplanned(self, plan: Plan[T]) -> T:
+        return await arun(plan, self, translate=False)
 
-    def reset(self) -> None:
-        with self._lock:
-            value, self._value = self._value, None
-        if value is not None and self._close is not None:
-            self._close(value)
+    # -- what a store writes --------------------------------------------------------------
 
+    def _read(self, sid: str, touch: bool) -> Plan[Versioned | None]:
+        raise NotImplementedError(f"{type(self).__name__} must implement _read()")
 
-class PeriodicPrune:
-    """Calls ``store.prune()`` every ``interval`` seconds in a daemon thread, logging a
-    failure and trying again next round: the one background clean-up of the stores that
-    have a Node option for it (memorystore ``checkPeriod``, session-file-store
-    ``reapInterval``, connect-mongo ``autoRemove: "interval"``). Started on first use of
-    the store, stopped by ``close()``. Without it, ``manage.py clearsessions`` from cron
-    does the same, as Django's own engines expect."""
+    def _create(self, sid: str, session: Record) -> Plan[None]:
+        raise NotImplementedError(f"{type(self).__name__} must implement _create()")
 
-    def __init__(self, store: Store, interval: float) -> None:
-        self.store = store
-        self.interval = interval
-        self._thread: threading.Thread | None = None
-        self._stopped = threading.Event()
-        self._lock = threading.Lock()
+    def _replace(self, sid: str, session: Record, version: Any) -> Plan[bool]:
+        raise NotImplementedError(f"{type(self).__name__} must implement _replace()")
 
-    def start(self) -> None:
-        if self._thread is not None or self.interval <= 0:
-            return
-        with self._lock:
-            if self._thread is None:
-                self._stopped.clear()
-                self._thread = threading.Thread(
-                    target=self._loop, name=f"{self.store.name}-session-prune", daemon=True
-                )
-                self._thread.start()
+    def _destroy(self, sid: str) -> Plan[None]:
+        raise NotImplementedError(f"{type(self).__name__} must implement _destroy()")
 
-    def stop(self) -> None:
-        with self._lock:
-            thread, self._thread = self._thread, None
-        self._stopped.set()
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=1)
+    def _touch(self, sid: str, session: Record) -> Plan[None]:
+        raise NotImplementedError(f"{type(self).__name__} must implement _touch()")
 
-    def _loop(self) -> None:
-        while not self._stopped.wait(self.interval):
-            try:
-                self.store.prune()
-            except Exception:  # the next round retries; reads filter on expiry anyway
-                logger.warning(
-                    "removing expired sessions from the %s store failed",
-                    self.store.name,
-                    exc_info=True,
-                )
+    def _all(self) -> Plan[dict[str, Record]]:
+        raise NotImplementedError(f"the {self.name} store cannot list sessions")
+
+    def _sessions_of(self, owner: Owner, thorough: bool) -> Plan[dict[str, Record]]:
+        return self.owned_live(owner, (yield from self._all()).items())
+
+    def _length(self) -> Plan[int]:
+        raise NotImplementedError(f"the {self.name} store cannot count sessions")
+
+    def _clear(self) -> Plan[None]:
+        raise NotImplementedError(f"the {self.name} store cannot clear sessions")
+
+    def _prune(self, dry_run: bool, progress: Progress | None) -> Plan[int | None]:
+        return plans.answer(None)
+
+    # -- the public methods, once ---------------------------------------------------------
+
+    def read(self, sid: str, *, touch: bool = False) -> Versioned | None:
+        return self._planned(self._read(sid, touch))
+
+    async def aread(self, sid: str, *, touch: bool = False) -> Versioned | None:
+        return await self._aplanned(self._read(sid, touch))
+
+    def create(self, sid: str, session: Record) -> None:
+        self._planned(self._create(sid, session))
+
+    async def acreate(self, sid: str, session: Record) -> None:
+        await self._aplanned(self._create(sid, session))
+
+    def replace(self, sid: str, session: Record, version: Any) -> bool:
+        return self._planned(self._replace(sid, session, version))
+
+    async def areplace(self, sid: str, session: Record, version: Any) -> bool:
+        return await self._aplanned(self._replace(sid, session, version))
+
+    def destroy(self, sid: str) -> None:
+        self._planned(self._destroy(sid))
+
+    async def adestroy(self, sid: str) -> None:
+        await self._aplanned(self._destroy(sid))
+
+    def touch(self, sid: str, session: Record) -> None:
+        self._planned(self._touch(sid, session))
+
+    async def atouch(self, sid: str, session: Record) -> None:
+        await self._aplanned(self._touch(sid, session))
+
+    def all(self) -> dict[str, Record]:
+        return self._planned(self._all())
+
+    async def aall(self) -> dict[str, Record]:
+        return await self._aplanned(self._all())
+
+    def sessions_of(self, owner: Owner, *, thorough: bool = False) -> dict[str, Record]:
+        return self._planned(self._sessions_of(owner, thorough))
+
+    async def asessions_of(self, owner: Owner, *, thorough: bool = False) -> dict[str, Record]:
+        return await self._aplanned(self._sessions_of(owner, thorough))
+
+    def length(self) -> int:
+        return self._planned(self._length())
+
+    async def alength(self) -> int:
+        return await self._aplanned(self._length())
+
+    def clear(self) -> None:
+        self._planned(self._clear())
+
+    async def aclear(self) -> None:
+        await self._aplanned(self._clear())
+
+    def prune(self, *, dry_run: bool = False, progress: Progress | None = None) -> int | None:
+        return self._planned(self._prune(dry_run, progress))
+
+    async def aprune(
+        self, *, dry_run: bool = False, progress: Progress | None = None
+    ) -> int | None:
+        return await self._aplanned(self._prune(dry_run, progress))

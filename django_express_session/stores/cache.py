@@ -49,7 +49,8 @@ import threading
 import time
 import zlib
 from collections.abc import Iterator, Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.core.cache import caches
@@ -59,7 +60,9 @@ from django.utils.module_loading import import_string
 from ..exceptions import CorruptRecord, CreateError
 from ..owner import Owner
 from ..record import Record, dumps, expires_ms, loads, now_ms
-from .base import Lazy, Store, Versioned, check_number, check_str, option_error
+from ..validation import StoreOptions, check_str, number, option, option_error, string
+from .base import Store, Versioned
+from .resources import Lazy
 
 ONE_DAY = 86400
 #: memcached reads an expiration time over 30 days as an absolute unix time.
@@ -140,26 +143,36 @@ class CacheCannotEnumerate(NotImplementedError):
     """The cache cannot list this store's sessions without touching other keys."""
 
 
+def _cache_alias(store: str, key: str, value: Any) -> str:
+    alias = check_str(store, key, value)
+    if alias not in settings.CACHES:
+        raise option_error(store, key, f"names no CACHES entry ({sorted(settings.CACHES)})")
+    return alias
+
+
+@dataclass(frozen=True, slots=True)
+class CacheOptions(StoreOptions):
+    """connect-memcached's ``prefix`` and ``ttl`` (seconds), and the Django cache."""
+
+    store: ClassVar[str] = "cache"
+
+    alias: str = option("alias", _cache_alias, default="default")
+    prefix: str = option("prefix", string(allow_empty=True), default="")
+    ttl: float | None = option("ttl", number(minimum=1, allow_none=True), default=None)
+
+
 class CacheStore(Store):
     """Sessions in ``CACHES[alias]``."""
 
     name = "cache"
     connection_errors = _connection_errors()
 
-    def __init__(
-        self,
-        *,
-        alias: str = "default",
-        prefix: str = "",
-        ttl: int | float | None = None,
-    ) -> None:
-        self.alias = check_str(self.name, "alias", alias)
-        if alias not in settings.CACHES:
-            raise option_error(
-                self.name, "alias", f"names no CACHES entry ({sorted(settings.CACHES)})"
-            )
-        self.prefix = check_str(self.name, "prefix", prefix, allow_empty=True)
-        self.ttl = check_number(self.name, "ttl", ttl, minimum=1, allow_none=True)
+    Options = CacheOptions
+    options: CacheOptions
+
+    def _setup(self) -> None:
+        options = self.options
+        self.alias = alias = options.alias
         self.kind = cache_kind(alias)
         if self.kind == "refused":
             raise ImproperlyConfigured(refusal(alias))
@@ -179,13 +192,13 @@ class CacheStore(Store):
         self._items.reset()
 
     def _key(self, sid: str) -> str:
-        return self.prefix + sid
+        return self.options.prefix + sid
 
-    def lifetime(self, session: Record) -> int:
+    def item_seconds(self, session: Record) -> int:
         """connect-memcached: ``ttl`` wins, else ``(cookie.maxAge / 1000) | 0`` (the
         remaining lifetime, truncated), else one day. Zero or less: already expired."""
-        if self.ttl is not None:
-            return int(self.ttl)
+        if self.options.ttl is not None:
+            return int(self.options.ttl)
         expires = expires_ms(session)
         if expires is None:
             return ONE_DAY
@@ -207,7 +220,7 @@ class CacheStore(Store):
         if self._expiry_in_value:
             self._rewrite_cookie(sid, session)
             return
-        self.items.touch(self._key(sid), self.lifetime(session))
+        self.items.touch(self._key(sid), self.item_seconds(session))
 
     # -- touchAfter: the item's own cookie says when it expires ---------------------------
     #
@@ -221,7 +234,7 @@ class CacheStore(Store):
 
     @property
     def _expiry_in_value(self) -> bool:
-        return bool(self.touch_after) and self.ttl is None
+        return bool(self.lifetime.touch_after_ms) and self.options.ttl is None
 
     def _rewrite_cookie(self, sid: str, session: Record) -> None:
         key = self._key(sid)
@@ -231,7 +244,7 @@ class CacheStore(Store):
         text, token = found
         stored = loads(text)
         stored["cookie"] = session["cookie"]
-        self.items.cas(key, dumps(stored), self.lifetime(session), token)
+        self.items.cas(key, dumps(stored), self.item_seconds(session), token)
 
     def fresh_expiry(self, session: Record) -> int | None:
         return expires_ms(session) if self._expiry_in_value else None
@@ -265,12 +278,12 @@ class CacheStore(Store):
             self.destroy(sid)
 
     def _sids(self) -> list[str]:
-        if not self.prefix:
+        if not self.options.prefix:
             raise CacheCannotEnumerate(
                 f"the cache store cannot tell its sessions from other keys of CACHES"
                 f"[{self.alias!r}] without a 'prefix' option"
             )
-        return [key[len(self.prefix) :] for key in self.items.keys(self.prefix)]
+        return [key[len(self.options.prefix) :] for key in self.items.keys(self.options.prefix)]
 
     # -- safe writes ----------------------------------------------------------------------
 
@@ -284,13 +297,13 @@ class CacheStore(Store):
         return Versioned(session, version=token, expires_at=expires_at)
 
     def create(self, sid: str, session: Record) -> None:
-        if not self.items.add(self._key(sid), dumps(session), self.lifetime(session)):
+        if not self.items.add(self._key(sid), dumps(session), self.item_seconds(session)):
             raise CreateError(sid)
 
     def replace(self, sid: str, session: Record, version: Any) -> bool:
         if version is None:
             return False
-        return self.items.cas(self._key(sid), dumps(session), self.lifetime(session), version)
+        return self.items.cas(self._key(sid), dumps(session), self.item_seconds(session), version)
 
 
 # -- how items are kept -----------------------------------------------------------------

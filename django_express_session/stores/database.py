@@ -20,12 +20,12 @@ Writes are safe under concurrency: ``create`` inserts only if the id is free (or
 an expired row), ``replace`` is an ``UPDATE ... WHERE sess = <the text read>`` checked
 by its row count, and nothing here brings back a deleted or expired row.
 
-Each method is written once, as a generator of its statements (``_read``, ``_create``...)
-that ``core.drive`` runs with one of two executors: Django's connection of the alias
-(sync code; async code on other databases, in Django's shared thread), or, in async
-code on PostgreSQL with psycopg 3, an asyncio pool of the store's own built from the
-same alias's settings (``_pg_async``): no thread, autocommit, each call bounded by the
-``timeout`` option. The SQL and its parameters are the same on both paths; only the
+Each method is written once, as a plan of its statements (``_read``, ``_create``...,
+see ``base.PlanStore``); the store performs a ``Statement`` on one of two paths: Django's
+connection of the alias (sync code; async code on other databases, in Django's shared
+thread), or, in async code on PostgreSQL with psycopg 3, an asyncio pool of the store's
+own built from the same alias's settings (``_pg_async``): no thread, autocommit, each
+call bounded by the ``timeout`` option. The SQL and its parameters are the same on both paths; only the
 database's default zone is put in by the path, for the connection it runs on.
 """
 
@@ -33,13 +33,13 @@ from __future__ import annotations
 
 import math
 import weakref
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
 from functools import partial
-from typing import Any
+from typing import Any, ClassVar
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -52,21 +52,23 @@ from django.db import (
     transaction,
 )
 
-from ..core.drive import arun, run
-from ..core.ops import Op
+from ..core.ops import Op, Plan
 from ..exceptions import CorruptRecord, CreateError
 from ..owner import Owner
 from ..record import Record, dumps, loads, now_ms
-from . import _user_index
-from .base import (
-    Lazy,
-    Store,
-    Versioned,
+from ..validation import (
+    StoreOptions,
     check_bool,
     check_number,
     check_str,
+    number,
+    option,
     option_error,
+    string,
 )
+from . import _user_index
+from .base import PlanStore, Versioned
+from .resources import Lazy
 
 #: Rows deleted per statement by ``prune``: each batch is its own short transaction.
 PRUNE_BATCH = 10_000
@@ -122,13 +124,14 @@ class _Zone:
 ZONE = _Zone()
 
 Result = tuple[int, list[tuple]]
-#: A store method written once: it yields its statements and receives their results
-#: (``core.drive`` runs it with Django's connection or with the asyncio pool).
-Statements = Generator[Op, Result, Any]
+#: A store method written once: it yields its statements and receives their results.
+Statements = Plan[Any]
 
 
-@dataclass(frozen=True)
-class Statement:
+@dataclass(frozen=True, slots=True)
+class Statement(Op):
+    """The operation of running one statement (``%s`` placeholders on every path)."""
+
     sql: str
     params: tuple[Any, ...] = ()
     #: On Django's connection, run in a savepoint (so a refused insert leaves an outer
@@ -143,36 +146,65 @@ class Statement:
         return [name if param is ZONE else param for param in self.params]
 
 
-def sql(text: str, *params: Any, savepoint: bool = False) -> Op:
-    """The operation of running one statement (``%s`` placeholders on every path)."""
-    return Op("execute", (Statement(text, params, savepoint),))
+def sql(text: str, *params: Any, savepoint: bool = False) -> Statement:
+    return Statement(text, params, savepoint)
 
 
-class _Executor:
-    """What ``core.drive`` runs a store method's statements with: ``execute`` on
-    Django's connection (in Django's thread from async code), ``aexecute`` on the
-    asyncio pool when the store has one."""
-
-    #: Raised as they are: the session's own driver turns them into a 503.
-    connection_errors: tuple[type[BaseException], ...] = ()
-    blocking = True
-    thread_sensitive = True
-
-    def __init__(self, store: DatabaseStore) -> None:
-        self.store = store
-
-    @property
-    def native_async(self) -> bool:
-        return self.store.native_async
-
-    def execute(self, statement: Statement) -> Result:
-        return self.store._execute(statement)
-
-    async def aexecute(self, statement: Statement) -> Result:
-        return await self.store._aexecute(statement)
+def _database_alias(store: str, key: str, value: Any) -> str:
+    alias = check_str(store, key, value)
+    if alias not in connections.settings:
+        raise option_error(store, key, f"names no DATABASES entry ({sorted(connections.settings)})")
+    return alias
 
 
-class DatabaseStore(Store):
+def _prune_interval(store: str, key: str, value: Any) -> Any:
+    return value if value is False else check_number(store, key, value, minimum=1)
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseOptions(StoreOptions):
+    """connect-pg-simple's options, and the Django database.
+
+    ``pruneSessionInterval`` and ``pruneSessionRandomizedInterval`` are checked and
+    accepted, so that a connect-pg-simple configuration can be copied, but start no
+    timer: expired rows are invisible to every read, and deleting them is ``manage.py
+    clearsessions`` (run it from cron at that interval).
+
+    ``timeout`` (seconds, default 1) bounds every call of the asyncio pool on
+    PostgreSQL: waiting for a connection, connecting (``connect_timeout``) and the
+    statement (``statement_timeout`` on the server, and the client stops waiting), so
+    an outage is a prompt 503. Calls through Django's connection (sync code, and other
+    databases) are governed by the alias's own ``OPTIONS`` instead, e.g.
+    ``{"connect_timeout": 2, "options": "-c statement_timeout=1000"}``."""
+
+    store: ClassVar[str] = "database"
+
+    alias: str = option("alias", _database_alias, default="default")
+    table_name: str = option("tableName", string(), default="session")
+    schema_name: str | None = option("schemaName", string(allow_none=True), default=None)
+    ttl: float = option("ttl", number(minimum=1), default=86400)
+    create_table_if_missing: bool = option("createTableIfMissing", check_bool, default=False)
+    prune_session_interval: float | bool = option(
+        "pruneSessionInterval", _prune_interval, default=900, ignored=True
+    )
+    prune_session_randomized_interval: bool = option(
+        "pruneSessionRandomizedInterval", check_bool, default=True, ignored=True
+    )
+    disable_touch: bool = option("disableTouch", check_bool, default=False)
+    timeout: float = option("timeout", number(minimum=0.001), default=1)
+
+    def check(self) -> None:
+        vendor = connections[self.alias].vendor
+        if self.create_table_if_missing and self.schema_name and vendor != "postgresql":
+            raise option_error(
+                self.store,
+                "createTableIfMissing",
+                f"cannot create a table in schemaName {self.schema_name!r} on {vendor}; "
+                "create it yourself or drop schemaName",
+            )
+
+
+class DatabaseStore(PlanStore):
     """connect-pg-simple's table through a Django database connection, and on
     PostgreSQL, in async code, through an asyncio pool of its own."""
 
@@ -186,64 +218,31 @@ class DatabaseStore(Store):
     #: others insert, and on a taken id delete an expired row and insert again.
     on_conflict_vendors = frozenset({"postgresql", "sqlite"})
 
-    def __init__(
-        self,
-        *,
-        alias: str = "default",
-        tableName: str = "session",
-        schemaName: str | None = None,
-        ttl: int | float = 86400,
-        createTableIfMissing: bool = False,
-        pruneSessionInterval: int | float | bool = 900,
-        pruneSessionRandomizedInterval: bool = True,
-        disableTouch: bool = False,
-        timeout: int | float = 1,
-    ) -> None:
-        """``pruneSessionInterval`` and ``pruneSessionRandomizedInterval`` are checked
-        and accepted, so that a connect-pg-simple configuration can be copied, but start
-        no timer: expired rows are invisible to every read, and deleting them is
-        ``manage.py clearsessions`` (run it from cron at that interval).
+    Options = DatabaseOptions
+    options: DatabaseOptions
 
-        ``timeout`` (seconds, default 1) bounds every call of the asyncio pool on
-        PostgreSQL: waiting for a connection, connecting (``connect_timeout``) and the
-        statement (``statement_timeout`` on the server, and the client stops waiting),
-        so an outage is a prompt 503. Calls through Django's connection (sync code, and
-        other databases) are governed by the alias's own ``OPTIONS`` instead, e.g.
-        ``{"connect_timeout": 2, "options": "-c statement_timeout=1000"}``.
-        """
-        self.alias = check_str(self.name, "alias", alias)
-        if alias not in connections.settings:
-            raise option_error(
-                self.name, "alias", f"names no DATABASES entry ({sorted(connections.settings)})"
-            )
-        self.table_name = check_str(self.name, "tableName", tableName)
-        self.schema_name = (
-            None if schemaName is None else check_str(self.name, "schemaName", schemaName)
-        )
-        self.ttl = check_number(self.name, "ttl", ttl, minimum=1)
-        self.create_table = check_bool(self.name, "createTableIfMissing", createTableIfMissing)
-        if pruneSessionInterval is not False:
-            check_number(self.name, "pruneSessionInterval", pruneSessionInterval, minimum=1)
-        check_bool(self.name, "pruneSessionRandomizedInterval", pruneSessionRandomizedInterval)
-        self.disable_touch = check_bool(self.name, "disableTouch", disableTouch)
-        self.timeout = check_number(self.name, "timeout", timeout, minimum=0.001)
-        connection = connections[alias]
-        self.vendor = vendor = connection.vendor
-        if self.create_table and self.schema_name and vendor != "postgresql":
-            raise option_error(
-                self.name,
-                "createTableIfMissing",
-                f"cannot create a table in schemaName {schemaName!r} on {vendor}; "
-                "create it yourself or drop schemaName",
-            )
-        self._table_ready = not self.create_table
-        self._executor = _Executor(self)
+    def _setup(self) -> None:
+        options = self.options
+        self.alias = options.alias
+        self.table_name = options.table_name
+        self.timeout = options.timeout
+        connection = connections[self.alias]
+        self.vendor = connection.vendor
+        self._table_ready = not self.options.create_table_if_missing
+        #: On MySQL/MariaDB, whether the table has the user key columns (looked up once).
+        self._user_columns: bool | None = None
+        self._pools: Lazy[Any] | None = None
+        self._prepare(connection)
 
-        # The SQL pieces, the same on every path.
+    def _prepare(self, connection: Any) -> None:
+        """The SQL pieces, the same on every path, and the asyncio pools' maker."""
+        vendor = self.vendor
         quote = connection.ops.quote_name
         table = quote(self.table_name)
         #: The table, quoted (and qualified by its schema).
-        self.table = f"{quote(self.schema_name)}.{table}" if self.schema_name else table
+        self.table = (
+            f"{quote(self.options.schema_name)}.{table}" if self.options.schema_name else table
+        )
         postgres = vendor == "postgresql"
         #: A point in time: the parameters of ``point(seconds)``.
         self.at = "(to_timestamp(%s) AT TIME ZONE %s)" if postgres else "%s"
@@ -259,11 +258,6 @@ class DatabaseStore(Store):
             self.same_text = "CAST(sess AS BINARY) = CAST(%s AS BINARY)"
         else:
             self.same_text = "sess = %s"
-
-        #: On MySQL/MariaDB, whether the table has the user key columns (looked up once).
-        self._user_columns: bool | None = None
-
-        self._pools: Lazy[Any] | None = None
         if postgres:
             from django.db.backends.postgresql.psycopg_any import is_psycopg3
 
@@ -271,7 +265,7 @@ class DatabaseStore(Store):
                 self._pools = Lazy(self._open_pools, lambda pools: pools.close())
 
     @property
-    def native_async(self) -> bool:  # type: ignore[override]
+    def native_async(self) -> bool:
         """On PostgreSQL with psycopg 3, async code has a connection pool of its own."""
         return self._pools is not None
 
@@ -301,7 +295,7 @@ class DatabaseStore(Store):
     def _expire(self, session: Record) -> tuple[Any, ...]:
         """connect-pg-simple 7+: ``cookie.expires`` rounded up to the second, else now +
         ``ttl``."""
-        return self.point(math.ceil(self.expires_at_ms(session, self.ttl) / 1000))
+        return self.point(math.ceil(self.expires_at_ms(session, self.options.ttl) / 1000))
 
     # -- running statements ---------------------------------------------------------------
 
@@ -330,79 +324,21 @@ class DatabaseStore(Store):
         params = connection_params(connections[self.alias], self.timeout)
         return LoopPools(params, self.timeout)
 
-    def _run(self, method: Statements) -> Any:
-        return run(method, self._executor)
+    def _perform_own(self, op: Op) -> Any:
+        match op:
+            case Statement():
+                return self._execute(op)
+        return super()._perform_own(op)
 
-    async def _arun(self, method: Statements) -> Any:
-        return await arun(method, self._executor)
-
-    # -- the five primitives (each pair shares one generator of statements) ---------------
-
-    def read(self, sid: str, *, touch: bool = False) -> Versioned | None:
-        return self._run(self._read(sid))
-
-    async def aread(self, sid: str, *, touch: bool = False) -> Versioned | None:
-        return await self._arun(self._read(sid))
-
-    def create(self, sid: str, session: Record) -> None:
-        self._run(self._create(sid, session))
-
-    async def acreate(self, sid: str, session: Record) -> None:
-        await self._arun(self._create(sid, session))
-
-    def replace(self, sid: str, session: Record, version: Any) -> bool:
-        return self._run(self._replace(sid, session, version))
-
-    async def areplace(self, sid: str, session: Record, version: Any) -> bool:
-        return await self._arun(self._replace(sid, session, version))
-
-    def destroy(self, sid: str) -> None:
-        self._run(self._destroy(sid))
-
-    async def adestroy(self, sid: str) -> None:
-        await self._arun(self._destroy(sid))
-
-    def touch(self, sid: str, session: Record) -> None:
-        self._run(self._touch(sid, session))
-
-    async def atouch(self, sid: str, session: Record) -> None:
-        await self._arun(self._touch(sid, session))
-
-    def all(self) -> dict[str, Record]:
-        return self._run(self._all())
-
-    async def aall(self) -> dict[str, Record]:
-        return await self._arun(self._all())
-
-    def sessions_of(self, owner: Owner, *, thorough: bool = False) -> dict[str, Record]:
-        return self._run(self._sessions_of(owner))
-
-    async def asessions_of(self, owner: Owner, *, thorough: bool = False) -> dict[str, Record]:
-        return await self._arun(self._sessions_of(owner))
-
-    def length(self) -> int:
-        return self._run(self._length())
-
-    async def alength(self) -> int:
-        return await self._arun(self._length())
-
-    def clear(self) -> None:
-        self._run(self._clear())
-
-    async def aclear(self) -> None:
-        await self._arun(self._clear())
-
-    def prune(self, *, dry_run: bool = False, progress: Callable[[int], None] | None = None) -> int:
-        return self._run(self._prune(dry_run, progress))
-
-    async def aprune(
-        self, *, dry_run: bool = False, progress: Callable[[int], None] | None = None
-    ) -> int:
-        return await self._arun(self._prune(dry_run, progress))
+    async def _perform_own_async(self, op: Op) -> Any:
+        match op:
+            case Statement():
+                return await self._aexecute(op)
+        return await super()._perform_own_async(op)
 
     # -- the statements -------------------------------------------------------------------
 
-    def _read(self, sid: str) -> Statements:
+    def _read(self, sid: str, touch: bool) -> Statements:
         _, rows = yield sql(
             f"SELECT {self.sess}, {self.expire_read} FROM {self.table} "
             f"WHERE sid = %s AND expire >= {self.at}",
@@ -417,7 +353,7 @@ class DatabaseStore(Store):
 
     def fresh_expiry(self, session: Record) -> int:
         """The ``expire`` a write or touch now gives (rounded up to the second)."""
-        return math.ceil(self.expires_at_ms(session, self.ttl) / 1000) * 1000
+        return math.ceil(self.expires_at_ms(session, self.options.ttl) / 1000) * 1000
 
     def _create(self, sid: str, session: Record) -> Statements:
         """Insert only if the id is free or holds an expired row (not yet pruned)."""
@@ -472,7 +408,7 @@ class DatabaseStore(Store):
 
     def _touch(self, sid: str, session: Record) -> Statements:
         """Move ``expire`` only, as connect-pg-simple; an expired row stays expired."""
-        if self.disable_touch:
+        if self.options.disable_touch:
             return
         yield sql(
             f"UPDATE {self.table} SET expire = {self.at} WHERE sid = %s AND expire >= {self.at}",
@@ -485,7 +421,7 @@ class DatabaseStore(Store):
         )
         return {sid: loads(text) for sid, text in rows}
 
-    def _sessions_of(self, owner: Owner) -> Statements:
+    def _sessions_of(self, owner: Owner, thorough: bool) -> Statements:
         """The owner's live rows through the user key index (``_user_index``): only
         those rows are read. Without an index to use, every live row is read and
         matched here."""
@@ -513,7 +449,7 @@ class DatabaseStore(Store):
                 continue
         return self.owned_live(owner, decoded)
 
-    def _user_lookup(self) -> Generator[Op, Result, dict[str, str] | None]:
+    def _user_lookup(self) -> Plan[dict[str, str] | None]:
         """The SQL of each user key as indexed, or None when the table has no index of
         them (MySQL, or a MariaDB table without the columns of the migration)."""
         if self.vendor != "mysql":
@@ -526,7 +462,7 @@ class DatabaseStore(Store):
             _, rows = yield sql(
                 "SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = "
                 "COALESCE(%s, DATABASE()) AND table_name = %s AND column_name IN (%s, %s)",
-                *(self.schema_name, self.table_name, *columns),
+                *(self.options.schema_name, self.table_name, *columns),
             )
             self._user_columns = rows[0][0] == len(columns)
         if not self._user_columns:

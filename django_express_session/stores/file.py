@@ -27,6 +27,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -34,7 +35,9 @@ from .. import record
 from ..core.lifetime import capped
 from ..exceptions import CorruptRecord, CreateError, InvalidSessionId
 from ..record import Record, now_ms
-from .base import PeriodicPrune, Store, Versioned, check_number, check_str, option_error
+from ..validation import StoreOptions, check_str, number, option, option_error
+from .base import Store, Versioned
+from .resources import PeriodicPrune
 
 try:
     import fcntl
@@ -86,65 +89,75 @@ def _whole(value: object) -> int | None:
     return int(value) if isinstance(value, (int, float)) else None
 
 
+def _file_mode(store: str, key: str, mode: Any) -> int:
+    if (
+        isinstance(mode, bool)
+        or not isinstance(mode, int)
+        or not 0 <= mode <= 0o777
+        or mode & 0o600 != 0o600
+    ):
+        raise option_error(
+            store,
+            key,
+            f"must be a file mode such as 0o600 or 0o640 that lets the owner read and "
+            f"write, not {mode!r}",
+        )
+    return mode
+
+
+def _no_secret(store: str, key: str, secret: Any) -> None:
+    if secret is not None:
+        raise option_error(store, key, "is not supported: encrypted session files cannot be shared")
+
+
+def _extension(store: str, key: str, value: Any) -> str:
+    extension = check_str(store, key, value)
+    if "/" in extension or os.sep in extension:
+        raise option_error(store, key, "must not contain a path separator")
+    return extension
+
+
+@dataclass(frozen=True, slots=True)
+class FileOptions(StoreOptions):
+    """session-file-store's options. ``retries``, ``factor``, ``minTimeout`` and
+    ``maxTimeout`` are accepted for a copied Node config and unused: session-file-store
+    retries reads that race a half-written file, and reads here never see one."""
+
+    store: ClassVar[str] = "file"
+
+    path: str | os.PathLike[str] = option("path", default="./sessions")
+    ttl: float = option("ttl", number(minimum=1), default=3600)
+    reap_interval: float = option("reapInterval", number(), default=3600)
+    file_extension: str = option("fileExtension", _extension, default=".json")
+    retries: float = option("retries", number(minimum=0), default=5, ignored=True)
+    factor: float = option("factor", number(minimum=0), default=1, ignored=True)
+    min_timeout: float = option("minTimeout", number(minimum=0), default=50, ignored=True)
+    max_timeout: float = option("maxTimeout", number(minimum=0), default=100, ignored=True)
+    secret: None = option("secret", _no_secret, default=None)
+    mode: int = option("mode", _file_mode, default=DEFAULT_MODE)
+
+
 class FileStore(Store):
     name = "file"
     metadata_keys = frozenset({LAST_ACCESS})
     connection_errors: ClassVar[tuple[type[BaseException], ...]] = (OSError,)
 
-    def __init__(
-        self,
-        *,
-        path: str | os.PathLike[str] = "./sessions",
-        ttl: int = 3600,
-        reapInterval: int = 3600,
-        fileExtension: str = ".json",
-        # session-file-store retries reads that race a half-written file; reads here
-        # never see one, so these are accepted for a copied Node config and unused.
-        retries: int = 5,
-        factor: float = 1,
-        minTimeout: int = 50,
-        maxTimeout: int = 100,
-        secret: str | None = None,
-        mode: int = DEFAULT_MODE,
-    ) -> None:
-        if (
-            isinstance(mode, bool)
-            or not isinstance(mode, int)
-            or not 0 <= mode <= 0o777
-            or mode & 0o600 != 0o600
-        ):
-            raise option_error(
-                self.name,
-                "mode",
-                f"must be a file mode such as 0o600 or 0o640 that lets the owner read and "
-                f"write, not {mode!r}",
-            )
+    Options = FileOptions
+    options: FileOptions
+
+    def _setup(self) -> None:
+        options = self.options
         #: Session, temporary and lock files get this mode; directories the store creates
         #: get it plus an execute bit wherever it has a read bit (0o640 -> 0o750).
-        self.mode = mode
-        self.directory_mode = mode | (mode & 0o444) >> 2
-        if secret is not None:
-            raise option_error(
-                self.name, "secret", "is not supported: encrypted session files cannot be shared"
-            )
-        self.path = Path(path)
-        self.ttl = check_number(self.name, "ttl", ttl, minimum=1)
-        self.reap_interval = check_number(self.name, "reapInterval", reapInterval)
-        self.extension = check_str(self.name, "fileExtension", fileExtension)
-        if "/" in self.extension or os.sep in self.extension:
-            raise option_error(self.name, "fileExtension", "must not contain a path separator")
-        for key, value in (
-            ("retries", retries),
-            ("factor", factor),
-            ("minTimeout", minTimeout),
-            ("maxTimeout", maxTimeout),
-        ):
-            check_number(self.name, key, value, minimum=0)
+        self.mode = options.mode
+        self.directory_mode = options.mode | (options.mode & 0o444) >> 2
+        self.path = Path(options.path)
+        self.extension = options.file_extension
         self._thread_locks = [threading.Lock() for _ in range(LOCK_STRIPES)]
         self._ready = False
         # session-file-store's reaper: prune every reapInterval seconds (-1: never),
         # from the first read on.
-        self._reaper = PeriodicPrune(self, self.reap_interval)
+        self._reaper = PeriodicPrune(self, self.options.reap_interval)
 
     def close(self) -> None:
         self._reaper.stop()
@@ -232,7 +245,7 @@ class FileStore(Store):
 
     def fresh_expiry(self, session: Record) -> int | None:
         """session-file-store's expiry of a file written now (never past the cap)."""
-        fresh = now_ms() + (record.original_max_age(session) or int(self.ttl * 1000))
+        fresh = now_ms() + (record.original_max_age(session) or int(self.options.ttl * 1000))
         return capped(fresh, self.cap_of(session))
 
     def _ends_ms(self, session: Record) -> int:
@@ -331,7 +344,7 @@ class FileStore(Store):
         last_access = session.get(LAST_ACCESS)
         if isinstance(last_access, bool) or not isinstance(last_access, (int, float)):
             return 0  # Node reads a record without one as expired
-        return int(last_access) + (record.original_max_age(session) or int(self.ttl * 1000))
+        return int(last_access) + (record.original_max_age(session) or int(self.options.ttl * 1000))
 
     def _read_file(self, sid: str) -> bytes:
         """The bytes of a session file, never through a symlink (nor blocking on a FIFO)."""

@@ -17,12 +17,15 @@ import itertools
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
 
 from .. import record
 from ..exceptions import CreateError
 from ..record import Record, now_ms
-from .base import PeriodicPrune, Store, Versioned, check_number
+from ..validation import StoreOptions, number, option
+from .base import Store, Versioned
+from .resources import PeriodicPrune
 
 DAY_MS = 24 * 60 * 60 * 1000
 
@@ -32,19 +35,30 @@ class _Entry(NamedTuple):
     expires_at: int  # epoch ms
 
 
+@dataclass(frozen=True, slots=True)
+class MemoryOptions(StoreOptions):
+    """memorystore's options (``ttl`` and ``checkPeriod`` in ms)."""
+
+    store: ClassVar[str] = "memory"
+
+    max: int = option("max", number(minimum=1), default=100_000)
+    ttl_ms: int | None = option("ttl", number(minimum=1, allow_none=True), default=None)
+    check_period_ms: int | None = option(
+        "checkPeriod", number(minimum=1, allow_none=True), default=None
+    )
+
+
 class MemoryStore(Store):
     name = "memory"
     connection_errors: ClassVar[tuple[type[BaseException], ...]] = ()
     blocking = False
 
-    def __init__(
-        self, *, max: int = 100_000, ttl: int | None = None, checkPeriod: int | None = None
-    ) -> None:
-        self.max = int(check_number(self.name, "max", max, minimum=1))
-        self.ttl_ms = check_number(self.name, "ttl", ttl, minimum=1, allow_none=True)
-        self.check_period_ms = check_number(
-            self.name, "checkPeriod", checkPeriod, minimum=1, allow_none=True
-        )
+    Options = MemoryOptions
+    options: MemoryOptions
+
+    def _setup(self) -> None:
+        options = self.options
+        self.max = int(options.max)
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         # The ids of entries whose record holds nothing but its cookie, in LRU order too.
         self._blank: OrderedDict[str, None] = OrderedDict()
@@ -52,7 +66,7 @@ class MemoryStore(Store):
         self._sequence = itertools.count()
         self._lock = threading.Lock()
         # memorystore's checkPeriod: sweep expired entries in the background.
-        self._pruning = PeriodicPrune(self, (self.check_period_ms or 0) / 1000)
+        self._pruning = PeriodicPrune(self, (self.options.check_period_ms or 0) / 1000)
         self._pruning.start()
 
     def close(self) -> None:
@@ -130,8 +144,8 @@ class MemoryStore(Store):
     def _expires_at(self, session: Record) -> int:
         """memorystore's rule: a numeric ``ttl`` wins, else the cookie, else one day."""
         now = now_ms()
-        if self.ttl_ms is not None:
-            return now + int(self.ttl_ms)
+        if self.options.ttl_ms is not None:
+            return now + int(self.options.ttl_ms)
         expires = record.expires_ms(session)
         return expires if expires is not None else now + DAY_MS
 

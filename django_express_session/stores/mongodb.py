@@ -17,26 +17,24 @@ expired document (a live one makes it a duplicate key), ``replace`` is ``update_
 filtered on the ``session`` value read (a compare-and-set; no upsert, so a destroyed
 session stays destroyed).
 
-A user's sessions: with ``stringify: False`` the store creates (once, on the first
-``sessions_of``) an index on ``session._auth_user_id`` and one on
+A user's sessions: with ``stringify: False`` the store creates (once, at start-up, with
+the TTL index) an index on ``session._auth_user_id`` and one on
 ``session.passport.user`` and queries them; with ``stringify: True`` there is no field
 to index, so it scans the live documents with a substring of the user's key as a
 prefilter. Either way every match is decoded and confirmed, and documents Node wrote are
 found like any other: there is no index to repair.
 
-Each primitive builds its filter, update or document with a plain method shared by the
-sync half (``MongoClient``) and the native async half (``AsyncMongoClient``, one per
-event loop), so each half is only the client call.
+Each method is written once, as a plan of collection calls (``base.PlanStore``): the
+store performs a ``Command`` or a ``Find`` on the sync ``MongoClient`` or, in async
+code, on the running loop's ``AsyncMongoClient`` (one per event loop, ``resources.PerLoop``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import re
-import threading
-import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlsplit
@@ -45,20 +43,24 @@ from django.contrib.auth import SESSION_KEY
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
+from ..core.lifetime import seconds_to_ms
+from ..core.ops import Op, Plan
 from ..exceptions import CreateError
 from ..owner import PASSPORT_KEY, PASSPORT_USER_KEY, Owner
 from ..record import Record, format_js_date, to_epoch_ms
-from .base import (
-    Lazy,
-    PeriodicPrune,
-    Store,
-    Versioned,
+from ..validation import (
+    StoreOptions,
     check_bool,
-    check_choice,
     check_number,
     check_str,
+    choice,
+    number,
+    option,
     option_error,
+    string,
 )
+from .base import PlanStore, Progress, Versioned
+from .resources import Lazy, PeriodicPrune, PerLoop
 
 try:
     from bson.codec_options import CodecOptions
@@ -149,105 +151,138 @@ def creating(sid: str) -> Iterator[None]:
         raise CreateError(sid) from None
 
 
-class MongoStore(Store):
+@dataclass(frozen=True, slots=True)
+class Command(Op):
+    """The store's operation of calling ``call`` with the collection: the sync one, or
+    the running loop's async one (``call`` then returns an awaitable)."""
+
+    call: Callable[[Any], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Find(Op):
+    """The documents ``query`` matches, as a list (a cursor differs between clients)."""
+
+    query: Mapping[str, Any]
+    projection: Mapping[str, Any] | None = None
+    limit: int = 0
+
+
+def _mongo_url(store: str, key: str, url: Any) -> str | None:
+    if url is not None:
+        check_str(store, key, url)
+        if not url.startswith(("mongodb://", "mongodb+srv://")):
+            raise option_error(
+                store, key, f"must be a mongodb:// or mongodb+srv:// URI, not {url!r}"
+            )
+    return url
+
+
+def _client(store: str, key: str, client: Any) -> Any:
+    if client is not None and not (isinstance(client, (str, MongoClient)) or callable(client)):
+        raise option_error(
+            store, key, f"must be a pymongo MongoClient or a dotted path to one, not {client!r}"
+        )
+    return client
+
+
+def _mapping(store: str, key: str, value: Any) -> Mapping[str, Any] | None:
+    if value is not None and not isinstance(value, Mapping):
+        raise option_error(store, key, f"must be a dict, not {value!r}")
+    return value
+
+
+def _minutes(store: str, key: str, value: Any) -> float:
+    check_number(store, key, value, minimum=1)
+    if value > MAX_AUTO_REMOVE_INTERVAL:
+        raise option_error(
+            store, key, f"is in minutes and must be at most {MAX_AUTO_REMOVE_INTERVAL}"
+        )
+    return value
+
+
+def _unsupported(store: str, key: str, value: Any) -> Any:
+    # connect-mongo's crypto is off only with {secret: false}.
+    if key == "crypto" and (
+        value is None or (isinstance(value, Mapping) and value.get("secret") is False)
+    ):
+        return value
+    if key == "cryptoAdapter" and value is None:
+        return value
+    raise option_error(
+        store, key, "is not supported: encrypted sessions cannot be shared with Django"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class MongoOptions(StoreOptions):
+    """connect-mongo's options (its names in settings): ``mongoUrl`` or ``client``
+    (exactly one), ``ttl`` and ``touchAfter`` in seconds, ``autoRemoveInterval`` in
+    minutes. ``crypto`` is accepted only switched off."""
+
+    store: ClassVar[str] = "mongodb"
+
+    mongo_url: str | None = option("mongoUrl", _mongo_url, default=None)
+    client: Any = option("client", _client, default=None)
+    mongo_options: Mapping[str, Any] | None = option("mongoOptions", _mapping, default=None)
+    db_name: str | None = option("dbName", string(allow_none=True), default=None)
+    collection_name: str = option("collectionName", string(), default="sessions")
+    ttl: float = option("ttl", number(minimum=1), default=1209600)
+    auto_remove: str = option(
+        "autoRemove", choice("native", "interval", "disabled"), default="native"
+    )
+    auto_remove_interval: float = option("autoRemoveInterval", _minutes, default=10)
+    touch_after: float = option("touchAfter", number(minimum=0), default=0)
+    stringify: bool = option("stringify", check_bool, default=True)
+    timestamps: bool = option("timestamps", check_bool, default=False)
+    write_concern: WriteConcern | None = option(
+        "writeOperationOptions", lambda store, key, value: _write_concern(value), default=None
+    )
+    crypto: Mapping[str, Any] | None = option("crypto", _unsupported, default=None)
+    crypto_adapter: Any = option("cryptoAdapter", _unsupported, default=None)
+
+    def check(self) -> None:
+        if (self.mongo_url is None) == (self.client is None):
+            raise option_error(self.store, "mongoUrl", "or 'client' must be given (exactly one)")
+        if self.client is not None and self.mongo_options:
+            raise option_error(self.store, "mongoOptions", "applies to 'mongoUrl' only")
+
+
+class MongoStore(PlanStore):
     name = "mongodb"
     metadata_keys = frozenset({"lastModified"})
     connection_errors: ClassVar[tuple[type[BaseException], ...]] = (ConnectionFailure,)
-    native_async = True
 
-    def __new__(cls, **options: Any) -> MongoStore:
-        # Without an AsyncMongoClient (a client the project gave is a sync one), async
-        # requests run the sync calls in a worker thread, as for every blocking store.
-        if cls is MongoStore and (options.get("client") is not None or AsyncMongoClient is None):
-            cls = SyncClientMongoStore
-        return super().__new__(cls)
+    Options = MongoOptions
+    options: MongoOptions
 
-    def __init__(
-        self,
-        *,
-        mongoUrl: str | None = None,
-        client: Any = None,
-        mongoOptions: Mapping[str, Any] | None = None,
-        dbName: str | None = None,
-        collectionName: str = "sessions",
-        ttl: float = 1209600,
-        autoRemove: str = "native",
-        autoRemoveInterval: float = 10,
-        touchAfter: float = 0,
-        stringify: bool = True,
-        timestamps: bool = False,
-        writeOperationOptions: Mapping[str, Any] | None = None,
-        crypto: Mapping[str, Any] | None = None,
-        cryptoAdapter: Any = None,
-    ) -> None:
-        if (mongoUrl is None) == (client is None):
-            raise option_error(self.name, "mongoUrl", "or 'client' must be given (exactly one)")
-        if mongoUrl is not None:
-            check_str(self.name, "mongoUrl", mongoUrl)
-            if not mongoUrl.startswith(("mongodb://", "mongodb+srv://")):
-                raise option_error(
-                    self.name,
-                    "mongoUrl",
-                    f"must be a mongodb:// or mongodb+srv:// URI, not {mongoUrl!r}",
-                )
-        if client is not None and not (isinstance(client, (str, MongoClient)) or callable(client)):
-            raise option_error(
-                self.name,
-                "client",
-                f"must be a pymongo MongoClient or a dotted path to one, not {client!r}",
-            )
-        if mongoOptions is not None and not isinstance(mongoOptions, Mapping):
-            raise option_error(self.name, "mongoOptions", f"must be a dict, not {mongoOptions!r}")
-        if client is not None and mongoOptions:
-            raise option_error(self.name, "mongoOptions", "applies to 'mongoUrl' only")
-        # connect-mongo's crypto is off only with {secret: false}.
-        crypto_off = crypto is None or (
-            isinstance(crypto, Mapping) and crypto.get("secret") is False
-        )
-        if not crypto_off or cryptoAdapter is not None:
-            raise option_error(
-                self.name,
-                "crypto" if cryptoAdapter is None else "cryptoAdapter",
-                "is not supported: encrypted sessions cannot be shared with Django",
-            )
-        self.url = mongoUrl
-        self.client_option = client
-        self.mongo_options = dict(mongoOptions or {})
-        self.db_name = None if dbName is None else check_str(self.name, "dbName", dbName)
-        self.collection_name = check_str(self.name, "collectionName", collectionName)
-        self.ttl = check_number(self.name, "ttl", ttl, minimum=1)
-        self.auto_remove = check_choice(
-            self.name, "autoRemove", autoRemove, ("native", "interval", "disabled")
-        )
-        self.auto_remove_interval = check_number(
-            self.name, "autoRemoveInterval", autoRemoveInterval, minimum=1
-        )
-        if self.auto_remove_interval > MAX_AUTO_REMOVE_INTERVAL:
-            raise option_error(
-                self.name,
-                "autoRemoveInterval",
-                f"is in minutes and must be at most {MAX_AUTO_REMOVE_INTERVAL}",
-            )
-        self.touch_after = check_number(self.name, "touchAfter", touchAfter, minimum=0)
-        self.stringify = check_bool(self.name, "stringify", stringify)
-        self.timestamps = check_bool(self.name, "timestamps", timestamps)
-        self.write_concern = _write_concern(writeOperationOptions)
-
+    def _setup(self) -> None:
+        options, lifetime = self.options, self.lifetime
+        if options.touch_after and not lifetime.touch_after_ms:  # connect-mongo's alone
+            self.lifetime = replace(lifetime, touch_after_ms=seconds_to_ms(options.touch_after))
+        self.url = options.mongo_url
+        self.mongo_options = dict(options.mongo_options or {})
         # connect-mongo's autoRemove "interval": every process deletes expired documents.
-        self._pruner = (
-            PeriodicPrune(self, self.auto_remove_interval * 60)
-            if self.auto_remove == "interval"
-            else None
+        interval = (
+            options.auto_remove_interval * 60 if self.options.auto_remove == "interval" else 0
         )
+        self._pruner = PeriodicPrune(self, interval) if interval else None
         self._indexed = False
-        self._users_indexed = False
         self._sync: Lazy[Any] = Lazy(self._connect, self._disconnect)
-        # An AsyncMongoClient is bound to the event loop it first runs on: one per loop.
-        self._lock = threading.Lock()
-        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = (
-            weakref.WeakKeyDictionary()
+        # An AsyncMongoClient is bound to the event loop it first runs on: one per loop,
+        # closed with its loop.
+        self._loops: PerLoop[Any] = PerLoop(
+            self._new_async_collection,
+            lambda collection: collection.database.client.close(),
+            close_with_loop=True,
         )
-        self._keepers: set[asyncio.Task[None]] = set()
+
+    @property
+    def native_async(self) -> bool:
+        """Async requests use an ``AsyncMongoClient`` of the store's own; with a sync
+        ``MongoClient`` the project gave (or a pymongo without the async client) they
+        run the sync calls in a worker thread, as for every blocking store."""
+        return self.url is not None and AsyncMongoClient is not None
 
     # -- connection -----------------------------------------------------------------------
 
@@ -259,7 +294,7 @@ class MongoStore(Store):
         return {**defaults, **self.mongo_options}
 
     def _given_client(self) -> Any:
-        value = self.client_option
+        value = self.options.client
         if isinstance(value, str):
             try:
                 value = import_string(value)
@@ -281,12 +316,14 @@ class MongoStore(Store):
         if self._pruner is not None:
             self._pruner.start()
         database = (
-            client[self.db_name]
-            if self.db_name
+            client[self.options.db_name]
+            if self.options.db_name
             else client.get_default_database(default="test")  # connect-mongo's default
         )
         return database.get_collection(
-            self.collection_name, codec_options=CODEC, write_concern=self.write_concern
+            self.options.collection_name,
+            codec_options=CODEC,
+            write_concern=self.options.write_concern,
         )
 
     def _connect(self) -> Any:
@@ -298,47 +335,21 @@ class MongoStore(Store):
         if self.url is not None:  # a client the project gave stays open
             collection.database.client.close()
 
-    def _loop_collection(self, loop: asyncio.AbstractEventLoop) -> Any:
-        """This event loop's async collection, on a client of its own that a keeper task
-        closes when the loop shuts down (``asyncio.run``, asgiref's ``async_to_sync`` and
-        ASGI servers cancel the tasks left) or the store closes."""
-        collection = self._loops.get(loop)
-        if collection is None:
-            with self._lock:
-                # A loop closed without cancelling its keeper: its client cannot be
-                # closed any more, only forgotten.
-                for keeper in [task for task in self._keepers if task.get_loop().is_closed()]:
-                    self._keepers.discard(keeper)
-                    self._loops.pop(keeper.get_loop(), None)
-                client = AsyncMongoClient(self.url, **self._client_options())
-                collection = self._loops[loop] = self._open(client)
-                self._keepers.add(loop.create_task(self._close_with_loop(collection)))
-        return collection
-
-    async def _close_with_loop(self, collection: Any) -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            await loop.create_future()  # never set: cancelled at shutdown or by close()
-        finally:
-            with self._lock:
-                if self._loops.get(loop) is collection:
-                    del self._loops[loop]
-                self._keepers.discard(asyncio.current_task())  # type: ignore[arg-type]
-            await collection.database.client.close()
-
-    def _index_pending(self) -> bool:
-        return self.auto_remove == "native" and not self._indexed
+    def _new_async_collection(self) -> Any:
+        return self._open(AsyncMongoClient(self.url, **self._client_options()))
 
     @contextlib.contextmanager
-    def _creating_index(self) -> Iterator[None]:
-        """Around connect-mongo's ``createIndex``: once per store, sync or async."""
+    def _creating_indexes(self) -> Iterator[None]:
+        """Around the indexes made at start-up, once per store, sync or async:
+        connect-mongo's TTL index (``autoRemove: "native"``) and, with ``stringify:
+        False``, the user fields' (never in a read)."""
         try:
             yield
         except OperationFailure as error:
             if error.code in INDEX_CONFLICTS:
                 raise ImproperlyConfigured(
                     f"the mongodb session store needs a TTL index {{expires: 1}} with "
-                    f"expireAfterSeconds 0 on {self.collection_name!r} (connect-mongo's), "
+                    f"expireAfterSeconds 0 on {self.options.collection_name!r} (connect-mongo's), "
                     f"but the collection has a different one ({error.details}). Drop that "
                     f"index, or set 'autoRemove' to 'interval' or 'disabled'."
                 ) from error
@@ -348,21 +359,27 @@ class MongoStore(Store):
     def _collection(self) -> Any:
         """The sync collection, connected and indexed on first use."""
         collection = self._sync.get()
-        if self._index_pending():
-            with self._creating_index():
-                collection.create_index(TTL_KEYS, **TTL_OPTIONS)
+        if not self._indexed:
+            with self._creating_indexes():
+                if self.options.auto_remove == "native":
+                    collection.create_index(TTL_KEYS, **TTL_OPTIONS)
+                if not self.options.stringify:
+                    for field in self._unindexed_fields(collection.list_indexes()):
+                        collection.create_index([(field, 1)], sparse=True)
         return collection
 
     async def _acollection(self) -> Any:
         """This event loop's async collection, indexed on first use."""
-        collection = self._loop_collection(asyncio.get_running_loop())
-        if self._index_pending():
-            with self._creating_index():
-                await collection.create_index(TTL_KEYS, **TTL_OPTIONS)
+        collection = self._loops.get()
+        if not self._indexed:
+            with self._creating_indexes():
+                if self.options.auto_remove == "native":
+                    await collection.create_index(TTL_KEYS, **TTL_OPTIONS)
+                if not self.options.stringify:
+                    indexes = await (await collection.list_indexes()).to_list()
+                    for field in self._unindexed_fields(indexes):
+                        await collection.create_index([(field, 1)], sparse=True)
         return collection
-
-    def _user_indexes_pending(self) -> bool:
-        return not self.stringify and not self._users_indexed
 
     @staticmethod
     def _unindexed_fields(indexes: Iterable[Mapping[str, Any]]) -> list[str]:
@@ -375,14 +392,8 @@ class MongoStore(Store):
         if self._pruner is not None:
             self._pruner.stop()
         self._sync.reset()
-        with self._lock:
-            keepers, self._keepers = self._keepers, set()
-            self._loops.clear()
-            self._indexed = False
-            self._users_indexed = False
-        for keeper in keepers:
-            with contextlib.suppress(RuntimeError):  # its loop closed meanwhile
-                keeper.get_loop().call_soon_threadsafe(keeper.cancel)
+        self._loops.close()
+        self._indexed = False
 
     # -- documents, filters and updates (shared by both halves) ---------------------------
 
@@ -392,8 +403,8 @@ class MongoStore(Store):
             # connect-mongo's get() lends lastModified to the session; set() takes it back.
             session = {key: value for key, value in session.items() if key != "lastModified"}
         fields = {
-            "session": encode(session, stringify=self.stringify),
-            "expires": as_date(self.expires_at_ms(session, self.ttl)),
+            "session": encode(session, stringify=self.options.stringify),
+            "expires": as_date(self.expires_at_ms(session, self.options.ttl)),
         }
         if self.touch_after:
             fields["lastModified"] = now
@@ -401,7 +412,7 @@ class MongoStore(Store):
 
     def _update(self, fields: Mapping[str, Any]) -> dict[str, Any]:
         update: dict[str, Any] = {"$set": fields}
-        if self.timestamps:
+        if self.options.timestamps:
             update["$currentDate"] = {"updatedAt": True}
         return update
 
@@ -411,7 +422,7 @@ class MongoStore(Store):
         one makes it a duplicate key."""
         now = utcnow()
         fields = self._fields(session, now)
-        if self.timestamps:
+        if self.options.timestamps:
             fields["createdAt"] = fields["updatedAt"] = now
         # connect-mongo creates by upsert, and MongoDB (5.0+) applies update fields in
         # name order: the same order gives the same bytes.
@@ -432,14 +443,11 @@ class MongoStore(Store):
         fields: dict[str, Any] = {}
         last_modified = epoch_ms(session.get("lastModified")) if self.touch_after else None
         if last_modified:
-            if to_epoch_ms(now) - last_modified < self.touch_after * 1000:
+            if self.lifetime.touched_recently(last_modified, to_epoch_ms(now)):
                 return None
             fields["lastModified"] = now
-        fields["expires"] = as_date(self.expires_at_ms(session, self.ttl))
+        fields["expires"] = as_date(self.expires_at_ms(session, self.options.ttl))
         return live(sid, now), self._update(fields)
-
-    def _versioned(self, document: Mapping[str, Any] | None) -> Versioned | None:
-        return None if document is None else self._decoded(document)
 
     def _decoded(self, document: Mapping[str, Any]) -> Versioned:
         stored = document.get("session")
@@ -454,7 +462,7 @@ class MongoStore(Store):
         )
 
     def fresh_expiry(self, session: Record) -> int:
-        return self.expires_at_ms(session, self.ttl)
+        return self.expires_at_ms(session, self.options.ttl)
 
     def _records(self, documents: Iterable[Mapping[str, Any]]) -> dict[str, Record]:
         return {document["_id"]: self._decoded(document).record for document in documents}
@@ -463,131 +471,88 @@ class MongoStore(Store):
         # A thorough search also scans documents a Node app with the other stringify
         # setting wrote as strings, which the field indexes cannot see.
         return owner_filter(
-            owner, utcnow(), indexed=not self.stringify, scanned=self.stringify or thorough
+            owner,
+            utcnow(),
+            indexed=not self.options.stringify,
+            scanned=self.options.stringify or thorough,
         )
 
-    def _owned(self, documents: Iterable[Mapping[str, Any]], owner: Owner) -> dict[str, Record]:
-        found = self._records(documents)
-        return self.owned_live(owner, found.items())
+    # -- the store's own operations, sync or async ----------------------------------------
 
-    # -- the five primitives and the bulk methods -----------------------------------------
+    def _perform_own(self, op: Op) -> Any:
+        match op:
+            case Command(call):
+                return call(self._collection())
+            case Find(query, projection, limit):
+                return list(self._collection().find(query, projection, limit=limit))
+        return super()._perform_own(op)
 
-    def read(self, sid: str, *, touch: bool = False) -> Versioned | None:
-        return self._versioned(self._collection().find_one(live(sid, utcnow())))
+    async def _perform_own_async(self, op: Op) -> Any:
+        match op:
+            case Command(call):
+                return await call(await self._acollection())
+            case Find(query, projection, limit):
+                found = (await self._acollection()).find(query, projection, limit=limit)
+                return await found.to_list()
+        return await super()._perform_own_async(op)
 
-    def create(self, sid: str, session: Record) -> None:
+    # -- the five primitives and the bulk methods, written once ---------------------------
+
+    def _read(self, sid: str, touch: bool) -> Plan[Versioned | None]:
+        found = yield Command(lambda collection: collection.find_one(live(sid, utcnow())))
+        return None if found is None else self._decoded(found)
+
+    def _create(self, sid: str, session: Record) -> Plan[None]:
+        query, document = self._creation(sid, session)
         with creating(sid):
-            self._collection().replace_one(*self._creation(sid, session), upsert=True)
+            yield Command(lambda collection: collection.replace_one(query, document, upsert=True))
 
-    def replace(self, sid: str, session: Record, version: Any) -> bool:
-        result = self._collection().update_one(*self._replacement(sid, session, version))
+    def _replace(self, sid: str, session: Record, version: Any) -> Plan[bool]:
+        query, update = self._replacement(sid, session, version)
+        result = yield Command(lambda collection: collection.update_one(query, update))
         return result.matched_count == 1
 
-    def destroy(self, sid: str) -> None:
-        self._collection().delete_one({"_id": sid})
+    def _destroy(self, sid: str) -> Plan[None]:
+        yield Command(lambda collection: collection.delete_one({"_id": sid}))
 
-    def touch(self, sid: str, session: Record) -> None:
+    def _touch(self, sid: str, session: Record) -> Plan[None]:
         if (change := self._touching(sid, session)) is not None:
-            self._collection().update_one(*change)
+            yield Command(lambda collection: collection.update_one(*change))
 
-    def all(self) -> dict[str, Record]:
-        return self._records(self._collection().find(unexpired(utcnow())))
+    def _all(self) -> Plan[dict[str, Record]]:
+        return self._records((yield Find(unexpired(utcnow()))))
 
-    def sessions_of(self, owner: Owner, *, thorough: bool = False) -> dict[str, Record]:
+    def _sessions_of(self, owner: Owner, thorough: bool) -> Plan[dict[str, Record]]:
         if (query := self._owner_filter(owner, thorough)) is None:
             return {}
-        collection = self._collection()
-        if self._user_indexes_pending():
-            for field in self._unindexed_fields(collection.list_indexes()):
-                collection.create_index([(field, 1)], sparse=True)
-            self._users_indexed = True
-        return self._owned(collection.find(query), owner)
+        return self.owned_live(owner, self._records((yield Find(query))).items())
 
-    def clear(self) -> None:
-        self._collection().delete_many({})
+    def _clear(self) -> Plan[None]:
+        yield Command(lambda collection: collection.delete_many({}))
 
-    def length(self) -> int:
-        return self._collection().count_documents(unexpired(utcnow()))
+    def _length(self) -> Plan[int]:
+        query = unexpired(utcnow())
+        return (yield Command(lambda collection: collection.count_documents(query)))
 
-    def prune(
-        self, *, dry_run: bool = False, progress: Callable[[int], None] | None = None
-    ) -> int | None:
-        if self.auto_remove == "native":
+    def _prune(self, dry_run: bool, progress: Progress | None) -> Plan[int | None]:
+        if self.options.auto_remove == "native":
             return None  # MongoDB's TTL monitor deletes them
-        collection = self._collection()
         old = expired(utcnow())
         if dry_run:
-            return collection.count_documents(old)
+            return (yield Command(lambda collection: collection.count_documents(old)))
         deleted = 0
         while True:
-            ids = [doc["_id"] for doc in collection.find(old, {"_id": 1}, limit=PRUNE_BATCH)]
+            ids = [doc["_id"] for doc in (yield Find(old, {"_id": 1}, PRUNE_BATCH))]
             if ids:
-                deleted += collection.delete_many({"_id": {"$in": ids}, **old}).deleted_count
+                batch = {"_id": {"$in": ids}, **old}
+                result = yield Command(
+                    lambda collection, batch=batch: collection.delete_many(batch)
+                )
+                deleted += result.deleted_count
                 if progress is not None:
                     progress(deleted)
             if len(ids) < PRUNE_BATCH:
                 return deleted
-
-    # -- native async twins (AsyncMongoClient, the same filters and documents) ------------
-
-    async def aread(self, sid: str, *, touch: bool = False) -> Versioned | None:
-        collection = await self._acollection()
-        return self._versioned(await collection.find_one(live(sid, utcnow())))
-
-    async def acreate(self, sid: str, session: Record) -> None:
-        collection = await self._acollection()
-        with creating(sid):
-            await collection.replace_one(*self._creation(sid, session), upsert=True)
-
-    async def areplace(self, sid: str, session: Record, version: Any) -> bool:
-        collection = await self._acollection()
-        result = await collection.update_one(*self._replacement(sid, session, version))
-        return result.matched_count == 1
-
-    async def adestroy(self, sid: str) -> None:
-        await (await self._acollection()).delete_one({"_id": sid})
-
-    async def atouch(self, sid: str, session: Record) -> None:
-        if (change := self._touching(sid, session)) is not None:
-            await (await self._acollection()).update_one(*change)
-
-    async def aall(self) -> dict[str, Record]:
-        collection = await self._acollection()
-        return self._records(await collection.find(unexpired(utcnow())).to_list())
-
-    async def asessions_of(self, owner: Owner, *, thorough: bool = False) -> dict[str, Record]:
-        if (query := self._owner_filter(owner, thorough)) is None:
-            return {}
-        collection = await self._acollection()
-        if self._user_indexes_pending():
-            indexes = await (await collection.list_indexes()).to_list()
-            for field in self._unindexed_fields(indexes):
-                await collection.create_index([(field, 1)], sparse=True)
-            self._users_indexed = True
-        return self._owned(await collection.find(query).to_list(), owner)
-
-    async def aclear(self) -> None:
-        await (await self._acollection()).delete_many({})
-
-    async def alength(self) -> int:
-        return await (await self._acollection()).count_documents(unexpired(utcnow()))
-
-
-class SyncClientMongoStore(MongoStore):
-    """The MongoDB store on a sync ``MongoClient`` only: one the project gave as
-    ``client``, or a pymongo without ``AsyncMongoClient``. Its async twins are the base
-    ones (the sync calls in a worker thread)."""
-
-    native_async = False
-    aread = Store.aread
-    acreate = Store.acreate
-    areplace = Store.areplace
-    adestroy = Store.adestroy
-    atouch = Store.atouch
-    aall = Store.aall
-    asessions_of = Store.asessions_of
-    aclear = Store.aclear
-    alength = Store.alength
 
 
 # -- options ------------------------------------------------------------------------------

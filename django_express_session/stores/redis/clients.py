@@ -1,0 +1,414 @@
+"""How the Redis store reaches Redis: the sync client (from a django-redis alias or a
+client the project gives), one asyncio client per event loop, the bound on every
+command, and the store's own operations (``Call``, ``InThread``) that run on them."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import Any, NamedTuple
+
+from asgiref.sync import sync_to_async
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
+
+try:
+    import redis
+    import redis.asyncio
+    import redis.asyncio.cluster
+    import redis.asyncio.connection
+    import redis.asyncio.retry
+    import redis.connection
+    import redis.retry
+    from redis.backoff import NoBackoff
+    from redis.cluster import ClusterNode, RedisCluster
+    from redis.commands.core import AsyncScript, Script
+except ImportError as error:  # pragma: no cover - depends on the installed extras
+    raise ImproperlyConfigured(
+        "the redis store needs redis-py and django-redis: "
+        "pip install 'django-express-session[redis]'"
+    ) from error
+
+from ...core.ops import Op
+from ...validation import option_error
+
+logger = logging.getLogger("django_express_session")
+
+Client = redis.Redis | RedisCluster
+AsyncClient = redis.asyncio.Redis | redis.asyncio.cluster.RedisCluster
+
+# The asyncio twins of the connection and pool classes whose settings can be copied.
+_ASYNC_CONNECTIONS = {
+    redis.connection.Connection: redis.asyncio.connection.Connection,
+    redis.connection.SSLConnection: redis.asyncio.connection.SSLConnection,
+    redis.connection.UnixDomainSocketConnection: (
+        redis.asyncio.connection.UnixDomainSocketConnection
+    ),
+}
+_ASYNC_POOLS = {
+    redis.connection.ConnectionPool: redis.asyncio.connection.ConnectionPool,
+    redis.connection.BlockingConnectionPool: redis.asyncio.connection.BlockingConnectionPool,
+}
+# Connection keyword arguments that are redis-py's own plumbing (parsers, retry policy,
+# maintenance-notification handlers bound to one pool...), never copied to a new client.
+_INTERNAL_KWARGS = frozenset(
+    {
+        "self", "retry", "retry_on_error", "retry_on_timeout", "parser", "parser_class",
+        "command_packer", "encoder_class", "redis_connect_func", "event_dispatcher",
+        "himport_registry", "maint_notifications_config", "maint_notifications_pool_handler",
+        "maintenance_notification_hash", "maintenance_state",
+        "oss_cluster_maint_notifications_handler", "orig_host_address",
+        "orig_socket_connect_timeout", "orig_socket_timeout", "connection_pool",
+    }
+)  # fmt: skip
+
+
+@cache
+def _accepted(target: Callable[..., Any]) -> frozenset[str]:
+    """The keyword arguments ``target`` (a class: along its MRO) names."""
+    names: set[str] = set()
+    for owner in getattr(target, "__mro__", (target,)):
+        init = vars(owner).get("__init__") if isinstance(owner, type) else owner
+        if init is not None:
+            names.update(inspect.signature(init).parameters)
+    return frozenset(names - _INTERNAL_KWARGS)
+
+
+def _settings_for(target: Callable[..., Any], kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """The user-level settings among ``kwargs`` that ``target`` takes."""
+    accepted = _accepted(target)
+    return {key: value for key, value in kwargs.items() if key in accepted}
+
+
+class Connection(NamedTuple):
+    """A client with the store's scripts, sync or asyncio alike: the calls the store
+    builds take one and return the result (sync) or an awaitable of it (asyncio)."""
+
+    client: Any
+    read_and_touch: Script | AsyncScript
+    replace: Script | AsyncScript
+
+
+ClientCall = Callable[[Connection], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Call(Op):
+    """The store's operation of sending ``call`` on the sync client, or on the running
+    loop's asyncio client (None: nothing to send, the answer is None)."""
+
+    call: ClientCall | None
+
+
+@dataclass(frozen=True, slots=True)
+class InThread(Op):
+    """Run ``function``, which scans through the sync client: as it is in sync code, in
+    a worker thread from async code."""
+
+    function: Callable[[], Any]
+
+
+class RedisClients:
+    """The connections of a ``RedisStore`` (a mixin: the store holds the options)."""
+
+    # -- the bound on each command --------------------------------------------------------
+    #
+    # redis-py has no per-command deadline on its sync API, and its default policy retries
+    # a failed command 10 times with a 5 s socket timeout (a frozen Redis took 5 s and
+    # more to give a 503). So every command goes through a client of this store's own,
+    # built from the configured one's settings with socket timeouts of ``timeout`` and
+    # one immediate retry on a connection error only (a pooled connection that a restart
+    # broke), never on a timeout: a command waits about ``timeout`` at most. The
+    # django-redis alias's own client and pool, shared with the cache, are left as they
+    # are. The asyncio calls are also cut off by ``asyncio.wait_for`` after ``timeout``.
+
+    def _bounds(self) -> dict[str, Any]:
+        return {
+            "socket_timeout": self.timeout,
+            "socket_connect_timeout": self.timeout,
+            "retry": redis.retry.Retry(
+                NoBackoff(), 1, supported_errors=(redis.exceptions.ConnectionError,)
+            ),
+            "retry_on_timeout": False,
+            "retry_on_error": [],
+        }
+
+    def _cluster_bounds(self) -> dict[str, Any]:
+        # A cluster client retries timeouts itself whatever the policy's errors, after
+        # asking the cluster for its layout again: no retries, a frozen node costs one wait.
+        bounds = {**self._bounds(), "retry": redis.retry.Retry(NoBackoff(), 0)}
+        del bounds["retry_on_timeout"]  # not an option of the asyncio cluster client
+        return bounds
+
+    def _async_bounds(self) -> dict[str, Any]:
+        """The bounds, with redis.asyncio's retry policy."""
+        return {
+            **self._bounds(),
+            "retry": redis.asyncio.retry.Retry(
+                NoBackoff(), 1, supported_errors=(redis.exceptions.ConnectionError,)
+            ),
+        }
+
+    @property
+    def redis(self) -> Client:
+        """The sync client every command goes through: always the primary."""
+        return self._sync.get()[0].client
+
+    def _connect(self) -> tuple[Connection, bool]:
+        if self.options.client is None:
+            return Connection(self._alias_client(), *self._scripts), True
+        given, from_factory = self._resolve_client(self.options.client)
+        client, owned = self._bounded(given)
+        if from_factory and client is not given:
+            given.close()  # the factory's client was only the model of the store's own
+        return Connection(client, *self._scripts), owned or from_factory
+
+    @staticmethod
+    def _disconnect(connection: tuple[Connection, bool]) -> None:
+        connected, owned = connection
+        if owned:
+            connected.client.close()
+            if isinstance(connected.client, redis.Redis):  # a pool given to it stays open
+                connected.client.connection_pool.disconnect()
+
+    def _alias_config(self) -> tuple[str, dict[str, Any]]:
+        """The alias's primary (its first ``LOCATION``) and its ``OPTIONS``, once the
+        alias is known to be a django-redis cache this store can use."""
+        from django.conf import settings
+        from django.core.cache import InvalidCacheBackendError, caches
+        from django_redis.cache import RedisCache
+        from django_redis.client import ShardClient
+
+        try:
+            cache_backend = caches[self.alias]
+        except InvalidCacheBackendError:
+            raise option_error(
+                self.name, "alias", f"names no CACHES entry: {self.alias!r}"
+            ) from None
+        if not isinstance(cache_backend, RedisCache):
+            raise option_error(
+                self.name,
+                "alias",
+                f"must name a django-redis cache (BACKEND 'django_redis.cache.RedisCache'); "
+                f"CACHES[{self.alias!r}] is a {type(cache_backend).__module__}."
+                f"{type(cache_backend).__name__}. "
+                "For another setup, pass a redis-py client as the 'client' option.",
+            )
+        config = settings.CACHES[self.alias]
+        options = dict(config.get("OPTIONS") or {})
+        client_class = options.get("CLIENT_CLASS", "django_redis.client.DefaultClient")
+        if issubclass(import_string(client_class), ShardClient):
+            raise option_error(
+                self.name,
+                "alias",
+                f"CACHES[{self.alias!r}] uses django-redis's shard client, which spreads "
+                "keys over several servers; pass a redis-py client as 'client'",
+            )
+        location = config.get("LOCATION")
+        servers = location.split(",") if isinstance(location, str) else list(location or ())
+        if not servers:
+            raise option_error(self.name, "alias", f"CACHES[{self.alias!r}] has no LOCATION")
+        return servers[0], options
+
+    def _alias_client(self) -> redis.Redis:
+        """A client of the alias's primary, built by the alias's django-redis connection
+        factory from its ``OPTIONS`` (``PASSWORD``, ``SOCKET_TIMEOUT``,
+        ``CONNECTION_POOL_KWARGS``, ``CONNECTION_POOL_CLASS``, ``REDIS_CLIENT_CLASS``, a
+        Sentinel factory...), with the bounds on top, in a pool of its own: the cache's
+        pool keeps its own settings."""
+        from django_redis.pool import get_connection_factory
+
+        location, options = self._alias_config()
+        options["CONNECTION_POOL_KWARGS"] = {
+            **(options.get("CONNECTION_POOL_KWARGS") or {}),
+            **self._bounds(),
+        }
+        factory = get_connection_factory(options)
+        # get_connection_pool (not get_or_create_connection_pool, which shares the
+        # cache's pool by URL): a pool of this store's own.
+        pool = factory.get_connection_pool(factory.make_connection_params(location))
+        return factory.redis_client_cls(connection_pool=pool, **factory.redis_client_cls_kwargs)
+
+    def _alias_async_recipe(self) -> Callable[[], AsyncClient | None]:
+        """How to build an asyncio client of the alias's primary, the documented way:
+        ``redis.asyncio.Redis.from_pool(ConnectionPool.from_url(LOCATION, ...))`` with
+        the alias's ``USERNAME``, ``PASSWORD`` and ``CONNECTION_POOL_KWARGS`` and the
+        bounds. An alias whose connections redis.asyncio cannot make the same way (a
+        Sentinel or custom connection factory, a custom pool or client class) gives
+        None: its sync client then serves async code too, in a thread."""
+        from django.conf import settings
+
+        location, options = self._alias_config()
+        default_factory = "django_redis.pool.ConnectionFactory"
+        factory = options.get(
+            "CONNECTION_FACTORY",
+            getattr(settings, "DJANGO_REDIS_CONNECTION_FACTORY", default_factory),
+        )
+        pool_class = _ASYNC_POOLS.get(
+            import_string(options.get("CONNECTION_POOL_CLASS", "redis.connection.ConnectionPool"))
+        )
+        client_class = import_string(options.get("REDIS_CLIENT_CLASS", "redis.client.Redis"))
+        if factory != default_factory or pool_class is None or client_class is not redis.Redis:
+            return lambda: None
+        credentials = {
+            key.lower(): options[key] for key in ("USERNAME", "PASSWORD") if options.get(key)
+        }
+        kwargs = {
+            **credentials,
+            **(options.get("CONNECTION_POOL_KWARGS") or {}),
+            **self._async_bounds(),
+        }
+        return lambda: redis.asyncio.Redis.from_pool(pool_class.from_url(location, **kwargs))
+
+    def _resolve_client(self, option: Client | str) -> tuple[Client, bool]:
+        """The client the option names, and whether a factory built it for the store."""
+        if not isinstance(option, str):
+            return option, False
+        try:
+            found = import_string(option)
+        except ImportError as error:
+            raise option_error(self.name, "client", f"cannot be imported: {error}") from None
+        from_factory = not isinstance(found, (redis.Redis, RedisCluster)) and callable(found)
+        if from_factory:
+            found = found()
+        if not isinstance(found, (redis.Redis, RedisCluster)):
+            raise option_error(
+                self.name,
+                "client",
+                f"{option!r} gives {found!r}, not a redis.Redis or RedisCluster object",
+            )
+        return found, from_factory
+
+    def _bounded(self, given: Client) -> tuple[Client, bool]:
+        """A client like ``given`` with the bounds: the store's own copy of it, or
+        ``given`` itself (used as it is, its own timeouts apply) when its pool is of a
+        kind whose settings cannot be copied (Sentinel's, a custom pool class)."""
+        if isinstance(given, RedisCluster):
+            nodes = self._cluster_nodes(given, ClusterNode)
+            settings = self._cluster_settings(given, RedisCluster, redis.connection.Connection)
+            return RedisCluster(startup_nodes=nodes, **{**settings, **self._cluster_bounds()}), True
+        pool = given.connection_pool
+        if type(pool) not in _ASYNC_POOLS or pool.connection_class not in _ASYNC_CONNECTIONS:
+            logger.warning(
+                "the redis session store uses the given client as it is (its %s cannot be "
+                "copied): its own socket_timeout and retry policy apply, not 'timeout'",
+                type(pool).__name__,
+            )
+            return given, False
+        settings = _settings_for(pool.connection_class, pool.connection_kwargs)
+        copy = type(pool)(
+            connection_class=pool.connection_class,
+            max_connections=pool.max_connections,
+            **{**settings, **self._bounds()},
+        )
+        return redis.Redis(connection_pool=copy), True
+
+    @staticmethod
+    def _cluster_nodes(client: RedisCluster, node_class: type) -> list[Any]:
+        return [node_class(node.host, node.port) for node in client.get_nodes()]
+
+    @staticmethod
+    def _cluster_settings(
+        client: RedisCluster, client_class: type, connection_class: type
+    ) -> dict[str, Any]:
+        kwargs = {
+            key: value
+            for key, value in client.nodes_manager.connection_kwargs.items()
+            if key not in {"host", "port", "startup_nodes"}  # the nodes are passed apart
+        }
+        return {
+            **_settings_for(connection_class, kwargs),
+            **_settings_for(client_class, kwargs),
+            "require_full_coverage": client.nodes_manager._require_full_coverage,
+            "address_remap": client.nodes_manager.address_remap,
+        }
+
+    def _recipe(self) -> Callable[[], AsyncClient | None]:
+        """How to build an asyncio client like the sync one, with the bounds; it gives
+        None when that client has no asyncio form here (Sentinel...)."""
+        if self.options.client is None:
+            return self._alias_async_recipe()
+        # A client object: its settings are copied (redis-py has no documented way to
+        # make an asyncio twin of a client), leaving out redis-py's own plumbing.
+        client = self.redis
+        if isinstance(client, RedisCluster):
+            async_cluster = redis.asyncio.cluster
+            nodes = self._cluster_nodes(client, async_cluster.ClusterNode)
+            settings = self._cluster_settings(
+                client, async_cluster.RedisCluster, redis.asyncio.connection.Connection
+            )
+            kwargs = {
+                **settings,
+                **self._cluster_bounds(),
+                "retry": redis.asyncio.retry.Retry(NoBackoff(), 0),
+            }
+            return lambda: async_cluster.RedisCluster(startup_nodes=nodes, **kwargs)
+        pool = client.connection_pool
+        pool_class = _ASYNC_POOLS.get(type(pool))
+        connection_class = _ASYNC_CONNECTIONS.get(pool.connection_class)
+        if pool_class is None or connection_class is None:
+            return lambda: None
+        kwargs = {**_settings_for(connection_class, pool.connection_kwargs), **self._async_bounds()}
+
+        def build() -> redis.asyncio.Redis:
+            copy = pool_class(
+                connection_class=connection_class, max_connections=pool.max_connections, **kwargs
+            )
+            return redis.asyncio.Redis.from_pool(copy)  # closing the client closes the pool
+
+        return build
+
+    def _async_connection(self) -> Connection | None:
+        """The asyncio client of the running event loop (each loop has its own: a client
+        is bound to the loop it connected on), or None without an asyncio form. (A
+        client of a closed loop cannot be closed by awaiting: its sockets go with it,
+        redis-py closes them when the client is collected.)"""
+        return self._by_loop.get()
+
+    def _new_async_connection(self) -> Connection | None:
+        client = self._async_recipe.get()()
+        return None if client is None else Connection(client, *self._async_scripts)
+
+    def close(self) -> None:
+        # Only clients this store built are its own to close (not a client object given).
+        self._sync.reset()
+        self._async_recipe.reset()
+        self._by_loop.close()
+
+    # -- running a call -------------------------------------------------------------------
+
+    def _send(self, call: ClientCall | None) -> Any:
+        return None if call is None else call(self._sync.get()[0])
+
+    async def _asend(self, call: ClientCall | None) -> Any:
+        if call is None:
+            return None
+        connection = self._async_connection()
+        if connection is None:  # no asyncio form of the client: the sync one, in a thread
+            return await sync_to_async(self._send, thread_sensitive=False)(call)
+        try:
+            return await asyncio.wait_for(call(connection), self.timeout)
+        except asyncio.TimeoutError as error:
+            raise redis.exceptions.TimeoutError(
+                f"Redis did not answer within {self.timeout} s"
+            ) from error
+
+    def _perform_own(self, op: Op) -> Any:
+        match op:
+            case Call(call):
+                return self._send(call)
+            case InThread(function):
+                return function()
+        return super()._perform_own(op)
+
+    async def _perform_own_async(self, op: Op) -> Any:
+        match op:
+            case Call(call):
+                return await self._asend(call)
+            case InThread(function):
+                return await sync_to_async(function, thread_sensitive=False)()
+        return await super()._perform_own_async(op)

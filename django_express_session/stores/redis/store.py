@@ -1,0 +1,254 @@
+"""connect-redis's store: the options and the five primitives, each written once as a
+plan of Redis calls (see the package's docstring)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from django.utils.module_loading import import_string
+
+from ...core import plans
+from ...core.ops import Plan
+from ...exceptions import CreateError
+from ...record import Record, dumps, loads
+from ...validation import (
+    StoreOptions,
+    check_bool,
+    check_number,
+    number,
+    option,
+    option_error,
+    string,
+)
+from ..base import PlanStore, Progress, Versioned
+from ..resources import Lazy, PerLoop
+from .clients import (
+    AsyncClient,
+    AsyncScript,
+    Call,
+    ClientCall,
+    Connection,
+    InThread,
+    RedisClients,
+    RedisCluster,
+    Script,
+    redis,
+)
+from .index import UserIndex
+from .layout import READ_AND_TOUCH, REPLACE, RedisLayout, _pipeline, _text, _ttl_of
+
+
+def _client(store: str, key: str, client: Any) -> Any:
+    if client is not None and not isinstance(client, (str, redis.Redis, RedisCluster)):
+        raise option_error(
+            store,
+            key,
+            "must be a redis.Redis or redis.cluster.RedisCluster object, or the dotted "
+            f"path of one or of a function returning one, not {client!r}",
+        )
+    return client
+
+
+def _ttl(store: str, key: str, ttl: Any) -> int | Callable[[Record], int]:
+    """connect-redis's ``ttl``: seconds, or a function of the session (or its path)."""
+    if isinstance(ttl, str):
+        try:
+            ttl = import_string(ttl)
+        except ImportError as error:
+            raise option_error(store, key, f"cannot be imported: {error}") from None
+    if callable(ttl):
+        return ttl
+    return check_number(store, key, ttl, minimum=1, whole=True)
+
+
+def _more_than_zero(store: str, key: str, value: Any) -> float:
+    check_number(store, key, value)
+    if not value > 0:
+        raise option_error(store, key, f"must be more than 0, not {value!r}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class RedisOptions(StoreOptions):
+    """connect-redis's options (its names in settings), and how to reach Redis:
+    ``alias`` (a django-redis ``CACHES`` entry, ``"default"`` unless ``client`` is
+    given) or ``client`` (a redis-py client, or a dotted path to one or to a factory).
+    ``indexPrefix`` is where the per-user index sets go (``"users:" + prefix`` by
+    default, outside the keys connect-redis scans); ``timeout`` bounds every command."""
+
+    store: ClassVar[str] = "redis"
+
+    alias: str | None = option("alias", string(allow_none=True), default=None)
+    client: Any = option("client", _client, default=None)
+    prefix: str = option("prefix", string(allow_empty=True), default="sess:")
+    ttl: int | Callable[[Record], int] = option("ttl", _ttl, default=86400)
+    disable_touch: bool = option("disableTouch", check_bool, default=False)
+    disable_ttl: bool = option("disableTTL", check_bool, default=False)
+    scan_count: int = option("scanCount", number(minimum=1, whole=True), default=100)
+    timeout: float = option("timeout", _more_than_zero, default=0.5)
+    index_prefix: str | None = option("indexPrefix", string(allow_none=True), default=None)
+
+    def check(self) -> None:
+        if self.alias is not None and self.client is not None:
+            raise option_error(
+                self.store, "client", "and 'alias' are exclusive: give one way to reach Redis"
+            )
+        if self.index_prefix is None:
+            object.__setattr__(self, "index_prefix", "users:" + self.prefix)
+        if self.index_prefix == self.prefix:
+            raise option_error(
+                self.store, "indexPrefix", "must differ from 'prefix': the sets are no sessions"
+            )
+
+
+class RedisStore(RedisClients, UserIndex, RedisLayout, PlanStore):
+    """connect-redis's store: options ``alias`` (a django-redis ``CACHES`` entry) or
+    ``client`` (a redis-py client, or a dotted path to one or to a factory), ``prefix``,
+    ``ttl``, ``disableTouch``, ``disableTTL``, ``scanCount``, ``timeout``, and
+    ``indexPrefix`` (where the per-user index sets go; ``"users:" + prefix`` by
+    default, outside the keys connect-redis scans)."""
+
+    name = "redis"
+    native_async = True
+    touches_on_read: ClassVar[bool] = True
+    connection_errors: ClassVar[tuple[type[BaseException], ...]] = (
+        redis.exceptions.ConnectionError,  # includes BusyLoadingError (a restart loading data)
+        redis.exceptions.TimeoutError,
+        redis.exceptions.ReadOnlyError,  # a former primary, during a failover
+        redis.exceptions.ClusterDownError,
+        redis.exceptions.SlotNotCoveredError,
+    )
+
+    Options = RedisOptions
+    options: RedisOptions
+
+    def _setup(self) -> None:
+        options = self.options
+        self.alias = "default" if options.alias is None else options.alias
+        self.timeout = float(options.timeout)
+        self._scripts = (Script(None, READ_AND_TOUCH), Script(None, REPLACE))
+        self._async_scripts = (AsyncScript(None, READ_AND_TOUCH), AsyncScript(None, REPLACE))
+        #: The sync client, and whether the store built it (then it is the store's to close).
+        self._sync: Lazy[tuple[Connection, bool]] = Lazy(self._connect, self._disconnect)
+        #: How to build an asyncio client like the sync one (it gives None when the sync
+        #: client has no asyncio form here).
+        self._async_recipe: Lazy[Callable[[], AsyncClient | None]] = Lazy(self._recipe)
+        self._by_loop: PerLoop[Connection | None] = PerLoop(
+            self._new_async_connection, lambda connection: connection.client.aclose()
+        )
+
+    # -- the five primitives, as plans ----------------------------------------------------
+
+    def _read(self, sid: str, touch: bool) -> Plan[Versioned | None]:
+        call, sent = self._read_call(sid, touch)
+        known = self._versioned((yield Call(call)), sent)
+        if known is not None and known.touched and self._index_may_lapse(known, sent):
+            # The session lives longer now than its sets were kept for: so must they.
+            ttl = None if known.expires_at is None else _ttl_of(int(known.expires_at - sent))
+            yield Call(self._index_call(sid, self._index_keys(known.record), ttl=ttl))
+        return known
+
+    def _create(self, sid: str, session: Record) -> Plan[None]:
+        key, ttl = self.key(sid), self.ttl_for(session)
+        if ttl <= 0:
+            # Already expired: connect-redis would not store it; only say if it is taken.
+            if (yield Call(lambda c: c.client.exists(key))):
+                raise CreateError(sid)
+            return
+        value, expiry = dumps(session), None if self.options.disable_ttl else ttl
+        if not (yield Call(lambda c: c.client.set(key, value, ex=expiry, nx=True))):
+            raise CreateError(sid)
+        yield Call(self._index_call(sid, self._index_keys(session), ttl=self._member_ttl(ttl)))
+
+    def _replace(self, sid: str, session: Record, version: Any) -> Plan[bool]:
+        if version is None:
+            return False
+        key, ttl = self.key(sid), self.ttl_for(session)
+        args = [
+            version,
+            dumps(session),
+            "none" if self.options.disable_ttl and ttl > 0 else max(ttl, 0),
+        ]
+        if not (yield Call(lambda c: c.replace(keys=[key], args=args, client=c.client))):
+            return False
+        # Only after the write took: the sets it leaves still list the session otherwise.
+        before = self._stored_keys(version)
+        after = self._index_keys(session) if ttl > 0 else frozenset()
+        yield Call(self._index_call(sid, after, before - after, self._member_ttl(ttl)))
+        return True
+
+    def _destroy(self, sid: str) -> Plan[None]:
+        key = self.key(sid)
+
+        def get_and_delete(c: Connection) -> Any:
+            # GET and DEL in one round trip (GETDEL needs Redis 6.2): the value names
+            # the sets to leave.
+            pipe = _pipeline(c.client)
+            pipe.get(key)
+            pipe.delete(key)
+            return pipe.execute()
+
+        value, _ = yield Call(get_and_delete)
+        if value is not None:
+            yield Call(self._index_call(sid, (), self._stored_keys(value)))
+
+    def _touch_call(self, sid: str, session: Record) -> ClientCall | None:
+        if self.options.disable_touch or self.options.disable_ttl:
+            return None
+        # EXPIRE never creates a key, and deletes it when the TTL is <= 0.
+        key, ttl = self.key(sid), self.ttl_for(session)
+        sets = self._index_keys(session) if ttl > 0 else frozenset()
+        if not sets:
+            return lambda c: c.client.expire(key, ttl)
+
+        def call(c: Connection) -> Any:
+            # The sets' expiry follows the session's, in the same round trip (a set that
+            # lists a session destroyed meanwhile drops it when read).
+            pipe = _pipeline(c.client)
+            pipe.expire(key, ttl)
+            self._queue_index(pipe, sid, sets, ttl=ttl)
+            return pipe.execute()
+
+        return call
+
+    def _touch(self, sid: str, session: Record) -> Plan[None]:
+        yield Call(self._touch_call(sid, session))
+
+    # -- bulk methods (through the sync client: in a thread from async code) --------------
+
+    def _all(self) -> Plan[dict[str, Record]]:
+        return (yield InThread(self._scan_all))
+
+    def _length(self) -> Plan[int]:
+        return (yield InThread(self._count))
+
+    def _clear(self) -> Plan[None]:
+        yield InThread(self._delete_all)
+
+    def _prune(self, dry_run: bool, progress: Progress | None) -> Plan[None]:
+        """Nothing to do: Redis deletes each session key when its TTL runs out."""
+        return plans.answer(None)
+
+    def _scan_all(self) -> dict[str, Record]:
+        sessions: dict[str, Record] = {}
+        client = self.redis
+        for keys in self._scan_batches(client):
+            if isinstance(client, RedisCluster):
+                values = client.mget_nonatomic(keys)
+            else:
+                values = client.mget(keys)
+            for key, value in zip(keys, values, strict=True):
+                if value is not None:  # expired since the scan
+                    sessions[_text(key)[len(self.options.prefix) :]] = loads(value)
+        return sessions
+
+    def _delete_all(self) -> None:
+        client = self.redis
+        for keys in self._scan_batches(client):
+            client.delete(*keys)  # redis-py splits it by slot on a cluster
+
+    def _count(self) -> int:
+        client = self.redis
+        return sum(len(keys) for keys in self._scan_batches(client))
