@@ -9,8 +9,9 @@ them, and ``<users>/sessions/`` lists sessions across users. The user admin is w
 these belong: its permissions already say who may look at and change a user, and its
 URLs and breadcrumbs are the ones an admin follows to a user.
 
-Django's stock ``User`` admin gets the mixin without the project writing code (below);
-a project with a user admin of its own adds the mixin to it::
+Django's stock ``User`` admin gets the mixin when the project calls
+``register_user_admin()`` (below); a project with a user admin of its own adds the mixin
+to it::
 
     @admin.register(MyUser)
     class MyUserAdmin(UserSessionsAdminMixin, UserAdmin): ...
@@ -302,25 +303,24 @@ def _owners(user_model: Any, records: dict[str, Any]) -> dict[str, Any]:
     return owners
 
 
-def _give_the_stock_user_admin_its_sessions() -> None:
-    """Replace Django's own ``UserAdmin`` registration by one with the mixin, so that
-    ``django.contrib.auth``'s admin shows sessions with no code in the project. A
-    project that registered a user admin of its own is left alone (it adds the mixin)."""
+def register_user_admin(site: admin.AdminSite = admin.site) -> None:
+    """Give Django's stock user admin the sessions: replace ``django.contrib.auth``'s
+    ``UserAdmin`` registration on ``site`` by one with ``UserSessionsAdminMixin``. The
+    project opts in with this one call (in its ``urls.py``, say); importing this module
+    registers nothing. A project that registered a user admin of its own is left alone
+    (it adds the mixin)."""
     if not apps.is_installed("django.contrib.auth"):
         return
     from django.contrib.auth import admin as auth_admin  # registers User, whatever the order
     from django.contrib.auth.models import User
 
-    if not admin.site.is_registered(User):
+    if not site.is_registered(User):
         return  # swapped for a custom user model, or unregistered by the project
-    if type(admin.site.get_model_admin(User)) is not auth_admin.UserAdmin:
+    if type(site.get_model_admin(User)) is not auth_admin.UserAdmin:
         return
 
     class UserAdmin(UserSessionsAdminMixin, auth_admin.UserAdmin):
         pass
 
-    admin.site.unregister(User)
-    admin.site.register(User, UserAdmin)
-
-
-_give_the_stock_user_admin_its_sessions()
+    site.unregister(User)
+    site.register(User, UserAdmin)

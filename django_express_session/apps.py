@@ -13,10 +13,13 @@ class ExpressSessionConfig(AppConfig):
         setting_changed.connect(_settings_changed)
         from django.contrib.auth.signals import user_logged_in
 
+        from .identity import name_for_passport
         from .lifetime import restart_on_login
 
         # absoluteMaxAgeFrom "login": the absolute clock restarts at login().
         user_logged_in.connect(restart_on_login, dispatch_uid="django_express_session.lifetime")
+        # passport: login() names the user for the Express app too.
+        user_logged_in.connect(name_for_passport, dispatch_uid="django_express_session.identity")
         # Settings are validated once, at start-up: a bad option fails here, by name.
         conf.get_options()
         conf.get_store()

@@ -346,7 +346,8 @@ def build_store(config: StoreConfig, lifetime: Lifetime | None = None) -> Store:
 @functools.cache
 def get_store() -> Store:
     options = get_options()
-    return with_migration(build_store(options.store, options.lifetime), options)
+    store = build_store(options.store, options.lifetime)
+    return with_migration(store, options.migrate_from)
 
 
 def reset() -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
 from email.utils import formatdate
 from typing import Any
@@ -48,6 +49,16 @@ _JSON_FIELDS = (
     ("path", "path"),
     ("sameSite", "same_site"),
 )
+#: The ``cookie`` option names and the attributes they set.
+_ATTRIBUTES = {
+    "path": "path",
+    "httpOnly": "http_only",
+    "secure": "secure",
+    "domain": "domain",
+    "sameSite": "same_site",
+    "partitioned": "partitioned",
+    "priority": "priority",
+}
 _SAME_SITE = {"lax": "Lax", "strict": "Strict", "none": "None"}
 _PRIORITY = {"low": "Low", "medium": "Medium", "high": "High"}
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -81,18 +92,10 @@ def attribute_problem(json_key: str, value: Any) -> str | None:
     return None
 
 
-def configured(json_key: str) -> Any:
-    """The attribute a new session's cookie gets from the options (``"auto"`` taken as
-    the stricter choice, as there is no request to resolve it against), else express's
-    default, else ``UNSET``."""
-    from django.core.exceptions import ImproperlyConfigured
-
-    from .conf import get_options
-
-    try:
-        given = get_options().cookie.given
-    except ImproperlyConfigured:
-        given = {}
+def configured(json_key: str, given: Mapping[str, Any]) -> Any:
+    """The attribute a new session's cookie gets from the ``cookie`` options ``given``
+    (``"auto"`` taken as the stricter choice, as there is no request to resolve it
+    against), else express's default, else ``UNSET``."""
     if json_key in given:
         value = given[json_key]
         if value == "auto":
@@ -160,10 +163,12 @@ class Cookie:
 
     @max_age.setter
     def max_age(self, milliseconds: float | timedelta | datetime | None) -> None:
-        self._set_max_age(milliseconds)
+        self.set_initial_max_age(milliseconds)
         self.expiry_changed = True
 
-    def _set_max_age(self, milliseconds: Any) -> None:
+    def set_initial_max_age(self, milliseconds: Any) -> None:
+        """The expiry a new cookie gets from ``maxAge`` (milliseconds, a timedelta, a
+        moment, or None for a browser-session cookie): not a change of expiry."""
         if isinstance(milliseconds, timedelta):
             milliseconds = milliseconds / timedelta(milliseconds=1)
         if isinstance(milliseconds, datetime):
@@ -188,10 +193,19 @@ class Cookie:
         if not isinstance(self._expires, datetime) or self._expires > moment:
             self._expires = moment
 
+    def last_until(self, moment: datetime) -> None:
+        """Expire no earlier than ``moment`` (a session moved from another engine keeps
+        its lifetime), leaving ``original_max_age`` as it is; a browser-session cookie
+        gets ``moment`` as its expiry, one that never expires (False) is left alone."""
+        if self._expires is None or (
+            isinstance(self._expires, datetime) and self._expires < moment
+        ):
+            self._expires = moment
+
     def reset_max_age(self) -> None:
         """``Session#touch``: expire ``original_max_age`` from now (without express's
         occasional one-millisecond drift)."""
-        self._set_max_age(self.original_max_age)
+        self.set_initial_max_age(self.original_max_age)
 
     # -- JSON (what stores hold) ----------------------------------------------------------
 
@@ -207,12 +221,43 @@ class Cookie:
         return data
 
     @classmethod
-    def from_json(cls, data: dict[str, Any], sid: str | None = None) -> Cookie:
+    def from_options(
+        cls, given: Mapping[str, Any], *, secure_request: Callable[[], bool]
+    ) -> Cookie:
+        """A new session's cookie (express's ``store.generate``) from the ``cookie``
+        options ``given``: ``"auto"`` values resolved by ``secure_request()``, asked once
+        and only when needed."""
+        cookie = cls()
+        secure: bool | None = None
+        for key, value in given.items():
+            if key in ("secure", "sameSite") and value == "auto":
+                if secure is None:
+                    secure = secure_request()
+                value = secure if key == "secure" else ("none" if secure else "lax")
+            if key == "maxAge":
+                cookie.set_initial_max_age(value)
+            else:
+                setattr(cookie, _ATTRIBUTES[key], value)
+        return cookie
+
+    @classmethod
+    def from_json(
+        cls,
+        data: dict[str, Any],
+        sid: str | None = None,
+        *,
+        defaults: Mapping[str, Any] | None = None,
+    ) -> Cookie:
         """Rebuild a stored cookie (``Store#createSession``): ``expires`` parsed, the stored
         ``originalMaxAge`` kept as it is, and an attribute ``Set-Cookie`` could not carry
-        safely replaced by the configured one (logged at WARNING, naming ``sid`` by a
-        short hint)."""
-        cookie = cls()
+        safely replaced by the one the ``cookie`` options (``defaults``) give a new
+        session, else express's default (logged at WARNING, naming ``sid`` by a short
+        hint)."""
+        return cls()._read_json(data, sid, defaults or {})
+
+    def _read_json(
+        self, data: dict[str, Any], sid: str | None, defaults: Mapping[str, Any]
+    ) -> Cookie:
         for json_key, attribute in _JSON_FIELDS:
             if json_key in data:
                 value = data[json_key]
@@ -225,25 +270,23 @@ class Cookie:
                         value,
                         problem,
                     )
-                    value = configured(json_key)
-                setattr(cookie, attribute, value)
+                    value = configured(json_key, defaults)
+                setattr(self, attribute, value)
         expires = data.get("expires")
         if isinstance(expires, str):
             try:
-                cookie._expires = record.parse_js_date(expires)
+                self._expires = record.parse_js_date(expires)
             except ValueError:
-                cookie._expires = None
+                self._expires = None
         elif expires is not False:
-            cookie._expires = None
+            self._expires = None
         original = data.get("originalMaxAge")
         if original is True or not isinstance(original, (int, float, type(None))):
             original = None
         elif isinstance(original, float) and not abs(original) <= record.JS_DATE_LIMIT_MS:
             original = None  # record.check refuses these; a direct caller gets no crash
-        cookie.original_max_age = (
-            original if original is None or original is False else int(original)
-        )
-        return cookie
+        self.original_max_age = original if original is None or original is False else int(original)
+        return self
 
     # -- Set-Cookie -----------------------------------------------------------------------
 

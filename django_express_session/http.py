@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from http.cookies import Morsel
-from typing import Any
 from urllib.parse import unquote
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponseBase
+
+from .compat import put_set_cookie_line
 
 _WHITESPACE = " \t"
 _MALFORMED_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
@@ -119,29 +119,10 @@ def path_matches(request_path: str, cookie_path: str) -> bool:
     return cookie_path.endswith("/") or request_path[len(cookie_path)] == "/"
 
 
-class SetCookieLine(Morsel):
-    """A morsel that prints an exact, pre-serialised ``Set-Cookie`` value.
-
-    Django's handlers emit ``morsel.OutputString()`` for each entry of
-    ``response.cookies``; the test client reads ``key`` and ``coded_value``.
-    """
-
-    def __init__(self, name: str, value: str, line: str) -> None:
-        super().__init__()
-        self.set(name, value, value)
-        self._line = line
-
-    def OutputString(self, attrs: Any = None) -> str:
-        return self._line
-
-    def __reduce__(self) -> Any:
-        return (SetCookieLine, (self.key, self.value, self._line))
-
-
 def set_cookie_line(response: HttpResponseBase, name: str, value: str, line: str) -> None:
     """Add ``line`` as this response's ``Set-Cookie`` for ``name``, replacing any other
     cookie of that name set earlier in the response (express puts its cookie last)."""
     cookies = response.cookies
     if name in cookies:
         del cookies[name]
-    dict.__setitem__(cookies, name, SetCookieLine(name, value, line))
+    put_set_cookie_line(cookies, name, value, line)

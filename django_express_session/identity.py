@@ -36,7 +36,6 @@ from asgiref.sync import sync_to_async
 from django.apps import apps
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
-from django.contrib.auth.signals import user_logged_in
 from django.core.exceptions import (
     FieldDoesNotExist,
     ImproperlyConfigured,
@@ -173,12 +172,6 @@ def check(options: PassportOptions) -> None:
         raise ImproperlyConfigured("EXPRESS_SESSION['passport'] needs AUTHENTICATION_BACKENDS")
 
 
-def _options() -> PassportOptions | None:
-    from . import conf
-
-    return conf.get_options().passport
-
-
 # -- Express to Django ------------------------------------------------------------------
 
 
@@ -193,7 +186,7 @@ class Step:
 def pending(session: Any) -> Step | None:
     """Whether this session's Django login must be settled anew; reads the data without
     marking the session accessed."""
-    data = getattr(session, "_session_cache", None)
+    data = session.data_without_access()
     if not data:
         return None
     value = passport_user(data)
@@ -222,7 +215,7 @@ def settle(
 ) -> None:
     """Write the outcome into the session: a Django login of ``user``, or none."""
     session = request.session
-    data = session._session_cache
+    data = session.data_without_access() or {}
     if user is None:
         for key in _DJANGO_KEYS:
             session.pop(key, None)
@@ -258,16 +251,15 @@ def _bridged(request: HttpRequest, user: Any, direction: str) -> None:
     )
 
 
-def bridge(request: HttpRequest) -> None:
-    """Settle the Django login of ``request.session`` on ``passport.user``."""
-    options = _options()
+def bridge(request: HttpRequest, options: PassportOptions | None) -> None:
+    """Settle the Django login of ``request.session`` on ``passport.user`` (``options``:
+    the ``passport`` option; None, the bridge is off)."""
     step = pending(request.session) if options is not None else None
     if step is not None:
         settle(request, step, *resolve(step, options), options)
 
 
-async def abridge(request: HttpRequest) -> None:
-    options = _options()
+async def abridge(request: HttpRequest, options: PassportOptions | None) -> None:
     step = pending(request.session) if options is not None else None
     if step is not None:
         settle(request, step, *await sync_to_async(resolve)(step, options), options)
@@ -276,11 +268,12 @@ async def abridge(request: HttpRequest) -> None:
 # -- Django to Express ------------------------------------------------------------------
 
 
-def _logged_in(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
-    """``login()``: name the user for passport too."""
-    options = _options()
+def name_for_passport(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
+    """``user_logged_in``: name the user for passport too (connected in
+    ``AppConfig.ready``)."""
     session = getattr(request, "session", None)
-    if options is None or session is None:
+    options = getattr(getattr(session, "options", None), "passport", None)
+    if options is None:
         return
     value = options.serializer.to_passport(user)
     passport = session.get(PASSPORT_KEY)
@@ -290,6 +283,3 @@ def _logged_in(sender: Any, request: HttpRequest | None, user: Any, **kwargs: An
     }
     session[BRIDGED_KEY] = value
     _bridged(request, user, DJANGO_TO_EXPRESS)
-
-
-user_logged_in.connect(_logged_in, dispatch_uid="django_express_session.identity")

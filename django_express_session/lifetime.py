@@ -60,11 +60,7 @@ def untouched(view: Any) -> Any:
 def restart_on_login(sender: Any, request: HttpRequest | None = None, **kwargs: Any) -> None:
     """``user_logged_in``: with ``absoluteMaxAgeFrom: "login"``, the absolute clock
     restarts at login."""
-    from . import conf
-
     session = getattr(request, "session", None)
-    if not conf.get_options().lifetime.restarts_at_login:
-        return
-    restart = getattr(session, "restart_lifetime", None)
-    if restart is not None:
-        restart()
+    options = getattr(session, "options", None)
+    if options is not None and options.lifetime.restarts_at_login:
+        session.restart_lifetime()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
@@ -21,26 +20,18 @@ from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessio
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.utils.cache import patch_vary_headers
 
-from . import conf, identity, migration, signals, signing
+from . import conf, identity, signals, signing
 from .conf import Options
 from .core.decide import Decision, Facts, decide
 from .core.drive import arun, run
 from .core.ops import Plan
 from .core.state import Mode
 from .exceptions import StoreUnavailable, UpdateConflict, UpdateError
-from .http import is_secure, parse_cookie_header, path_matches, set_cookie_line
+from .http import is_secure, path_matches, set_cookie_line
+from .opening import Incoming, Opened, Opener, Owed, openers, opening_by
 from .session import SessionStore
 
 logger = logging.getLogger("django_express_session")
-
-
-@dataclass(frozen=True)
-class Opened:
-    """A request's session as opened, or the response that ends the request at once."""
-
-    session: SessionStore | None = None
-    had_cookie: bool = False
-    response: HttpResponseBase | None = None
 
 
 class SessionMiddleware(DjangoSessionMiddleware):
@@ -55,46 +46,48 @@ class SessionMiddleware(DjangoSessionMiddleware):
         self.is_async = iscoroutinefunction(get_response)
         if self.is_async:
             markcoroutinefunction(self)
+        self._options: Options | None = None
+        self._openers: tuple[Opener, ...] = ()
+
+    def _configured(self) -> tuple[Options, tuple[Opener, ...]]:
+        """The options, and the openers built for them once (again only when a test
+        changes the settings)."""
+        options = conf.get_options()
+        if options is not self._options:
+            self._options, self._openers = options, openers(options)
+        return options, self._openers
 
     def __call__(self, request: HttpRequest) -> Any:
         if self.is_async:
             return self.__acall__(request)
-        options, store = conf.get_options(), conf.get_store()
-        opened = run(opening(request, options), store)
+        (options, chain), store = self._configured(), conf.get_store()
+        opened = run(opening(request, options, chain), store)
         if opened.response is not None:
             return opened.response
-        identity.bridge(request)
+        identity.bridge(request, options.passport)
         response = self.get_response(request)
         return run(closing(request, opened, response, options), store)
 
     async def __acall__(self, request: HttpRequest) -> Awaitable[Any]:
-        options, store = conf.get_options(), conf.get_store()
-        opened = await arun(opening(request, options), store)
+        (options, chain), store = self._configured(), conf.get_store()
+        opened = await arun(opening(request, options, chain), store)
         if opened.response is not None:
             return opened.response
-        await identity.abridge(request)
+        await identity.abridge(request, options.passport)
         response = await self.get_response(request)
         return await arun(closing(request, opened, response, options), store)
 
 
-def read_cookie(request: HttpRequest, options: Options) -> tuple[str | None, bool]:
-    """The session id of a validly signed cookie (first occurrence wins, as in express),
-    and whether the browser sent a cookie of that name at all."""
-    cookies = parse_cookie_header(request.META.get("HTTP_COOKIE", ""))
-    raw = cookies.get(options.name)
-    return signing.session_id(raw, options.secrets), raw is not None
-
-
-def opening(request: HttpRequest, options: Options) -> Plan:
+def opening(request: HttpRequest, options: Options, chain: tuple[Opener, ...]) -> Plan:
     if not path_matches(request.path, options.cookie.path):
         # Outside the cookie's path the browser sends no cookie: a session that is
         # never saved, so code reading request.session still works.
         request.session = SessionStore.detached_for(request)
         return Opened()
-    cookie_sid, had_cookie = read_cookie(request, options)
+    incoming = Incoming.parse(request, options)
+    owed: tuple[Owed, ...] = ()
     try:
-        # (the old engine's cookie under migrateFrom, Django's test client: ``migration``)
-        session = yield from migration.opening(request, options, cookie_sid)
+        session, owed = yield from opening_by(chain, incoming)
     except StoreUnavailable as error:
         signals.store_failed(SessionMiddleware, request, error)
         if options.fail_when_store_unavailable:
@@ -102,7 +95,7 @@ def opening(request: HttpRequest, options: Options) -> Plan:
         logger.warning("session store unavailable, continuing without a session: %s", error)
         session = SessionStore.detached_for(request)
     request.session = session
-    return Opened(session, had_cookie)
+    return Opened(session, incoming.had_cookie, owed)
 
 
 def closing(
@@ -123,7 +116,7 @@ def closing(
         return store_unavailable(error)
     except UpdateError:
         raise interrupted() from None
-    return respond(response, session, decision, sid, options)
+    return respond(response, session, decision, sid, options, opened.owed)
 
 
 def facts(
@@ -154,8 +147,10 @@ def respond(
     decision: Decision,
     sid: str | None,
     options: Options,
+    owed: tuple[Owed, ...] = (),
 ) -> HttpResponseBase:
-    """Apply the decision to the response; ``sid`` is the id a record stands behind."""
+    """Apply the decision to the response; ``sid`` is the id a record stands behind;
+    then settle what the openers left (``opening.Owed``)."""
     if decision.set_cookie and sid is not None:
         value = signing.cookie_value(sid, options.secrets[0])
         set_cookie_line(
@@ -165,7 +160,8 @@ def respond(
         set_cookie_line(response, options.name, "", session.cookie.serialize_clearing(options.name))
     if decision.vary:
         patch_vary_headers(response, ("Cookie",))
-    migration.responding(response, session, decision, sid, options)
+    for debt in owed:
+        debt.settle(response, decision, sid)
     return response
 
 

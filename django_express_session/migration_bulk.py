@@ -250,7 +250,7 @@ def _convert_batch(
 ) -> tuple[Summary, list[str]]:
     """Create the express records of a batch: its counts, and the old keys now stored.
     ``strict``: an unexpected error raises ``_BatchFailed`` instead of being counted."""
-    from .session import SessionStore
+    from .session import new_cookie
 
     part, done = Summary(), []
     secret = options.secrets[0]
@@ -260,7 +260,7 @@ def _convert_batch(
             continue
         sid = derive_sid(key, secret)
         try:
-            converted = build_record(old, options, SessionStore()._new_cookie())
+            converted = build_record(old, new_cookie(None, options))
             if not dry_run:
                 store.create(sid, converted)
             part.converted += 1

@@ -20,6 +20,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from . import conf, lifetime, record, signals, tracking
+from .compat import session_data
 from .conf import Options
 from .cookie import Cookie
 from .core import plans
@@ -43,10 +44,13 @@ class SessionStore(SessionBase):
     it reads and writes is ``self.store``.)
     """
 
-    def __init__(self, session_key: str | None = None) -> None:
+    def __init__(
+        self, session_key: str | None = None, *, request: HttpRequest | None = None
+    ) -> None:
         self.options: Options = conf.get_options()
         self.store: Store = conf.get_store()
-        self.request: HttpRequest | None = None
+        #: The request this session is of (None: used outside a request, a shell).
+        self.request = request
         self._cookie: Cookie | None = None
         #: The backend's own keys of the record as read (``Store.metadata_keys``).
         self._metadata: dict[str, Any] = {}
@@ -72,11 +76,19 @@ class SessionStore(SessionBase):
     @classmethod
     def opening(cls, request: HttpRequest, cookie_sid: str | None) -> Plan:
         """The session of a request: loaded when the cookie names a stored one, else new."""
-        session = cls()
-        session.request = request
-        loaded = (yield from session._reading(cookie_sid)) if cookie_sid else None
-        session._begin(cookie_sid, loaded, cookie_sid=cookie_sid)
-        return session
+        return (yield from cls(request=request)._opening(cookie_sid))
+
+    @classmethod
+    def adopted(
+        cls, request: HttpRequest, sid: str, loaded: Versioned, *, created: bool
+    ) -> SessionStore:
+        """The session of a record this request took over from elsewhere (``migrateFrom``'s
+        old engine): under a new id for the browser, so the cookie is sent (the session
+        counts as modified, as a regenerated one does). ``created``: the record was
+        stored just now, by this request; else it was converted earlier (by another
+        request, or by ``migratesessions``, which knows no request) and is rewritten with
+        the cookie this request gives a new session."""
+        return cls(request=request)._adopting(sid, loaded, created=created)
 
     @classmethod
     def for_request(cls, request: HttpRequest, cookie_sid: str | None) -> SessionStore:
@@ -90,10 +102,7 @@ class SessionStore(SessionBase):
     def detached_for(cls, request: HttpRequest) -> SessionStore:
         """An in-memory session that is never saved nor sent (store down, and the project
         prefers to go on without sessions, as express does on ``disconnect``)."""
-        session = cls()
-        session.request = request
-        session._start(SessionState.new(None).detached())
-        return session
+        return cls(request=request)._detached()
 
     # -- express's session API ------------------------------------------------------------
 
@@ -125,10 +134,10 @@ class SessionStore(SessionBase):
     def destroy(self) -> None:
         """Remove the record now; nothing is saved in this response and the browser's
         cookie is cleared."""
-        run(self._destroying(), self.store)
+        run(self.destroying(), self.store)
 
     async def adestroy(self) -> None:
-        await arun(self._destroying(), self.store)
+        await arun(self.destroying(), self.store)
 
     def reload(self) -> None:
         """Re-read the record from the store, dropping unsaved changes."""
@@ -185,6 +194,12 @@ class SessionStore(SessionBase):
 
     async def aflush(self) -> None:
         await arun(self._flushing(signals.flush_reason()), self.store)
+
+    def data_without_access(self) -> dict[str, Any] | None:
+        """The session's data as loaded (None: not loaded yet), read without marking
+        the session accessed (so no ``Vary: Cookie``); for code that must look before
+        the view does, such as the ``passport`` bridge. Do not change it."""
+        return session_data(self)
 
     def is_empty(self) -> bool:
         return not self.state.stored and not getattr(self, "_session_cache", None)
@@ -289,7 +304,7 @@ class SessionStore(SessionBase):
             "touch_after_ms": touch_after_ms,
             "now_ms": now_ms(),
             "fresh_expires_at": fresh,
-            "visit_interval_ms": tracking.visit_interval_ms(self.options),
+            "visit_interval_ms": self._lifetime.visit_interval_ms() if self.options.track else None,
         }
 
     # -- the two clocks -------------------------------------------------------------------
@@ -445,7 +460,8 @@ class SessionStore(SessionBase):
             self.state.own,
             now_ms=now_ms(),
             request=self.request,
-            options=self.options,
+            track=self.options.track,
+            proxy=self.options.proxy,
             digest_of_record=tracking.digest(fingerprint, self._cookie_json()),
         )
         self.state = self.state.with_own(own, changed=True)
@@ -465,9 +481,10 @@ class SessionStore(SessionBase):
         self._cookie = cookie or self._new_cookie()
         self.modified = True
 
-    def _destroying(self, reason: str = "destroy") -> Plan:
-        """Also how ``users.logout_everywhere`` ends the request's own session (with
-        its own reason): nothing of it is saved afterwards."""
+    def destroying(self, reason: str = "destroy") -> Plan:
+        """The plan of ``destroy()``, for a caller that runs it among store operations
+        of its own: ``users.end_sessions`` ends the request's own session so (with its
+        own ``reason`` for ``session_ended``); nothing of it is saved afterwards."""
         if self._may_be_stored:
             yield from plans.destroy(self.state.sid)
             signals.ended(self, self.state.sid, reason)
@@ -500,6 +517,23 @@ class SessionStore(SessionBase):
 
     # -- state changes --------------------------------------------------------------------
 
+    def _opening(self, cookie_sid: str | None) -> Plan:
+        loaded = (yield from self._reading(cookie_sid)) if cookie_sid else None
+        self._begin(cookie_sid, loaded, cookie_sid=cookie_sid)
+        return self
+
+    def _adopting(self, sid: str, loaded: Versioned, *, created: bool) -> SessionStore:
+        self._begin(sid, loaded, cookie_sid=None)
+        self.state = self.state.adopted(None if created else loaded)
+        if not created:
+            self._cookie = self._new_cookie()
+            self._cookie.expiry_changed = True
+        return self
+
+    def _detached(self) -> SessionStore:
+        self._start(SessionState.new(None).detached())
+        return self
+
     def _begin(self, sid: str | None, loaded: Versioned | None, *, cookie_sid: str | None) -> None:
         if loaded is None:
             state = SessionState.new(self._new_id(), cookie_sid)
@@ -531,7 +565,9 @@ class SessionStore(SessionBase):
             elif key != "cookie" and key != OWN_KEY:
                 data[key] = value
         self._session_cache = data
-        self._cookie = Cookie.from_json(loaded.record["cookie"], sid=sid)
+        self._cookie = Cookie.from_json(
+            loaded.record["cookie"], sid=sid, defaults=self.options.cookie.given
+        )
         return record.fingerprint(data)
 
     def _adopt_new_id(self, transition: Any) -> None:
@@ -560,30 +596,15 @@ class SessionStore(SessionBase):
     def _new_cookie(self) -> Cookie:
         """A cookie from the options (express ``store.generate``): ``"auto"`` values are
         resolved now, against this request."""
-        cookie = Cookie()
-        secure_request: bool | None = None
-        for key, value in self.options.cookie.given.items():
-            if key in ("secure", "sameSite") and value == "auto":
-                if secure_request is None:
-                    secure_request = self.request is not None and is_secure(
-                        self.request, self.options.proxy
-                    )
-                value = secure_request if key == "secure" else ("none" if secure_request else "lax")
-            if key == "maxAge":
-                cookie._set_max_age(value)
-            else:
-                setattr(cookie, _COOKIE_ATTRIBUTES[key], value)
-        return cookie
+        return new_cookie(self.request, self.options)
+
+
+def new_cookie(request: HttpRequest | None, options: Options) -> Cookie:
+    """A new session's cookie for ``request`` (None: no request, ``"auto"`` is insecure)."""
+    return Cookie.from_options(
+        options.cookie.given,
+        secure_request=lambda: request is not None and is_secure(request, options.proxy),
+    )
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=dt_timezone.utc)
-
-_COOKIE_ATTRIBUTES = {
-    "path": "path",
-    "httpOnly": "http_only",
-    "secure": "secure",
-    "domain": "domain",
-    "sameSite": "same_site",
-    "partitioned": "partitioned",
-    "priority": "priority",
-}

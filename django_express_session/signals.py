@@ -34,10 +34,11 @@ not block (hand slow work, such as ORM writes, to a task or a queue).
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from django.dispatch import Signal
+
+from .compat import calling_code
 
 session_created = Signal()
 session_ended = Signal()
@@ -73,5 +74,5 @@ def flush_reason() -> str:
     from django.contrib import auth
 
     checks = {auth.get_user.__code__, auth.aget_user.__code__}
-    caller = sys._getframe(2)  # 0: here, 1: flush()/aflush(), 2: its caller
-    return "password_change" if caller.f_code in checks else "logout"
+    caller = calling_code(2)  # 1: flush()/aflush(), 2: its caller
+    return "password_change" if caller in checks else "logout"

@@ -7,7 +7,8 @@ default, is off) each record Django writes carries, in its ``OWN_KEY`` dict:
 wrote it, and ``writtenBy: "django"`` with a ``digest`` of the record as written.
 
 When a request writes is ``core.decide``'s: a stored session that the request would
-leave as it is gets one write when its ``lastSeenAt`` is ``visit_interval_ms`` old.
+leave as it is gets one write when its ``lastSeenAt`` is ``Lifetime.visit_interval_ms``
+old.
 An Express app carries the dict through untouched, so a record whose contents no longer
 match the digest was last written there (``written_by``).
 """
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Collection, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.http import HttpRequest
 
@@ -24,19 +25,10 @@ from .core.state import OWN_KEY, Fingerprint, own_moment
 from .http import client_ip
 from .record import dumps, fingerprint
 
-if TYPE_CHECKING:
-    from .conf import Options
-
 #: The client details ``track`` may list.
 TRACKABLE = ("ip", "userAgent")
 #: User agents are cut to this many characters (some are kilobytes of tokens).
 USER_AGENT_LIMIT = 512
-
-
-def visit_interval_ms(options: Options) -> int | None:
-    """How old ``lastSeenAt`` may get before a request that changes nothing writes it
-    (``Lifetime.visit_interval_ms``); None when ``track`` is off."""
-    return options.lifetime.visit_interval_ms() if options.track else None
 
 
 def visited(
@@ -44,19 +36,21 @@ def visited(
     *,
     now_ms: int,
     request: HttpRequest | None,
-    options: Options,
+    track: Collection[str],
+    proxy: bool | None,
     digest_of_record: str,
 ) -> dict[str, Any]:
-    """``own`` (the record's ``OWN_KEY`` dict) as a write by Django leaves it. A
-    session used without a request (a shell) keeps the client details it had."""
+    """``own`` (the record's ``OWN_KEY`` dict) as a write by Django leaves it, with the
+    client details ``track`` lists (the client's address under the ``proxy`` option's
+    trust rules). A session used without a request (a shell) keeps the ones it had."""
     updated = dict(own or {})
     if own_moment(updated, "createdAt") is None:
         updated["createdAt"] = now_ms
     updated["lastSeenAt"] = now_ms
     if request is not None:
-        if "ip" in options.track:
-            _set_or_drop(updated, "ip", client_ip(request, options.proxy))
-        if "userAgent" in options.track:
+        if "ip" in track:
+            _set_or_drop(updated, "ip", client_ip(request, proxy))
+        if "userAgent" in track:
             agent = request.META.get("HTTP_USER_AGENT") or None
             _set_or_drop(updated, "userAgent", agent and agent[:USER_AGENT_LIMIT])
     updated["writtenBy"] = "django"

@@ -170,13 +170,13 @@ def _ending(sid: str, request: HttpRequest | None) -> Plan[Any]:
 
     session = getattr(request, "session", None)
     if isinstance(session, SessionStore) and session.session_key == sid:
-        yield from session._destroying(REASON)
+        yield from session.destroying(REASON)
         return
     yield Destroy(sid)
     signals.session_ended.send(sender=SessionStore, session=None, session_key=sid, reason=REASON)
 
 
-def _logging_out(
+def _ending_all(
     user: AbstractBaseUser, keep: SessionStore | str | None, request: HttpRequest | None
 ) -> Plan[Any]:
     """End the user's sessions but ``keep``; return those ended, described."""
@@ -200,7 +200,7 @@ def logout_everywhere(
     """End every session of ``user`` but ``keep`` (a session, or a session id); return
     how many were ended. Pass the ``request`` when it may be one of them: its session
     then ends in this response too."""
-    return len(run(_logging_out(user, keep, request), conf.get_store()))
+    return len(end_sessions(user, keep, request=request))
 
 
 async def alogout_everywhere(
@@ -209,7 +209,27 @@ async def alogout_everywhere(
     *,
     request: HttpRequest | None = None,
 ) -> int:
-    return len(await arun(_logging_out(user, keep, request), conf.get_store()))
+    return len(await aend_sessions(user, keep, request=request))
+
+
+def end_sessions(
+    user: AbstractBaseUser,
+    keep: SessionStore | str | None = None,
+    *,
+    request: HttpRequest | None = None,
+) -> list[UserSession]:
+    """``logout_everywhere``, returning the sessions it ended, described as they were
+    (``manage.py logout_everywhere`` lists them)."""
+    return run(_ending_all(user, keep, request), conf.get_store())
+
+
+async def aend_sessions(
+    user: AbstractBaseUser,
+    keep: SessionStore | str | None = None,
+    *,
+    request: HttpRequest | None = None,
+) -> list[UserSession]:
+    return await arun(_ending_all(user, keep, request), conf.get_store())
 
 
 def _ending_ref(user: AbstractBaseUser, ref: str, request: HttpRequest | None) -> Plan[Any]:

@@ -1,5 +1,7 @@
 """Reading the Cookie header as express-session does (the cookie npm package, 0.7.2)."""
 
+import sys
+
 import pytest
 
 from django_express_session.http import decode_uri_component, parse_cookie_header
@@ -52,3 +54,50 @@ def test_decode_uri_component_throws_like_javascript(text):
 
 def test_decode_uri_component_decodes_reserved_characters():
     assert decode_uri_component("%3B%2F%3A%20%C3%A9") == ";/: é"
+
+
+# -- parsed once per request ------------------------------------------------------------
+
+
+class _Parses:
+    """Counts the calls of ``parse_cookie_header`` however a module imported it."""
+
+    def __init__(self):
+        self.count = 0
+
+    def __call__(self, frame, event, arg):
+        if event == "call" and frame.f_code is parse_cookie_header.__code__:
+            self.count += 1
+
+
+def parses_of(middleware, request) -> int:
+    parses = _Parses()
+    sys.setprofile(parses)
+    try:
+        middleware(request)
+    finally:
+        sys.setprofile(None)
+    return parses.count
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("migrate_from", [False, True])
+@pytest.mark.parametrize("test_client", [False, True])
+def test_the_request_path_parses_the_cookie_header_once(settings, migrate_from, test_client):
+    from django.http import HttpResponse
+    from django.test import RequestFactory
+
+    from django_express_session.middleware import SessionMiddleware
+    from tests.helpers import cookie_header, express_session
+
+    express = express_session()
+    if migrate_from:
+        express["migrateFrom"] = {"engine": "django.contrib.sessions.backends.signed_cookies"}
+    settings.EXPRESS_SESSION = express
+    middleware = SessionMiddleware(lambda request: HttpResponse(request.session.get("v", "")))
+    header = f"{cookie_header('unknown-session-0123456789')}; sessionid=old-key; other=1"
+    request = RequestFactory().get("/", HTTP_COOKIE=header)
+    if test_client:
+        request._dont_enforce_csrf_checks = True  # as Django's test client marks its own
+
+    assert parses_of(middleware, request) == 1

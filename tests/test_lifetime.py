@@ -350,6 +350,7 @@ def test_touch_after_given_twice_must_agree():
     assert same.lifetime.touch_after_ms == 10_000
     alone = conf.parse({"secret": "s", "store": store_options})
     assert alone.lifetime.touch_after_ms == 10_000  # connect-mongo's option alone: one value
+    assert alone.lifetime.visit_interval_ms() == 10_000  # track's pace too, not 300 s
 
 
 def test_the_top_level_touch_after_reaches_the_store(client, lifetime):

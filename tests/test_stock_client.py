@@ -19,6 +19,7 @@ from django.http import HttpResponse
 from django.test import Client as DjangoClient
 from django.test import RequestFactory
 
+from django_express_session.compat import made_by_test_client
 from django_express_session.middleware import SessionMiddleware
 from django_express_session.testing import stock
 from tests.helpers import SECRET
@@ -227,18 +228,18 @@ def test_the_stock_clients_raw_cookie_logs_it_in(logged_in_sid):
 def test_a_request_not_made_by_the_test_client_gets_no_raw_cookie_treatment(logged_in_sid):
     request = RequestFactory().get("/whoami", HTTP_COOKIE=f"sessionid={logged_in_sid}")
 
-    assert not stock.from_test_client(request)
+    assert not made_by_test_client(request)
     assert whoami(request) == b"anonymous"
 
 
-def test_outside_djangos_test_environment_no_request_gets_it(logged_in_sid, monkeypatch):
+def test_without_the_packages_test_support_no_request_gets_it(logged_in_sid):
     request = RequestFactory().get("/whoami", HTTP_COOKIE=f"sessionid={logged_in_sid}")
     request._dont_enforce_csrf_checks = True  # as the test client marks its requests
     assert whoami(request) == b"alice"
 
-    from django.test import utils
-
-    monkeypatch.delattr(utils._TestState, "saved_data")  # as in a server process
-
-    assert not stock.in_test_environment()
-    assert whoami(request) == b"anonymous"
+    stock.disable()  # as in a server process: neither pytest nor manage.py test enabled it
+    try:
+        assert not stock.enabled()
+        assert whoami(request) == b"anonymous"
+    finally:
+        stock.enable()

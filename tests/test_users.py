@@ -97,6 +97,16 @@ def test_the_async_twins_agree(alice):
     assert users.sessions_of(alice) == []
 
 
+def test_end_sessions_returns_the_sessions_it_ended_as_they_were(alice, bob):
+    laptop, phone, other = logged_in("alice"), logged_in("alice"), logged_in("bob")
+    kept, gone = sid_of(laptop), sid_of(phone)
+    listed = {s.ref: s for s in users.sessions_of(alice)}
+    assert users.end_sessions(alice, keep=kept) == [listed[users.ref_of(gone)]]
+    assert user_of(phone) is None and user_of(laptop) == "alice" and user_of(other) == "bob"
+    ended = async_to_sync(users.aend_sessions)(alice)
+    assert [s.ref for s in ended] == [users.ref_of(kept)]
+
+
 def test_sessions_the_express_app_wrote_are_found_and_ended(express, alice, bob):
     store = express(passport={"field": "username"})
     express_login(store, "express-alice-1", "alice")

@@ -176,6 +176,12 @@ class SessionState:
         """The ``OWN_KEY`` dict set (``changed``: to be written back)."""
         return replace(self, own=own, own_changed=changed)
 
+    def adopted(self, version: Versioned | None) -> SessionState:
+        """A record taken over from elsewhere under a new id for the browser: no original
+        id, so the session counts as modified and its cookie is sent; ``version`` is the
+        record as read, for the first compare-and-set (None: just created)."""
+        return replace(self, original_id=None, version=version)
+
     def forgotten(self) -> SessionState:
         """Its record was deleted by ``delete()``: nothing is stored under ``sid``."""
         return replace(self, stored=False, version=None)

@@ -16,7 +16,8 @@ from django.http import HttpRequest
 from django.test import client as django_client
 
 from .. import conf, signing
-from ..http import SetCookieLine, parse_cookie_header
+from ..compat import put_set_cookie_line
+from ..http import parse_cookie_header
 from ..session import SessionStore
 
 
@@ -64,7 +65,7 @@ class ExpressSessionClientMixin:
         value = signing.cookie_value(session.session_key, options.secrets[0])
         line = session.cookie.serialize(options.name, value)
         # The jar holds it exactly as it holds the middleware's Set-Cookie.
-        self.cookies[options.name] = SetCookieLine(options.name, value, line)
+        put_set_cookie_line(self.cookies, options.name, value, line)
 
 
 class Client(ExpressSessionClientMixin, django_client.Client):

@@ -1,7 +1,8 @@
 """pytest plugin of django-express-session, loaded through the ``pytest11`` entry point.
 
 It always offers ``express_client``, ``express_async_client`` and
-``express_admin_client``: Django's test clients with express-session's signed cookie.
+``express_admin_client``: Django's test clients with express-session's signed cookie,
+and lets Django's stock test client keep its raw session cookie (``testing.stock``).
 It changes nothing else unless the project opts in, with ``express_session_client =
 true`` in its pytest configuration or ``--express-session-client`` on the command line;
 then pytest-django's ``client``, ``async_client`` and ``admin_client`` are these clients
@@ -12,6 +13,7 @@ Nothing of Django is imported until a fixture runs (pytest-django configures it 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -38,6 +40,22 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.getoption(OPTION) or config.getini(OPTION):
         # Registered after pytest-django, so its fixtures of the same names give way.
         config.pluginmanager.import_plugin(FIXTURES_PLUGIN)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _express_session_stock_client() -> Iterator[None]:
+    """Django's stock test client works under this engine in every test of the run."""
+    from django.apps import apps
+    from django.conf import settings
+
+    if not (settings.configured and apps.ready):  # not a Django project's run
+        yield
+        return
+    from .stock import disable, enable
+
+    enable()
+    yield
+    disable()
 
 
 def _require_django() -> None:

@@ -13,7 +13,7 @@ from typing import Any
 from django.http import HttpRequest
 
 from ..conf import get_options
-from ..middleware import read_cookie
+from ..opening import Incoming
 from ..session import SessionStore
 
 
@@ -39,7 +39,7 @@ async def aattach_session(
 
 
 def _session_id(request: HttpRequest, sid: str | None) -> str | None:
-    return sid if sid is not None else read_cookie(request, get_options())[0]
+    return sid if sid is not None else Incoming.parse(request, get_options()).cookie_sid
 
 
 def _attached(

@@ -6,12 +6,12 @@ cookie named ``SESSION_COOKIE_NAME`` (``client.session``, ``login()``,
 never accepts an unsigned id from a browser. It accepts the stock client's cookie only
 when both of these hold, neither of which an HTTP request can bring about:
 
-* Django's test environment is set up in this process
-  (``django.test.utils.setup_test_environment()``, which ``manage.py test`` and
-  pytest-django call before any test runs, and no server calls);
+* the package's test support enabled it in this process (``enable()``): its pytest
+  plugin does, for every pytest run, and so does its ``manage.py test``; no server
+  process does;
 * the request object was built in-process by Django's test client handler (it marks
   every request it makes with ``_dont_enforce_csrf_checks``, which Django's CSRF
-  middleware reads for the same purpose).
+  middleware reads for the same purpose: ``compat.made_by_test_client``).
 
 For such a request the raw cookie is tried after the signed one, and the response keeps
 it in step with the session (set to the id whenever the signed cookie is set, removed
@@ -22,42 +22,59 @@ serves real HTTP requests: they get no such treatment.
 
 from __future__ import annotations
 
-import sys
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponseBase
+from django.http import HttpResponseBase
 
-from ..http import parse_cookie_header
-
-if TYPE_CHECKING:
-    from ..core.decide import Decision
-
-
-def in_test_environment() -> bool:
-    """``setup_test_environment()`` has run in this process (and not been torn down)."""
-    utils = sys.modules.get("django.test.utils")
-    return utils is not None and hasattr(utils._TestState, "saved_data")
+from .. import opening
+from ..compat import made_by_test_client
+from ..core.decide import Decision
+from ..session import SessionStore
 
 
-def from_test_client(request: HttpRequest) -> bool:
-    """The request was made in-process by ``django.test.Client`` or ``AsyncClient``."""
-    return hasattr(request, "_dont_enforce_csrf_checks") and in_test_environment()
+@dataclass(frozen=True)
+class StockCookieMirror:
+    """Set or remove the stock client's cookie as the signed one was set or removed."""
+
+    #: The request carried the stock client's cookie.
+    sent: bool
+
+    def settle(self, response: HttpResponseBase, decision: Decision, sid: str | None) -> None:
+        name = settings.SESSION_COOKIE_NAME
+        response.cookies.pop(name, None)  # this replaces the old engine's cookie's deletion
+        if decision.set_cookie and sid is not None:
+            response.set_cookie(name, sid, path=settings.SESSION_COOKIE_PATH)
+        elif decision.clear_cookie or (self.sent and sid is None):
+            response.delete_cookie(name, path=settings.SESSION_COOKIE_PATH)
 
 
-def stock_client_sid(request: HttpRequest) -> str | None:
-    """The raw session id in the stock test client's cookie (for its requests only:
-    check ``from_test_client`` first)."""
-    cookies = parse_cookie_header(request.META.get("HTTP_COOKIE", ""))
-    return cookies.get(settings.SESSION_COOKIE_NAME) or None
+class StockTestClient:
+    """The opener of the stock client's requests: its raw cookie, after the signed one."""
+
+    def opening(self, incoming: opening.Incoming, session: SessionStore | None) -> opening.Plan:
+        request = incoming.request
+        if not made_by_test_client(request):
+            return session, None
+        stock_sid = incoming.cookies.get(settings.SESSION_COOKIE_NAME) or None
+        stored = session is not None and session.state.stored
+        if not stored and stock_sid is not None and stock_sid != incoming.cookie_sid:
+            session = yield from SessionStore.opening(request, stock_sid)
+        return session, StockCookieMirror(sent=stock_sid is not None)
 
 
-def mirror(response: HttpResponseBase, decision: Decision, sid: str | None, *, sent: bool) -> None:
-    """Set or remove the stock client's cookie as the signed one was set or removed
-    (``sid``: the id a stored record stands behind; ``sent``: the request had the cookie)."""
-    name = settings.SESSION_COOKIE_NAME
-    response.cookies.pop(name, None)  # this replaces the old engine's cookie's deletion
-    if decision.set_cookie and sid is not None:
-        response.set_cookie(name, sid, path=settings.SESSION_COOKIE_PATH)
-    elif decision.clear_cookie or (sent and sid is None):
-        response.delete_cookie(name, path=settings.SESSION_COOKIE_PATH)
+#: The one opener (installed at most once).
+OPENER = StockTestClient()
+
+
+def enable() -> None:
+    """Honour the stock client's cookie in this process (the package's test support)."""
+    opening.install_test_opener(OPENER)
+
+
+def disable() -> None:
+    opening.remove_test_opener(OPENER)
+
+
+def enabled() -> bool:
+    return OPENER in opening.test_openers()

@@ -4,6 +4,7 @@ session" and "end all sessions" buttons, and the list across users (test client)
 from __future__ import annotations
 
 from functools import partial
+from importlib import import_module
 
 import pytest
 from django.contrib import admin
@@ -15,10 +16,11 @@ from django.test import Client
 from django_express_session import users
 from django_express_session.admin import (
     UserSessionsAdminMixin,
-    _give_the_stock_user_admin_its_sessions,
+    register_user_admin,
 )
 from tests.sessions_pages.support import (
     PASSWORD,
+    URLS,
     logged_in,
     ref_of,
     sid_of,
@@ -49,6 +51,11 @@ def end_all_url(user: User) -> str:
 
 
 def test_the_stock_user_admin_has_the_sessions_and_a_custom_one_is_left_alone():
+    site = admin.AdminSite()
+    site.register(User, auth_admin.UserAdmin)
+    register_user_admin(site)
+    assert isinstance(site.get_model_admin(User), UserSessionsAdminMixin)
+    import_module(URLS)  # the project's URLconf opts in for admin.site
     assert isinstance(admin.site.get_model_admin(User), UserSessionsAdminMixin)
     registered = admin.site.get_model_admin(User)
 
@@ -58,7 +65,7 @@ def test_the_stock_user_admin_has_the_sessions_and_a_custom_one_is_left_alone():
     admin.site.unregister(User)
     admin.site.register(User, ProjectUserAdmin)
     try:
-        _give_the_stock_user_admin_its_sessions()
+        register_user_admin()
         assert type(admin.site.get_model_admin(User)) is ProjectUserAdmin
     finally:
         admin.site.unregister(User)

@@ -9,8 +9,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from ... import conf, users
-from ...core.drive import run
+from ... import users
 
 
 class Command(BaseCommand):
@@ -42,8 +41,7 @@ class Command(BaseCommand):
                 kept = None if keep is None else users.ref_of(keep)
                 sessions = [s for s in users.sessions_of(user) if s.ref != kept]
             else:
-                # The public logout_everywhere counts; this names what it ended.
-                sessions = run(users._logging_out(user, keep, None), conf.get_store())
+                sessions = users.end_sessions(user, keep)
         except users.CannotListSessions as error:
             raise CommandError(str(error)) from None
         verb = "would be ended" if dry_run else "ended"

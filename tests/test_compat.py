@@ -1,0 +1,88 @@
+"""Each private API of Django and Python that ``compat`` relies on, pinned: a release that
+changes one fails here, by name, instead of somewhere downstream."""
+
+from __future__ import annotations
+
+import inspect
+import sys
+from http.cookies import SimpleCookie
+
+from django.contrib import auth
+from django.contrib.sessions.backends.base import SessionBase
+from django.core.handlers.asgi import ASGIHandler
+from django.core.handlers.wsgi import WSGIHandler
+from django.http import HttpResponse
+from django.test import Client, RequestFactory
+
+from django_express_session import compat
+
+
+def test_the_test_clients_requests_carry_the_csrf_exemption_flag(settings):
+    seen = []
+
+    def view(request):
+        seen.append(compat.made_by_test_client(request))
+        return HttpResponse()
+
+    settings.ROOT_URLCONF = __name__
+    urlpatterns.append(_path("flag", view))
+    try:
+        Client().get("/flag")
+    finally:
+        urlpatterns.pop()
+    assert seen == [True]
+    assert not compat.made_by_test_client(RequestFactory().get("/flag"))
+
+
+def test_get_user_flushes_the_session_itself_when_the_password_hash_fails():
+    # flush_reason tells a password change from a logout by this caller.
+    assert "request.session.flush()" in inspect.getsource(auth.get_user)
+    assert "await request.session.aflush()" in inspect.getsource(auth.aget_user)
+    assert hasattr(sys, "_getframe")
+
+
+def test_the_calling_code_is_that_of_the_caller_of_the_caller():
+    def inner():
+        return compat.calling_code(1)
+
+    def outer():
+        return inner()
+
+    assert outer() is outer.__code__
+
+
+def test_session_base_keeps_the_loaded_data_in_session_cache():
+    class Loaded(SessionBase):
+        def load(self):
+            return {"v": 1}
+
+    session = Loaded("a-session-key")
+    assert not hasattr(session, "_session_cache")  # not loaded yet
+    assert session._get_session() == {"v": 1}
+    assert session._session_cache == {"v": 1}
+    assert compat.session_data(session) == {"v": 1}
+    assert compat.session_data(Loaded()) is None
+
+
+def test_djangos_handlers_emit_each_morsels_own_line():
+    # Both handlers write morsel.OutputString() for each cookie of the response.
+    assert "c.OutputString()" in inspect.getsource(WSGIHandler.__call__)
+    assert "c.OutputString()" in inspect.getsource(ASGIHandler.send_response)
+    response = HttpResponse()
+    line = "connect.sid=s%3Av; Path=/; HttpOnly"
+    compat.put_set_cookie_line(response.cookies, "connect.sid", "s%3Av", line)
+    morsel = response.cookies["connect.sid"]
+    assert morsel.OutputString() == line
+    assert (morsel.key, morsel.coded_value) == ("connect.sid", "s%3Av")  # the test client's read
+    jar = SimpleCookie()
+    jar.update(response.cookies)  # as Django's test client keeps its jar
+    assert jar["connect.sid"].OutputString() == line
+
+
+def _path(route, view):
+    from django.urls import path
+
+    return path(route, view)
+
+
+urlpatterns: list = []
