@@ -112,8 +112,8 @@ class UserIndex:
                     record = loads(value)
             owners = frozenset() if record is None else self._index_keys(record)
             for key in listed[sid]:
-                if key in owners:
-                    found[sid] = record  # type: ignore[assignment]
+                if record is not None and key in owners:
+                    found[sid] = record
                 else:
                     stale.setdefault(key, []).append(sid)
         return found, stale
