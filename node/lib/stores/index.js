@@ -14,10 +14,11 @@
 'use strict'
 
 const redis = require('./redis')
+const pg = require('./pg')
 
-const BACKENDS = [redis]
+const BACKENDS = [redis, pg]
 
-const KNOWN = 'connect-redis stores'
+const KNOWN = 'connect-redis and connect-pg-simple stores'
 
 function backendFor (store, options) {
   for (const backend of BACKENDS) {
