@@ -15,10 +15,11 @@
 
 const redis = require('./redis')
 const pg = require('./pg')
+const mongo = require('./mongo')
 
-const BACKENDS = [redis, pg]
+const BACKENDS = [redis, pg, mongo]
 
-const KNOWN = 'connect-redis and connect-pg-simple stores'
+const KNOWN = 'connect-redis, connect-pg-simple and connect-mongo stores'
 
 function backendFor (store, options) {
   for (const backend of BACKENDS) {

@@ -3,6 +3,7 @@
 //   start()               -> starts the server; resolves once it answers
 //   makeStore()           -> a stock store on its own client: {store, close()}
 //   raw(sid)              -> the stored bytes of a session (a string), or null
+//   record(sid)           -> (optional) the stored session as an object, when raw is not its JSON
 //   corrupt(sid)          -> stores an unreadable record under sid
 //   stop()                -> stops the server
 'use strict'
@@ -14,6 +15,11 @@ const { startApp, gate } = require('./app')
 const { get } = require('./http')
 
 const KEYS = 10
+
+// The stored session as an object (fixture.record, else the raw bytes are its JSON).
+async function recordOf (fixture, sid) {
+  return fixture.record ? fixture.record(sid) : JSON.parse(await fixture.raw(sid))
+}
 
 function sidOf (cookie) {
   return decodeURIComponent(cookie.split('=')[1]).slice(2).split('.')[0]
@@ -47,7 +53,7 @@ async function concurrentKeys (fixture, options) {
     await held.reached(KEYS)
     held.open()
     const answers = await Promise.all(requests)
-    const stored = JSON.parse(await fixture.raw(sidOf(first.cookie)))
+    const stored = await recordOf(fixture, sidOf(first.cookie))
     return { answers, kept: Object.keys(stored).filter((key) => /^k\d+$/.test(key)) }
   } finally {
     await close()
@@ -105,7 +111,7 @@ function contract (name, fixture, extra) {
         await get(apps[1].port, '/set?theirs=2', first.cookie)
         held.open()
         assert.equal((await inFlight).status, 200)
-        const stored = JSON.parse(await fixture.raw(sidOf(first.cookie)))
+        const stored = await recordOf(fixture, sidOf(first.cookie))
         assert.equal(stored.theirs, '2')
         assert.equal(stored.mine, '1')
       } finally {
