@@ -77,6 +77,41 @@ contract('connect-redis (node-redis)', fixture, ({ twoApps, sidOf }) => {
     }
   })
 
+  it('gives up with SessionConflictError, writing nothing, when the session keeps changing', async () => {
+    // Another writer changes the record after every read of this app's and before its
+    // write: the store's serializer (connect-redis's own option) calls it in parse().
+    let other = null
+    const serializer = {
+      stringify: JSON.stringify,
+      async parse (text) {
+        if (other) await other()
+        return JSON.parse(text)
+      }
+    }
+    const client = createClient({ url: server.url })
+    await client.connect()
+    const app = await startApp(share(new RedisStore({ client, serializer })))
+    try {
+      const first = await get(app.port, '/set?a=1')
+      const key = 'sess:' + sidOf(first.cookie)
+      let writes = 0
+      other = async () => {
+        const record = JSON.parse(await admin.get(key))
+        await admin.set(key, JSON.stringify({ ...record, n: ++writes }), { EX: 600 })
+      }
+      const answer = await get(app.port, '/save?mine=1', first.cookie)
+      other = null
+      assert.equal(answer.body.error, 'ESESSIONCONFLICT')
+      assert.equal(writes, 20) // the get, then a re-read before each of the 19 retries
+      const stored = JSON.parse(await admin.get(key))
+      assert.equal(stored.mine, undefined)
+      assert.equal(stored.n, 20)
+    } finally {
+      await app.close()
+      await client.close()
+    }
+  })
+
   it('refuses a store it does not know, and a second wrap', () => {
     assert.throws(() => share(new (require('express-session').MemoryStore)()), /not a store share\(\) knows/)
   })

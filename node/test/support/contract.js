@@ -158,6 +158,20 @@ function contract (name, fixture, extra) {
       }
     })
 
+    it('never writes a new session over one stored under the same id', async () => {
+      const { apps, close } = await twoApps(fixture, { sessionOptions: { genid: () => 'the-same-id-for-all' } })
+      try {
+        const first = await get(apps[0].port, '/save?mine=1')
+        assert.equal(first.status, 200)
+        const second = await get(apps[1].port, '/save?theirs=1')
+        assert.deepEqual(second.body, { id: 'the-same-id-for-all', error: 'ESESSIONEXISTS' })
+        assert.deepEqual(await recordOf(fixture, 'the-same-id-for-all'), { ...(await recordOf(fixture, 'the-same-id-for-all')), mine: '1' })
+        assert.equal((await recordOf(fixture, 'the-same-id-for-all')).theirs, undefined)
+      } finally {
+        await close()
+      }
+    })
+
     it('gives a store outage to next(err), never a new session', async () => {
       const made = await (fixture.makeLoneStore || fixture.makeStore)()
       const app = await startApp(share(made.store))
