@@ -51,6 +51,27 @@ contract('connect-redis (node-redis)', fixture, ({ twoApps, sidOf }) => {
     }
   })
 
+  it('renews the index sets on a touch only when the session may outlive them', async () => {
+    const { apps, close } = await twoApps(fixture)
+    try {
+      const login = await get(apps[0].port, '/login?user=erin')
+      const key = 'sess:' + sidOf(login.cookie)
+      const set = 'users:sess:p:"erin"'
+      // Written just now: the sets outlast the refreshed session, the touch spares them.
+      await admin.expire(set, 100)
+      await get(apps[1].port, '/session', login.cookie)
+      assert.ok(await admin.ttl(set) <= 100)
+      // Written long ago (its cookie.expires is stale, as touches leave it): renewed.
+      const record = JSON.parse(await admin.get(key))
+      record.cookie.expires = new Date(Date.now() - 10000).toISOString()
+      await admin.set(key, JSON.stringify(record), { KEEPTTL: true })
+      await get(apps[1].port, '/session', login.cookie)
+      assert.ok(await admin.ttl(set) > 7000, `set TTL ${await admin.ttl(set)}`)
+    } finally {
+      await close()
+    }
+  })
+
   it('files under indexPrefix', async () => {
     const { apps, close } = await twoApps(fixture, { shareOptions: { indexPrefix: 'who:' } })
     try {
