@@ -144,7 +144,10 @@ function mongoecoPython () {
   return process.env.MONGOECO_PYTHON || path.join(ROOT, '.venv-mongoeco', 'bin', 'python')
 }
 
+// mongoeco on a free port, or the MongoDB of MONGO_URI when it is set (as scripts/test
+// does for the Python tests).
 async function startMongoeco () {
+  if (process.env.MONGO_URI) return { url: process.env.MONGO_URI, async stop () {} }
   const launcher = path.join(ROOT, 'tests', 'servers', 'mongoeco_server.py')
   const server = await startProcess('mongoeco', mongoecoPython(), (port) => [launcher, String(port)], await freePort(), { cwd: ROOT })
   return { ...server, url: `mongodb://127.0.0.1:${server.port}/?directConnection=true` }
