@@ -54,6 +54,13 @@ const fixture = {
   async record (sid) {
     return JSON.parse((await rawItem(sid)).value)
   },
+  // (under touchAfter the item's cookie.expires is its expiry: memcached tells no TTL)
+  async age (sid, seconds) {
+    const record = await fixture.record(sid)
+    record.cookie.expires = new Date(Date.parse(record.cookie.expires) - seconds * 1000).toISOString()
+    await call('set', sid, record, 3600)
+  },
+  expiresAt: async (sid) => Date.parse((await fixture.record(sid)).cookie.expires),
   corrupt: (sid) => call('set', sid, '{"cookie":', 600),
   async stop () {
     admin.end()

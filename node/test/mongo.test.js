@@ -39,6 +39,11 @@ for (const stringify of [true, false]) {
       const document = await documents().findOne({ _id: sid })
       return stringify ? JSON.parse(document.session) : document.session
     },
+    async age (sid, seconds) {
+      const { expires } = await documents().findOne({ _id: sid })
+      await documents().updateOne({ _id: sid }, { $set: { expires: new Date(expires.getTime() - seconds * 1000) } })
+    },
+    expiresAt: async (sid) => (await documents().findOne({ _id: sid })).expires.getTime(),
     corrupt: (sid) => documents().updateOne({ _id: sid }, { $set: { session: stringify ? '{"cookie":' : 'no object' } }),
     async stop () {
       await admin.db(dbName).dropDatabase()

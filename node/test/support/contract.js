@@ -8,6 +8,9 @@
 //   stop()                -> stops the server
 //   comparable(raw)       -> (optional) raw bytes with what differs by the moment of
 //                            writing taken out (session-file-store's __lastAccess)
+//   age(sid, seconds)     -> (optional, with expiresAt) moves the stored expiry back,
+//                            as if written that long ago
+//   expiresAt(sid)        -> the stored expiry, epoch ms
 //   makeLoneStore()       -> (optional) a store of its own whose outage() breaks it
 //                            alone (by default makeStore() and close())
 'use strict'
@@ -188,6 +191,26 @@ function contract (name, fixture, extra) {
         if (made.close) await made.close()
       }
     })
+
+    if (fixture.age) {
+      it('spares touches within touchAfter, and touches past it', async () => {
+        for (const [aged, touched] of [[300, false], [700, true]]) {
+          const { apps, close } = await twoApps(fixture, { shareOptions: { touchAfter: 600 } })
+          try {
+            const first = await get(apps[0].port, '/set?a=1')
+            const sid = sidOf(first.cookie)
+            // As if the last write or touch had been `aged` seconds ago.
+            await fixture.age(sid, aged)
+            const before = await fixture.expiresAt(sid)
+            await get(apps[1].port, '/session', first.cookie)
+            const after = await fixture.expiresAt(sid)
+            assert.equal(after > before, touched, `aged ${aged} s: expiry ${before} -> ${after}`)
+          } finally {
+            await close()
+          }
+        }
+      })
+    }
 
     if (extra) extra({ twoApps, sidOf })
   })
