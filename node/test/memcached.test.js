@@ -6,6 +6,8 @@ const session = require('express-session')
 const Memcached = require('memcached')
 const MemcachedStore = require('connect-memcached')(session)
 const { startMemcached } = require('./support/servers')
+const { share } = require('..')
+const { startApp } = require('./support/app')
 const { get } = require('./support/http')
 const { contract } = require('./support/contract')
 
@@ -69,6 +71,20 @@ const fixture = {
 }
 
 contract('connect-memcached', fixture, ({ twoApps, sidOf }) => {
+  it('reads and writes through a client namespace', async () => {
+    const store = new MemcachedStore({ client: new Memcached(`127.0.0.1:${server.port}`, { namespace: 'ns:', retries: 0 }) })
+    const app = await startApp(share(store))
+    try {
+      const first = await get(app.port, '/set?a=1')
+      await get(app.port, '/set?b=2', first.cookie)
+      const stored = JSON.parse((await rawItem('ns:' + sidOf(first.cookie))).value)
+      assert.deepEqual([stored.a, stored.b], ['1', '2'])
+    } finally {
+      await app.close()
+      store.client.end()
+    }
+  })
+
   it('stores the session as node-memcached stores an object: JSON, flag 2', async () => {
     const { apps, close } = await twoApps(fixture)
     try {

@@ -36,8 +36,9 @@ function make (store, options) {
   }
 
   async function gets (sid) {
-    const key = store.getKey(sid)
-    const found = await call('gets', key)
+    const found = await call('gets', store.getKey(sid))
+    // (the reply names the item by its full key: the client's namespace comes first)
+    const key = (client.namespace || '') + store.getKey(sid)
     if (!found || !(key in found)) return null
     return { record: found[key], version: found.cas, expiresAt: expiryInValue ? expiresOf(found[key]) : null }
   }
