@@ -125,6 +125,8 @@ function make (store, options) {
   }
 
   return {
+    indexPrefix,
+
     async read (sid) {
       const at = Date.now()
       let value, pttl
