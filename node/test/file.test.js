@@ -35,6 +35,7 @@ const fixture = {
       }
     }
   },
+  processConfig: () => ({ kind: 'file', path: dir }),
   raw: (sid) => (fs.existsSync(fileOf(sid)) ? fs.readFileSync(fileOf(sid), 'utf8') : null),
   comparable: (raw) => raw.replace(/"__lastAccess":\d+/, '"__lastAccess":0'),
   age (sid, seconds) {

@@ -24,6 +24,7 @@ const fixture = {
     await client.connect()
     return { store: new RedisStore({ client }), close: () => client.isOpen ? client.close() : undefined }
   },
+  processConfig: () => ({ kind: 'redis', url: server.url }),
   raw: (sid) => admin.get('sess:' + sid),
   corrupt: (sid) => admin.set('sess:' + sid, '{"cookie":'),
   async stop () {

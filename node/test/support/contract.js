@@ -11,6 +11,7 @@
 //   age(sid, seconds)     -> (optional, with expiresAt) moves the stored expiry back,
 //                            as if written that long ago
 //   expiresAt(sid)        -> the stored expiry, epoch ms
+//   processConfig()       -> (optional) the config of ./app-process.js for this store
 //   makeLoneStore()       -> (optional) a store of its own whose outage() breaks it
 //                            alone (by default makeStore() and close())
 'use strict'
@@ -20,6 +21,8 @@ const assert = require('node:assert/strict')
 const { share } = require('../..')
 const { startApp, gate } = require('./app')
 const { get } = require('./http')
+const { spawn } = require('node:child_process')
+const path = require('node:path')
 
 const KEYS = 10
 
@@ -30,6 +33,22 @@ async function recordOf (fixture, sid) {
 
 function sidOf (cookie) {
   return decodeURIComponent(cookie.split('=')[1]).slice(2).split('.')[0]
+}
+
+// The test app in a child process (./app-process.js); resolves with {port, stop()}.
+function startAppProcess (config) {
+  const child = spawn(process.execPath, [path.join(__dirname, 'app-process.js'), JSON.stringify(config)], { stdio: ['pipe', 'pipe', 'inherit'] })
+  const exited = new Promise((resolve) => child.once('exit', resolve))
+  return new Promise((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`the app process exited with ${code}`)))
+    child.stdout.once('data', (line) => resolve({
+      port: JSON.parse(String(line)).port,
+      stop () {
+        child.stdin.end()
+        return exited
+      }
+    }))
+  })
 }
 
 // Two Express apps, each with its own store and client (as two processes would).
@@ -77,6 +96,27 @@ function contract (name, fixture, extra) {
       assert.deepEqual(answers.map((answer) => answer.status), Array(KEYS).fill(200))
       assert.equal(kept.length, KEYS, `kept ${kept}`)
     })
+
+    if (fixture.processConfig) {
+      it('keeps them when the other app is another process', async () => {
+        const child = await startAppProcess({ ...fixture.processConfig(), holdMs: 200 })
+        const { apps, held, close } = await twoApps(fixture)
+        try {
+          const first = await get(apps[0].port, '/set?start=1')
+          const requests = []
+          for (let i = 0; i < KEYS; i++) requests.push(get(i % 2 ? child.port : apps[0].port, `/held?k${i}=${i}`, first.cookie))
+          await held.reached(KEYS / 2)
+          held.open()
+          const answers = await Promise.all(requests)
+          assert.deepEqual(answers.map((answer) => answer.status), Array(KEYS).fill(200))
+          const stored = await recordOf(fixture, sidOf(first.cookie))
+          assert.equal(Object.keys(stored).filter((key) => /^k\d+$/.test(key)).length, KEYS)
+        } finally {
+          await close()
+          await child.stop()
+        }
+      })
+    }
 
     it('(the stock store loses them: the test can fail)', async () => {
       const { kept } = await concurrentKeys(fixture, { wrap: false })
