@@ -71,6 +71,18 @@ const fixture = {
 }
 
 contract('connect-memcached', fixture, ({ twoApps, sidOf }) => {
+  it('keeps a session whose cookie lasts over 30 days (memcached reads that lifetime as a date)', async () => {
+    const { apps, close } = await twoApps(fixture, { sessionOptions: { cookie: { maxAge: 40 * 86400 * 1000 } } })
+    try {
+      const first = await get(apps[0].port, '/set?a=1')
+      await get(apps[1].port, '/set?b=2', first.cookie)
+      const stored = await fixture.record(sidOf(first.cookie))
+      assert.deepEqual([stored.a, stored.b], ['1', '2'])
+    } finally {
+      await close()
+    }
+  })
+
   it('reads and writes through a client namespace', async () => {
     const store = new MemcachedStore({ client: new Memcached(`127.0.0.1:${server.port}`, { namespace: 'ns:', retries: 0 }) })
     const app = await startApp(share(store))
