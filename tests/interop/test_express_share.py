@@ -84,8 +84,8 @@ def user_with(app: App, cookie: str) -> str | None:
 
 def change_ten_keys(pair: AppPair, run: int) -> dict[str, list[str]]:
     """One session, then 10 changes of different keys at once, 5 from each app: the 5
-    Express requests all read the session before any change is written, and save while
-    Django's 5 are being written. Returns the keys each app does not see afterwards."""
+    Express requests all read the session before any change is written, and are let go
+    to save as Django's 5 are sent. Returns the keys each app does not see afterwards."""
     browser = Browser()
     starting = pair.node if run % 2 else pair.django
     assert browser.get(starting, "/set", started="yes").status == 200
@@ -154,7 +154,7 @@ def test_a_logout_on_django_while_an_express_write_is_in_flight_stays_a_logout(
                 ended = Browser().get(pair.django, "/auth/logout-everywhere", username=user)
                 assert ended.body == {"ended": 1}
             (held,) = hold.release()
-        assert held.status == 200, held.body  # the write was made, and changed nothing
+        assert held.status == 200, held.body  # Express answered as ever, and then:
         for app in pair:
             assert user_with(app, cookie) is None, app
         assert Browser().get(pair.node, "/session", cookie=cookie).body["id"] != sid
