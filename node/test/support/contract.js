@@ -171,6 +171,7 @@ function contract (name, fixture, extra) {
         }
       } finally {
         await app.close()
+        if (made.close) await made.close()
       }
     })
 
