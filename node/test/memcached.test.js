@@ -6,6 +6,8 @@ const session = require('express-session')
 const Memcached = require('memcached')
 const MemcachedStore = require('connect-memcached')(session)
 const { startMemcached } = require('./support/servers')
+const { share } = require('..')
+const { startApp } = require('./support/app')
 const { get } = require('./support/http')
 const { contract } = require('./support/contract')
 
@@ -54,6 +56,13 @@ const fixture = {
   async record (sid) {
     return JSON.parse((await rawItem(sid)).value)
   },
+  // (under touchAfter the item's cookie.expires is its expiry: memcached tells no TTL)
+  async age (sid, seconds) {
+    const record = await fixture.record(sid)
+    record.cookie.expires = new Date(Date.parse(record.cookie.expires) - seconds * 1000).toISOString()
+    await call('set', sid, record, 3600)
+  },
+  expiresAt: async (sid) => Date.parse((await fixture.record(sid)).cookie.expires),
   corrupt: (sid) => call('set', sid, '{"cookie":', 600),
   async stop () {
     admin.end()
@@ -62,6 +71,32 @@ const fixture = {
 }
 
 contract('connect-memcached', fixture, ({ twoApps, sidOf }) => {
+  it('keeps a session whose cookie lasts over 30 days (memcached reads that lifetime as a date)', async () => {
+    const { apps, close } = await twoApps(fixture, { sessionOptions: { cookie: { maxAge: 40 * 86400 * 1000 } } })
+    try {
+      const first = await get(apps[0].port, '/set?a=1')
+      await get(apps[1].port, '/set?b=2', first.cookie)
+      const stored = await fixture.record(sidOf(first.cookie))
+      assert.deepEqual([stored.a, stored.b], ['1', '2'])
+    } finally {
+      await close()
+    }
+  })
+
+  it('reads and writes through a client namespace', async () => {
+    const store = new MemcachedStore({ client: new Memcached(`127.0.0.1:${server.port}`, { namespace: 'ns:', retries: 0 }) })
+    const app = await startApp(share(store))
+    try {
+      const first = await get(app.port, '/set?a=1')
+      await get(app.port, '/set?b=2', first.cookie)
+      const stored = JSON.parse((await rawItem('ns:' + sidOf(first.cookie))).value)
+      assert.deepEqual([stored.a, stored.b], ['1', '2'])
+    } finally {
+      await app.close()
+      store.client.end()
+    }
+  })
+
   it('stores the session as node-memcached stores an object: JSON, flag 2', async () => {
     const { apps, close } = await twoApps(fixture)
     try {

@@ -8,6 +8,19 @@
 const { stock } = require('./stock')
 
 const ONE_DAY = 86400
+// memcached reads an expiration time over 30 days as an absolute unix time, parsed as a
+// signed 32-bit number.
+const RELATIVE_LIMIT = 30 * ONE_DAY
+const LATEST_EXPTIME = 2 ** 31 - 1
+
+// The expiration time memcached must be sent for `lifetime` seconds, as the Django store
+// sends it: connect-memcached sends it raw, so 0 (a cookie under a second from its end)
+// never expires and over 30 days is a moment of 1970 (the item vanishes).
+function exptime (lifetime) {
+  if (lifetime <= 0) return -1
+  if (lifetime > RELATIVE_LIMIT) return Math.min(Math.floor(Date.now() / 1000) + lifetime, LATEST_EXPTIME)
+  return lifetime
+}
 
 function fits (store) {
   return typeof store.getKey === 'function' && store.client && typeof store.client.gets === 'function' &&
@@ -21,10 +34,10 @@ function make (store, options) {
   const client = store.client
   const call = (method, ...args) => stock(client, method, ...args)
   // connect-memcached's lifetime: its ttl, else the cookie's remaining whole seconds,
-  // else a day.
+  // else a day (sent as memcached reads it).
   const lifetimeOf = (session) => {
     const maxAge = session.cookie && session.cookie.maxAge
-    return store.ttl || (typeof maxAge === 'number' ? (maxAge / 1000) | 0 : ONE_DAY)
+    return exptime(store.ttl || (typeof maxAge === 'number' ? (maxAge / 1000) | 0 : ONE_DAY))
   }
   // Under touchAfter with no numeric ttl, the item's cookie says when it expires (a
   // touch then rewrites the cookie, as on the Django side): memcached gives no item's
@@ -36,8 +49,9 @@ function make (store, options) {
   }
 
   async function gets (sid) {
-    const key = store.getKey(sid)
-    const found = await call('gets', key)
+    const found = await call('gets', store.getKey(sid))
+    // (the reply names the item by its full key: the client's namespace comes first)
+    const key = (client.namespace || '') + store.getKey(sid)
     if (!found || !(key in found)) return null
     return { record: found[key], version: found.cas, expiresAt: expiryInValue ? expiresOf(found[key]) : null }
   }
