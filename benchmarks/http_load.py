@@ -7,7 +7,8 @@ variants (no session middleware at all, Django's own cache engine on django-redi
 this package on its redis, file, memory, database and cache stores) each run as sync
 views under gunicorn (2 sync workers; 1 for the memory store, which lives in one
 process) and as async views under uvicorn (1 process). Node runs Express 4 with
-express-session 1.19 + connect-redis 9, and without sessions as its own baseline. All use
+express-session 1.19 + connect-redis 9, the same store wrapped with ``share()`` of this
+repository's npm package (``node/``), and without sessions as its own baseline. All use
 ``resave: false``, ``saveUninitialized: false`` and a one-day ``maxAge``.
 
 Before measuring, each server makes ``--sessions`` sessions (one ``/incr`` each). wrk
@@ -29,7 +30,7 @@ half-way, so its runs cannot be counted exactly.
         [--servers gunicorn,uvicorn,node] [--routes /noop,/read,/incr]
         [--one-session | --spread]
 
-The full default run (17 servers, 102 cells of 5 s) takes about 12 minutes on 2 cores.
+The full default run (18 servers, 108 cells of 5 s) takes about 13 minutes on 2 cores.
 
 Needs wrk, redis-server, memcached, PostgreSQL's binaries and node with interop/node's
 packages installed (``scripts/test`` installs all but wrk: ``apt-get install wrk``).

@@ -2,7 +2,8 @@
 
 Each contender is a real server: Django under gunicorn (2 processes x 10 threads) with
 this package's stores, Django under gunicorn with its own session engines, and Express 4
-with express-session (node, one process, async I/O). Each round starts a session, fires
+with express-session (node, one process, async I/O) on each express store, stock and
+wrapped with ``share()`` of this repository's npm package (``node/``). Each round starts a session, fires
 ``--requests`` requests at once with its cookie, each adding a key of its own after
 10 ms of "work" (the same in the Django view and the Express route), and reads the
 session back. Printed: keys written
@@ -10,7 +11,9 @@ session back. Printed: keys written
 
     .venv/bin/python benchmarks/lost_updates.py [--rounds 5] [--requests 20]
 
-Needs redis-server, memcached and node (with interop/node's packages installed).
+Needs redis-server, memcached, PostgreSQL's binaries, mongoeco's Python
+(``.venv-mongoeco``) and node (with interop/node's packages installed): ``scripts/test``
+installs them all.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ sys.path.insert(0, str(ROOT))
 from tests.concurrency.driver import RaceResult, race  # noqa: E402
 from tests.concurrency.servers import express_server, gunicorn_server  # noqa: E402
 from tests.servers.memcached import pymemcache_cache, start_memcached  # noqa: E402
+from tests.servers.mongodb import mongoeco_server, mongoeco_uri  # noqa: E402
+from tests.servers.postgres import Cluster, start_cluster  # noqa: E402
 from tests.servers.process import Server  # noqa: E402
 from tests.servers.redis import redis_url, start_redis  # noqa: E402
 
@@ -70,11 +75,40 @@ def running(server: Server) -> Iterator[Server]:
         server.stop()
 
 
+def express_stores(
+    work: Path, redis: Server, memcached: Server, postgres: Cluster, mongodb: Server
+) -> dict[str, Callable[[str], dict]]:
+    """Each express store's factory spec (``interop/node/stores/``) by package name, on a
+    part of its server of its own (``part``: "stock" or "share")."""
+    redis_db = {"stock": 2, "share": 3}
+    return {
+        "connect-redis": lambda part: {
+            "kind": "redis", "options": {"url": redis_url(redis, redis_db[part])}
+        },
+        # One table for both parts: connect-pg-simple names its key "session_pkey" whatever
+        # the table, so a second table fails (each race starts sessions of its own anyway).
+        "connect-pg-simple": lambda part: {
+            "kind": "pg",
+            "options": {"connectionString": postgres.url, "createTableIfMissing": True},
+        },
+        "connect-mongo": lambda part: {
+            "kind": "mongo", "options": {"mongoUrl": mongoeco_uri(mongodb), "dbName": part}
+        },
+        "session-file-store": lambda part: {
+            "kind": "file", "options": {"path": str(work / f"express-files-{part}")}
+        },
+        "connect-memcached": lambda part: {
+            "kind": "memcached",
+            "options": {"hosts": f"127.0.0.1:{memcached.port}", "prefix": f"{part}:"},
+        },
+    }  # fmt: skip
+
+
 def contenders(
-    work: Path, redis: Server, memcached: Server
+    work: Path, redis: Server, memcached: Server, postgres: Cluster, mongodb: Server
 ) -> list[tuple[str, Callable[[], Server]]]:
     """(name, factory of a not-yet-started server) for each contender."""
-    ours_url, django_url, node_url = (redis_url(redis, db) for db in (0, 1, 2))
+    ours_url, django_url = (redis_url(redis, db) for db in (0, 1))
 
     def ours_server(name: str, settings: dict) -> Server:
         return gunicorn_server("tests.concurrency.settings", settings, work / f"{name}.log")
@@ -98,11 +132,24 @@ def contenders(
         migrate(server, "sessions")
         return server
 
-    def express(store: dict | None) -> Server:
-        config = {"secret": SECRET, "resave": False, "saveUninitialized": False}
+    def express(store: dict | None, share: bool = False) -> Server:
+        config: dict = {"secret": SECRET, "resave": False, "saveUninitialized": False}
         if store:
             config["store"] = store
+        if share:
+            config["share"] = {}
         return express_server(config, work / "express.log")
+
+    stores = express_stores(work, redis, memcached, postgres, mongodb)
+    on_express = [
+        row
+        for package, spec in stores.items()
+        for row in (
+            (f"express-session + {package}", lambda spec=spec: express(spec("stock"))),
+            (f"express-session + {package} + share()",
+             lambda spec=spec: express(spec("share"), share=True)),
+        )
+    ]  # fmt: skip
 
     return [
         ("ours: file store", lambda: ours_server(
@@ -126,9 +173,7 @@ def contenders(
         ("Django: file engine", lambda: django_server(
             "file", {"SESSION_FILE_PATH": str(work / "django-files")}
         )),
-        ("express-session + connect-redis", lambda: express(
-            {"kind": "redis", "options": {"url": node_url}}
-        )),
+        *on_express,
         ("express-session + MemoryStore", lambda: express(None)),
     ]  # fmt: skip
 
@@ -148,21 +193,23 @@ def main() -> None:
         (work / "django-files").mkdir()
         redis = start_redis(work / "redis")
         memcached = start_memcached()
+        postgres = start_cluster()
+        mongodb = mongoeco_server(work / "mongoeco.log").start()
         try:
             print(
                 f"{args.rounds} rounds of {args.requests} concurrent requests, one session each\n"
             )
             print("| server | keys written | keys found | lost |")
             print("|---|---:|---:|---:|")
-            for name, factory in contenders(work, redis, memcached):
+            for name, factory in contenders(work, redis, memcached, postgres, mongodb):
                 with running(factory()) as server:
                     results = [race(server.port, args.requests) for _ in range(args.rounds)]
                 written, found = total(results)
                 loss = 100.0 * (written - found) / written if written else 0.0
                 print(f"| {name} | {written} | {found} | {written - found} ({loss:.0f} %) |")
         finally:
-            redis.stop()
-            memcached.stop()
+            for server in (redis, memcached, postgres, mongodb):
+                server.stop()
 
 
 if __name__ == "__main__":

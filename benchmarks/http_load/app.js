@@ -4,14 +4,16 @@
 //   node app.js '<config JSON>' PORT
 //
 // The config is express-session's options plus `store: {kind, options}` (a factory of
-// interop/node/stores/, e.g. connect-redis 9), or `null` for the app without sessions
-// (Node's baseline). The packages are interop/node's, so the versions are the pinned ones.
+// interop/node/stores/, e.g. connect-redis 9) and `share` (options of the npm package's
+// share(), which then wraps the store), or `null` for the app without sessions (Node's
+// baseline). The packages are interop/node's, so the versions are the pinned ones.
 'use strict'
 
 const path = require('path')
 const NODE = path.resolve(__dirname, '..', '..', 'interop', 'node')
 const express = require(path.join(NODE, 'node_modules', 'express'))
 const session = require(path.join(NODE, 'node_modules', 'express-session'))
+const { openStore } = require(path.join(NODE, 'store.js'))
 
 async function main () {
   const config = JSON.parse(process.argv[2])
@@ -20,9 +22,8 @@ async function main () {
   app.set('etag', false)
   let close = async () => {}
   if (config) {
-    const { store: spec, ...options } = config
-    const { make } = require(path.join(NODE, 'stores', `${spec.kind}.js`))
-    const made = await make(session, spec.options || {})
+    const { store: spec, share, ...options } = config
+    const made = await openStore(session, spec, { share })
     close = made.close
     app.use(session({ ...options, store: made.store }))
   }

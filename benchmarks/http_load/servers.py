@@ -59,11 +59,12 @@ VARIANTS = [
     Variant("cache", "this package, cache store (memcached)", "django", "memcached"),
     Variant("node-none", "Express, no sessions", "node", baseline=True),
     Variant("node-redis", "express-session + connect-redis", "node", "redis"),
+    Variant("node-redis-share", "express-session + connect-redis + share()", "node", "redis"),
 ]
 BY_NAME = {variant.name: variant for variant in VARIANTS}
 
 # Redis databases, one per variant, so no variant ever reads another's keys.
-REDIS_DB = {"redis": 0, "django-cache": 1, "node-redis": 2}
+REDIS_DB = {"redis": 0, "django-cache": 1, "node-redis": 2, "node-redis-share": 3}
 
 
 @dataclass(frozen=True)
@@ -156,7 +157,10 @@ def node_config(row: Row, backends: dict[str, Any]) -> dict | None:
     if row.variant.name == "node-none":
         return None
     url = backends["redis"].url(REDIS_DB[row.variant.name])
-    return {**EXPRESS_OPTIONS, "store": {"kind": "redis", "options": {"url": url}}}
+    config = {**EXPRESS_OPTIONS, "store": {"kind": "redis", "options": {"url": url}}}
+    if row.variant.name == "node-redis-share":
+        config["share"] = {}  # the npm package's share() with its defaults
+    return config
 
 
 # -- processes ------------------------------------------------------------------------------

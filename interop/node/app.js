@@ -1,14 +1,16 @@
 // The Express side of the interoperability tests and of examples/shared-login: one
-// Express 4 app whose whole express-session configuration comes from JSON.
+// Express app whose whole express-session configuration comes from JSON.
 //
 //   node app.js '<config JSON>' [port]        (or EXPRESS_SESSION_CONFIG=<json> node app.js)
 //
 // The config is express-session's options object (`secret` may be a list, `cookie` an
-// object, `unset`, `rolling`, ...) plus `store: {kind, options}`, where `kind` names a
-// factory module ./stores/<kind>.js exporting `async make(session, options)` ->
-// {store, close()}. Without `store`, express-session's MemoryStore is used. With
-// `passport: {users, djangoSecretKey}`, passport and passport-local log users of the
-// Django database in (./passport.js: routes /me, /auth/login, /auth/logout).
+// object, `unset`, `rolling`, ...) plus `store: {kind, options}` (./store.js). Without
+// `store`, express-session's MemoryStore is used. With `passport: {users, djangoSecretKey}`,
+// passport and passport-local log users of the Django database in (./passport.js: routes
+// /me, /auth/login, /auth/logout). `packages` names the set of npm packages to run on
+// (./packages.js: "node", the default, or "node22"); `share: {...options}` wraps the
+// store with the npm package's share(). Requests can be held between their read and
+// their write (./holds.js: /hold/<name>/<route>, /holding/<name>, /release/<name>).
 //
 // When it listens, the app prints one JSON line `{"port": N}` on stdout (port 0 picks a
 // free one). With `absoluteMaxAge` (Django's option), examples/absolute-timeout's
@@ -30,8 +32,9 @@
 //   GET /whoami                  {user} from passport.user or Django's _auth_user_id
 'use strict'
 
-const express = require('express')
-const session = require('express-session')
+const { packageSet } = require('./packages')
+const { openStore } = require('./store')
+const { holds } = require('./holds')
 
 function readConfig () {
   const text = process.argv[2] || process.env.EXPRESS_SESSION_CONFIG
@@ -40,12 +43,6 @@ function readConfig () {
   const port = Number(process.argv[3] || config.port || process.env.PORT || 0)
   delete config.port
   return { config, port }
-}
-
-async function makeStore (spec) {
-  if (!spec) return { store: undefined, async close () {} }
-  const { make } = require(`./stores/${spec.kind}.js`)
-  return make(session, spec.options || {})
 }
 
 function sessionView (req) {
@@ -127,10 +124,14 @@ function routes (app) {
 
 async function main () {
   const { config, port } = readConfig()
-  const { store, close } = await makeStore(config.store)
+  const packages = packageSet(config.packages)
+  const express = packages.require('express')
+  const session = packages.require('express-session')
+  const { store, close } = config.store
+    ? await openStore(session, config.store, { packages, share: config.share })
+    : { store: undefined, async close () {} }
   const options = { ...config }
-  delete options.store
-  delete options.passport
+  for (const key of ['store', 'passport', 'packages', 'share']) delete options[key]
   if (store) options.store = store
 
   const app = express()
@@ -141,7 +142,8 @@ async function main () {
     const absoluteTimeout = require('../../examples/absolute-timeout/absolute-timeout.js')
     app.use(absoluteTimeout({ absoluteMaxAge: config.absoluteMaxAge, name: config.name }))
   }
-  const users = config.passport ? require('./passport').setUp(app, config.passport) : null
+  const users = config.passport ? require('./passport').setUp(app, config.passport, packages) : null
+  app.use(holds())
   routes(app)
 
   const server = app.listen(port, '127.0.0.1', () => {

@@ -12,9 +12,6 @@
 'use strict'
 
 const crypto = require('crypto')
-const passport = require('passport')
-const LocalStrategy = require('passport-local')
-const { Pool } = require('pg')
 
 // Django's "pbkdf2_sha256$<iterations>$<salt>$<base64 hash>".
 function checkPassword (password, encoded) {
@@ -36,7 +33,10 @@ function sessionAuthHash (password, secretKey) {
   return crypto.createHmac('sha256', key).update(password).digest('hex')
 }
 
-function setUp (app, options) {
+function setUp (app, options, packages) {
+  const passport = packages.require('passport')
+  const LocalStrategy = packages.require('passport-local')
+  const { Pool } = packages.require('pg')
   const pool = new Pool({ connectionString: options.users, max: 2 })
   const secretKey = options.djangoSecretKey
   const findUser = async (username) => {

@@ -2,14 +2,15 @@
 //
 //   node store-call.js '{"store": "redis", "options": {...}, "calls": [...]}'
 //
-// "store" names a module of ./stores/ that exports `async function make(session, options)`
-// returning { store, close() }. Each call is {op: "set"|"touch", sid, session} or
-// {op: "get"|"destroy"|"length"|"all"|"clear", sid}; a session is the JSON a store holds,
-// turned into a real express-session Session (with its Cookie) by Store#createSession,
-// exactly as express-session does when it loads one. Prints one JSON line: the results.
+// "store" names a module of ./stores/ (see ./store.js), run on interop/node's packages.
+// Each call is {op: "set"|"touch", sid, session} or {op: "get"|"destroy"|"length"|"all"|
+// "clear", sid}; a session is the JSON a store holds, turned into a real express-session
+// Session (with its Cookie) by Store#createSession, exactly as express-session does when
+// it loads one. Prints one JSON line: the results.
 'use strict'
 
 const session = require('express-session')
+const { openStore } = require('./store')
 
 function call (store, method, ...args) {
   return new Promise((resolve, reject) => {
@@ -25,8 +26,7 @@ function toSession (store, sid, data) {
 
 async function main () {
   const request = JSON.parse(process.argv[2])
-  const { make } = require(`./stores/${request.store}.js`)
-  const { store, close } = await make(session, request.options || {})
+  const { store, close } = await openStore(session, { kind: request.store, options: request.options })
   const results = []
   try {
     for (const c of request.calls) {

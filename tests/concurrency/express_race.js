@@ -4,28 +4,26 @@
 //   node express_race.js '<config JSON>' PORT
 //
 // The config is express-session's options plus `store: {kind, options}`, a factory of
-// interop/node/stores/ (no store: express-session's MemoryStore).
+// interop/node/stores/ (no store: express-session's MemoryStore), and `share` (options
+// of the npm package's share(), which then wraps the store; see interop/node/store.js).
 'use strict'
 
 const path = require('path')
 const NODE = path.resolve(__dirname, '..', '..', 'interop', 'node')
 const express = require(path.join(NODE, 'node_modules', 'express'))
 const session = require(path.join(NODE, 'node_modules', 'express-session'))
+const { openStore } = require(path.join(NODE, 'store.js'))
 
 const WORK_MS = 10
 
 async function main () {
   const config = JSON.parse(process.argv[2])
   const port = Number(process.argv[3])
-  const spec = config.store
-  delete config.store
-  if (spec) {
-    const { make } = require(path.join(NODE, 'stores', `${spec.kind}.js`))
-    config.store = (await make(session, spec.options || {})).store
-  }
+  const { store: spec, share, ...options } = config
+  if (spec) options.store = (await openStore(session, spec, { share })).store
 
   const app = express()
-  app.use(session(config))
+  app.use(session(options))
   app.get('/set', (req, res) => {
     setTimeout(() => {
       Object.assign(req.session, req.query)

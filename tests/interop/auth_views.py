@@ -1,6 +1,6 @@
 """The Django side of the passport interop tests: the routes of ``interop/node/passport.js``
-(``/me``, ``/auth/login``, ``/auth/logout``), plus a password change, a user factory
-and "log out everywhere" for a user."""
+(``/me``, ``/auth/login``, ``/auth/logout``), plus a password change, a user factory,
+a user's sessions and "log out everywhere" for a user."""
 
 from __future__ import annotations
 
@@ -52,6 +52,12 @@ def change_password(request: HttpRequest) -> JsonResponse:
 def create_user(request: HttpRequest) -> JsonResponse:
     user = User.objects.create_user(request.GET["username"], password=request.GET["password"])
     return JsonResponse({"user": user.username})
+
+
+def sessions(request: HttpRequest) -> JsonResponse:
+    """The hints of the named user's sessions, as ``users.sessions_of`` lists them."""
+    user = User.objects.get(username=request.GET["username"])
+    return JsonResponse({"hints": [session.hint for session in users.sessions_of(user)]})
 
 
 def logout_everywhere(request: HttpRequest) -> JsonResponse:

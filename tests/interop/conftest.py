@@ -1,7 +1,8 @@
 """A real Express app and the real Django app, side by side on loopback, and one browser.
 
 ``apps(store, **options)`` returns an ``AppPair``: ``interop/node/app.js`` (Express 4,
-express-session 1.19 and the store's express package) and the Django app
+express-session 1.19 and the store's express package on Node 20; with the Express-side
+option ``packages="node22"``, Express 5 and connect-redis 11 on Node 22) and the Django app
 (``tests/interop/settings.py`` under uvicorn), both configured with the same options and
 the same store. A ``Browser`` holds one cookie jar and talks to both, like a user's
 browser on one domain (cookies ignore ports, so 127.0.0.1 serves as the shared domain).
@@ -19,6 +20,7 @@ import hashlib
 import hmac
 import json
 import os
+import ssl
 import subprocess
 import sys
 import time
@@ -41,6 +43,10 @@ from tests.servers.redis import redis_url
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE_DIR = ROOT / "interop" / "node"
+# The Node binary of each package set of interop/ (interop/node/packages.js): Debian's
+# Node 20 for today's pins, the one interop/node22 installs (its `node` package) for
+# Express 5 + connect-redis 11 + node-redis 6.
+NODE_OF_PACKAGES = {"node22": ROOT / "interop" / "node22" / "node_modules" / ".bin" / "node"}
 # Each shared store, and the store variant of tests/servers it stands beside.
 SHARED_STORES = {
     "file": "file",
@@ -233,9 +239,10 @@ class ServerPool:
         self.pairs.clear()
 
     def _start_node(self, store: StoreSpec, options: dict[str, Any], label: str) -> App:
-        node = require("node")
-        if not (NODE_DIR / "node_modules" / "express-session").is_dir():
-            pytest.fail("interop/node/node_modules is missing: scripts/test runs npm ci")
+        packages = options.get("packages", "node")
+        if not (ROOT / "interop" / packages / "node_modules" / "express-session").is_dir():
+            pytest.fail(f"interop/{packages}/node_modules is missing: scripts/test runs npm ci")
+        node = str(NODE_OF_PACKAGES[packages]) if packages in NODE_OF_PACKAGES else require("node")
         port = free_port()
         config = json.dumps(_express_options(options, store.node))
         server = Server(
@@ -377,15 +384,24 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
+# One TLS context for every browser's openers: each opener would otherwise build its own,
+# loading the system's CA certificates (about 70 ms), though the apps speak plain HTTP.
+_TLS = ssl.create_default_context()
+
+
 class Browser:
     """One cookie jar shared by both apps: what a user's browser does on one domain."""
 
     def __init__(self) -> None:
         self.jar = CookieJar()
         self.opener = urllib.request.build_opener(
-            urllib.request.HTTPCookieProcessor(self.jar), _NoRedirect()
+            urllib.request.HTTPCookieProcessor(self.jar),
+            _NoRedirect(),
+            urllib.request.HTTPSHandler(context=_TLS),
         )
-        self.raw_opener = urllib.request.build_opener(_NoRedirect())
+        self.raw_opener = urllib.request.build_opener(
+            _NoRedirect(), urllib.request.HTTPSHandler(context=_TLS)
+        )
 
     def get(self, app: App, path: str, *, cookie: str | None = None, **query: Any) -> Response:
         """GET ``path`` on ``app`` and read the whole response. ``cookie`` sends that

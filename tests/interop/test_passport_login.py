@@ -13,12 +13,13 @@ from __future__ import annotations
 import itertools
 import os
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
 from testproject.settings import SECRET_KEY
 
-from .conftest import SHARED_STORES, Browser
+from .conftest import SHARED_STORES, AppPair, Browser, StoreSpec
 
 pytestmark = pytest.mark.interop
 
@@ -27,16 +28,26 @@ SIDES = ["node", "django"]
 _names = itertools.count()
 
 
-@pytest.fixture(params=STORES)
-def pair(request, apps, users_database):
-    store = request.getfixturevalue(f"interop_store_{request.param}")
+def passport_pair(apps, store: StoreSpec, users_database, **node: Any) -> AppPair:
+    """Both apps on ``store``, with Django's user database and the identity bridge;
+    ``node``: more options of the Express app."""
     store = replace(
         store, databases={**(store.databases or {}), "default": users_database["django"]}
     )
     return apps(
         store,
         django={"passport": {"field": "username"}},
-        node={"passport": {"users": users_database["url"], "djangoSecretKey": SECRET_KEY}},
+        node={
+            "passport": {"users": users_database["url"], "djangoSecretKey": SECRET_KEY},
+            **node,
+        },
+    )
+
+
+@pytest.fixture(params=STORES)
+def pair(request, apps, users_database):
+    return passport_pair(
+        apps, request.getfixturevalue(f"interop_store_{request.param}"), users_database
     )
 
 

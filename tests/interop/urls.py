@@ -21,4 +21,5 @@ urlpatterns = [
     path("auth/password", auth_views.change_password),
     path("auth/user", auth_views.create_user),
     path("auth/logout-everywhere", auth_views.logout_everywhere),
+    path("auth/sessions", auth_views.sessions),
 ]

@@ -1,8 +1,8 @@
 // session-file-store 1.5.0, as an Express app would configure it.
 'use strict'
 
-exports.make = async function make (session, options) {
-  const FileStore = require('session-file-store')(session)
+exports.make = async function make (session, options, packages) {
+  const FileStore = packages.require('session-file-store')(session)
   const store = new FileStore({ reapInterval: -1, logFn () {}, ...options })
   return { store, async close () {} }
 }

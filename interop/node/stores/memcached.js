@@ -4,8 +4,8 @@
 // (default ""), `ttl` (seconds), plus any node-memcached option.
 'use strict'
 
-exports.make = async function make (session, options) {
-  const MemcachedStore = require('connect-memcached')(session)
+exports.make = async function make (session, options, packages) {
+  const MemcachedStore = packages.require('connect-memcached')(session)
   const store = new MemcachedStore({ retries: 0, ...options })
   return {
     store,

@@ -5,10 +5,9 @@
 // Pruning is off unless `pruneSessionInterval` is given: a test process must exit.
 'use strict'
 
-const { Pool } = require('pg')
-
-exports.make = async function make (session, options) {
-  const PgStore = require('connect-pg-simple')(session)
+exports.make = async function make (session, options, packages) {
+  const { Pool } = packages.require('pg')
+  const PgStore = packages.require('connect-pg-simple')(session)
   const { connectionString, ...storeOptions } = options
   const pool = new Pool({ connectionString })
   const store = new PgStore({ pool, pruneSessionInterval: false, ...storeOptions })

@@ -1,4 +1,6 @@
-// connect-redis 9 with a node-redis 5 client, as an Express app would configure it.
+// connect-redis with a node-redis client, as an Express app would configure it: the
+// package set's versions (connect-redis 9 and node-redis 5, or connect-redis 11 and
+// node-redis 6; connect-redis 11 is ESM only, hence import()).
 //
 // Options: `url` (a redis:// URL) or `cluster` (a list of redis:// URLs of cluster
 // nodes); everything else goes to RedisStore as is (prefix, ttl, disableTouch,
@@ -6,10 +8,9 @@
 // returns that many seconds, since JSON cannot carry a function.
 'use strict'
 
-const { createClient, createCluster } = require('redis')
-const { RedisStore } = require('connect-redis')
-
-exports.make = async function make (session, options) {
+exports.make = async function make (session, options, packages) {
+  const { createClient, createCluster } = packages.require('redis')
+  const { RedisStore } = await packages.import('connect-redis')
   const { url, cluster, ttlSeconds, ...storeOptions } = options
   const client = cluster
     ? createCluster({ rootNodes: cluster.map((node) => ({ url: node })) })
