@@ -11,19 +11,13 @@
 const crypto = require('node:crypto')
 const { promisify } = require('node:util')
 
+const { warnOnce } = require('./warnings.js')
+
 const pbkdf2 = promisify(crypto.pbkdf2)
 const scrypt = promisify(crypto.scrypt)
 
 // Django marks an unusable password (set_unusable_password) with this prefix.
 const UNUSABLE_PREFIX = '!'
-
-const warned = new Set()
-
-function warnOnce (key, message) {
-  if (warned.has(key)) return
-  warned.add(key)
-  process.emitWarning(message, { code: 'DJANGO_EXPRESS_SESSION_PASSWORD' })
-}
 
 function equal (expected, actual) {
   return expected.length === actual.length && crypto.timingSafeEqual(expected, actual)

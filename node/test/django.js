@@ -20,6 +20,7 @@ import django
 from django.conf import settings
 settings.configure(
     SECRET_KEY=sys.argv[1] if len(sys.argv) > 1 else "unused",
+    INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth"],
     PASSWORD_HASHERS=[
         "django.contrib.auth.hashers." + name for name in (
             "PBKDF2PasswordHasher", "PBKDF2SHA1PasswordHasher", "Argon2PasswordHasher",

@@ -80,7 +80,9 @@ describe('verifyDjangoPassword', { skip: djangoPython() ? false : 'no Python wit
   it('is false with one warning when argon2 or bcrypt is not installed', () => {
     // The module alone, where no node_modules holds either package.
     const alone = fs.mkdtempSync(path.join(os.tmpdir(), 'passwords-'))
-    fs.copyFileSync(path.join(__dirname, '..', 'lib', 'passwords.js'), path.join(alone, 'passwords.js'))
+    for (const name of ['passwords.js', 'warnings.js']) {
+      fs.copyFileSync(path.join(__dirname, '..', 'lib', name), path.join(alone, name))
+    }
     const script = `
       const { verifyDjangoPassword } = require('./passwords.js')
       const [password, ...encoded] = JSON.parse(process.argv[1])
