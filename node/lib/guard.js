@@ -55,8 +55,10 @@ function parseOptions (options = {}) {
   if (!isPlainObject(options)) throw invalid('options', `must be an object, not ${options}`)
   const unknown = Object.keys(options).filter((key) => !OPTIONS.includes(key))
   if (unknown.length) throw invalid(`has unknown options ${unknown.join(', ')}`, `(known: ${OPTIONS.join(', ')})`)
-  const { absoluteMaxAge = null, absoluteMaxAgeFrom = 'start', passport = null } = options
-  const { djangoSecretKey = null, passwordHashOf = passwordField, track = [], touchAfter = 0 } = options
+  // Absent and null both mean "not given", as None does in Django's settings.
+  const given = Object.fromEntries(Object.entries(options).filter(([, value]) => value !== null))
+  const { absoluteMaxAge = null, absoluteMaxAgeFrom = 'start', passport = null } = given
+  const { djangoSecretKey = null, passwordHashOf = passwordField, track = [], touchAfter = 0 } = given
   if (absoluteMaxAge !== null && !(Number.isFinite(absoluteMaxAge) && absoluteMaxAge > 0)) {
     throw invalid('absoluteMaxAge', `must be a number of milliseconds above 0, or null, not ${absoluteMaxAge}`)
   }
@@ -145,9 +147,14 @@ async function endSession (req, config) {
   if (config.passport !== null) req[req._userProperty || 'user'] = null
 }
 
-// The cookie, and so the store's expiry, never runs past the cap: express-session
-// touches the session (expiry = now + maxAge) just before it decides and saves, so the
-// cap is applied right after, keeping originalMaxAge as it is (what a touch resets to).
+// The cookie, and so the store's expiry, ends with the cap: express-session touches the
+// session (expiry = now + maxAge) just before it decides and saves, so the expiry is
+// held back right after, keeping originalMaxAge (what a touch resets to). It is held at
+// the cap's last millisecond of the second (cap + 999 ms): Set-Cookie's Expires and
+// connect-memcached's TTL both cut to whole seconds, which would end the session up to
+// a second before its cap; the session itself ends at the cap, checked at each read.
+const CAP_ROUNDING_MS = 999
+
 function capOnTouch (session, config) {
   if (Object.prototype.hasOwnProperty.call(session, 'touch')) return
   Object.defineProperty(session, 'touch', {
@@ -158,9 +165,9 @@ function capOnTouch (session, config) {
       Object.getPrototypeOf(this).touch.call(this)
       const cap = capOf(this, config)
       const expires = this.cookie.expires
-      if (cap !== null && !(expires instanceof Date && expires.getTime() <= cap)) {
+      if (cap !== null && !(expires instanceof Date && expires.getTime() <= cap + CAP_ROUNDING_MS)) {
         const originalMaxAge = this.cookie.originalMaxAge
-        this.cookie.expires = new Date(cap) // the setter also sets originalMaxAge
+        this.cookie.expires = new Date(cap + CAP_ROUNDING_MS) // the setter sets originalMaxAge
         this.cookie.originalMaxAge = originalMaxAge
       }
       return this
