@@ -367,7 +367,11 @@ function guard (options) {
     const startId = req.sessionID
     // What the store holds of this session as far as this request knows (with track:
     // a request that leaves it as it is writes the visit only when one is due).
-    let written = namedByCookie(req) ? { id: startId, data: dataOf(req.session) } : null
+    const snapshot = () => ({
+      id: req.sessionID,
+      data: config.visitIntervalMs === null ? null : dataOf(req.session)
+    })
+    let written = namedByCookie(req) ? snapshot() : null
     const cap = capOf(req.session, config)
     if (cap !== null && Date.now() >= cap) {
       await endSession(req, config) // whatever touched it meanwhile, the session is over
@@ -377,7 +381,7 @@ function guard (options) {
     }
     if (config.secretKeys.length && req.session) await checkPasswordChange(req, config)
     if (config.passport !== null) {
-      hookLogin(req, config, () => { written = { id: req.sessionID, data: dataOf(req.session) } })
+      hookLogin(req, config, () => { written = snapshot() })
     }
     if (config.absoluteMaxAge === null && config.visitIntervalMs === null) return
 
