@@ -4,9 +4,9 @@
 //
 // - absoluteMaxAge / absoluteMaxAgeFrom: a session ends absoluteMaxAge ms after
 //   djangoExpressSession.startedAt (epoch ms), however active it is; the cookie and the
-//   store's expiry never run past that moment. The clock starts when the session is
-//   first stored, survives passport's regenerate at login ("start") or restarts there
-//   ("login"), as Django's login() keeps or restarts it.
+//   store's expiry stop at that moment (to the end of its second). The clock starts when
+//   the session is first stored, survives passport's regenerate at login ("start") or
+//   restarts there ("login"), as Django's login() keeps or restarts it.
 // - djangoSecretKey (with passport): Django's password-change logout. A session whose
 //   _auth_user_hash is not the HMAC of the user's current password hash is logged out,
 //   as Django's get_user() does; a passport login stamps it, so Django accepts it too.
