@@ -141,8 +141,16 @@ function promised (fn) {
 
 // The session is over: its record is destroyed and the request goes on with a new,
 // empty session (with its own clock), which express saves as after any regenerate.
+// When the store cannot destroy it, the error goes to the app with the session as it
+// was (express-session made a new one anyway, whose cookie would log the browser out).
 async function endSession (req, config) {
-  await promised((done) => req.session.regenerate(done))
+  const [session, sessionID] = [req.session, req.sessionID]
+  try {
+    await promised((done) => req.session.regenerate(done))
+  } catch (err) {
+    [req.session, req.sessionID] = [session, sessionID]
+    throw err
+  }
   if (config.absoluteMaxAge !== null) req.session[OWN_KEY] = { startedAt: Date.now() }
   if (config.passport !== null) req[req._userProperty || 'user'] = null
 }

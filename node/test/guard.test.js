@@ -315,6 +315,22 @@ describe('guard: passport logins', { skip: djangoPython() ? false : 'no Python w
     } finally { again.close() }
   })
 
+  it('leaves the session be, with one warning, when the user\'s password hash is unknown', async () => {
+    const warnings = []
+    const listen = (warning) => warnings.push(warning.message)
+    process.on('warning', listen)
+    const { app, browser, login } = await loggedIn({ passwordHashOf: () => undefined })
+    try {
+      for (let i = 0; i < 2; i++) assert.equal((await browser.get('/session')).id, login.id)
+      assert.equal((await browser.get('/session')).user, 'ada')
+      await new Promise((resolve) => setImmediate(resolve))
+      assert.deepEqual(warnings.filter((text) => /passwordHashOf/.test(text)).length, 1)
+    } finally {
+      process.off('warning', listen)
+      app.close()
+    }
+  })
+
   it('stamps a login made without it (as Django\'s bridge does)', async () => {
     const { app, browser, login } = await loggedIn({})
     try {
@@ -371,6 +387,26 @@ describe('guard: passport logins', { skip: djangoPython() ? false : 'no Python w
       const record = await app.store.record(bob.id)
       assert.ok(record[OWN].startedAt > first)
       assert.equal(record._auth_user_hash, django.bob.hash)
+    } finally { app.close() }
+  })
+})
+
+describe('guard: bad moments', () => {
+  it('hands a store that fails to end a session to next(err), and logs no one out', async () => {
+    // A store whose destroy fails (as when the store is down): the session past its cap
+    // cannot be ended, which is an error the app sees, not a silent new session.
+    class FailingStore extends CountingStore {
+      destroy (sid, callback) { callback(new Error('store down')) }
+    }
+    const app = await startApp({ guardOptions: { absoluteMaxAge: 60_000 }, store: new FailingStore() })
+    try {
+      const browser = new Browser(app)
+      const id = await rewritten(app, browser, (record) => { record[OWN].startedAt -= 60_000 })
+      const response = await fetch(app.url + '/session', { headers: { cookie: browser.cookie } })
+      assert.equal(response.status, 500)
+      assert.match((await response.json()).error, /store down/)
+      assert.deepEqual(response.headers.getSetCookie(), []) // the browser keeps its cookie
+      assert.equal((await app.store.record(id)).color, 'blue') // nothing lost
     } finally { app.close() }
   })
 })
