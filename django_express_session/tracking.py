@@ -10,7 +10,9 @@ When a request writes is ``core.decide``'s: a stored session that the request wo
 leave as it is gets one write when its ``lastSeenAt`` is ``Lifetime.visit_interval_ms``
 old.
 An Express app carries the dict through untouched, so a record whose contents no longer
-match the digest was last written there (``written_by``).
+match the digest was last written there (``written_by``). The npm package's ``guard()``
+with ``track`` writes the same fields on the Express side, with ``writtenBy:
+"express"`` and no digest.
 """
 
 from __future__ import annotations
@@ -80,10 +82,13 @@ def digest(data: Fingerprint, cookie: Mapping[str, Any]) -> str:
 
 def written_by(record: Mapping[str, Any], metadata_keys: Collection[str] = ()) -> str | None:
     """``"django"`` when the record is as Django last wrote it, ``"express"`` when its
-    contents changed since (an Express app rewrote it), None when Django left no digest
-    (``track`` was off, or Django never wrote it). ``metadata_keys`` are the store's
-    own keys of the record (``Store.metadata_keys``), which are not its contents."""
+    contents changed since (an Express app rewrote it) or the Express app's ``guard()``
+    recorded its own write, None when neither says (``track`` was off, or Django never
+    wrote it). ``metadata_keys`` are the store's own keys of the record
+    (``Store.metadata_keys``), which are not its contents."""
     own = record.get(OWN_KEY)
+    if isinstance(own, Mapping) and own.get("writtenBy") == "express":
+        return "express"
     written = own.get("digest") if isinstance(own, Mapping) else None
     if not isinstance(written, str):
         return None

@@ -269,6 +269,12 @@ def test_written_by_is_unknown_without_a_digest():
     assert tracking.written_by({"cookie": {}, OWN_KEY: {"startedAt": 1}}) is None
 
 
+def test_written_by_takes_the_express_apps_word_for_its_own_writes():
+    # What the npm package's guard() with track leaves: no digest of Django's.
+    written = {"lastSeenAt": 1, "writtenBy": "express"}
+    assert tracking.written_by({"cookie": {}, "v": "x", OWN_KEY: written}) == "express"
+
+
 def test_sessions_of_shows_the_recorded_details(client, track, settings, django_user_model):
     settings.ROOT_URLCONF = "tests.identity_support"
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -251,7 +251,7 @@ class FileStore(Store):
     def _ends_ms(self, session: Record) -> int:
         """When Django counts the file as expired: session-file-store's expiry, or the
         absolute cap when that comes first (Node's session-file-store does not know the
-        cap: the Express app enforces it itself, see examples/absolute-timeout)."""
+        cap: the Express app enforces it itself, with the npm package's guard())."""
         return capped(self._expiry_ms(session), self.cap_of(session)) or 0
 
     @_ids_hidden

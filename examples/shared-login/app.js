@@ -12,12 +12,16 @@ const { RedisStore } = require('connect-redis')
 const { createClient } = require('redis')
 const passport = require('passport')
 const LocalStrategy = require('passport-local')
+// The npm package django-express-session, from this repository until it is published
+// (in your app: require('django-express-session')).
+const { guard } = require('../../node/lib/guard.js')
 
 const PORT = Number(process.env.PORT || 3000)
 const DJANGO_URL = process.env.DJANGO_URL || 'http://localhost:8000/'
 // A stand-in for the user database both apps would share: the Django demo's user. A
-// real app reads Django's auth_user table (docs/passport.md shows how to check its password
-// hashes and to log a session out after a password change on Django).
+// real app reads Django's auth_user table, checks its password hashes with the package's
+// verifyDjangoPassword, and gives guard() Django's SECRET_KEY (djangoSecretKey) to log a
+// session out after a password change on Django (docs/passport.md).
 const USERS = { demo: { username: 'demo', password: 'demo' } }
 
 // serializeUser stores the username: Django's option is {"field": "username"}.
@@ -63,6 +67,9 @@ async function main () {
   }))
   app.use(passport.initialize())
   app.use(passport.session())
+  // Django's rules that need the request, after passport: with the Django demo's
+  // options (add absoluteMaxAge, track... when Django has them).
+  app.use(guard({ passport: { field: 'username' } }))
 
   app.get('/', (req, res) => {
     req.session.views = (req.session.views || 0) + 1

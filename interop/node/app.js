@@ -13,9 +13,10 @@
 // their write (./holds.js: /hold/<name>/<route>, /holding/<name>, /release/<name>).
 //
 // When it listens, the app prints one JSON line `{"port": N}` on stdout (port 0 picks a
-// free one). With `absoluteMaxAge` (Django's option), examples/absolute-timeout's
-// middleware enforces the same cap here. The routes mirror tests/interop/views.py, so
-// one test drives either app:
+// free one). The package's guard() (node/lib/guard.js) takes the options it shares with
+// Django (`absoluteMaxAge`, `absoluteMaxAgeFrom`, `track`, `touchAfter`; with `passport`,
+// its `djangoSecretKey`). The routes mirror tests/interop/views.py, so one test drives
+// either app:
 //
 //   GET /session                 the session as JSON: {id, data, cookie}; changes nothing
 //   GET /set?k=v&...             sets each query key to its string value
@@ -137,13 +138,20 @@ async function main () {
   const app = express()
   app.set('etag', false)
   app.use(session(options))
-  if (config.absoluteMaxAge) {
-    // Django's absoluteMaxAge, enforced here by examples/absolute-timeout's middleware.
-    const absoluteTimeout = require('../../examples/absolute-timeout/absolute-timeout.js')
-    app.use(absoluteTimeout({ absoluteMaxAge: config.absoluteMaxAge, name: config.name }))
-  }
   const users = config.passport ? require('./passport').setUp(app, config.passport, packages) : null
+  // -- django-express-session's guard(): after express-session and passport --------------
+  const { guard } = require('../../node/lib/guard.js')
+  app.use(guard({
+    absoluteMaxAge: config.absoluteMaxAge,
+    absoluteMaxAgeFrom: config.absoluteMaxAgeFrom,
+    track: config.track,
+    touchAfter: config.touchAfter,
+    passport: config.passport ? { field: 'username' } : null,
+    djangoSecretKey: config.passport ? config.passport.djangoSecretKey : null
+  }))
+  // -- end of guard() -----------------------------------------------------------------------
   app.use(holds())
+  if (users) users.routes(app)
   routes(app)
 
   const server = app.listen(port, '127.0.0.1', () => {

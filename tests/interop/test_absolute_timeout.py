@@ -1,7 +1,6 @@
 """The absolute cap on both apps: Django's ``absoluteMaxAge`` and, on the Express side,
-``examples/absolute-timeout``'s middleware (``interop/node/app.js`` uses it when the
-configuration has ``absoluteMaxAge``). A session kept busy on both apps ends on both at
-the same moment, on every shared store."""
+the npm package's ``guard()`` (``interop/node/app.js`` gives it the same options). A
+session kept busy on both apps ends on both at the same moment, on every shared store."""
 
 from __future__ import annotations
 
@@ -34,8 +33,8 @@ def test_a_session_busy_on_both_apps_ends_on_both_at_its_absolute_cap(
     sid = started.body["id"]
     # Sent as is: the jar would drop the cookie at its Expires (the cap, to the second).
     cookie = f"connect.sid={started.cookie().value}"
-    # Django starts the clock when it creates the session; the Express middleware at the
-    # first request that finds the session holding data without one.
+    # Django starts the clock when it creates the session; guard() when it first stores
+    # one.
     assert browser.get(pair.other(here), "/touch", cookie=cookie).body["id"] == sid
     record = browser.get(pair.node, "/session", cookie=cookie).body["data"]
     cap = record["djangoExpressSession"]["startedAt"] + CAP_MS

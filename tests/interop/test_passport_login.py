@@ -2,9 +2,9 @@
 with ``EXPRESS_SESSION["passport"] = {"field": "username"}``, on one store.
 
 Both apps use one user database, Django's (PostgreSQL): Express's passport-local checks
-the password against ``auth_user`` (Django's ``pbkdf2_sha256`` format), and the documentation's
-Express snippet logs out a session whose ``_auth_user_hash`` is not the hash of the
-user's current password (``interop/node/passport.js``). Each test runs on the Redis,
+the password against ``auth_user`` with the npm package's ``verifyDjangoPassword``, and
+its ``guard()`` stamps each Express login with Django's ``_auth_user_hash`` and logs out
+a session whose user's password changed since (``interop/node/passport.js``). Each test runs on the Redis,
 PostgreSQL and file stores, with one browser (cookie jar) for both apps.
 """
 
