@@ -7,7 +7,8 @@ from typing import Any
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
-from .conf import STORE_BACKENDS, get_options
+from . import policy
+from .conf import STORE_BACKENDS, get_options, get_store
 from .http import trusts_proxy
 
 OUR_MIDDLEWARE = "django_express_session.middleware.SessionMiddleware"
@@ -247,3 +248,29 @@ def check_store_protocol(app_configs: Any = None, **kwargs: Any) -> list[Error |
             )
         ]
     return []
+
+
+@register(Tags.compatibility)
+def check_express_policy(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
+    """The policy the Express app sharing the store published (the Node package does at
+    start-up), compared with these settings: each difference that breaks sharing."""
+    store = get_store()
+    try:
+        found = policy.mismatches(get_options(), store)
+    except policy.UnreadablePolicy as error:
+        return [
+            Warning(
+                f"The Express app's published session policy cannot be read: {error}.",
+                hint="Restart the Express app with the django-express-session npm package "
+                "of this release: it publishes its policy again when it starts.",
+                id="django_express_session.W039",
+            )
+        ]
+    except (ValueError, *store.connection_errors):
+        return []  # no place for a policy (see the store), or the store is out of reach
+    return [
+        Warning(
+            mismatch.message, hint=mismatch.hint, id=f"django_express_session.{mismatch.check_id}"
+        )
+        for mismatch in found
+    ]

@@ -62,6 +62,16 @@ T = TypeVar("T")
 Progress = Callable[[int], None]
 
 
+def policy_key(prefix: str, side: str) -> str:
+    """Where a key-value store (Redis, memcached) keeps ``side``'s policy document: a
+    key beside the sessions' ``prefix``, never under it (the Node package uses the same
+    key)."""
+    key = f"policy:{prefix}{side}"
+    if prefix and key.startswith(prefix):
+        raise ValueError(f"the policy key {key!r} would lie under the sessions' prefix {prefix!r}")
+    return key
+
+
 class Store:
     """Base class of all session stores."""
 
@@ -179,6 +189,18 @@ class Store:
         return how many entries were added or removed, or None when the store keeps no
         index that can drift."""
         return None
+
+    # -- the session policy (``policy``), kept beside the sessions -----------------------
+
+    def read_policy(self, side: str) -> str | None:
+        """The policy document ``side`` (``"django"`` or ``"express"``) published, or
+        None. A store no other app can read (memory) keeps none."""
+        return None
+
+    def publish_policy(self, side: str, document: str) -> None:
+        """Keep ``side``'s policy document (JSON text) where the other app reads it and
+        where it never counts as a session: outside the sessions' prefix, table,
+        collection or directory."""
 
     # -- express's get/set, for scripts and power users -----------------------------------
 

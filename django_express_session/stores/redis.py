@@ -74,6 +74,7 @@ from .base import (
     check_number,
     check_str,
     option_error,
+    policy_key,
 )
 
 logger = logging.getLogger("django_express_session")
@@ -1003,6 +1004,22 @@ class RedisStore(Store):
             if progress is not None:
                 progress(changed)
         return changed
+
+    # -- the session policy: a key beside the prefix ---------------------------------------
+
+    def _policy_key(self, side: str) -> str:
+        if not self.prefix:
+            raise ValueError(
+                "with an empty 'prefix' every key is a session: no key is left for the policy"
+            )
+        return policy_key(self.prefix, side)
+
+    def read_policy(self, side: str) -> str | None:
+        value = self.redis.get(self._policy_key(side))
+        return None if value is None else _text(value)
+
+    def publish_policy(self, side: str, document: str) -> None:
+        self.redis.set(self._policy_key(side), document)
 
     # -- bulk methods (sync: the async twins run them in a thread) ------------------------
 
