@@ -1,0 +1,4 @@
+import shared from './index.js'
+
+export const { share, SessionConflictError, SessionExistsError } = shared
+export default shared
