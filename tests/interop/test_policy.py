@@ -1,0 +1,90 @@
+"""Both apps agree: the Express app (``interop/node/app.js`` with the npm package's
+``startPolicy``) publishes its session policy at start-up, and ``manage.py check``
+reports each setting that differs in a way that breaks sharing. Django publishes on
+its first request and logs the differences; the Express app logs them when it starts
+after Django has published."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.interop.conftest import ROOT
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+#: The Node package detects each store with a module of its own (node/lib/stores/).
+NODE_STORE_MODULES = {
+    "redis": "redis", "postgres": "pg", "mongodb": "mongo", "file": "file", "memcached": "memcached",
+}  # fmt: skip
+
+
+def reported(output: str) -> list[str]:
+    return sorted(re.findall(r"\(django_express_session\.(W03\d)\)", output))
+
+
+def logged(path: Path, text: str, timeout: float = 10) -> bool:
+    until = time.monotonic() + timeout
+    while time.monotonic() < until:
+        if text in path.read_text(errors="replace"):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def needs_node_detection(store) -> None:
+    module = NODE_STORE_MODULES[store.name]
+    if not (ROOT / "node" / "lib" / "stores" / f"{module}.js").exists():
+        pytest.skip(f"the npm package does not detect {store.name} stores yet")
+
+
+MISMATCHES = [
+    ("W030", {"name": "other.sid"}),
+    ("W031", {"secret": ["another secret"]}),
+    ("W032", {"resave": True}),
+    ("W033", {"saveUninitialized": True}),
+    ("W034", {"rolling": True}),
+    ("W035", {"cookie": {"maxAge": 3_600_000}}),
+    ("W036", {"absoluteMaxAge": 86_400_000}),
+    ("W037", {"policy": {"touchAfter": 300}}),
+    ("W038", {"policy": {"passport": {"field": "username"}}}),
+]
+
+
+@pytest.mark.parametrize(("check_id", "express_side"), MISMATCHES, ids=[m[0] for m in MISMATCHES])
+def test_check_reports_each_difference_with_the_express_app(
+    apps, server_pool, interop_store_redis, check_id, express_side
+):
+    store = interop_store_redis
+    apps(store, node={"policy": {}, **express_side})
+    output = server_pool.manage(store, {}, "check")
+    # A secret one side lacks: each app rejects the other's cookies (two warnings).
+    assert reported(output) == [check_id] * (2 if check_id == "W031" else 1), output
+    assert "HINT" in output
+
+
+def test_matching_policies_report_nothing(apps, server_pool, interop_store_redis):
+    apps(interop_store_redis, node={"policy": {"passport": {"field": "username"}}},
+         django={"passport": {"field": "username"}})  # fmt: skip
+    assert (
+        reported(
+            server_pool.manage(interop_store_redis, {"passport": {"field": "username"}}, "check")
+        )
+        == []
+    )
+
+
+def test_each_app_reads_the_other_policy_on_every_store(apps, server_pool, shared_store, browser):
+    needs_node_detection(shared_store)
+    pair = apps(shared_store, node={"policy": {}, "rolling": True})
+    assert reported(server_pool.manage(shared_store, {}, "check")) == ["W034"]
+    # Django publishes on its first request, and logs what the Express policy contradicts.
+    browser.get(pair.django, "/session")
+    assert logged(pair.django.server.log, "(W034)")
+    # An Express app starting now reads Django's policy and logs the difference.
+    pair.node.server.stop()
+    pair.node.server.start()
+    assert logged(pair.node.server.log, 'Django\'s EXPRESS_SESSION["rolling"] is False')
