@@ -6,6 +6,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from django.core.exceptions import ImproperlyConfigured
 
 from . import policy
 from .conf import STORE_BACKENDS, get_options, get_store
@@ -254,9 +255,16 @@ def check_store_protocol(app_configs: Any = None, **kwargs: Any) -> list[Error |
 def check_express_policy(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
     """The policy the Express app sharing the store published (the Node package does at
     start-up), compared with these settings: each difference that breaks sharing."""
-    store = get_store()
+    # A store that cannot be built, or reached (an alias of the wrong kind is reported by
+    # the checks of the store's options, and start-up fails).
+    try:
+        store = get_store()
+    except ImproperlyConfigured:
+        return []
     try:
         found = policy.mismatches(get_options(), store)
+    except ImproperlyConfigured:
+        return []
     except policy.UnreadablePolicy as error:
         return [
             Warning(

@@ -11,7 +11,8 @@ can read it without it counting as a session: the store's ``publish_policy`` and
 When each side publishes, and who reports:
 
 - **Django publishes on the first request each process serves** (``request_started``,
-  once per store): the process that serves is the one whose settings count. Not in
+  once per store, in a thread of its own so that no request waits): the process that
+  serves is the one whose settings count. Not in
   ``AppConfig.ready`` (that runs for every management command and the test runner, and
   would make the store a start-up dependency of ``migrate``), and not in ``check``
   (production servers do not run it, and whoever ran it last would speak for the
@@ -32,6 +33,7 @@ import hashlib
 import hmac
 import json
 import logging
+import threading
 import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -307,22 +309,42 @@ def mismatches(options: Options, store: Store) -> list[Mismatch]:
 #: The stores this process has published to (once each: a settings change in tests
 #: builds a new store).
 _published: weakref.WeakSet[Store] = weakref.WeakSet()
+_published_lock = threading.Lock()
 
 
-def publish_once(options: Options, store: Store) -> None:
+def publish_once(options: Options, store: Store) -> threading.Thread | None:
     """On this process's first request with ``store``: publish, then log what the
-    Express app's policy contradicts. Failures are logged, never raised."""
-    if store in _published:
-        return
-    _published.add(store)
+    Express app's policy contradicts, in a thread of its own, so that no request waits
+    for it (nor for a store that does not answer). Returns that thread, or None when
+    this store was published to already."""
+    with _published_lock:
+        if store in _published:
+            return None
+        _published.add(store)
+    thread = threading.Thread(
+        target=_publish_and_compare,
+        args=(options, store),
+        name="express-session-policy",
+        daemon=True,
+    )
+    thread.start()
+    return thread
+
+
+def _publish_and_compare(options: Options, store: Store) -> None:
+    """Failures are logged, never raised: the app goes on without the comparison."""
+    from django.db import connections
+
     try:
         publish(options, store)
         found = mismatches(options, store)
     except UnreadablePolicy as error:
         logger.warning("The Express app's session policy cannot be read: %s", error)
         return
-    except Exception as error:  # the request goes on; the log says why
+    except Exception as error:
         logger.warning("The session policy was not published or checked: %r", error)
         return
+    finally:
+        connections.close_all()  # this thread's own (the database store's)
     for mismatch in found:
         logger.warning("%s %s (%s)", mismatch.message, mismatch.hint, mismatch.check_id)
