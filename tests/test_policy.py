@@ -40,7 +40,11 @@ def express_options():
 
 
 def reported(ids_only: bool = True):
-    found = [m for m in checks.run_checks() if m.id.startswith("django_express_session.W03")]
+    found = [
+        m
+        for m in checks.run_checks(databases=["default"])
+        if m.id.startswith("django_express_session.W03")
+    ]
     return sorted(m.id for m in found) if ids_only else found
 
 
@@ -140,10 +144,14 @@ def test_an_unreadable_policy_is_reported_as_such(settings, store_file):
     from django_express_session import conf
 
     conf.get_store().publish_policy("express", "not json")
-    (warning,) = [m for m in checks.run_checks() if m.id == "django_express_session.W039"]
+    (warning,) = [
+        m for m in checks.run_checks(databases=["default"]) if m.id == "django_express_session.W039"
+    ]
     assert "not JSON" in warning.msg
     conf.get_store().publish_policy("express", '{"format": 2}')
-    (warning,) = [m for m in checks.run_checks() if m.id == "django_express_session.W039"]
+    (warning,) = [
+        m for m in checks.run_checks(databases=["default"]) if m.id == "django_express_session.W039"
+    ]
     assert "format is 2" in warning.msg
 
 
@@ -175,3 +183,19 @@ def test_the_first_request_publishes_and_logs_each_mismatch(settings, store_file
     assert "keyboard cat" not in store.read_policy("django")
     logged = [r.getMessage() for r in caplog.records if "rolling" in r.getMessage()]
     assert len(logged) == 1 and "W034" in logged[0]  # once per process and store
+
+
+def test_the_database_store_is_read_only_for_check_database(settings, store_database_postgres):
+    settings.EXPRESS_SESSION = {**OPTIONS, "store": store_database_postgres}
+    from django_express_session import conf
+
+    alias = store_database_postgres["options"]["alias"]
+    publish_express(conf.get_store(), rolling=True)
+    ids = [m.id for m in checks.run_checks() if m.id.startswith("django_express_session.W03")]
+    assert ids == []  # plain check: no query, as Django's own database checks
+    ids = [
+        m.id
+        for m in checks.run_checks(databases=[alias])
+        if m.id.startswith("django_express_session.W03")
+    ]
+    assert ids == ["django_express_session.W034"]
