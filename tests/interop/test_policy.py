@@ -41,6 +41,14 @@ def needs_node_detection(store) -> None:
         pytest.skip(f"the npm package does not detect {store.name} stores yet")
 
 
+def express_published(pair) -> None:
+    """Start (again) the pair's Express app, so that its policy is the one in the store:
+    the pool reuses running apps, and another test's app on the store may have published
+    since."""
+    pair.node.server.stop()
+    pair.node.server.start()
+
+
 MISMATCHES = [
     ("W030", {"name": "other.sid"}),
     ("W031", {"secret": ["another secret"]}),
@@ -59,7 +67,7 @@ def test_check_reports_each_difference_with_the_express_app(
     apps, server_pool, interop_store_redis, check_id, express_side
 ):
     store = interop_store_redis
-    apps(store, node={"policy": {}, **express_side})
+    express_published(apps(store, node={"policy": {}, **express_side}))
     output = server_pool.manage(store, {}, "check")
     # A secret one side lacks: each app rejects the other's cookies (two warnings).
     assert reported(output) == [check_id] * (2 if check_id == "W031" else 1), output
@@ -67,8 +75,9 @@ def test_check_reports_each_difference_with_the_express_app(
 
 
 def test_matching_policies_report_nothing(apps, server_pool, interop_store_redis):
-    apps(interop_store_redis, node={"policy": {"passport": {"field": "username"}}},
-         django={"passport": {"field": "username"}})  # fmt: skip
+    pair = apps(interop_store_redis, node={"policy": {"passport": {"field": "username"}}},
+                django={"passport": {"field": "username"}})  # fmt: skip
+    express_published(pair)
     assert (
         reported(
             server_pool.manage(interop_store_redis, {"passport": {"field": "username"}}, "check")
@@ -80,6 +89,7 @@ def test_matching_policies_report_nothing(apps, server_pool, interop_store_redis
 def test_each_app_reads_the_other_policy_on_every_store(apps, server_pool, shared_store, browser):
     needs_node_detection(shared_store)
     pair = apps(shared_store, node={"policy": {}, "rolling": True})
+    express_published(pair)
     # The database store's policy is a query: check reads it with --database, as Django's
     # own checks that query do.
     databases = [f"--database={alias}" for alias in shared_store.databases or {}]
@@ -88,6 +98,5 @@ def test_each_app_reads_the_other_policy_on_every_store(apps, server_pool, share
     browser.get(pair.django, "/session")
     assert logged(pair.django.server.log, "(W034)")
     # An Express app starting now reads Django's policy and logs the difference.
-    pair.node.server.stop()
-    pair.node.server.start()
+    express_published(pair)
     assert logged(pair.node.server.log, 'Django\'s EXPRESS_SESSION["rolling"] is False')
