@@ -16,10 +16,11 @@
 const redis = require('./redis')
 const pg = require('./pg')
 const mongo = require('./mongo')
+const file = require('./file')
 
-const BACKENDS = [redis, pg, mongo]
+const BACKENDS = [redis, pg, mongo, file]
 
-const KNOWN = 'connect-redis, connect-pg-simple and connect-mongo stores'
+const KNOWN = 'connect-redis, connect-pg-simple, connect-mongo and session-file-store stores'
 
 function backendFor (store, options) {
   for (const backend of BACKENDS) {
