@@ -32,7 +32,15 @@ def _settings_changed(*, setting: str, **kwargs: object) -> None:
         conf.reset()
 
 
-def _publish_policy(**kwargs: object) -> None:
+#: Django's test client sends ``request_started`` too; it serves no one, and a test
+#: run's settings must not replace what the serving processes published in a store
+#: they share.
+TEST_CLIENT_MODULE = "django.test.client"
+
+
+def _publish_policy(sender: type, **kwargs: object) -> None:
+    if sender.__module__ == TEST_CLIENT_MODULE:
+        return
     from . import conf, policy
 
     policy.publish_once(conf.get_options(), conf.get_store())

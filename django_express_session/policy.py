@@ -11,8 +11,8 @@ can read it without it counting as a session: the store's ``publish_policy`` and
 When each side publishes, and who reports:
 
 - **Django publishes on the first request each process serves** (``request_started``,
-  once per store, in a thread of its own so that no request waits): the process that
-  serves is the one whose settings count. Not in
+  once per store, in a thread of its own so that no request waits; never for Django's
+  test client): the process that serves is the one whose settings count. Not in
   ``AppConfig.ready`` (that runs for every management command and the test runner, and
   would make the store a start-up dependency of ``migrate``), and not in ``check``
   (production servers do not run it, and whoever ran it last would speak for the

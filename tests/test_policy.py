@@ -10,10 +10,12 @@ import json
 import logging
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from django.core import checks
-from django.test import Client
+from django.core.handlers.wsgi import WSGIHandler
+from django.test import Client, RequestFactory
 
 from django_express_session import policy
 
@@ -161,7 +163,14 @@ def published_in_time(store, timeout: float = 10) -> None:
     while any(thread.name == "express-session-policy" for thread in threading.enumerate()):
         assert time.monotonic() < until, "the policy was not published in time"
         time.sleep(0.05)
-    assert store.read_policy("django") is not None
+
+
+def serve(path: str = "/") -> int:
+    """One request through Django's WSGI handler, as a server sends it."""
+    environ = RequestFactory().get(path).environ
+    statuses = []
+    WSGIHandler()(environ, lambda status, headers: statuses.append(status))
+    return int(statuses[0].split()[0])
 
 
 def test_the_first_request_publishes_and_logs_each_mismatch(settings, store_file, caplog):
@@ -172,9 +181,12 @@ def test_the_first_request_publishes_and_logs_each_mismatch(settings, store_file
     store = conf.get_store()
     publish_express(store, rolling=True)
     assert store.read_policy("django") is None  # not at start-up, not by check
+    Client().get("/noop")
+    published_in_time(store)
+    assert store.read_policy("django") is None  # nor for the test client
     with caplog.at_level(logging.WARNING, logger="django_express_session"):
-        Client().get("/")
-        Client().get("/")
+        assert serve("/noop") == 200
+        assert serve("/noop") == 200
         published_in_time(store)
     published = json.loads(store.read_policy("django"))
     assert published["side"] == "django"
@@ -183,6 +195,20 @@ def test_the_first_request_publishes_and_logs_each_mismatch(settings, store_file
     assert "keyboard cat" not in store.read_policy("django")
     logged = [r.getMessage() for r in caplog.records if "rolling" in r.getMessage()]
     assert len(logged) == 1 and "W034" in logged[0]  # once per process and store
+
+
+def test_a_failed_publication_costs_the_first_request_nothing(settings, store_file, caplog):
+    """Publishing runs beside the request: a failure is logged, the request served."""
+    settings.EXPRESS_SESSION = {**OPTIONS, "store": store_file}
+    settings.ROOT_URLCONF = "tests.urls"
+    blocked = Path(store_file["options"]["path"]).with_name("sessions.policy.django.json")
+    blocked.mkdir(parents=True)  # a directory where the file goes: the rename fails
+    with caplog.at_level(logging.WARNING, logger="django_express_session"):
+        assert serve("/noop") == 200
+        until = time.monotonic() + 10
+        while not any("not published" in r.getMessage() for r in caplog.records):
+            assert time.monotonic() < until
+            time.sleep(0.05)
 
 
 def test_the_database_store_is_read_only_for_check_database(settings, store_database_postgres):

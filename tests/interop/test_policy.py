@@ -6,6 +6,7 @@ after Django has published."""
 
 from __future__ import annotations
 
+import itertools
 import re
 import time
 from pathlib import Path
@@ -41,12 +42,15 @@ def needs_node_detection(store) -> None:
         pytest.skip(f"the npm package does not detect {store.name} stores yet")
 
 
-def express_published(pair) -> None:
-    """Start (again) the pair's Express app, so that its policy is the one in the store:
-    the pool reuses running apps, and another test's app on the store may have published
-    since."""
-    pair.node.server.stop()
-    pair.node.server.start()
+def publishing(**node: object) -> dict[str, object]:
+    """The Express app's options for a pair of its own: a fresh Express app, which
+    publishes as it starts (the pool reuses running apps, and another test's app on the
+    same store may have published since). ``policy`` options it does not know are
+    ignored; a unique one makes the pair new."""
+    return {**node, "policy": {**node.get("policy", {}), "run": next(RUNS)}}
+
+
+RUNS = itertools.count()
 
 
 MISMATCHES = [
@@ -67,7 +71,7 @@ def test_check_reports_each_difference_with_the_express_app(
     apps, server_pool, interop_store_redis, check_id, express_side
 ):
     store = interop_store_redis
-    express_published(apps(store, node={"policy": {}, **express_side}))
+    apps(store, node=publishing(**express_side))
     output = server_pool.manage(store, {}, "check")
     # A secret one side lacks: each app rejects the other's cookies (two warnings).
     assert reported(output) == [check_id] * (2 if check_id == "W031" else 1), output
@@ -75,9 +79,8 @@ def test_check_reports_each_difference_with_the_express_app(
 
 
 def test_matching_policies_report_nothing(apps, server_pool, interop_store_redis):
-    pair = apps(interop_store_redis, node={"policy": {"passport": {"field": "username"}}},
-                django={"passport": {"field": "username"}})  # fmt: skip
-    express_published(pair)
+    apps(interop_store_redis, node=publishing(policy={"passport": {"field": "username"}}),
+         django={"passport": {"field": "username"}})  # fmt: skip
     assert (
         reported(
             server_pool.manage(interop_store_redis, {"passport": {"field": "username"}}, "check")
@@ -88,8 +91,7 @@ def test_matching_policies_report_nothing(apps, server_pool, interop_store_redis
 
 def test_each_app_reads_the_other_policy_on_every_store(apps, server_pool, shared_store, browser):
     needs_node_detection(shared_store)
-    pair = apps(shared_store, node={"policy": {}, "rolling": True})
-    express_published(pair)
+    pair = apps(shared_store, node=publishing(rolling=True))
     # The database store's policy is a query: check reads it with --database, as Django's
     # own checks that query do.
     databases = [f"--database={alias}" for alias in shared_store.databases or {}]
@@ -98,5 +100,5 @@ def test_each_app_reads_the_other_policy_on_every_store(apps, server_pool, share
     browser.get(pair.django, "/session")
     assert logged(pair.django.server.log, "(W034)")
     # An Express app starting now reads Django's policy and logs the difference.
-    express_published(pair)
-    assert logged(pair.node.server.log, 'Django\'s EXPRESS_SESSION["rolling"] is False')
+    later = apps(shared_store, node=publishing(rolling=True))
+    assert logged(later.node.server.log, 'Django\'s EXPRESS_SESSION["rolling"] is False')
