@@ -16,9 +16,11 @@ has none): a Redis set of session ids per user key (``indexPrefix`` + ``d:<Djang
 id>`` or ``p:<passport.user as JSON>``), updated after each write and destroy by a
 command of its own (each command names one key, so it runs on any cluster slot), with
 an expiry of twice its longest member's TTL, so that most touches need no command for
-it. Members whose record expired or changed hands are dropped when read. Records Node
-wrote are in no set until Django writes them, ``reindex()`` (``SCAN``) adds them, or a
-``thorough`` ``sessions_of`` (what ``logout_everywhere`` asks for) scans for them.
+it. Members whose record expired or changed hands are dropped when read. An Express app
+whose store is wrapped by the npm package's ``share()`` keeps the same sets; records a
+stock connect-redis store wrote are in no set until Django writes them, ``reindex()``
+(``SCAN``) adds them, or a ``thorough`` ``sessions_of`` (what ``logout_everywhere`` asks
+for) scans for them.
 
 Async requests talk to Redis through ``redis.asyncio`` (one client per running event
 loop, built from the same settings as the sync client), never through a thread. Every

@@ -24,8 +24,12 @@ function storeClassOf (store) {
   throw new TypeError('share(store): the store is not an express-session Store (no createSession on its prototypes)')
 }
 
+const OPTIONS = ['touchAfter', 'indexPrefix']
+
 function checkOptions (options) {
   if (options === null || typeof options !== 'object') throw new TypeError('share(store, options): options must be an object')
+  const unknown = Object.keys(options).filter((name) => !OPTIONS.includes(name))
+  if (unknown.length) throw new TypeError(`share(): unknown option ${unknown.join(', ')} (it takes ${OPTIONS.join(', ')})`)
   const { touchAfter = 0 } = options
   if (typeof touchAfter !== 'number' || !(touchAfter >= 0) || !Number.isFinite(touchAfter)) {
     throw new TypeError(`share(): touchAfter must be seconds (a number, 0 or more), not ${String(touchAfter)}`)
@@ -134,7 +138,7 @@ function noop () {}
 // A promise's outcome to a Node-style callback (on the next tick, outside the promise).
 function settle (promise, callback) {
   promise.then(
-    (value) => { if (callback) process.nextTick(callback, null, value === undefined ? undefined : value) },
+    (value) => { if (callback) process.nextTick(callback, null, value) },
     (error) => { if (callback) process.nextTick(callback, error) }
   )
 }
@@ -148,6 +152,9 @@ function share (store, options = {}) {
   if (store[SHARED]) throw new TypeError('share(store): this store is already shared')
   const checked = checkOptions(options)
   const backend = backendFor(store, checked)
+  if (checked.indexPrefix !== undefined && backend.indexPrefix === undefined) {
+    throw new TypeError('share(): indexPrefix is an option for connect-redis stores only (the others keep no index)')
+  }
   const Shared = sharedClass(storeClassOf(store))
   const shared = new Shared(store, backend, checked)
   Object.defineProperty(shared, SHARED, { value: true })

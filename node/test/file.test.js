@@ -35,8 +35,18 @@ const fixture = {
       }
     }
   },
+  processConfig: () => ({ kind: 'file', path: dir }),
   raw: (sid) => (fs.existsSync(fileOf(sid)) ? fs.readFileSync(fileOf(sid), 'utf8') : null),
   comparable: (raw) => raw.replace(/"__lastAccess":\d+/, '"__lastAccess":0'),
+  age (sid, seconds) {
+    const record = JSON.parse(fixture.raw(sid))
+    record.__lastAccess -= seconds * 1000
+    fs.writeFileSync(fileOf(sid), JSON.stringify(record))
+  },
+  expiresAt: (sid) => {
+    const record = JSON.parse(fixture.raw(sid))
+    return record.__lastAccess + record.cookie.originalMaxAge
+  },
   corrupt: (sid) => fs.writeFileSync(fileOf(sid), '{"cookie":'),
   async stop () {
     fs.rmSync(dir, { recursive: true, force: true })

@@ -8,16 +8,21 @@ const { startMongoeco } = require('./support/servers')
 const { get } = require('./support/http')
 const { contract } = require('./support/contract')
 
+// One server for both suites (mongoeco takes seconds to start).
 let server, admin
+let users = 0
 
 for (const stringify of [true, false]) {
-  const dbName = `sessions_${stringify}`
+  // (a database of this run's own, should MONGO_URI name a shared server)
+  const dbName = `des_node_${process.pid}_${stringify}`
   const documents = () => admin.db(dbName).collection('sessions')
   const fixture = {
     async start () {
-      server = await startMongoeco()
-      admin = new MongoClient(server.url)
-      await admin.connect()
+      if (users++ === 0) {
+        server = await startMongoeco()
+        admin = new MongoClient(server.url)
+        await admin.connect()
+      }
     },
     async makeStore () {
       const store = MongoStore.create({ mongoUrl: server.url, dbName, stringify })
@@ -34,10 +39,18 @@ for (const stringify of [true, false]) {
       const document = await documents().findOne({ _id: sid })
       return stringify ? JSON.parse(document.session) : document.session
     },
+    async age (sid, seconds) {
+      const { expires } = await documents().findOne({ _id: sid })
+      await documents().updateOne({ _id: sid }, { $set: { expires: new Date(expires.getTime() - seconds * 1000) } })
+    },
+    expiresAt: async (sid) => (await documents().findOne({ _id: sid })).expires.getTime(),
     corrupt: (sid) => documents().updateOne({ _id: sid }, { $set: { session: stringify ? '{"cookie":' : 'no object' } }),
     async stop () {
-      await admin.close()
-      await server.stop()
+      await admin.db(dbName).dropDatabase()
+      if (--users === 0) {
+        await admin.close()
+        await server.stop()
+      }
     }
   }
 

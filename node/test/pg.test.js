@@ -33,6 +33,11 @@ const fixture = {
     const { rows } = await admin.query('SELECT sess::text AS sess, expire::text AS expire FROM session WHERE sid = $1', [sid])
     return rows.length ? rows[0].sess : null
   },
+  age: (sid, seconds) => admin.query(`UPDATE session SET expire = expire - make_interval(secs => $1) WHERE sid = $2`, [seconds, sid]),
+  async expiresAt (sid) {
+    const { rows } = await admin.query("SELECT extract(epoch from (expire AT TIME ZONE current_setting('TimeZone'))) AS expire FROM session WHERE sid = $1", [sid])
+    return Number(rows[0].expire) * 1000
+  },
   corrupt: (sid) => admin.query('UPDATE session SET sess = $1 WHERE sid = $2', ['{"cookie":"none"}', sid]),
   async stop () {
     await admin.end()

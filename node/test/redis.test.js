@@ -24,6 +24,7 @@ const fixture = {
     await client.connect()
     return { store: new RedisStore({ client }), close: () => client.isOpen ? client.close() : undefined }
   },
+  processConfig: () => ({ kind: 'redis', url: server.url }),
   raw: (sid) => admin.get('sess:' + sid),
   corrupt: (sid) => admin.set('sess:' + sid, '{"cookie":'),
   async stop () {
@@ -46,6 +47,27 @@ contract('connect-redis (node-redis)', fixture, ({ twoApps, sidOf }) => {
       await get(apps[1].port, '/logout', login.cookie)
       assert.deepEqual(await admin.sMembers('users:sess:p:"alice"'), [])
       assert.deepEqual(await admin.sMembers('users:sess:d:42'), [])
+    } finally {
+      await close()
+    }
+  })
+
+  it('renews the index sets on a touch only when the session may outlive them', async () => {
+    const { apps, close } = await twoApps(fixture)
+    try {
+      const login = await get(apps[0].port, '/login?user=erin')
+      const key = 'sess:' + sidOf(login.cookie)
+      const set = 'users:sess:p:"erin"'
+      // Written just now: the sets outlast the refreshed session, the touch spares them.
+      await admin.expire(set, 100)
+      await get(apps[1].port, '/session', login.cookie)
+      assert.ok(await admin.ttl(set) <= 100)
+      // Written long ago (its cookie.expires is stale, as touches leave it): renewed.
+      const record = JSON.parse(await admin.get(key))
+      record.cookie.expires = new Date(Date.now() - 10000).toISOString()
+      await admin.set(key, JSON.stringify(record), { KEEPTTL: true })
+      await get(apps[1].port, '/session', login.cookie)
+      assert.ok(await admin.ttl(set) > 7000, `set TTL ${await admin.ttl(set)}`)
     } finally {
       await close()
     }
@@ -74,6 +96,41 @@ contract('connect-redis (node-redis)', fixture, ({ twoApps, sidOf }) => {
       } finally {
         await close()
       }
+    }
+  })
+
+  it('gives up with SessionConflictError, writing nothing, when the session keeps changing', async () => {
+    // Another writer changes the record after every read of this app's and before its
+    // write: the store's serializer (connect-redis's own option) calls it in parse().
+    let other = null
+    const serializer = {
+      stringify: JSON.stringify,
+      async parse (text) {
+        if (other) await other()
+        return JSON.parse(text)
+      }
+    }
+    const client = createClient({ url: server.url })
+    await client.connect()
+    const app = await startApp(share(new RedisStore({ client, serializer })))
+    try {
+      const first = await get(app.port, '/set?a=1')
+      const key = 'sess:' + sidOf(first.cookie)
+      let writes = 0
+      other = async () => {
+        const record = JSON.parse(await admin.get(key))
+        await admin.set(key, JSON.stringify({ ...record, n: ++writes }), { EX: 600 })
+      }
+      const answer = await get(app.port, '/save?mine=1', first.cookie)
+      other = null
+      assert.equal(answer.body.error, 'ESESSIONCONFLICT')
+      assert.equal(writes, 20) // the get, then a re-read before each of the 19 retries
+      const stored = JSON.parse(await admin.get(key))
+      assert.equal(stored.mine, undefined)
+      assert.equal(stored.n, 20)
+    } finally {
+      await app.close()
+      await client.close()
     }
   })
 

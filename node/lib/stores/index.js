@@ -17,10 +17,11 @@ const redis = require('./redis')
 const pg = require('./pg')
 const mongo = require('./mongo')
 const file = require('./file')
+const memcached = require('./memcached')
 
-const BACKENDS = [redis, pg, mongo, file]
+const BACKENDS = [redis, pg, mongo, file, memcached]
 
-const KNOWN = 'connect-redis, connect-pg-simple, connect-mongo and session-file-store stores'
+const KNOWN = 'connect-redis, connect-pg-simple, connect-mongo, session-file-store and connect-memcached stores'
 
 function backendFor (store, options) {
   for (const backend of BACKENDS) {

@@ -100,6 +100,17 @@ function make (store, options) {
     return Promise.all(calls)
   }
 
+  // Until when the write that stored `record` kept its index sets at least: the
+  // write was at cookie.expires - originalMaxAge and kept them INDEX_HEADROOM times
+  // that; null when the record does not say (a browser-session cookie, a ttl function).
+  function filedUntil (record) {
+    const cookie = record && record.cookie
+    if (!cookie || typeof cookie.expires !== 'string' || typeof cookie.originalMaxAge !== 'number') return null
+    if (typeof store.ttl === 'function' || !indexTerms(record).length) return null
+    const expires = Date.parse(cookie.expires)
+    return Number.isFinite(expires) ? expires + (INDEX_HEADROOM - 1) * cookie.originalMaxAge : null
+  }
+
   function decode (value) {
     return serializer.parse(value)
   }
@@ -114,6 +125,8 @@ function make (store, options) {
   }
 
   return {
+    indexPrefix,
+
     async read (sid) {
       const at = Date.now()
       let value, pttl
@@ -127,7 +140,7 @@ function make (store, options) {
       }
       const record = await decode(value)
       if (!record) return null
-      return { record, version: value, expiresAt: pttl >= 0 ? at + Number(pttl) : null }
+      return { record, version: value, expiresAt: pttl >= 0 ? at + Number(pttl) : null, filedUntil: filedUntil(record) }
     },
 
     async create (sid, session) {
@@ -153,10 +166,12 @@ function make (store, options) {
       return { record: merged, version: text, expiresAt: null }
     },
 
-    async touch (sid, session) {
+    async touch (sid, session, read) {
       if (store.disableTouch || store.disableTTL) return
       const ttl = store.getTTL(session)
-      const sets = ttl > 0 ? indexKeys(session) : []
+      // The sets need a new expiry only when the session may now outlive them.
+      const lapses = !read || read.filedUntil == null || Date.now() + ttl * 1000 > read.filedUntil
+      const sets = ttl > 0 && lapses ? indexKeys(session) : []
       // EXPIRE never creates a key (and deletes it for a TTL <= 0); the sets' expiry
       // follows the session's in the same round trip.
       await Promise.all([send(key(sid), ['EXPIRE', key(sid), String(ttl)]), sets.length ? updateIndex(sid, sets, [], ttl) : null])

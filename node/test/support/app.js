@@ -45,6 +45,11 @@ async function startApp (store, { express = require('express'), sessionOptions =
     set(req)
     res.json({ id: req.sessionID })
   })
+  // Sets keys and saves at once, answering with the save's error code, if any.
+  app.get('/save', (req, res) => {
+    set(req)
+    req.session.save((err) => res.status(err ? 503 : 200).json({ id: req.sessionID, error: err ? err.code : null }))
+  })
   app.get('/login', (req, res, next) => req.session.regenerate((err) => {
     if (err) return next(err)
     req.session.passport = { user: req.query.user }

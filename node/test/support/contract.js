@@ -8,6 +8,10 @@
 //   stop()                -> stops the server
 //   comparable(raw)       -> (optional) raw bytes with what differs by the moment of
 //                            writing taken out (session-file-store's __lastAccess)
+//   age(sid, seconds)     -> (optional, with expiresAt) moves the stored expiry back,
+//                            as if written that long ago
+//   expiresAt(sid)        -> the stored expiry, epoch ms
+//   processConfig()       -> (optional) the config of ./app-process.js for this store
 //   makeLoneStore()       -> (optional) a store of its own whose outage() breaks it
 //                            alone (by default makeStore() and close())
 'use strict'
@@ -17,6 +21,8 @@ const assert = require('node:assert/strict')
 const { share } = require('../..')
 const { startApp, gate } = require('./app')
 const { get } = require('./http')
+const { spawn } = require('node:child_process')
+const path = require('node:path')
 
 const KEYS = 10
 
@@ -27,6 +33,22 @@ async function recordOf (fixture, sid) {
 
 function sidOf (cookie) {
   return decodeURIComponent(cookie.split('=')[1]).slice(2).split('.')[0]
+}
+
+// The test app in a child process (./app-process.js); resolves with {port, stop()}.
+function startAppProcess (config) {
+  const child = spawn(process.execPath, [path.join(__dirname, 'app-process.js'), JSON.stringify(config)], { stdio: ['pipe', 'pipe', 'inherit'] })
+  const exited = new Promise((resolve) => child.once('exit', resolve))
+  return new Promise((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`the app process exited with ${code}`)))
+    child.stdout.once('data', (line) => resolve({
+      port: JSON.parse(String(line)).port,
+      stop () {
+        child.stdin.end()
+        return exited
+      }
+    }))
+  })
 }
 
 // Two Express apps, each with its own store and client (as two processes would).
@@ -74,6 +96,27 @@ function contract (name, fixture, extra) {
       assert.deepEqual(answers.map((answer) => answer.status), Array(KEYS).fill(200))
       assert.equal(kept.length, KEYS, `kept ${kept}`)
     })
+
+    if (fixture.processConfig) {
+      it('keeps them when the other app is another process', async () => {
+        const child = await startAppProcess({ ...fixture.processConfig(), holdMs: 200 })
+        const { apps, held, close } = await twoApps(fixture)
+        try {
+          const first = await get(apps[0].port, '/set?start=1')
+          const requests = []
+          for (let i = 0; i < KEYS; i++) requests.push(get(i % 2 ? child.port : apps[0].port, `/held?k${i}=${i}`, first.cookie))
+          await held.reached(KEYS / 2)
+          held.open()
+          const answers = await Promise.all(requests)
+          assert.deepEqual(answers.map((answer) => answer.status), Array(KEYS).fill(200))
+          const stored = await recordOf(fixture, sidOf(first.cookie))
+          assert.equal(Object.keys(stored).filter((key) => /^k\d+$/.test(key)).length, KEYS)
+        } finally {
+          await close()
+          await child.stop()
+        }
+      })
+    }
 
     it('(the stock store loses them: the test can fail)', async () => {
       const { kept } = await concurrentKeys(fixture, { wrap: false })
@@ -158,6 +201,20 @@ function contract (name, fixture, extra) {
       }
     })
 
+    it('never writes a new session over one stored under the same id', async () => {
+      const { apps, close } = await twoApps(fixture, { sessionOptions: { genid: () => 'the-same-id-for-all' } })
+      try {
+        const first = await get(apps[0].port, '/save?mine=1')
+        assert.equal(first.status, 200)
+        const second = await get(apps[1].port, '/save?theirs=1')
+        assert.deepEqual(second.body, { id: 'the-same-id-for-all', error: 'ESESSIONEXISTS' })
+        assert.deepEqual(await recordOf(fixture, 'the-same-id-for-all'), { ...(await recordOf(fixture, 'the-same-id-for-all')), mine: '1' })
+        assert.equal((await recordOf(fixture, 'the-same-id-for-all')).theirs, undefined)
+      } finally {
+        await close()
+      }
+    })
+
     it('gives a store outage to next(err), never a new session', async () => {
       const made = await (fixture.makeLoneStore || fixture.makeStore)()
       const app = await startApp(share(made.store))
@@ -171,8 +228,29 @@ function contract (name, fixture, extra) {
         }
       } finally {
         await app.close()
+        if (made.close) await made.close()
       }
     })
+
+    if (fixture.age) {
+      it('spares touches within touchAfter, and touches past it', async () => {
+        for (const [aged, touched] of [[300, false], [700, true]]) {
+          const { apps, close } = await twoApps(fixture, { shareOptions: { touchAfter: 600 } })
+          try {
+            const first = await get(apps[0].port, '/set?a=1')
+            const sid = sidOf(first.cookie)
+            // As if the last write or touch had been `aged` seconds ago.
+            await fixture.age(sid, aged)
+            const before = await fixture.expiresAt(sid)
+            await get(apps[1].port, '/session', first.cookie)
+            const after = await fixture.expiresAt(sid)
+            assert.equal(after > before, touched, `aged ${aged} s: expiry ${before} -> ${after}`)
+          } finally {
+            await close()
+          }
+        }
+      })
+    }
 
     if (extra) extra({ twoApps, sidOf })
   })

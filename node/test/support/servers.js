@@ -70,6 +70,32 @@ async function startRedis () {
   return { ...server, url: `redis://127.0.0.1:${server.port}` }
 }
 
+// Three primaries (no replicas) sharing the 16384 slots; resolves once the cluster is ok.
+async function startRedisCluster () {
+  const nodes = []
+  for (let index = 0; index < 3; index++) {
+    const bus = await freePort()
+    nodes.push(await startProcess('redis-cluster', 'redis-server', (port, dir) => [
+      '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir,
+      '--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-port', String(bus)
+    ], await freePort()))
+  }
+  const stop = () => Promise.all(nodes.map((node) => node.stop()))
+  try {
+    execFileSync('redis-cli', ['--cluster', 'create', ...nodes.map((node) => `127.0.0.1:${node.port}`),
+      '--cluster-replicas', '0', '--cluster-yes'], { stdio: 'ignore', timeout: 60000 })
+    const until = Date.now() + 30000
+    while (!nodes.every((node) => /cluster_state:ok/.test(execFileSync('redis-cli', ['-p', String(node.port), 'cluster', 'info'], { encoding: 'utf8' })))) {
+      if (Date.now() > until) throw new Error('the test cluster is not ready')
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+  } catch (error) {
+    await stop()
+    throw error
+  }
+  return { urls: nodes.map((node) => `redis://127.0.0.1:${node.port}`), stop }
+}
+
 async function startMemcached () {
   const asRoot = process.getuid && process.getuid() === 0
   return startProcess('memcached', 'memcached', (port) => [
@@ -118,10 +144,13 @@ function mongoecoPython () {
   return process.env.MONGOECO_PYTHON || path.join(ROOT, '.venv-mongoeco', 'bin', 'python')
 }
 
+// mongoeco on a free port, or the MongoDB of MONGO_URI when it is set (as scripts/test
+// does for the Python tests).
 async function startMongoeco () {
+  if (process.env.MONGO_URI) return { url: process.env.MONGO_URI, async stop () {} }
   const launcher = path.join(ROOT, 'tests', 'servers', 'mongoeco_server.py')
   const server = await startProcess('mongoeco', mongoecoPython(), (port) => [launcher, String(port)], await freePort(), { cwd: ROOT })
   return { ...server, url: `mongodb://127.0.0.1:${server.port}/?directConnection=true` }
 }
 
-module.exports = { freePort, tempDir, startRedis, startMemcached, startPostgres, startMongoeco, mongoecoPython }
+module.exports = { freePort, tempDir, startRedis, startRedisCluster, startMemcached, startPostgres, startMongoeco, mongoecoPython }

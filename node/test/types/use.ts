@@ -1,0 +1,20 @@
+// Compiled (not run) by types.test.js: the declarations as an app uses them.
+import session from 'express-session'
+import { RedisStore } from 'connect-redis'
+import { share, SessionConflictError, SessionExistsError, type ShareOptions } from 'django-express-session'
+
+declare const client: ConstructorParameters<typeof RedisStore>[0]['client']
+
+const options: ShareOptions = { touchAfter: 60, indexPrefix: 'users:sess:' }
+const store: session.Store = share(new RedisStore({ client }), options)
+session({ store, secret: 's', resave: false, saveUninitialized: false })
+
+function handle (error: unknown): number {
+  if (error instanceof SessionConflictError) return error.status
+  if (error instanceof SessionExistsError) return error.code.length
+  return 0
+}
+handle(null)
+
+// @ts-expect-error: touchAfter is seconds, a number
+share(new RedisStore({ client }), { touchAfter: '60' })
