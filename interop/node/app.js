@@ -11,9 +11,7 @@
 // Django database in (./passport.js: routes /me, /auth/login, /auth/logout).
 //
 // When it listens, the app prints one JSON line `{"port": N}` on stdout (port 0 picks a
-// free one). With `policy: {...}` (extra options of the policy: passport, touchAfter),
-// the app publishes its session policy and logs each difference with Django's before it
-// listens (node/lib/policy.js). With `absoluteMaxAge` (Django's option), examples/absolute-timeout's
+// free one). With `absoluteMaxAge` (Django's option), examples/absolute-timeout's
 // middleware enforces the same cap here. The routes mirror tests/interop/views.py, so
 // one test drives either app:
 //
@@ -135,6 +133,8 @@ async function main () {
   delete options.passport
   delete options.policy
   if (config.policy) {
+    // `policy: {...}` (its extra options: passport, touchAfter): publish the session
+    // policy and log each difference with Django's before listening (node/lib/policy.js).
     const { startPolicy } = require('../../node/lib/policy')
     const session = { ...options }
     delete session.absoluteMaxAge
