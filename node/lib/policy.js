@@ -278,21 +278,19 @@ function keyBeside (prefix, side) {
   return key
 }
 
-// share()'s detection module for a kind, or null while this package has none for it.
-function detection (kind) {
-  try {
-    return require(`./stores/${kind}`)
-  } catch (error) {
-    if (error.code === 'MODULE_NOT_FOUND' && String(error.message).includes(`stores/${kind}`)) return null
-    throw error
-  }
+// share()'s own detection of each store.
+const DETECTION = {
+  redis: require('./stores/redis'),
+  memcached: require('./stores/memcached'),
+  pg: require('./stores/pg'),
+  mongo: require('./stores/mongo'),
+  file: require('./stores/file')
 }
 
 function placeFor (store) {
   const stock = store && store.inner ? store.inner : store // a shared store: the one it wraps
   for (const [kind, place] of Object.entries(PLACES)) {
-    const backend = detection(kind)
-    if (backend && backend.fits(stock)) return place(stock)
+    if (DETECTION[kind].fits(stock)) return place(stock)
   }
   throw new TypeError('the policy is kept beside a connect-redis, connect-pg-simple, connect-mongo, session-file-store or connect-memcached store; this store is none of them')
 }

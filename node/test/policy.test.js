@@ -140,16 +140,8 @@ const STORES = {
   }
 }
 
-function detected (kind) {
-  try {
-    return Boolean(require(`../lib/stores/${kind}`))
-  } catch {
-    return false
-  }
-}
-
 for (const [kind, start] of Object.entries(STORES)) {
-  describe(`the policy beside a ${kind} store`, { skip: !detected(kind) && `share() does not detect ${kind} stores yet` }, () => {
+  describe(`the policy beside a ${kind} store`, () => {
     let backend
     before(async () => { backend = await start() })
     after(() => backend && backend.stop())

@@ -13,14 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.interop.conftest import ROOT
-
 pytestmark = pytest.mark.django_db(transaction=True)
-
-#: The Node package detects each store with a module of its own (node/lib/stores/).
-NODE_STORE_MODULES = {
-    "redis": "redis", "postgres": "pg", "mongodb": "mongo", "file": "file", "memcached": "memcached",
-}  # fmt: skip
 
 
 def reported(output: str) -> list[str]:
@@ -34,12 +27,6 @@ def logged(path: Path, text: str, timeout: float = 10) -> bool:
             return True
         time.sleep(0.1)
     return False
-
-
-def needs_node_detection(store) -> None:
-    module = NODE_STORE_MODULES[store.name]
-    if not (ROOT / "node" / "lib" / "stores" / f"{module}.js").exists():
-        pytest.skip(f"the npm package does not detect {store.name} stores yet")
 
 
 def publishing(**node: object) -> dict[str, object]:
@@ -90,7 +77,6 @@ def test_matching_policies_report_nothing(apps, server_pool, interop_store_redis
 
 
 def test_each_app_reads_the_other_policy_on_every_store(apps, server_pool, shared_store, browser):
-    needs_node_detection(shared_store)
     pair = apps(shared_store, node=publishing(rolling=True))
     # The database store's policy is a query: check reads it with --database, as Django's
     # own checks that query do.
