@@ -133,12 +133,11 @@ async function main () {
   delete options.passport
   delete options.policy
   if (config.policy) {
-    // `policy: {...}` (its extra options: passport, touchAfter): publish the session
-    // policy and log each difference with Django's before listening (node/lib/policy.js).
+    // `policy: {...}` (options of its own, e.g. passport): publish the session policy
+    // and log each difference with Django's before listening (node/lib/policy.js).
     const { startPolicy } = require('../../node/lib/policy')
-    const session = { ...options }
-    delete session.absoluteMaxAge
-    await startPolicy(store, { session, absoluteMaxAge: config.absoluteMaxAge, ...config.policy })
+    const { absoluteMaxAge, absoluteMaxAgeFrom, touchAfter } = config
+    await startPolicy(store, { session: options, absoluteMaxAge, absoluteMaxAgeFrom, touchAfter, ...config.policy })
   }
   if (store) options.store = store
 
