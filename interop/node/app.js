@@ -133,7 +133,7 @@ async function main () {
   delete options.passport
   delete options.policy
   if (config.policy) {
-    // `policy: {...}` (options of its own, e.g. passport): publish the session policy
+    // `policy: {...}` (its own options, e.g. passport): publish the session policy
     // and log each difference with Django's before listening (node/lib/policy.js).
     const { startPolicy } = require('../../node/lib/policy')
     const { absoluteMaxAge, absoluteMaxAgeFrom, touchAfter } = config

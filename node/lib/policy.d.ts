@@ -15,9 +15,14 @@ export interface PolicyOptions {
   /** As guard()'s `absoluteMaxAgeFrom` (default `"start"`). */
   absoluteMaxAgeFrom?: 'start' | 'login'
   /** The user field passport's serializeUser keeps in `passport.user`, as Django's `passport` option. */
-  passport?: { field?: string }
+  passport?: true | { field?: string } | null
   /** Where startPolicy() writes each mismatch (default `console.warn`). */
   log?: (line: string) => void
+  /** Accepted (not read), so that one object can go to share(), guard() and the policy. */
+  indexPrefix?: string
+  djangoSecretKey?: string | string[] | null
+  passwordHashOf?: (user: any) => unknown
+  track?: Array<'ip' | 'userAgent'>
 }
 
 /** One setting the two apps disagree on; `id` is the matching Django system check. */

@@ -45,6 +45,17 @@ function sessionPolicy (session) {
   }
 }
 
+// What the policy reads, and what it accepts besides, so that one object can be given
+// to share(), guard() and the policy alike; any other name is a typo, and an error.
+const READ = ['session', 'touchAfter', 'absoluteMaxAge', 'absoluteMaxAgeFrom', 'passport', 'log']
+const ACCEPTED = [...READ, 'indexPrefix', 'djangoSecretKey', 'passwordHashOf', 'track']
+
+function checkOptions (options) {
+  if (options === null || typeof options !== 'object') throw new TypeError('the policy\'s options must be an object')
+  const unknown = Object.keys(options).filter((name) => !ACCEPTED.includes(name))
+  if (unknown.length) throw new TypeError(`the policy: unknown option ${unknown.join(', ')} (it reads ${READ.join(', ')})`)
+}
+
 /**
  * The Express app's policy from `options`: `session` (the express-session options
  * object) and the Django-named options share() and guard() take (`touchAfter`,
@@ -52,6 +63,7 @@ function sessionPolicy (session) {
  * express-session settings are left out, and Django does not compare them.
  */
 function policyOf (options = {}) {
+  checkOptions(options)
   const policy = {
     format: FORMAT,
     side: EXPRESS,

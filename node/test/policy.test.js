@@ -223,6 +223,12 @@ describe('each difference, logged with what to change', () => {
     await assert.rejects(checkPolicy(store, { session: SESSION }), { name: 'UnreadablePolicyError' })
   })
 
+  it('refuses an option it does not know (a typo would make the policy wrong)', async () => {
+    await assert.rejects(publishPolicy(store, { absolutMaxAge: 1000 }), /unknown option absolutMaxAge/)
+    const django = { touchAfter: 0, absoluteMaxAge: null, passport: { field: 'u' }, djangoSecretKey: 'k', track: ['ip'] }
+    await publishPolicy(store, { session: SESSION, ...django }) // share()'s and guard()'s own are accepted
+  })
+
   it('refuses a store it cannot keep a policy beside', async () => {
     await assert.rejects(publishPolicy(new session.MemoryStore(), {}), TypeError)
     const { lines } = await started(new session.MemoryStore())

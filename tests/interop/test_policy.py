@@ -32,9 +32,9 @@ def logged(path: Path, text: str, timeout: float = 10) -> bool:
 def publishing(**node: object) -> dict[str, object]:
     """The Express app's options for a pair of its own: a fresh Express app, which
     publishes as it starts (the pool reuses running apps, and another test's app on the
-    same store may have published since). ``policy`` options it does not know are
-    ignored; a unique one makes the pair new."""
-    return {**node, "policy": {**node.get("policy", {}), "run": next(RUNS)}}
+    same store may have published since). ``run``, unique, makes the pair new;
+    express-session ignores it."""
+    return {"policy": {}, **node, "run": next(RUNS)}
 
 
 RUNS = itertools.count()
