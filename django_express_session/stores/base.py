@@ -190,18 +190,6 @@ class Store:
         index that can drift."""
         return None
 
-    # -- the session policy (``policy``), kept beside the sessions -----------------------
-
-    def read_policy(self, side: str) -> str | None:
-        """The policy document ``side`` (``"django"`` or ``"express"``) published, or
-        None. A store no other app can read (memory) keeps none."""
-        return None
-
-    def publish_policy(self, side: str, document: str) -> None:
-        """Keep ``side``'s policy document (JSON text) where the other app reads it and
-        where it never counts as a session: outside the sessions' prefix, table,
-        collection or directory."""
-
     # -- express's get/set, for scripts and power users -----------------------------------
 
     def get(self, sid: str) -> Record | None:
@@ -289,6 +277,18 @@ class Store:
         ``fallback_seconds``, as epoch milliseconds."""
         expires = expires_ms(session)
         return expires if expires is not None else now_ms() + fallback_seconds * 1000
+
+    # -- the session policy (``policy``), kept beside the sessions -----------------------
+
+    def read_policy(self, side: str) -> str | None:
+        """The policy document ``side`` (``"django"`` or ``"express"``) published, or
+        None. A store no other app can read (memory) keeps none."""
+        return None
+
+    def publish_policy(self, side: str, document: str) -> None:
+        """Keep ``side``'s policy document (JSON text) where the other app reads it and
+        where it never counts as a session: outside the sessions' prefix, table,
+        collection or directory."""
 
 
 class ExpressStyleStore(Store):
