@@ -62,16 +62,6 @@ T = TypeVar("T")
 Progress = Callable[[int], None]
 
 
-def policy_key(prefix: str, side: str) -> str:
-    """Where a key-value store (Redis, memcached) keeps ``side``'s policy document: a
-    key beside the sessions' ``prefix``, never under it (the Node package uses the same
-    key)."""
-    key = f"policy:{prefix}{side}"
-    if prefix and key.startswith(prefix):
-        raise ValueError(f"the policy key {key!r} would lie under the sessions' prefix {prefix!r}")
-    return key
-
-
 class Store:
     """Base class of all session stores."""
 
@@ -289,6 +279,18 @@ class Store:
         """Keep ``side``'s policy document (JSON text) where the other app reads it and
         where it never counts as a session: outside the sessions' prefix, table,
         collection or directory."""
+
+    @staticmethod
+    def policy_key(prefix: str, side: str) -> str:
+        """Where a key-value store (Redis, memcached) keeps ``side``'s policy document: a
+        key beside the sessions' ``prefix``, never under it (the Node package uses the
+        same key)."""
+        key = f"policy:{prefix}{side}"
+        if prefix and key.startswith(prefix):
+            raise ValueError(
+                f"the policy key {key!r} would lie under the sessions' prefix {prefix!r}"
+            )
+        return key
 
 
 class ExpressStyleStore(Store):

@@ -59,7 +59,7 @@ from django.utils.module_loading import import_string
 from ..exceptions import CorruptRecord, CreateError
 from ..owner import Owner
 from ..record import Record, dumps, expires_ms, loads, now_ms
-from .base import Lazy, Store, Versioned, check_number, check_str, option_error, policy_key
+from .base import Lazy, Store, Versioned, check_number, check_str, option_error
 
 ONE_DAY = 86400
 #: memcached reads an expiration time over 30 days as an absolute unix time.
@@ -241,11 +241,11 @@ class CacheStore(Store):
     policy_lifetime = 365 * ONE_DAY
 
     def read_policy(self, side: str) -> str | None:
-        value = self.items.get(policy_key(self.prefix, side))
+        value = self.items.get(self.policy_key(self.prefix, side))
         return value.decode("utf-8") if isinstance(value, bytes) else value
 
     def publish_policy(self, side: str, document: str) -> None:
-        self.items.set(policy_key(self.prefix, side), document, self.policy_lifetime)
+        self.items.set(self.policy_key(self.prefix, side), document, self.policy_lifetime)
 
     def all(self) -> dict[str, Record]:
         found = {}

@@ -76,7 +76,6 @@ from .base import (
     check_number,
     check_str,
     option_error,
-    policy_key,
 )
 
 logger = logging.getLogger("django_express_session")
@@ -1014,7 +1013,7 @@ class RedisStore(Store):
             raise ValueError(
                 "with an empty 'prefix' every key is a session: no key is left for the policy"
             )
-        return policy_key(self.prefix, side)
+        return self.policy_key(self.prefix, side)
 
     def read_policy(self, side: str) -> str | None:
         value = self.redis.get(self._policy_key(side))
