@@ -1,5 +1,5 @@
 from django.apps import AppConfig
-from django.core.signals import setting_changed
+from django.core.signals import request_started, setting_changed
 
 
 class ExpressSessionConfig(AppConfig):
@@ -11,6 +11,8 @@ class ExpressSessionConfig(AppConfig):
         from . import checks, conf, switch_checks  # noqa: F401 (registers the system checks)
 
         setting_changed.connect(_settings_changed)
+        # The session policy is published by the processes that serve (see ``policy``).
+        request_started.connect(_publish_policy, dispatch_uid="django_express_session.policy")
         from django.contrib.auth.signals import user_logged_in
 
         from .identity import name_for_passport
@@ -31,3 +33,17 @@ def _settings_changed(*, setting: str, **kwargs: object) -> None:
         from . import conf
 
         conf.reset()
+
+
+#: Django's test client sends ``request_started`` too; it serves no one, and a test
+#: run's settings must not replace what the serving processes published in a store
+#: they share.
+TEST_CLIENT_MODULE = "django.test.client"
+
+
+def _publish_policy(sender: type, **kwargs: object) -> None:
+    if sender.__module__ == TEST_CLIENT_MODULE:
+        return
+    from . import conf, policy
+
+    policy.publish_once(conf.get_options(), conf.get_store())

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
-from .conf import STORE_BACKENDS, get_options
+from . import policy
+from .conf import STORE_BACKENDS, get_options, get_store
 from .http import trusts_proxy
+
+logger = logging.getLogger("django_express_session")
 
 OUR_MIDDLEWARE = "django_express_session.middleware.SessionMiddleware"
 DJANGO_MIDDLEWARE = "django.contrib.sessions.middleware.SessionMiddleware"
@@ -247,3 +251,52 @@ def check_store_protocol(app_configs: Any = None, **kwargs: Any) -> list[Error |
             )
         ]
     return []
+
+
+@register(Tags.compatibility)
+def check_express_policy(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
+    """The policy the Express app sharing the store published (the Node package does at
+    start-up), compared with these settings: each difference that breaks sharing. On the
+    database store reading it is a query: ``check_express_policy_in_database`` does it."""
+    return _policy_warnings(in_database=False)
+
+
+@register(Tags.database)
+def check_express_policy_in_database(
+    app_configs: Any = None, databases: Any = None, **kwargs: Any
+) -> list[Warning]:
+    """The same on the database store, for ``check --database <its alias>`` only, as
+    Django runs its own checks that query."""
+    return _policy_warnings(in_database=True, databases=databases or ())
+
+
+def _policy_warnings(*, in_database: bool, databases: Any = ()) -> list[Warning]:
+    """A store that cannot be built or read is reported elsewhere (its option checks,
+    start-up, its requests' 503), never here."""
+    from .stores.database import DatabaseStore
+
+    try:
+        store = get_store()
+        if isinstance(store, DatabaseStore) != in_database:
+            return []
+        if in_database and store.alias not in databases:
+            return []
+        found = policy.mismatches(get_options(), store)
+    except policy.UnreadablePolicy as error:
+        return [
+            Warning(
+                f"The Express app's published session policy cannot be read: {error}.",
+                hint="Restart the Express app with the django-express-session npm package "
+                "of this release: it publishes its policy again when it starts.",
+                id="django_express_session.W039",
+            )
+        ]
+    except Exception as error:  # see above: not this check's to report
+        logger.debug("The Express app's session policy was not read: %r", error)
+        return []
+    return [
+        Warning(
+            mismatch.message, hint=mismatch.hint, id=f"django_express_session.{mismatch.check_id}"
+        )
+        for mismatch in found
+    ]

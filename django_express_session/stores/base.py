@@ -390,6 +390,30 @@ class Store:
         expires = expires_ms(session)
         return expires if expires is not None else now_ms() + fallback_seconds * 1000
 
+    # -- the session policy (``policy``), kept beside the sessions -----------------------
+
+    def read_policy(self, side: str) -> str | None:
+        """The policy document ``side`` (``"django"`` or ``"express"``) published, or
+        None. A store no other app can read (memory) keeps none."""
+        return None
+
+    def publish_policy(self, side: str, document: str) -> None:
+        """Keep ``side``'s policy document (JSON text) where the other app reads it and
+        where it never counts as a session: outside the sessions' prefix, table,
+        collection or directory."""
+
+    @staticmethod
+    def policy_key(prefix: str, side: str) -> str:
+        """Where a key-value store (Redis, memcached) keeps ``side``'s policy document: a
+        key beside the sessions' ``prefix``, never under it (the Node package uses the
+        same key)."""
+        key = f"policy:{prefix}{side}"
+        if prefix and key.startswith(prefix):
+            raise ValueError(
+                f"the policy key {key!r} would lie under the sessions' prefix {prefix!r}"
+            )
+        return key
+
 
 class ExpressStyleStore(Store):
     """Adapts a store written express-style (``get``/``set``/``destroy``, optionally

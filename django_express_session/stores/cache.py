@@ -249,6 +249,17 @@ class CacheStore(Store):
     def fresh_expiry(self, session: Record) -> int | None:
         return expires_ms(session) if self._expiry_in_value else None
 
+    #: The policy document is published again at each start; a year keeps it through
+    #: a long-running process (memcached may still evict it: it is a cache).
+    policy_lifetime = 365 * ONE_DAY
+
+    def read_policy(self, side: str) -> str | None:
+        value = self.items.get(self.policy_key(self.prefix, side))
+        return value.decode("utf-8") if isinstance(value, bytes) else value
+
+    def publish_policy(self, side: str, document: str) -> None:
+        self.items.set(self.policy_key(self.prefix, side), document, self.policy_lifetime)
+
     def all(self) -> dict[str, Record]:
         found = {}
         for sid in self._sids():

@@ -514,6 +514,53 @@ class DatabaseStore(PlanStore):
             if deleted < PRUNE_BATCH:
                 return removed
 
+    # -- the session policy: a small table of its own beside the sessions' ----------------
+
+    def _policy_table(self) -> tuple[str, str]:
+        """The policy table's name, and the same quoted (and qualified by the schema):
+        the sessions' table name plus ``_policy``. Never a row of the sessions' table,
+        where connect-pg-simple would count, list and prune it."""
+        name = f"{self.table_name}_policy"
+        quote = connections[self.alias].ops.quote_name
+        quoted = f"{quote(self.schema_name)}.{quote(name)}" if self.schema_name else quote(name)
+        return name, quoted
+
+    def read_policy(self, side: str) -> str | None:
+        name, table = self._policy_table()
+        connection = connections[self.alias]
+        with connection.cursor() as cursor:
+            if self.vendor == "postgresql":
+                cursor.execute("SELECT to_regclass(%s)", [table])
+                exists = cursor.fetchone()[0] is not None
+            else:
+                exists = name in connection.introspection.table_names(cursor)
+            if not exists:
+                return None
+            cursor.execute(f"SELECT policy FROM {table} WHERE side = %s", [side])
+            row = cursor.fetchone()
+        return None if row is None else row[0]
+
+    def publish_policy(self, side: str, document: str) -> None:
+        """Made on first use by whichever app publishes first (the Node package makes the
+        same table): ``(side varchar(16) PRIMARY KEY, policy text)``."""
+        _, table = self._policy_table()
+        connection = connections[self.alias]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"CREATE TABLE IF NOT EXISTS {table} "
+                "(side varchar(16) NOT NULL PRIMARY KEY, policy text NOT NULL)"
+            )
+            cursor.execute(f"UPDATE {table} SET policy = %s WHERE side = %s", [document, side])
+            if cursor.rowcount:
+                return
+        try:
+            with transaction.atomic(using=self.alias), connection.cursor() as cursor:
+                cursor.execute(
+                    f"INSERT INTO {table} (side, policy) VALUES (%s, %s)", [side, document]
+                )
+        except IntegrityError:  # another process inserted it first: its copy is as good
+            pass
+
     # -- the table ------------------------------------------------------------------------
 
     def _ensure_table(self) -> None:

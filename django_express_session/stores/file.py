@@ -162,6 +162,31 @@ class FileStore(Store):
     def close(self) -> None:
         self._reaper.stop()
 
+    # -- the session policy: a file beside the sessions directory --------------------------
+
+    def _policy_file(self, side: str) -> Path:
+        return self.path.parent / f"{self.path.name}.policy.{side}.json"
+
+    def read_policy(self, side: str) -> str | None:
+        try:
+            return self._policy_file(side).read_text("utf-8")
+        except FileNotFoundError:
+            return None
+
+    def publish_policy(self, side: str, document: str) -> None:
+        target = self._policy_file(side)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.parent / f".{target.name}.{secrets.token_hex(8)}.tmp"
+        descriptor = self._open_new(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+        try:
+            with os.fdopen(descriptor, "wb") as handle:
+                handle.write(document.encode("utf-8"))
+            os.replace(temporary, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                temporary.unlink()
+            raise
+
     # -- express API ----------------------------------------------------------------------
 
     @_ids_hidden

@@ -331,6 +331,19 @@ class MongoStore(PlanStore):
             return self._open(self._given_client())
         return self._open(MongoClient(self.url, **self._client_options()))
 
+    # -- the session policy: a collection of its own beside the sessions' ------------------
+
+    def _policies(self) -> Any:
+        collection = self._sync.get()
+        return collection.database.get_collection(f"{self.collection_name}_policy")
+
+    def read_policy(self, side: str) -> str | None:
+        document = self._policies().find_one({"_id": side})
+        return None if document is None else document.get("policy")
+
+    def publish_policy(self, side: str, document: str) -> None:
+        self._policies().replace_one({"_id": side}, {"_id": side, "policy": document}, upsert=True)
+
     def _disconnect(self, collection: Any) -> None:
         if self.url is not None:  # a client the project gave stays open
             collection.database.client.close()

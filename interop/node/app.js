@@ -132,7 +132,14 @@ async function main () {
     ? await openStore(session, config.store, { packages, share: config.share })
     : { store: undefined, async close () {} }
   const options = { ...config }
-  for (const key of ['store', 'passport', 'packages', 'share']) delete options[key]
+  for (const key of ['store', 'passport', 'packages', 'share', 'policy']) delete options[key]
+  if (config.policy) {
+    // `policy: {...}` (its own options, e.g. passport): publish the session policy
+    // and log each difference with Django's before listening (node/lib/policy.js).
+    const { startPolicy } = require('../../node/lib/policy')
+    const { absoluteMaxAge, absoluteMaxAgeFrom, touchAfter } = config
+    await startPolicy(store, { session: options, absoluteMaxAge, absoluteMaxAgeFrom, touchAfter, ...config.policy })
+  }
   if (store) options.store = store
 
   const app = express()

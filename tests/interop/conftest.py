@@ -265,6 +265,17 @@ class ServerPool:
         )
         return env
 
+    def manage(self, store: StoreSpec, options: dict[str, Any], *args: str) -> str:
+        """Run ``manage.py <args>`` with the Django app's settings for ``store`` and
+        ``options``; return what it printed (stdout and stderr)."""
+        env = self._django_env(store, {**DEFAULT_OPTIONS, **options})
+        self._migrate(env, store)
+        command = [sys.executable, "-m", "django", *args]
+        done = subprocess.run(
+            command, cwd=ROOT, env=env, capture_output=True, text=True, check=True
+        )
+        return done.stdout + done.stderr
+
     def _migrate(self, env: dict[str, str], store: StoreSpec) -> None:
         key = json.dumps(store.databases)
         if key in self.migrated:

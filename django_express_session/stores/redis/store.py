@@ -252,3 +252,19 @@ class RedisStore(RedisClients, UserIndex, RedisLayout, PlanStore):
     def _count(self) -> int:
         client = self.redis
         return sum(len(keys) for keys in self._scan_batches(client))
+
+    # -- the session policy: a key beside the prefix ---------------------------------------
+
+    def _policy_key(self, side: str) -> str:
+        if not self.options.prefix:
+            raise ValueError(
+                "with an empty 'prefix' every key is a session: no key is left for the policy"
+            )
+        return self.policy_key(self.options.prefix, side)
+
+    def read_policy(self, side: str) -> str | None:
+        value = self.redis.get(self._policy_key(side))
+        return None if value is None else _text(value)
+
+    def publish_policy(self, side: str, document: str) -> None:
+        self.redis.set(self._policy_key(side), document)
