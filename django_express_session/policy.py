@@ -78,8 +78,10 @@ def _passport(options: Options) -> dict[str, Any] | None:
     return {"serializer": f"{type(serializer).__module__}.{type(serializer).__qualname__}"}
 
 
-def of_options(options: Options, touch_after: float) -> dict[str, Any]:
-    """This app's policy (``touch_after``: the store's effective ``touchAfter``)."""
+def of_options(options: Options) -> dict[str, Any]:
+    """This app's policy (``touchAfter`` as the options settle it, a store's own
+    included)."""
+    lifetime = options.lifetime
     return {
         "format": FORMAT,
         "side": DJANGO,
@@ -90,9 +92,9 @@ def of_options(options: Options, touch_after: float) -> dict[str, Any]:
         "saveUninitialized": options.save_uninitialized,
         "rolling": options.rolling,
         "cookie": {"maxAge": options.cookie.given.get("maxAge")},
-        "absoluteMaxAge": options.absolute_max_age,
-        "absoluteMaxAgeFrom": options.absolute_max_age_from,
-        "touchAfter": touch_after,
+        "absoluteMaxAge": lifetime.absolute_max_age_ms,
+        "absoluteMaxAgeFrom": lifetime.absolute_from,
+        "touchAfter": lifetime.touch_after_ms / 1000,
         "passport": _passport(options),
     }
 
@@ -284,13 +286,9 @@ def compare(mine: Mapping[str, Any], theirs: Mapping[str, Any]) -> list[Mismatch
 # -- publishing and reading through the store --------------------------------------------
 
 
-def own(options: Options, store: Store) -> dict[str, Any]:
-    return of_options(options, store.touch_after)
-
-
 def publish(options: Options, store: Store) -> None:
     """Write this app's policy where the Express app reads it (best effort)."""
-    store.publish_policy(DJANGO, json.dumps(own(options, store)))
+    store.publish_policy(DJANGO, json.dumps(of_options(options)))
 
 
 def express_policy(store: Store) -> dict[str, Any] | None:
@@ -303,7 +301,7 @@ def mismatches(options: Options, store: Store) -> list[Mismatch]:
     """What the Express app's published policy contradicts (``UnreadablePolicy`` if it
     cannot be read; nothing if none is published)."""
     theirs = express_policy(store)
-    return [] if theirs is None else compare(own(options, store), theirs)
+    return [] if theirs is None else compare(of_options(options), theirs)
 
 
 #: The stores this process has published to (once each: a settings change in tests

@@ -31,7 +31,7 @@ OPTIONS = {
 
 def publish_express(store, **changes):
     """What the Node package publishes, written here as it would write it."""
-    document = {**policy.own(express_options(), store), "side": "express", **changes}
+    document = {**policy.of_options(express_options()), "side": "express", **changes}
     store.publish_policy("express", json.dumps(document))
 
 
@@ -134,7 +134,7 @@ def test_a_setting_the_express_app_leaves_out_is_not_compared(settings, store_fi
     from django_express_session import conf
 
     store = conf.get_store()
-    document = policy.own(conf.get_options(), store)
+    document = policy.of_options(conf.get_options())
     for key in ("name", "secretFingerprints", "resave", "passport", "cookie"):
         del document[key]
     store.publish_policy("express", json.dumps({**document, "side": "express"}))

@@ -254,11 +254,11 @@ class CacheStore(Store):
     policy_lifetime = 365 * ONE_DAY
 
     def read_policy(self, side: str) -> str | None:
-        value = self.items.get(self.policy_key(self.prefix, side))
+        value = self.items.get(self.policy_key(self.options.prefix, side))
         return value.decode("utf-8") if isinstance(value, bytes) else value
 
     def publish_policy(self, side: str, document: str) -> None:
-        self.items.set(self.policy_key(self.prefix, side), document, self.policy_lifetime)
+        self.items.set(self.policy_key(self.options.prefix, side), document, self.policy_lifetime)
 
     def all(self) -> dict[str, Record]:
         found = {}

@@ -522,7 +522,8 @@ class DatabaseStore(PlanStore):
         where connect-pg-simple would count, list and prune it."""
         name = f"{self.table_name}_policy"
         quote = connections[self.alias].ops.quote_name
-        quoted = f"{quote(self.schema_name)}.{quote(name)}" if self.schema_name else quote(name)
+        schema = self.options.schema_name
+        quoted = f"{quote(schema)}.{quote(name)}" if schema else quote(name)
         return name, quoted
 
     def read_policy(self, side: str) -> str | None:

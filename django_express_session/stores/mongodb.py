@@ -335,7 +335,7 @@ class MongoStore(PlanStore):
 
     def _policies(self) -> Any:
         collection = self._sync.get()
-        return collection.database.get_collection(f"{self.collection_name}_policy")
+        return collection.database.get_collection(f"{self.options.collection_name}_policy")
 
     def read_policy(self, side: str) -> str | None:
         document = self._policies().find_one({"_id": side})
