@@ -33,3 +33,17 @@ export class SessionExistsError extends Error {
   readonly code: 'ESESSIONEXISTS'
   readonly status: 500
 }
+
+export { guard, sessionAuthHash } from './lib/guard'
+export type { GuardOptions, GuardMiddleware } from './lib/guard'
+export { verifyDjangoPassword } from './lib/passwords'
+export {
+  publishPolicy,
+  checkPolicy,
+  startPolicy,
+  policyOf,
+  compare,
+  fingerprint,
+  UnreadablePolicyError
+} from './lib/policy'
+export type { PolicyOptions, PolicyMismatch, Policy } from './lib/policy'

@@ -1,4 +1,18 @@
 import shared from './index.js'
 
-export const { share, SessionConflictError, SessionExistsError } = shared
+export const {
+  share,
+  SessionConflictError,
+  SessionExistsError,
+  guard,
+  sessionAuthHash,
+  verifyDjangoPassword,
+  publishPolicy,
+  checkPolicy,
+  startPolicy,
+  policyOf,
+  compare,
+  fingerprint,
+  UnreadablePolicyError
+} = shared
 export default shared

@@ -5,12 +5,20 @@ const assert = require('node:assert/strict')
 const { execFileSync } = require('node:child_process')
 const path = require('node:path')
 
-it('require and import give the same share()', async () => {
+const EXPORTS = [
+  'share', 'SessionConflictError', 'SessionExistsError', 'guard', 'sessionAuthHash',
+  'verifyDjangoPassword', 'publishPolicy', 'checkPolicy', 'startPolicy', 'policyOf',
+  'compare', 'fingerprint', 'UnreadablePolicyError'
+]
+
+it('require and import give the same exports', async () => {
   const required = require('django-express-session')
   const imported = await import('django-express-session')
-  assert.equal(typeof required.share, 'function')
-  assert.equal(imported.share, required.share)
-  assert.equal(imported.SessionConflictError, required.SessionConflictError)
+  assert.deepEqual(Object.keys(required).sort(), [...EXPORTS].sort())
+  for (const name of EXPORTS) {
+    assert.equal(typeof required[name], 'function', name)
+    assert.equal(imported[name], required[name], name)
+  }
   assert.equal(imported.default, required)
 })
 
