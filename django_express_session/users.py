@@ -90,7 +90,14 @@ def ref_of(sid: str) -> str:
 
 
 def _moment(ms: int | None) -> datetime | None:
-    return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    """The moment, or None where a datetime cannot show it: JavaScript dates reach
+    past year 9999 (to 8.64e15 ms), and a record may hold any number."""
+    if ms is None:
+        return None
+    try:
+        return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 def describe(sid: str, record: Record, current_sid: str | None) -> UserSession:
@@ -106,7 +113,8 @@ def describe(sid: str, record: Record, current_sid: str | None) -> UserSession:
         expires_at=_moment(expires_ms(record)),
         written_by=tracking.written_by(record, conf.get_store().metadata_keys),
         ip=text("ip"),
-        user_agent=text("userAgent"),
+        # Cut as ``track`` cuts it on write: an Express app may store any length.
+        user_agent=(agent := text("userAgent")) and agent[: tracking.USER_AGENT_LIMIT],
     )
 
 
@@ -189,8 +197,8 @@ def _logging_out(
     ended = []
     for sid, record in records.items():
         if sid != kept:
-            ended.append(describe(sid, record, current))
             yield from _ending(sid, request)
+            ended.append(describe(sid, record, current))
     return ended
 
 
