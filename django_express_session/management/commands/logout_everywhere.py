@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from ... import conf, users
 from ...core.drive import run
+from ..printable import printable
 
 
 class Command(BaseCommand):
@@ -48,9 +49,9 @@ class Command(BaseCommand):
             raise CommandError(str(error)) from None
         verb = "would be ended" if dry_run else "ended"
         plural = "" if len(sessions) == 1 else "s"
-        self.stdout.write(f"{len(sessions):,} session{plural} of {username} {verb}.")
+        self.stdout.write(printable(f"{len(sessions):,} session{plural} of {username} {verb}."))
         for session in sessions:
-            self.stdout.write("  " + describe(session))
+            self.stdout.write(printable("  " + describe(session)))
 
 
 def describe(session: users.UserSession) -> str:
