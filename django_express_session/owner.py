@@ -40,6 +40,24 @@ def _passport_term(value: Any) -> str:
     return "p:" + json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+def passport_forms(value: Any) -> tuple[Any, ...]:
+    """The ``passport.user`` values that name the user whose own value is ``value``: the
+    value itself and, for an integer id, its decimal text (node-postgres returns bigint
+    columns as strings). No other spelling names anyone (``" 1"``, ``"01"``, ``1.0``)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (value, str(value))
+    return (value,)
+
+
+def names(own_value: Any, value: Any) -> bool:
+    """Whether ``passport.user == value`` names the user whose own value is
+    ``own_value``: the one rule of the bridge, the listings and the indexes."""
+    if value is None or isinstance(value, bool):  # bool is an int in Python, never an id
+        return False
+    term = _passport_term(value)
+    return any(term == _passport_term(form) for form in passport_forms(own_value))
+
+
 def index_terms(record: Mapping[str, Any]) -> frozenset[str]:
     """The index entries a per-user index files ``record`` under: ``"d:<id>"`` for
     Django's user id, ``"p:<JSON>"`` for passport's user (none for an anonymous record)."""
@@ -63,16 +81,16 @@ class Owner:
     def owns(self, record: Mapping[str, Any]) -> bool:
         if self.django_id is not None and django_user_id(record) == self.django_id:
             return True
-        if self.passport is None:
-            return False
-        value = passport_user(record)
-        # bool is an int in Python, never a user id in either app.
-        return not isinstance(value, bool) and value == self.passport
+        return self.passport is not None and names(self.passport, passport_user(record))
 
     def index_terms(self) -> frozenset[str]:
         """The index entries of this user's records (see ``index_terms``)."""
-        return index_terms(
-            {SESSION_KEY: self.django_id, PASSPORT_KEY: {PASSPORT_USER_KEY: self.passport}}
+        forms = passport_forms(self.passport) if self.passport is not None else (None,)
+        return frozenset().union(
+            *(
+                index_terms({SESSION_KEY: self.django_id, PASSPORT_KEY: {PASSPORT_USER_KEY: form}})
+                for form in forms
+            )
         )
 
     def json_fragments(self) -> list[str]:
@@ -85,7 +103,10 @@ class Owner:
         if self.django_id is not None:
             fragments.append(f"{dumps(SESSION_KEY)}:{dumps(self.django_id)}")
         if isinstance(self.passport, (str, int, float)) and not isinstance(self.passport, bool):
-            fragments.append(f"{dumps(PASSPORT_USER_KEY)}:{dumps(self.passport)}")
+            fragments += [
+                f"{dumps(PASSPORT_USER_KEY)}:{dumps(form)}"
+                for form in passport_forms(self.passport)
+            ]
         elif self.passport is not None and not isinstance(self.passport, bool):
             fragments.append(f"{dumps(PASSPORT_KEY)}:")
         return fragments
