@@ -22,9 +22,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from asgiref.sync import sync_to_async
 from django.utils.crypto import salted_hmac
 
-from . import conf, signals, tracking
+from . import conf, migration_bulk, signals, tracking
 from .core.drive import arun, run
 from .core.ops import Op
 from .core.state import own_moment, own_of
@@ -210,8 +211,15 @@ def logout_everywhere(
 ) -> int:
     """End every session of ``user`` but ``keep`` (a session, or a session id); return
     how many were ended. Pass the ``request`` when it may be one of them: its session
-    then ends in this response too."""
-    return len(run(_logging_out(user, keep, request), conf.get_store()))
+    then ends in this response too. Under ``migrateFrom``, the user's sessions that the
+    old engine still holds end too, where it can list them."""
+    ended = len(run(_logging_out(user, keep, request), conf.get_store()))
+    return ended + _end_old_sessions(user)
+
+
+def _end_old_sessions(user: AbstractBaseUser) -> int:
+    migrate = conf.get_options().migrate_from
+    return 0 if migrate is None else migration_bulk.end_old_sessions(migrate, owner_of(user))
 
 
 async def alogout_everywhere(
@@ -220,7 +228,8 @@ async def alogout_everywhere(
     *,
     request: HttpRequest | None = None,
 ) -> int:
-    return len(await arun(_logging_out(user, keep, request), conf.get_store()))
+    ended = len(await arun(_logging_out(user, keep, request), conf.get_store()))
+    return ended + await sync_to_async(_end_old_sessions)(user)
 
 
 def _ending_ref(user: AbstractBaseUser, ref: str, request: HttpRequest | None) -> Plan:

@@ -52,6 +52,9 @@ class Command(BaseCommand):
         self.stdout.write(printable(f"{len(sessions):,} session{plural} of {username} {verb}."))
         for session in sessions:
             self.stdout.write(printable("  " + describe(session)))
+        if not dry_run and (old := users._end_old_sessions(user)):
+            plural = "" if old == 1 else "s"
+            self.stdout.write(f"{old:,} session{plural} the old engine (migrateFrom) held ended.")
 
 
 def describe(session: users.UserSession) -> str:
