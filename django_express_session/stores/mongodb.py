@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -133,9 +132,7 @@ def owner_filter(owner: Owner, now: datetime, *, indexed: bool, scanned: bool) -
         # $in: each value is matched as it is, never read as a query operator.
         clauses += [{field: {"$in": list(values)}} for field, values in keys]
     if scanned:
-        clauses += [
-            {"session": {"$regex": re.escape(fragment)}} for fragment in owner.json_fragments()
-        ]
+        clauses += [{"session": {"$regex": pattern}} for pattern in owner.json_patterns()]
     if not clauses:
         return None
     return {"$and": [{"$or": clauses}, unexpired(now)]}

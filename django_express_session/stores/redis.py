@@ -63,7 +63,7 @@ except ImportError as error:  # pragma: no cover - depends on the installed extr
 from ..core.drive import arun, run
 from ..core.ops import Op
 from ..exceptions import CorruptRecord, CreateError
-from ..owner import USER_KEY_FRAGMENTS, Owner, index_terms
+from ..owner import USER_KEY_PATTERNS, Owner, index_terms
 from ..record import Record, dumps, expires_ms, loads, now_ms, original_max_age
 from .base import (
     Lazy,
@@ -929,15 +929,15 @@ class RedisStore(Store):
 
     # -- a user's sessions: scanning the records -------------------------------------------
 
-    def _scanned(self, client: Client, fragments: Iterable[str]) -> Iterator[dict[str, Record]]:
+    def _scanned(self, client: Client, patterns: Iterable[str]) -> Iterator[dict[str, Record]]:
         """By ``SCAN`` batch (one MGET each; one per slot on a cluster), the readable
-        sessions whose JSON text holds one of ``fragments``: only those are parsed, and
+        sessions whose JSON text matches one of ``patterns``: only those are parsed, and
         a record that cannot be decoded belongs to no one."""
-        wanted = [fragment.encode() for fragment in fragments]
+        wanted = re.compile("|".join(patterns).encode())
         for keys in self._scan_batches(client):
             batch = {}
             for key, value in zip(keys, _many_gets(client, keys), strict=True):
-                if value is None or not any(part in _bytes(value) for part in wanted):
+                if value is None or not wanted.search(_bytes(value)):
                     continue  # expired since the scan, or no one's we look for
                 with contextlib.suppress(CorruptRecord):
                     batch[_text(key)[len(self.prefix) :]] = loads(value)
@@ -961,7 +961,7 @@ class RedisStore(Store):
         on the way, so the next plain ``sessions_of`` lists them."""
         client, found = self.redis, {}
         mine = frozenset(self.index_key(term) for term in owner.index_terms())
-        for batch in self._scanned(client, owner.json_fragments()):
+        for batch in self._scanned(client, owner.json_patterns()):
             sets = {}
             for sid, record in batch.items():
                 keys = self._index_keys(record) & mine
@@ -978,7 +978,7 @@ class RedisStore(Store):
         is gone or another's. Returns how many entries were added and removed; with
         ``dry_run``, how many would be. ``progress`` gets the running count."""
         client, changed = self.redis, 0
-        for batch in self._scanned(client, USER_KEY_FRAGMENTS):
+        for batch in self._scanned(client, USER_KEY_PATTERNS):
             sets = {
                 sid: keys for sid, record in batch.items() if (keys := self._index_keys(record))
             }
