@@ -42,6 +42,7 @@ from django.views.decorators.http import require_POST
 
 from . import conf, users
 from .owner import django_user_id, names, passport_user
+from .record import now_ms
 
 if TYPE_CHECKING:
     from django.contrib.auth.base_user import AbstractBaseUser
@@ -275,13 +276,14 @@ def _all_rows(
     """Every live session of the store with its user (a scan of ``all()``), the most
     recently seen first; records of no user (anonymous sessions) and of users not
     ``users_shown`` or not ``viewable`` are left out."""
-    records = conf.get_store().all()
+    store = conf.get_store()
+    records = store.all()
     owners = _owners(users_shown, records)
-    current = getattr(request.session, "session_key", None)
+    current, now = getattr(request.session, "session_key", None), now_ms()
     rows = [
         SessionRow(owners[sid], users.describe(sid, record, current))
         for sid, record in records.items()
-        if sid in owners and viewable(owners[sid])
+        if sid in owners and viewable(owners[sid]) and not store.past_cap(record, now)
     ]
     return sorted(rows, key=_recency, reverse=True)
 

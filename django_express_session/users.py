@@ -31,13 +31,14 @@ from .core.ops import Op
 from .core.state import own_moment, own_of
 from .exceptions import CannotListSessions
 from .owner import Owner
-from .record import Record, expires_ms, sid_hint
+from .record import Record, expires_ms, now_ms, sid_hint
 
 if TYPE_CHECKING:
     from django.contrib.auth.base_user import AbstractBaseUser
     from django.http import HttpRequest
 
     from .session import SessionStore
+    from .stores.base import Store
 
 __all__ = [
     "CannotListSessions",
@@ -146,22 +147,32 @@ def _listing(owner: Owner, *, thorough: bool = False) -> Plan:
         ) from error
 
 
-def _described(user: AbstractBaseUser, request: HttpRequest | None) -> Plan:
+def _described(user: AbstractBaseUser, request: HttpRequest | None, store: Store) -> Plan:
+    """The user's sessions, described; those past their absolute cap are over for the
+    user (the session layer ends them at their next read) and are not listed."""
     records = yield from _listing(owner_of(user))
-    current = _current_sid(request)
-    return _ordered([describe(sid, record, current) for sid, record in records.items()])
+    current, now = _current_sid(request), now_ms()
+    return _ordered(
+        [
+            describe(sid, record, current)
+            for sid, record in records.items()
+            if not store.past_cap(record, now)
+        ]
+    )
 
 
 def sessions_of(user: AbstractBaseUser, request: HttpRequest | None = None) -> list[UserSession]:
     """The user's live sessions, the request's own first, then the most recently seen.
     ``CannotListSessions`` on a store that cannot list them (memcached)."""
-    return run(_described(user, request), conf.get_store())
+    store = conf.get_store()
+    return run(_described(user, request, store), store)
 
 
 async def asessions_of(
     user: AbstractBaseUser, request: HttpRequest | None = None
 ) -> list[UserSession]:
-    return await arun(_described(user, request), conf.get_store())
+    store = conf.get_store()
+    return await arun(_described(user, request, store), store)
 
 
 def _kept_sid(keep: SessionStore | str | None) -> str | None:

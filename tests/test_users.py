@@ -13,6 +13,7 @@ from django.test import AsyncClient
 
 from django_express_session import conf, signals, users
 from django_express_session.owner import Owner
+from django_express_session.record import now_ms
 from django_express_session.stores.memory import MemoryStore
 from tests.helpers import set_cookie, stored_session
 from tests.test_identity import browser, express_login, user_of
@@ -343,3 +344,17 @@ def test_reindexsessions_shows_progress_on_a_terminal(settings):
         "1,500 index entries would be fixed.\n"
     )
     assert command("reindexsessions") == "1,500 index entries fixed.\n"  # no tty: no bar
+
+
+def test_a_session_past_its_absolute_cap_is_not_listed_but_is_ended(settings, alice):
+    # The session layer ends it at its next read, but an Express app without the cap
+    # would keep serving it: logout_everywhere deletes it.
+    settings.EXPRESS_SESSION = {**settings.EXPRESS_SESSION, "absoluteMaxAge": 60_000}
+    store = conf.get_store()
+    own = {"startedAt": now_ms() - 120_000}
+    capped = stored_session({"_auth_user_id": str(alice.pk), "djangoExpressSession": own})
+    store.set("capped-alice", capped)
+    logged_in("alice")
+    assert len(users.sessions_of(alice)) == 1
+    assert users.logout_everywhere(alice) == 2
+    assert "capped-alice" not in store.all()
