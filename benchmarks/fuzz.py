@@ -2,7 +2,7 @@
 
     python benchmarks/fuzz.py [--examples 100000] [--seed 0]
 
-Three targets, each fed ``--examples`` inputs by hypothesis (generation only; a failure
+Five targets, each fed ``--examples`` inputs by hypothesis (generation only; a failure
 is then shrunk and printed):
 
 * the Cookie header parser and the signature check: never an exception, and nothing
@@ -11,7 +11,14 @@ is then shrunk and printed):
   record it accepts rebuilds into a ``Cookie`` whose ``Set-Cookie`` line serialises
   without an exception, with no CR, LF or attribute the options did not give;
 * ``Cookie.from_json`` + ``serialize`` on stored cookies whose attributes are hostile
-  text (``;``, CR, LF, ``=``, attribute names): the same checks.
+  text (``;``, CR, LF, ``=``, attribute names): the same checks;
+* a user's sessions as the pages and commands show them (``users.describe``, the
+  ``device_name`` and ``seen_ago`` filters, the command's line) and the lifetime clock
+  (the absolute cap, the expiry) on records whose ``djangoExpressSession`` dict and
+  cookie hold hostile values: never an exception, no control character printed;
+* the identity bridge's value rule against the listings: for any ``passport.user`` a
+  record holds and any user value, when ``Owner.owns`` says the record is the user's
+  (what the bridge logs in), the Redis index and the scans' prefilters find it too.
 
 It prints, per target, how many inputs were tried, how long it took and what was found.
 """
@@ -21,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -36,10 +44,16 @@ django.setup()
 from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from django_express_session import record, signing  # noqa: E402
+from django_express_session import record, signing, users  # noqa: E402
 from django_express_session.cookie import Cookie  # noqa: E402
+from django_express_session.core.decide import cap_at, capped, ends_at, seconds_until  # noqa: E402
+from django_express_session.core.state import OWN_KEY, started_at  # noqa: E402
 from django_express_session.exceptions import CorruptRecord  # noqa: E402
 from django_express_session.http import parse_cookie_header  # noqa: E402
+from django_express_session.management.commands.logout_everywhere import describe  # noqa: E402
+from django_express_session.management.printable import printable  # noqa: E402
+from django_express_session.owner import Owner, index_terms  # noqa: E402
+from django_express_session.templatetags.express_sessions import device_name, seen_ago  # noqa: E402
 
 SECRET = "keyboard cat"
 NAME = "connect.sid"
@@ -94,6 +108,31 @@ raw_records = st.one_of(
     ),
 )
 
+moments = st.one_of(
+    scalars,
+    st.sampled_from([1e15, -1e15, 8.64e15, 1e308, -1e308, 2**63, 253402300800000]),
+    st.integers(-(10**20), 10**20),
+)
+own_dicts = st.fixed_dictionaries(
+    {},
+    optional={
+        "startedAt": moments, "createdAt": moments, "lastSeenAt": moments,
+        "ip": hostile, "userAgent": st.one_of(hostile, text.map(lambda t: t * 50)),
+        "writtenBy": scalars, "digest": scalars,
+    },
+)  # fmt: skip
+owned_records = st.builds(
+    lambda cookie, own, passport: {
+        "cookie": cookie, OWN_KEY: own, "_auth_user_id": "1", "passport": {"user": passport}
+    },
+    cookies,
+    st.one_of(own_dicts, scalars),
+    json_values,
+)  # fmt: skip
+user_values = st.one_of(
+    st.integers(-(2**70), 2**70), st.text(max_size=8), st.sampled_from(["1", " 1", "01", "josé"])
+)
+
 found: list[str] = []
 
 
@@ -125,6 +164,37 @@ def decoder_target(raw: str | bytes) -> None:
         return
     check_set_cookie(decoded["cookie"])
     record.dumps(decoded)
+
+
+def describe_target(raw: dict) -> None:
+    try:
+        decoded = record.loads(json.dumps(raw))
+    except CorruptRecord:
+        return
+    shown = users.describe("fuzzed-session", decoded, None)
+    device_name(shown.user_agent)
+    seen_ago(shown.last_seen_at)
+    line = printable(describe(shown))
+    if any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in line):
+        raise AssertionError(f"control character printed: {line!r}")
+    for max_age in (None, 0, 1, 86_400_000, 8_640_000_000_000_000):
+        cap = cap_at(started_at(decoded), max_age)
+        capped(record.expires_ms(decoded), cap)
+        seconds_until(ends_at(record.expires_ms(decoded), cap), record.now_ms())
+
+
+def listing_target(case: tuple) -> None:
+    own_value, stored_value = case
+    stored = {"cookie": {}, "passport": {"user": stored_value}}
+    owner = Owner(None, own_value)
+    if not owner.owns(stored):
+        return
+    if not owner.index_terms() & index_terms(stored):
+        raise AssertionError(f"{stored_value!r} is {own_value!r}'s but no index term finds it")
+    text_forms = (record.dumps(stored), json.dumps(stored), json.dumps(stored, indent=1))
+    for written in text_forms:
+        if not any(re.search(pattern, written) for pattern in owner.json_patterns()):
+            raise AssertionError(f"{written!r} is {own_value!r}'s but no prefilter finds it")
 
 
 def run(name: str, strategy, target, examples: int, seed: int) -> None:
@@ -164,7 +234,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--examples", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--only", choices=["header", "decoder", "cookie"], default=None)
+    parser.add_argument(
+        "--only", choices=["header", "decoder", "cookie", "describe", "listing"], default=None
+    )
     args = parser.parse_args()
     if args.only in (None, "header"):
         signed = header_text.map(lambda h: h + f"; {NAME}=" + signing.cookie_value("sid", SECRET))
@@ -174,6 +246,22 @@ def main() -> int:
         run("record decoder + Set-Cookie", raw_records, decoder_target, args.examples, args.seed)
     if args.only in (None, "cookie"):
         run("Cookie.from_json + serialize", cookies, check_set_cookie, args.examples, args.seed)
+    if args.only in (None, "describe"):
+        run(
+            "describe + filters + lifetime",
+            owned_records,
+            describe_target,
+            args.examples,
+            args.seed,
+        )
+    if args.only in (None, "listing"):
+        cases = user_values.flatmap(
+            lambda own: st.tuples(
+                st.just(own),
+                st.one_of(st.sampled_from([own, str(own), f" {own}"]), user_values, json_values),
+            )
+        )
+        run("bridge rule vs listings", cases, listing_target, args.examples, args.seed)
     print("findings:", found or "none")
     return 1 if found else 0
 

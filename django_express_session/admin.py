@@ -25,7 +25,9 @@ before it lets anyone change the user's password, which ending sessions is akin 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from django.apps import apps
@@ -40,10 +42,12 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from . import conf, users
-from .owner import django_user_id, passport_user
+from .owner import django_user_id, names, passport_user
+from .record import now_ms
 
 if TYPE_CHECKING:
     from django.contrib.auth.base_user import AbstractBaseUser
+    from django.db.models import QuerySet
     from django.http import HttpRequest, HttpResponse
 
 __all__ = ["UserSessionsAdminMixin"]
@@ -188,15 +192,22 @@ class UserSessionsAdminMixin:
         if not self.has_view_or_change_permission(request):
             raise PermissionDenied
         query = request.GET.get("q", "").strip()
-        chosen = self._chosen_user(request.GET.get("user"))
+        # Only the users this admin shows (its get_queryset), each one the staff member
+        # may view: the same rule as the user list and the change pages.
+        users_shown = self.get_queryset(request)
+        chosen = self._chosen_user(users_shown, request.GET.get("user"))
         if chosen is not None:
-            rows, cannot_list = _listed(lambda: _rows_of([chosen], request))
+            found: Any = [chosen]
         elif query:
-            field = self.model.USERNAME_FIELD
-            found = self.model._default_manager.filter(**{f"{field}__icontains": query})
-            rows, cannot_list = _listed(lambda: _rows_of(found, request))
+            found = users_shown.filter(**{f"{self.model.USERNAME_FIELD}__icontains": query})
         else:
-            rows, cannot_list = _listed(lambda: _all_rows(self.model, request))
+            found = None
+        viewable = partial(self.has_view_or_change_permission, request)
+        if found is not None:
+            listing = lambda: _rows_of(filter(viewable, found), request)  # noqa: E731
+        else:
+            listing = lambda: _all_rows(users_shown, viewable, request)  # noqa: E731
+        rows, cannot_list = _listed(listing)
         page = Paginator(rows, self.list_per_page).get_page(request.GET.get("p"))
         opts = self.model._meta
         context = {
@@ -218,11 +229,11 @@ class UserSessionsAdminMixin:
         request.current_app = self.admin_site.name
         return TemplateResponse(request, self.sessions_list_template, context)
 
-    def _chosen_user(self, pk: str | None) -> AbstractBaseUser | None:
+    def _chosen_user(self, users_shown: QuerySet, pk: str | None) -> AbstractBaseUser | None:
         if not pk:
             return None
         try:
-            user = self.model._default_manager.filter(pk=pk).first()
+            user = users_shown.filter(pk=pk).first()
         except (ValueError, ValidationError):
             user = None
         if user is None:
@@ -260,16 +271,20 @@ def _rows_of(found: Any, request: HttpRequest) -> list[SessionRow]:
     return [SessionRow(user, s) for user in found for s in users.sessions_of(user, request)]
 
 
-def _all_rows(user_model: Any, request: HttpRequest) -> list[SessionRow]:
+def _all_rows(
+    users_shown: QuerySet, viewable: Callable[[Any], bool], request: HttpRequest
+) -> list[SessionRow]:
     """Every live session of the store with its user (a scan of ``all()``), the most
-    recently seen first; records of no user (anonymous sessions) are left out."""
-    records = conf.get_store().all()
-    owners = _owners(user_model, records)
-    current = getattr(request.session, "session_key", None)
+    recently seen first; records of no user (anonymous sessions) and of users not
+    ``users_shown`` or not ``viewable`` are left out."""
+    store = conf.get_store()
+    records = store.all()
+    owners = _owners(users_shown, records)
+    current, now = getattr(request.session, "session_key", None), now_ms()
     rows = [
         SessionRow(owners[sid], users.describe(sid, record, current))
         for sid, record in records.items()
-        if sid in owners
+        if sid in owners and viewable(owners[sid]) and not store.past_cap(record, now)
     ]
     return sorted(rows, key=_recency, reverse=True)
 
@@ -279,27 +294,33 @@ def _recency(row: SessionRow) -> float:
     return moment.timestamp() if moment is not None else 0.0
 
 
-def _owners(user_model: Any, records: dict[str, Any]) -> dict[str, Any]:
-    """The user of each record, by sid: by ``_auth_user_id`` (one query for all), else
-    by ``passport.user`` through the identity bridge's serializer."""
+def _owners(users_shown: QuerySet, records: dict[str, Any]) -> dict[str, Any]:
+    """The user of each record among ``users_shown``, by sid: by ``_auth_user_id`` (one
+    query for all), else by ``passport.user`` as the identity bridge would log it in."""
+    pk_field = users_shown.model._meta.pk
     ids = {}
     for sid, record in records.items():
         pk = django_user_id(record)
         if pk is not None:
             try:
-                ids[sid] = user_model._meta.pk.to_python(pk)
+                ids[sid] = pk_field.to_python(pk)
             except ValidationError:
                 continue  # not a key of this user model: the record names no user here
-    by_pk = user_model._default_manager.in_bulk(set(ids.values()))
+    by_pk = users_shown.in_bulk(set(ids.values()))
     owners = {sid: by_pk[pk] for sid, pk in ids.items() if pk in by_pk}
     passport = conf.get_options().passport
     if passport is not None:
+        bridged = {}
         for sid, record in records.items():
             value = passport_user(record)
             if sid not in owners and value is not None:
                 user = passport.serializer.from_passport(value)
-                if user is not None:
-                    owners[sid] = user
+                if user is not None and names(passport.serializer.to_passport(user), value):
+                    bridged[sid] = user
+        shown = set(
+            users_shown.filter(pk__in={u.pk for u in bridged.values()}).values_list("pk", flat=True)
+        )
+        owners.update({sid: user for sid, user in bridged.items() if user.pk in shown})
     return owners
 
 

@@ -45,7 +45,7 @@ from django.core.exceptions import (
 )
 
 from . import signals
-from .owner import PASSPORT_KEY, PASSPORT_USER_KEY, passport_user
+from .owner import PASSPORT_KEY, PASSPORT_USER_KEY, names, passport_user
 from .record import sid_hint
 from .validation import imported, invalid
 
@@ -92,17 +92,27 @@ class FieldSerializer:
             return None
 
     def check(self) -> None:
-        """The user model has the field (once the models are loaded)."""
+        """The user model has the field, and no two users can share its value (once
+        the models are loaded): with a shared value, one user's Express sessions would
+        log in as, and be listed and ended for, the other."""
         if self.field == "pk":
             return
         model = get_user_model()
         try:
-            model._meta.get_field(self.field)
+            field = model._meta.get_field(self.field)
         except FieldDoesNotExist:
             raise invalid(
                 "'passport']['field'",
                 f"names no field of the user model {model._meta.label}: {self.field!r}",
             ) from None
+        if not (getattr(field, "primary_key", False) or getattr(field, "unique", False)):
+            raise invalid(
+                "'passport']['field'",
+                f"names {model._meta.label}.{self.field}, which is not unique: two users "
+                f"could share a value, and one would be logged in as the other and see and "
+                f"end the other's sessions. Use a unique field (such as 'pk' or "
+                f"'{model.USERNAME_FIELD}') or a 'serializer'",
+            )
 
 
 @dataclass(frozen=True)
@@ -205,6 +215,10 @@ def resolve(step: Step, options: PassportOptions) -> tuple[Any, str]:
     user = options.serializer.from_passport(step.value)
     if user is None:
         return None, "no such user, or more than one"
+    if not names(options.serializer.to_passport(user), step.value):
+        # The ORM coerces (" 1", "01" and 1.9 all find pk 1), the listings and indexes
+        # that logout_everywhere ends sessions by do not: one rule for both.
+        return None, f"not the user's own value {options.serializer.to_passport(user)!r}"
     if not getattr(user, "is_active", True):
         return None, "the user is inactive"
     return user, ""

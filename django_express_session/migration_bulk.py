@@ -39,6 +39,7 @@ from django.utils import timezone
 from . import conf
 from .exceptions import CreateError
 from .migration import MigrateFrom, OldSession, build_record, derive_sid, take
+from .owner import Owner
 
 DB_ENGINE = "django.contrib.sessions.backends.db"
 CACHED_DB_ENGINE = "django.contrib.sessions.backends.cached_db"
@@ -195,6 +196,24 @@ def _files(migrate: MigrateFrom, engine_class: type, batch_size: int) -> Source:
             engine_class(session_key=key).delete(key)
 
     return Source(len(names), batches(), delete)
+
+
+def end_old_sessions(migrate: MigrateFrom, owner: Owner, batch_size: int = 1000) -> int:
+    """Delete ``owner``'s sessions that the old engine still holds (``logout_everywhere``
+    under ``migrateFrom``: else they would be converted, logged in, at their next visit);
+    return how many. 0 for an engine that cannot be listed (see the module's docstring),
+    whose old cookies stay usable until they expire or ``migrateFrom`` is removed."""
+    try:
+        old = source(migrate, batch_size)
+    except CannotList:
+        return 0
+    ended = 0
+    for batch in old.batches:
+        keys = [key for key, session in batch if session is not None and owner.owns(session.data)]
+        if keys:
+            old.delete(keys)
+            ended += len(keys)
+    return ended
 
 
 def convert(

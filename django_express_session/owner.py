@@ -9,6 +9,7 @@ matches records with ``Owner.owns``.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -20,8 +21,6 @@ from .record import dumps
 #: Where passport keeps its data in the session, and the user under it.
 PASSPORT_KEY = "passport"
 PASSPORT_USER_KEY = "user"
-#: Every record with a user key has one of these in its JSON text (a scan's prefilter).
-USER_KEY_FRAGMENTS = (f"{dumps(SESSION_KEY)}:", f"{dumps(PASSPORT_KEY)}:")
 
 
 def django_user_id(record: Mapping[str, Any]) -> str | None:
@@ -38,6 +37,24 @@ def _passport_term(value: Any) -> str:
     # Sorted keys: a serializeUser that returns an object names one user whatever the
     # order its keys were written in (``Owner.owns`` compares dicts as equal too).
     return "p:" + json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def passport_forms(value: Any) -> tuple[Any, ...]:
+    """The ``passport.user`` values that name the user whose own value is ``value``: the
+    value itself and, for an integer id, its decimal text (node-postgres returns bigint
+    columns as strings). No other spelling names anyone (``" 1"``, ``"01"``, ``1.0``)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (value, str(value))
+    return (value,)
+
+
+def names(own_value: Any, value: Any) -> bool:
+    """Whether ``passport.user == value`` names the user whose own value is
+    ``own_value``: the one rule of the bridge, the listings and the indexes."""
+    if value is None or isinstance(value, bool):  # bool is an int in Python, never an id
+        return False
+    term = _passport_term(value)
+    return any(term == _passport_term(form) for form in passport_forms(own_value))
 
 
 def index_terms(record: Mapping[str, Any]) -> frozenset[str]:
@@ -63,29 +80,43 @@ class Owner:
     def owns(self, record: Mapping[str, Any]) -> bool:
         if self.django_id is not None and django_user_id(record) == self.django_id:
             return True
-        if self.passport is None:
-            return False
-        value = passport_user(record)
-        # bool is an int in Python, never a user id in either app.
-        return not isinstance(value, bool) and value == self.passport
+        return self.passport is not None and names(self.passport, passport_user(record))
 
     def index_terms(self) -> frozenset[str]:
         """The index entries of this user's records (see ``index_terms``)."""
-        return index_terms(
-            {SESSION_KEY: self.django_id, PASSPORT_KEY: {PASSPORT_USER_KEY: self.passport}}
+        forms = passport_forms(self.passport) if self.passport is not None else (None,)
+        return frozenset().union(
+            *(
+                index_terms({SESSION_KEY: self.django_id, PASSPORT_KEY: {PASSPORT_USER_KEY: form}})
+                for form in forms
+            )
         )
 
-    def json_fragments(self) -> list[str]:
-        """Substrings of which the JSON text of each of this user's records holds one
-        (``"_auth_user_id":"42"``, ``"user":"alice"``), as ``JSON.stringify`` and this
-        package write it (no spaces): a scan's cheap prefilter, to confirm with
-        ``owns``. An object's keys may come in any order: for one, only ``"passport":``
-        is sought."""
-        fragments = []
+    def json_patterns(self) -> list[str]:
+        """Regular expressions (in the syntax Python's ``re`` and MongoDB's ``$regex``
+        share) of which the JSON text of each of this user's records matches one,
+        however it was written: ``JSON.stringify``'s no spaces, Python's ``", "`` and
+        ``": "``, non-ASCII characters raw or as ``\\uXXXX`` escapes. A scan's cheap
+        prefilter, to confirm with ``owns``, which decides as the identity bridge does.
+        An object's keys may come in any order: for one, only ``"passport":`` is sought."""
+        patterns = []
         if self.django_id is not None:
-            fragments.append(f"{dumps(SESSION_KEY)}:{dumps(self.django_id)}")
+            patterns.append(_member(SESSION_KEY, (self.django_id,)))
         if isinstance(self.passport, (str, int, float)) and not isinstance(self.passport, bool):
-            fragments.append(f"{dumps(PASSPORT_USER_KEY)}:{dumps(self.passport)}")
+            patterns.append(_member(PASSPORT_USER_KEY, passport_forms(self.passport)))
         elif self.passport is not None and not isinstance(self.passport, bool):
-            fragments.append(f"{dumps(PASSPORT_KEY)}:")
-        return fragments
+            patterns.append(_member(PASSPORT_KEY, ()))
+        return patterns
+
+
+def _member(key: str, values: tuple[Any, ...]) -> str:
+    """``"key": value`` as a pattern, with any spacing around the colon and each value
+    in either JSON spelling (``values`` empty: any value)."""
+    texts = {text for value in values for text in (dumps(value), json.dumps(value))}
+    alternatives = "|".join(sorted(map(re.escape, texts)))
+    return re.escape(dumps(key)) + r"\s*:" + (rf"\s*(?:{alternatives})" if texts else "")
+
+
+#: The JSON text of every record with a user key matches one of these (a scan's
+#: prefilter, as ``Owner.json_patterns``).
+USER_KEY_PATTERNS = (_member(SESSION_KEY, ()), _member(PASSPORT_KEY, ()))

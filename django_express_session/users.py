@@ -21,29 +21,34 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from asgiref.sync import sync_to_async
 from django.utils.crypto import salted_hmac
 
-from . import conf, signals, tracking
+from . import conf, migration_bulk, signals, tracking
 from .core.drive import arun, run
 from .core.ops import Destroy, Plan, SessionsOf
 from .core.state import own_moment, own_of
 from .exceptions import CannotListSessions
 from .owner import Owner
-from .record import Record, expires_ms, sid_hint
+from .record import Record, expires_ms, now_ms, sid_hint
 
 if TYPE_CHECKING:
     from django.contrib.auth.base_user import AbstractBaseUser
     from django.http import HttpRequest
 
     from .session import SessionStore
+    from .stores.base import Store
 
 __all__ = [
     "CannotListSessions",
     "UserSession",
     "aend_session",
+    "aend_sessions",
     "alogout_everywhere",
     "asessions_of",
+    "end_old_sessions",
     "end_session",
+    "end_sessions",
     "logout_everywhere",
     "owner_of",
     "sessions_of",
@@ -87,7 +92,14 @@ def ref_of(sid: str) -> str:
 
 
 def _moment(ms: int | None) -> datetime | None:
-    return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    """The moment, or None where a datetime cannot show it: JavaScript dates reach
+    past year 9999 (to 8.64e15 ms), and a record may hold any number."""
+    if ms is None:
+        return None
+    try:
+        return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 def describe(sid: str, record: Record, current_sid: str | None) -> UserSession:
@@ -103,7 +115,8 @@ def describe(sid: str, record: Record, current_sid: str | None) -> UserSession:
         expires_at=_moment(expires_ms(record)),
         written_by=tracking.written_by(record, conf.get_store().metadata_keys),
         ip=text("ip"),
-        user_agent=text("userAgent"),
+        # Cut as ``track`` cuts it on write: an Express app may store any length.
+        user_agent=(agent := text("userAgent")) and agent[: tracking.USER_AGENT_LIMIT],
     )
 
 
@@ -134,22 +147,32 @@ def _listing(owner: Owner, *, thorough: bool = False) -> Plan[Any]:
         ) from error
 
 
-def _described(user: AbstractBaseUser, request: HttpRequest | None) -> Plan[Any]:
+def _described(user: AbstractBaseUser, request: HttpRequest | None, store: Store) -> Plan[Any]:
+    """The user's sessions, described; those past their absolute cap are over for the
+    user (the session layer ends them at their next read) and are not listed."""
     records = yield from _listing(owner_of(user))
-    current = _current_sid(request)
-    return _ordered([describe(sid, record, current) for sid, record in records.items()])
+    current, now = _current_sid(request), now_ms()
+    return _ordered(
+        [
+            describe(sid, record, current)
+            for sid, record in records.items()
+            if not store.past_cap(record, now)
+        ]
+    )
 
 
 def sessions_of(user: AbstractBaseUser, request: HttpRequest | None = None) -> list[UserSession]:
     """The user's live sessions, the request's own first, then the most recently seen.
     ``CannotListSessions`` on a store that cannot list them (memcached)."""
-    return run(_described(user, request), conf.get_store())
+    store = conf.get_store()
+    return run(_described(user, request, store), store)
 
 
 async def asessions_of(
     user: AbstractBaseUser, request: HttpRequest | None = None
 ) -> list[UserSession]:
-    return await arun(_described(user, request), conf.get_store())
+    store = conf.get_store()
+    return await arun(_described(user, request, store), store)
 
 
 def _kept_sid(keep: SessionStore | str | None) -> str | None:
@@ -186,8 +209,8 @@ def _ending_all(
     ended = []
     for sid, record in records.items():
         if sid != kept:
-            ended.append(describe(sid, record, current))
             yield from _ending(sid, request)
+            ended.append(describe(sid, record, current))
     return ended
 
 
@@ -199,8 +222,9 @@ def logout_everywhere(
 ) -> int:
     """End every session of ``user`` but ``keep`` (a session, or a session id); return
     how many were ended. Pass the ``request`` when it may be one of them: its session
-    then ends in this response too."""
-    return len(end_sessions(user, keep, request=request))
+    then ends in this response too. Under ``migrateFrom``, the user's sessions that the
+    old engine still holds end too, where it can list them (``end_old_sessions``)."""
+    return len(end_sessions(user, keep, request=request)) + end_old_sessions(user)
 
 
 async def alogout_everywhere(
@@ -209,7 +233,8 @@ async def alogout_everywhere(
     *,
     request: HttpRequest | None = None,
 ) -> int:
-    return len(await aend_sessions(user, keep, request=request))
+    ended = await aend_sessions(user, keep, request=request)
+    return len(ended) + await sync_to_async(end_old_sessions)(user)
 
 
 def end_sessions(
@@ -230,6 +255,15 @@ async def aend_sessions(
     request: HttpRequest | None = None,
 ) -> list[UserSession]:
     return await arun(_ending_all(user, keep, request), conf.get_store())
+
+
+def end_old_sessions(user: AbstractBaseUser) -> int:
+    """Under ``migrateFrom``, delete the user's sessions the old engine still holds
+    (else each would be converted, logged in, at its next visit), where the engine can
+    list them (``db``, ``cached_db``, ``cache`` on django-redis, ``file``); return how
+    many. 0 without ``migrateFrom``."""
+    migrate = conf.get_options().migrate_from
+    return 0 if migrate is None else migration_bulk.end_old_sessions(migrate, owner_of(user))
 
 
 def _ending_ref(user: AbstractBaseUser, ref: str, request: HttpRequest | None) -> Plan[Any]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import re
 from urllib.parse import quote, unquote
 
 import pytest
@@ -16,6 +17,7 @@ from hypothesis import strategies as st
 from django_express_session import record, signing
 from django_express_session.exceptions import CorruptRecord
 from django_express_session.http import decode_uri_component, parse_cookie_header
+from django_express_session.owner import Owner, index_terms
 from tests.helpers import NAME, SECRET, cookie_header, set_cookie
 
 fuzz = settings(
@@ -179,3 +181,37 @@ def test_no_cookie_header_is_a_500_or_a_store_write(memory_session, client, head
     assert memory_session.length() == before
     names_known = signing.session_id(parse_cookie_header(header).get(NAME), [SECRET]) == "known"
     assert response.json()["data"] == ({"v": "known"} if names_known else {})
+
+
+# -- the identity bridge's rule against the listings ---------------------------------------
+
+user_values = st.one_of(
+    st.integers(-(2**70), 2**70), st.text(max_size=8), st.sampled_from(["1", " 1", "01", "josé"])
+)
+
+
+# A user's value, and what a record may hold: that value, its text, or anything else.
+bridge_cases = user_values.flatmap(
+    lambda own: st.tuples(
+        st.just(own),
+        st.one_of(
+            st.sampled_from([own, str(own), f" {own}", f"0{own}"]),
+            user_values,
+            st.floats(allow_nan=False),
+            st.booleans(),
+        ),
+    )
+)
+
+
+@fuzz
+@given(bridge_cases)
+def test_what_the_bridge_counts_as_a_users_session_the_listings_find(case):
+    own_value, stored_value = case
+    stored = {"cookie": {}, "passport": {"user": stored_value}}
+    owner = Owner(None, own_value)
+    if not owner.owns(stored):
+        return
+    assert owner.index_terms() & index_terms(stored)
+    for written in (record.dumps(stored), json.dumps(stored), json.dumps(stored, indent=1)):
+        assert any(re.search(pattern, written) for pattern in owner.json_patterns())

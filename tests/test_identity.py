@@ -85,6 +85,8 @@ def user_of(client, path="/me") -> str | None:
         ({"serializer": "tests.identity_support.Incomplete"}, "has no from_passport()"),
         ({"field": "pk", "backend": "my.Backend"}, "is not in AUTHENTICATION_BACKENDS"),
         ("username", "['passport'] must be a dict"),
+        # Two users may share an email: one would log in as the other.
+        ({"field": "email"}, "names auth.User.email, which is not unique"),
     ],
 )
 def test_a_bad_passport_option_is_named(passport, message):
@@ -98,7 +100,7 @@ def test_good_passport_options_parse():
     assert conf.parse({"secret": "s"}).passport is None
     for passport in (
         {"field": "pk"},
-        {"field": "email"},
+        {"field": "id"},
         {"field": "username", "backend": MODEL_BACKEND},
     ):
         assert conf.parse({"secret": "s", "passport": passport}).passport is not None
@@ -149,6 +151,34 @@ def test_passport_by_pk_and_by_a_custom_serializer(bridge, alice):
     assert user_of(browser("by-dict-01")) == "alice"
     express_login(store, "by-dict-02", {"id": alice.pk, "name": "mallory"})
     assert user_of(browser("by-dict-02")) is None
+
+
+@pytest.mark.parametrize("spelling", [" {pk}", "0{pk}", "{pk}.9"])
+def test_a_passport_id_the_listings_would_not_match_logs_nobody_in(bridge, alice, spelling):
+    # The ORM coerces each of these to alice's pk; logout_everywhere, which finds
+    # sessions by the exact value, would leave such a session logged in.
+    store = bridge(field="pk")
+    text = spelling.format(pk=alice.pk)
+    value = float(text) if text.endswith(".9") else text
+    express_login(store, "coerced-01", value)
+    assert user_of(browser("coerced-01")) is None
+    assert "_auth_user_id" not in store.get("coerced-01")
+
+
+def test_an_integer_id_as_text_names_the_user_everywhere(bridge, alice):
+    # node-postgres returns a bigint column as a string: "7" names user 7 on the
+    # bridge, in the listings and in logout_everywhere alike.
+    from django_express_session import users
+
+    store = bridge(field="pk")
+    if store.name == "cache" and store.kind == "memcached":
+        pytest.skip("memcached cannot list a user's sessions")
+    express_login(store, "pk-as-text", str(alice.pk))
+    express_login(store, "pk-as-number", alice.pk)
+    assert user_of(browser("pk-as-text")) == "alice"
+    assert len(users.sessions_of(alice)) == 2
+    assert users.logout_everywhere(alice) == 2
+    assert store.get("pk-as-text") is None and store.get("pk-as-number") is None
 
 
 @pytest.mark.parametrize("who", ["nobody", "inactive"])

@@ -257,6 +257,24 @@ def test_migratesessions_needs_migrate_from(settings):
         migratesessions()
 
 
+@pytest.mark.parametrize("twin", ["sync", "async"])
+def test_logout_everywhere_ends_the_sessions_the_old_engine_still_holds(migrate_from, alice, twin):
+    from django_express_session import users
+
+    old_engine = migrate_from(FILE)
+    bob = User.objects.create_user("bob", password="looking-glass")
+    not_yet_back, bobs = old_login(old_engine, alice), old_login(old_engine, bob)
+    moved = browser(old_login(old_engine, alice))
+    assert moved.get("/whoami").content == b"alice"  # converted on this visit
+
+    logout = users.logout_everywhere if twin == "sync" else async_to_sync(users.alogout_everywhere)
+    assert logout(alice) == 2
+    assert old_engine(session_key=not_yet_back).load() == {}
+    assert browser(not_yet_back).get("/whoami").content == b"anonymous"
+    assert moved.get("/whoami").content == b"anonymous"
+    assert browser(bobs).get("/whoami").content == b"bob"
+
+
 # -- the old cookie, response by response (the middleware alone, not the test client) ----
 
 

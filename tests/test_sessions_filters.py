@@ -3,6 +3,7 @@ and ``seen_ago``."""
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -41,3 +42,20 @@ def test_seen_ago_says_just_now_within_a_minute():
     assert seen_ago(now - timedelta(seconds=20)) == "just now"
     assert seen_ago(now - timedelta(minutes=5, seconds=3)) == "5\xa0minutes ago"
     assert seen_ago(None) == ""
+
+
+def test_only_the_first_512_characters_of_a_user_agent_are_read():
+    # As ``track`` cuts what it stores; an Express app may have stored more.
+    assert device_name("x" * 600 + " Firefox/133.0") == ""
+    assert device_name("x" * 400 + " Firefox/133.0") == "Firefox"
+
+
+def test_a_hostile_user_agent_is_named_in_linear_time():
+    # 40 KB of "Version/" tokens with no "Safari/": a ".*" between the two tokens made
+    # each page that showed it take seconds (quadratic backtracking).
+    hostile = "Version/1 " * 4000
+    started = time.perf_counter()
+    for _ in range(20):
+        assert device_name(hostile) == ""
+        assert device_name(hostile[:500] + " Safari/1") == "Safari"
+    assert time.perf_counter() - started < 1.0

@@ -5,6 +5,7 @@ indexed fields with ``stringify: false``, a prefiltered scan of the JSON strings
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -151,3 +152,12 @@ def test_sessions_connect_mongo_wrote_are_found(store, stringify, mongo_uri, mon
     )
     assert set(store.sessions_of(ALICE)) == {"node-alice"}
     assert set(asyncio.run(store.asessions_of(BOB))) == {"node-bob"}
+
+
+def test_a_stored_string_is_found_however_its_json_was_spaced_or_escaped(store_mongodb, sessions):
+    as_string = MongoStore.from_options({**store_mongodb["options"], "stringify": True})
+    record = login({"passport": {"user": "josé"}})
+    expires = datetime.now(timezone.utc) + timedelta(hours=1)
+    sessions.insert_one({"_id": "spaced", "session": json.dumps(record), "expires": expires})
+    assert set(as_string.sessions_of(Owner(None, "josé"), thorough=True)) == {"spaced"}
+    as_string.close()

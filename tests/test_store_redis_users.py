@@ -5,6 +5,7 @@ sessions connect-redis wrote (found by a thorough search and by ``reindex``)."""
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -339,3 +340,20 @@ def test_the_index_prefix_can_be_set_but_not_to_the_sessions_prefix(store_redis,
     store.close()
     with pytest.raises(ImproperlyConfigured, match="indexPrefix"):
         RedisStore.from_options({**store_redis["options"], "indexPrefix": "sess:"})
+
+
+def test_a_thorough_search_finds_records_however_their_json_was_spaced_or_escaped(
+    store_redis, redis_client
+):
+    # A Python tool writes ", " and ": " and escapes non-ASCII; the identity bridge reads
+    # such a record as alice's (and josé's), so logout_everywhere must end it too.
+    store = RedisStore.from_options(store_redis["options"])
+    spaced = json.dumps(passport_login("alice"))
+    escaped = json.dumps(stored_session({"_auth_user_id": "1", "passport": {"user": "josé"}}))
+    redis_client.set("sess:spaced", spaced, ex=3600)
+    redis_client.set("sess:escaped", escaped, ex=3600)
+    assert "\\u00e9" in escaped and '"user": "alice"' in spaced
+
+    assert set(store.sessions_of(ALICE, thorough=True)) == {"spaced", "escaped"}
+    assert set(store.sessions_of(Owner(None, "josé"), thorough=True)) == {"escaped"}
+    store.close()

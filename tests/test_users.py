@@ -13,6 +13,7 @@ from django.test import AsyncClient
 
 from django_express_session import conf, signals, users
 from django_express_session.owner import Owner
+from django_express_session.record import now_ms
 from django_express_session.stores.memory import MemoryStore
 from tests.helpers import set_cookie, stored_session
 from tests.test_identity import browser, express_login, user_of
@@ -126,6 +127,32 @@ def test_expired_sessions_are_never_listed(alice):
     logged_in("alice")
     assert len(users.sessions_of(alice)) == 1
     assert users.logout_everywhere(alice) == 1
+
+
+@pytest.mark.parametrize("moment", [1e15, 1e308, -1e15])
+def test_a_moment_no_date_can_show_is_unknown_and_ends_like_any_other(alice, moment):
+    # 1e15 ms is a valid JavaScript date (year 33658) but past Python's year 9999.
+    store = conf.get_store()
+    own = {"createdAt": moment, "lastSeenAt": moment, "startedAt": moment}
+    store.set(
+        "far-alice", stored_session({"_auth_user_id": str(alice.pk), "djangoExpressSession": own})
+    )
+    logged_in("alice")
+    listed = {s.hint: s for s in users.sessions_of(alice)}
+    far = next(s for s in listed.values() if s.last_seen_at is None and s.created_at is None)
+    assert far.user_agent is None
+    assert users.logout_everywhere(alice) == 2
+    assert store.get("far-alice") is None
+
+
+def test_a_long_user_agent_is_cut_when_read(alice):
+    store = conf.get_store()
+    own = {"createdAt": 1, "userAgent": "A" * 40_000}
+    store.set(
+        "long-agent", stored_session({"_auth_user_id": str(alice.pk), "djangoExpressSession": own})
+    )
+    (listed,) = users.sessions_of(alice)
+    assert listed.user_agent == "A" * 512
 
 
 # -- the request's own session ----------------------------------------------------------
@@ -267,6 +294,17 @@ def test_the_command_dry_run_ends_nothing_and_keep_keeps(alice):
     assert user_of(laptop) == "alice" and user_of(phone) is None
 
 
+def test_the_command_prints_no_terminal_escape_from_a_record(alice):
+    store = conf.get_store()
+    own = {"createdAt": 1, "userAgent": "Evil\x1b[2J\x1b]0;owned\x07\x9b"}
+    store.set(
+        "escapes", stored_session({"_auth_user_id": str(alice.pk), "djangoExpressSession": own})
+    )
+    output = command("logout_everywhere", "alice", "--dry-run")
+    assert "Evil\\x1b[2J\\x1b]0;owned\\x07\\x9b" in output
+    assert not any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in output.replace("\n", ""))
+
+
 def test_the_command_refuses_an_unknown_user(alice):
     logged_in("alice")
     with pytest.raises(CommandError, match="No user has username 'alicia': no session ended"):
@@ -316,3 +354,17 @@ def test_reindexsessions_shows_progress_on_a_terminal(settings):
         "1,500 index entries would be fixed.\n"
     )
     assert command("reindexsessions") == "1,500 index entries fixed.\n"  # no tty: no bar
+
+
+def test_a_session_past_its_absolute_cap_is_not_listed_but_is_ended(settings, alice):
+    # The session layer ends it at its next read, but an Express app without the cap
+    # would keep serving it: logout_everywhere deletes it.
+    settings.EXPRESS_SESSION = {**settings.EXPRESS_SESSION, "absoluteMaxAge": 60_000}
+    store = conf.get_store()
+    own = {"startedAt": now_ms() - 120_000}
+    capped = stored_session({"_auth_user_id": str(alice.pk), "djangoExpressSession": own})
+    store.set("capped-alice", capped)
+    logged_in("alice")
+    assert len(users.sessions_of(alice)) == 1
+    assert users.logout_everywhere(alice) == 2
+    assert "capped-alice" not in store.all()

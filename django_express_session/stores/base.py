@@ -226,17 +226,15 @@ class Store:
         return self.owned_live(owner, self.all().items())
 
     def owned_live(self, owner: Owner, records: Iterable[tuple[str, Record]]) -> dict[str, Record]:
-        """The records of ``records`` that ``owner`` is logged in to and that have not
-        reached their absolute cap (a store's own expiry does not know the cap, and
-        Node may have touched a record past it; the session layer ends it at its next
-        read)."""
-        now = now_ms()
-        owned = {}
-        for sid, record in records:
-            cap = self.cap_of(record)
-            if owner.owns(record) and (cap is None or cap > now):
-                owned[sid] = record
-        return owned
+        """The records of ``records`` that ``owner`` is logged in to, those past their
+        absolute cap included: the session layer ends such a record at its next read,
+        but an Express app without the cap would still serve it, so ``logout_everywhere``
+        must find it (the listings leave it out: ``past_cap``)."""
+        return {sid: record for sid, record in records if owner.owns(record)}
+
+    def past_cap(self, session: Record, now: int) -> bool:
+        """Whether ``session`` has reached its absolute cap at ``now`` (epoch ms)."""
+        return self.lifetime.past_cap(session, now)
 
     def reindex(self, *, dry_run: bool = False, progress: Progress | None = None) -> int | None:
         """Rebuild the per-user index from the records (``manage.py reindexsessions``);

@@ -32,7 +32,6 @@ code, on the running loop's ``AsyncMongoClient`` (one per event loop, ``resource
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
@@ -46,7 +45,7 @@ from django.utils.module_loading import import_string
 from ..core.lifetime import seconds_to_ms
 from ..core.ops import Op, Plan
 from ..exceptions import CreateError
-from ..owner import PASSPORT_KEY, PASSPORT_USER_KEY, Owner
+from ..owner import PASSPORT_KEY, PASSPORT_USER_KEY, Owner, passport_forms
 from ..record import Record, format_js_date, to_epoch_ms
 from ..validation import (
     StoreOptions,
@@ -114,13 +113,14 @@ def live(sid: str, now: datetime) -> dict[str, Any]:
     return {"_id": sid, **unexpired(now)}
 
 
-def _user_keys(owner: Owner) -> list[tuple[str, Any]]:
-    """(field, value) of each key the owner's records carry, the field's in USER_FIELDS."""
+def _user_keys(owner: Owner) -> list[tuple[str, tuple[Any, ...]]]:
+    """(field, values) of each key the owner's records carry, the field's in USER_FIELDS
+    (a passport id in each of its forms, ``owner.passport_forms``)."""
     keys = []
     if owner.django_id is not None:
-        keys.append((USER_FIELDS[0], owner.django_id))
+        keys.append((USER_FIELDS[0], (owner.django_id,)))
     if owner.passport is not None and not isinstance(owner.passport, bool):
-        keys.append((USER_FIELDS[1], owner.passport))
+        keys.append((USER_FIELDS[1], passport_forms(owner.passport)))
     return keys
 
 
@@ -131,12 +131,10 @@ def owner_filter(owner: Owner, now: datetime, *, indexed: bool, scanned: bool) -
     keys = _user_keys(owner)
     clauses: list[dict[str, Any]] = []
     if indexed:
-        # $eq: a value is matched as it is, never read as a query operator.
-        clauses += [{field: {"$eq": value}} for field, value in keys]
+        # $in: each value is matched as it is, never read as a query operator.
+        clauses += [{field: {"$in": list(values)}} for field, values in keys]
     if scanned:
-        clauses += [
-            {"session": {"$regex": re.escape(fragment)}} for fragment in owner.json_fragments()
-        ]
+        clauses += [{"session": {"$regex": pattern}} for pattern in owner.json_patterns()]
     if not clauses:
         return None
     return {"$and": [{"$or": clauses}, unexpired(now)]}

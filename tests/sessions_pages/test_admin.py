@@ -3,6 +3,7 @@ session" and "end all sessions" buttons, and the list across users (test client)
 
 from __future__ import annotations
 
+import importlib
 from functools import partial
 from importlib import import_module
 
@@ -12,12 +13,14 @@ from django.contrib.auth import admin as auth_admin
 from django.contrib.auth.models import Permission, User
 from django.template.loader import render_to_string
 from django.test import Client
+from django.urls import clear_url_caches
 
 from django_express_session import users
 from django_express_session.admin import (
     UserSessionsAdminMixin,
     register_user_admin,
 )
+from tests.sessions_pages import urls as sessions_pages_urls
 from tests.sessions_pages.support import (
     PASSWORD,
     URLS,
@@ -260,3 +263,49 @@ def test_the_section_renders_nothing_without_the_mixins_context():
     # As on an add page, which a user admin without add_form_template renders with the
     # mixin's change_form_template.
     assert render_to_string("django_express_session/admin/user_sessions.html").strip() == ""
+
+
+@pytest.fixture
+def admin_hiding_superusers():
+    """A project's user admin that shows staff no superuser and lets them view only
+    themselves and users without staff status."""
+    registered = admin.site.get_model_admin(User)
+
+    class ScopedUserAdmin(UserSessionsAdminMixin, auth_admin.UserAdmin):
+        def get_queryset(self, request):
+            return super().get_queryset(request).filter(is_superuser=False)
+
+        def has_view_permission(self, request, obj=None):
+            allowed = super().has_view_permission(request, obj)
+            return allowed and (obj is None or not obj.is_staff or obj == request.user)
+
+    def register(admin_class):
+        # The admin's URLs are bound to the ModelAdmin instance when the URLconf is
+        # built: build it anew around each registration.
+        admin.site.unregister(User)
+        admin.site.register(User, admin_class)
+        importlib.reload(sessions_pages_urls)
+        clear_url_caches()
+
+    register(ScopedUserAdmin)
+    yield
+    register(type(registered))
+
+
+def test_the_sessions_list_shows_only_users_the_user_admin_shows(
+    root, alice, admin_hiding_superusers
+):
+    staff("helper", "view_user")
+    staff("colleague", "view_user")
+    phone, boss, colleague = logged_in("alice"), logged_in("root"), logged_in("colleague")
+    viewer = logged_in("helper")
+    page = sessions_list(viewer)
+    assert sid_of(phone)[:6] in page
+    assert sid_of(boss)[:6] not in page  # not in get_queryset
+    assert sid_of(colleague)[:6] not in page  # no view permission on that row
+    assert "2 sessions" in page  # alice's and the helper's own
+    for query in ({"q": "root"}, {"q": "coll"}):
+        assert sid_of(boss)[:6] not in sessions_list(viewer, **query)
+        assert sid_of(colleague)[:6] not in sessions_list(viewer, **query)
+    root_user = User.objects.get(username="root")
+    assert viewer.get("/admin/auth/user/sessions/", {"user": root_user.pk}).status_code == 404

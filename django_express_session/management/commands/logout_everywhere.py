@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from ... import users
+from ..printable import printable
 
 
 class Command(BaseCommand):
@@ -46,9 +47,12 @@ class Command(BaseCommand):
             raise CommandError(str(error)) from None
         verb = "would be ended" if dry_run else "ended"
         plural = "" if len(sessions) == 1 else "s"
-        self.stdout.write(f"{len(sessions):,} session{plural} of {username} {verb}.")
+        self.stdout.write(printable(f"{len(sessions):,} session{plural} of {username} {verb}."))
         for session in sessions:
-            self.stdout.write("  " + describe(session))
+            self.stdout.write(printable("  " + describe(session)))
+        if not dry_run and (old := users.end_old_sessions(user)):
+            plural = "" if old == 1 else "s"
+            self.stdout.write(f"{old:,} session{plural} the old engine (migrateFrom) held ended.")
 
 
 def describe(session: users.UserSession) -> str:

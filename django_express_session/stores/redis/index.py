@@ -5,13 +5,14 @@ rebuilt by ``reindex`` (``SCAN``)."""
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from functools import partial
 from typing import Any
 
 from ...core.ops import Plan, Versioned
 from ...exceptions import CorruptRecord
-from ...owner import USER_KEY_FRAGMENTS, Owner, index_terms
+from ...owner import USER_KEY_PATTERNS, Owner, index_terms
 from ...record import Record, expires_ms, loads, original_max_age
 from ..base import Progress
 from .clients import Call, Client, ClientCall, Connection, InThread
@@ -167,15 +168,15 @@ class UserIndex:
             found.update((yield InThread(partial(self._unindexed, owner, found))))
         return self.owned_live(owner, found.items())
 
-    def _scanned(self, client: Client, fragments: Iterable[str]) -> Iterator[dict[str, Record]]:
+    def _scanned(self, client: Client, patterns: Iterable[str]) -> Iterator[dict[str, Record]]:
         """By ``SCAN`` batch (one MGET each; one per slot on a cluster), the readable
-        sessions whose JSON text holds one of ``fragments``: only those are parsed, and
+        sessions whose JSON text matches one of ``patterns``: only those are parsed, and
         a record that cannot be decoded belongs to no one."""
-        wanted = [fragment.encode() for fragment in fragments]
+        wanted = re.compile("|".join(patterns).encode())
         for keys in self._scan_batches(client):
             batch = {}
             for key, value in zip(keys, _many_gets(client, keys), strict=True):
-                if value is None or not any(part in _bytes(value) for part in wanted):
+                if value is None or not wanted.search(_bytes(value)):
                     continue  # expired since the scan, or no one's we look for
                 with contextlib.suppress(CorruptRecord):
                     batch[_text(key)[len(self.options.prefix) :]] = loads(value)
@@ -199,7 +200,7 @@ class UserIndex:
         on the way, so the next plain ``sessions_of`` lists them."""
         client, found = self.redis, {}
         mine = frozenset(self.index_key(term) for term in owner.index_terms())
-        for batch in self._scanned(client, owner.json_fragments()):
+        for batch in self._scanned(client, owner.json_patterns()):
             sets = {}
             for sid, record in batch.items():
                 keys = self._index_keys(record) & mine
@@ -216,7 +217,7 @@ class UserIndex:
         is gone or another's. Returns how many entries were added and removed; with
         ``dry_run``, how many would be. ``progress`` gets the running count."""
         client, changed = self.redis, 0
-        for batch in self._scanned(client, USER_KEY_FRAGMENTS):
+        for batch in self._scanned(client, USER_KEY_PATTERNS):
             sets = {
                 sid: keys for sid, record in batch.items() if (keys := self._index_keys(record))
             }
