@@ -2,8 +2,9 @@
 
 Each is used because no public API says the same thing; each has a test in
 ``tests/test_compat.py`` that fails loudly on a release that changes it. (Django's
-``_TestState``, once read to detect a test run, is no longer needed: the package's
-test support says so itself, ``testing.stock.enable``.)
+``_TestState``, once read to detect a test run, and the test client's CSRF exemption
+flag, once read to tell its requests, are no longer needed: the package's test support
+says so itself and marks the test client's requests, ``testing.stock``.)
 """
 
 from __future__ import annotations
@@ -14,15 +15,6 @@ from types import CodeType
 from typing import Any
 
 from django.contrib.sessions.backends.base import SessionBase
-from django.http import HttpRequest
-
-
-def made_by_test_client(request: HttpRequest) -> bool:
-    """The request object was built in-process by ``django.test.Client`` or
-    ``AsyncClient``: their handler marks every request it makes with
-    ``_dont_enforce_csrf_checks`` (Django's CSRF middleware reads it for the same
-    purpose); a request that came over HTTP never has it."""
-    return hasattr(request, "_dont_enforce_csrf_checks")
 
 
 def calling_code(depth: int) -> CodeType:

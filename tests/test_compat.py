@@ -12,26 +12,8 @@ from django.contrib.sessions.backends.base import SessionBase
 from django.core.handlers.asgi import ASGIHandler
 from django.core.handlers.wsgi import WSGIHandler
 from django.http import HttpResponse
-from django.test import Client, RequestFactory
 
 from django_express_session import compat
-
-
-def test_the_test_clients_requests_carry_the_csrf_exemption_flag(settings):
-    seen = []
-
-    def view(request):
-        seen.append(compat.made_by_test_client(request))
-        return HttpResponse()
-
-    settings.ROOT_URLCONF = __name__
-    urlpatterns.append(_path("flag", view))
-    try:
-        Client().get("/flag")
-    finally:
-        urlpatterns.pop()
-    assert seen == [True]
-    assert not compat.made_by_test_client(RequestFactory().get("/flag"))
 
 
 def test_get_user_flushes_the_session_itself_when_the_password_hash_fails():

@@ -13,17 +13,23 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from wsgiref.util import setup_testing_defaults
 
 import pytest
+from asgiref.sync import async_to_sync
+from django.core.handlers.wsgi import WSGIHandler
 from django.http import HttpResponse
+from django.test import AsyncClient, RequestFactory
 from django.test import Client as DjangoClient
-from django.test import RequestFactory
+from django.urls import path
 
-from django_express_session.compat import made_by_test_client
 from django_express_session.middleware import SessionMiddleware
 from django_express_session.testing import stock
 from tests.helpers import SECRET
 from tests.test_pytest_plugin import SAMPLE_SETTINGS
+
+#: This module's own views, added by the tests that need one.
+urlpatterns: list = []
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -228,13 +234,13 @@ def test_the_stock_clients_raw_cookie_logs_it_in(logged_in_sid):
 def test_a_request_not_made_by_the_test_client_gets_no_raw_cookie_treatment(logged_in_sid):
     request = RequestFactory().get("/whoami", HTTP_COOKIE=f"sessionid={logged_in_sid}")
 
-    assert not made_by_test_client(request)
+    assert not stock.made_by_test_client(request)
     assert whoami(request) == b"anonymous"
 
 
 def test_without_the_packages_test_support_no_request_gets_it(logged_in_sid):
     request = RequestFactory().get("/whoami", HTTP_COOKIE=f"sessionid={logged_in_sid}")
-    request._dont_enforce_csrf_checks = True  # as the test client marks its requests
+    request.META[stock.MARK] = True  # as the test support marks the test client's requests
     assert whoami(request) == b"alice"
 
     stock.disable()  # as in a server process: neither pytest nor manage.py test enabled it
@@ -243,3 +249,47 @@ def test_without_the_packages_test_support_no_request_gets_it(logged_in_sid):
         assert whoami(request) == b"anonymous"
     finally:
         stock.enable()
+
+
+def test_the_test_clients_requests_are_marked_sync_and_async(settings):
+    seen = []
+
+    def view(request):
+        seen.append(stock.made_by_test_client(request))
+        return HttpResponse()
+
+    settings.ROOT_URLCONF = __name__
+    urlpatterns.append(path("marked", view))
+    try:
+        DjangoClient().get("/marked")
+        async_to_sync(AsyncClient().get)("/marked")
+    finally:
+        urlpatterns.pop()
+    assert seen == [True, True]
+
+
+def exempt_from_csrf(get_response):
+    """What API projects do: every request exempt from Django's CSRF checks."""
+
+    def middleware(request):
+        request._dont_enforce_csrf_checks = True
+        return get_response(request)
+
+    return middleware
+
+
+def test_a_real_http_request_is_never_the_test_client_even_when_csrf_exempt(
+    settings, logged_in_sid
+):
+    # A server calls WSGIHandler with its own environ; the stock cookie is ignored even
+    # though the test support is on in this process and a middleware sets the flag
+    # Django's test client also sets.
+    settings.MIDDLEWARE = [f"{__name__}.exempt_from_csrf", *settings.MIDDLEWARE]
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/whoami"}
+    setup_testing_defaults(environ)
+    environ["HTTP_COOKIE"] = f"sessionid={logged_in_sid}"
+    answer = []
+    body = WSGIHandler()(environ, lambda status, headers: answer.append(status))
+    assert stock.enabled()
+    assert answer == ["200 OK"]
+    assert b"".join(body) == b"anonymous"

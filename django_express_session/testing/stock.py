@@ -9,9 +9,12 @@ when both of these hold, neither of which an HTTP request can bring about:
 * the package's test support enabled it in this process (``enable()``): its pytest
   plugin does, for every pytest run, and so does its ``manage.py test``; no server
   process does;
-* the request object was built in-process by Django's test client handler (it marks
-  every request it makes with ``_dont_enforce_csrf_checks``, which Django's CSRF
-  middleware reads for the same purpose: ``compat.made_by_test_client``).
+* the request was made in-process by Django's test client: its handler
+  (``ClientHandler``, ``AsyncClientHandler``) sends ``request_started`` with itself as the
+  sender and the request's WSGI environ or ASGI scope, and ``enable()``'s receiver marks
+  that environ or scope (``MARK``). No server sends the signal from those handlers, and no
+  header can set the key (headers become ``HTTP_*`` keys). The CSRF exemption flag the
+  handler also sets is no proof: a project's own middleware may set it on real requests.
 
 For such a request the raw cookie is tried after the signed one, and the response keeps
 it in step with the session (set to the id whenever the signed cookie is set, removed
@@ -23,14 +26,35 @@ serves real HTTP requests: they get no such treatment.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
-from django.http import HttpResponseBase
+from django.core.signals import request_started
+from django.http import HttpRequest, HttpResponseBase
+from django.test.client import AsyncClientHandler, ClientHandler
 
 from .. import opening
-from ..compat import made_by_test_client
 from ..core.decide import Decision
 from ..session import SessionStore
+
+#: The key ``enable()``'s receiver sets in the environ or scope of a request Django's test
+#: client makes.
+MARK = "django_express_session.test_client"
+
+
+def _mark_test_client_request(sender: Any, **kwargs: Any) -> None:
+    """``request_started``: mark the request of a test client handler."""
+    if isinstance(sender, type) and issubclass(sender, (ClientHandler, AsyncClientHandler)):
+        target = kwargs.get("environ") if kwargs.get("environ") is not None else kwargs.get("scope")
+        if isinstance(target, dict):
+            target[MARK] = True
+
+
+def made_by_test_client(request: HttpRequest) -> bool:
+    """The request came from Django's test client, as ``enable()``'s receiver marked it
+    (a WSGI request's ``META`` is its environ; an ASGI request keeps its ``scope``)."""
+    scope = getattr(request, "scope", None)
+    return request.META.get(MARK) is True or (isinstance(scope, dict) and scope.get(MARK) is True)
 
 
 @dataclass(frozen=True)
@@ -69,11 +93,13 @@ OPENER = StockTestClient()
 
 def enable() -> None:
     """Honour the stock client's cookie in this process (the package's test support)."""
+    request_started.connect(_mark_test_client_request, dispatch_uid=MARK)
     opening.install_test_opener(OPENER)
 
 
 def disable() -> None:
     opening.remove_test_opener(OPENER)
+    request_started.disconnect(dispatch_uid=MARK)
 
 
 def enabled() -> bool:
