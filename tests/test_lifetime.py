@@ -127,6 +127,22 @@ def test_a_session_read_past_its_cap_is_destroyed_cleared_and_logged(client, lif
     assert not any(sid in message for message in messages)
 
 
+# 1e15 ms is a JavaScript date (year 33658) past Python's; 1e308 no date at all; a
+# start an hour ahead would push the cap an hour later.
+@pytest.mark.parametrize("started", [1e15, 1e308, -1e15, "future"])
+def test_a_start_no_cap_can_be_counted_from_ends_the_session(client, lifetime, started):
+    store = lifetime(absoluteMaxAge=CAP_MS, rolling=True, cookie={"maxAge": 60_000})
+    sid = "started-out-of-range-0123456789ab"
+    start = now_ms() + 3_600_000 if started == "future" else started
+    store.create(sid, {**stored_session({"v": "x"}), OWN_KEY: {"startedAt": start}})
+
+    response = client.get("/read", HTTP_COOKIE=cookie_header(sid))
+
+    assert response.status_code == 200
+    assert response.json()["data"] == {}
+    assert store.get(sid) is None
+
+
 def test_a_browser_session_cookie_gets_the_cap_as_its_expiry(client, lifetime):
     store = lifetime(absoluteMaxAge=60_000)
     sid = start(client)

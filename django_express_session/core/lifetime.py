@@ -75,6 +75,22 @@ def past_cap(cap: int | None, now: int) -> bool:
     return cap is not None and now >= cap
 
 
+#: The moments a ``datetime`` can show (0001-01-01 to 9999-12-31T23:59:59.999Z), in ms.
+EARLIEST_MS = -62_135_596_800_000
+LATEST_MS = 253_402_300_799_999
+#: How far ahead of this server's clock a start may be: another server's clock (the
+#: Express app's) may run a little ahead.
+CLOCK_SKEW_MS = 300_000
+
+
+def start_refused(started: int | None, now: int) -> bool:
+    """A start the cap cannot be measured from: no moment a date can show (a JavaScript
+    date reaches 8.64e15 ms, a stored number anything), or later than now. Counting the
+    cap from it would end the session never, or fail; the session ends instead, the safe
+    side for a cap."""
+    return started is not None and not EARLIEST_MS <= started <= now + CLOCK_SKEW_MS
+
+
 def capped(expires_at: int | None, cap: int | None) -> int | None:
     """An expiry that never runs past the cap; a browser-session cookie (None) gets the
     cap itself, so the browser forgets the cookie when the server does."""
@@ -146,7 +162,13 @@ class Lifetime:
         return cap_at(started_at(record), self.absolute_max_age_ms)
 
     def past_cap(self, record: Mapping[str, Any], now: int) -> bool:
-        return past_cap(self.cap_of(record), now)
+        """The record's session has reached its cap, or its start is refused."""
+        if self.absolute_max_age_ms is None:
+            return False
+        started = started_at(record)
+        return start_refused(started, now) or past_cap(
+            cap_at(started, self.absolute_max_age_ms), now
+        )
 
     def capped(self, expires_at: int | None, record: Mapping[str, Any]) -> int | None:
         """A record's expiry, never past its cap."""
