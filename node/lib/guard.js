@@ -114,6 +114,19 @@ function moment (own, key) {
   return typeof value === 'number' && Number.isFinite(value) ? Math.trunc(value) : null
 }
 
+// The moments a Django datetime can show (years 1 to 9999), in ms, and how far ahead of
+// this server's clock a start may be (another server's clock may run a little ahead).
+const EARLIEST_MS = -62135596800000
+const LATEST_MS = 253402300799999
+const CLOCK_SKEW_MS = 300000
+
+// A start the cap cannot be counted from (beyond what Django's dates show, or ahead of
+// now): the session ends, the safe side for a cap, as on Django.
+function startRefused (session, now) {
+  const started = moment(ownOf(session), 'startedAt')
+  return started !== null && !(started >= EARLIEST_MS && started <= Math.min(LATEST_MS, now + CLOCK_SKEW_MS))
+}
+
 function capOf (session, config) {
   const started = moment(ownOf(session), 'startedAt')
   return config.absoluteMaxAge === null || started === null ? null : started + config.absoluteMaxAge
@@ -381,7 +394,8 @@ function guard (options) {
     })
     let written = namedByCookie(req) ? snapshot() : null
     const cap = capOf(req.session, config)
-    if (cap !== null && Date.now() >= cap) {
+    const now = Date.now()
+    if (cap !== null && (now >= cap || startRefused(req.session, now))) {
       await endSession(req, config) // whatever touched it meanwhile, the session is over
     } else if (config.absoluteMaxAge !== null && cap === null && written !== null) {
       // A session made where the cap was not kept: its clock starts now, as on Django.

@@ -212,6 +212,20 @@ describe('guard: the absolute cap', () => {
     } finally { app.close() }
   })
 
+  for (const [name, start] of [['past the dates Django shows', () => 1e15], ['an hour ahead', () => Date.now() + 3_600_000]]) {
+    it(`ends a session whose start is ${name}, as Django does`, async () => {
+      const app = await startApp({ guardOptions: { absoluteMaxAge: 60_000 } })
+      try {
+        const browser = new Browser(app)
+        const id = await rewritten(app, browser, (record) => { record[OWN].startedAt = start() })
+        const after = await browser.get('/session')
+        assert.notEqual(after.id, id)
+        assert.equal(after.data.color, undefined)
+        assert.equal(await app.store.record(id), null)
+      } finally { app.close() }
+    })
+  }
+
   it('starts the clock of a stored session that has none (made where no cap was kept)', async () => {
     const app = await startApp({ guardOptions: { absoluteMaxAge: 60_000 } })
     try {
