@@ -1,6 +1,6 @@
 // connect-redis (node-redis 4/5 client or cluster, ioredis client or cluster): the
 // record is a string key `prefix + sid` with connect-redis's TTL. The compare-and-set
-// and the per-user index are the Django store's (django_express_session/stores/redis.py):
+// and the per-user index are the Django store's (django_express_session/stores/redis/):
 // the same Lua scripts and keys, so both apps lock and list alike.
 'use strict'
 
