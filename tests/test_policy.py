@@ -130,7 +130,7 @@ def test_secrets_match_when_the_first_signing_secrets_are_equal(settings, store_
 
 
 def test_a_setting_the_express_app_leaves_out_is_not_compared(settings, store_file):
-    settings.EXPRESS_SESSION = {**OPTIONS, "store": store_file, "passport": {"field": "email"}}
+    settings.EXPRESS_SESSION = {**OPTIONS, "store": store_file, "passport": {"field": "pk"}}
     from django_express_session import conf
 
     store = conf.get_store()
