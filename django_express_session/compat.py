@@ -1,4 +1,4 @@
-"""The private APIs of Django and Python this package relies on, in one place.
+"""The private APIs of Django, Python and redis-py this package relies on, in one place.
 
 Each is used because no public API says the same thing; each has a test in
 ``tests/test_compat.py`` that fails loudly on a release that changes it. (Django's
@@ -52,3 +52,23 @@ def put_set_cookie_line(cookies: SimpleCookie, name: str, value: str, line: str)
     """Put ``line`` in ``cookies`` as the ``Set-Cookie`` of ``name`` (as the morsel
     itself: ``SimpleCookie.__setitem__`` would build a morsel of its own)."""
     dict.__setitem__(cookies, name, SetCookieLine(name, value, line))
+
+
+def locmem_keys(cache: Any) -> list[str]:
+    """Every key a ``LocMemCache`` holds (as made by ``make_key``): Django has no public
+    API for it, so its private ``_lock`` and ``_cache`` are read."""
+    with cache._lock:
+        return list(cache._cache)
+
+
+def file_engine_storage_path(engine_class: type) -> str:
+    """The directory of Django's ``file`` session engine, as the engine resolved it
+    (``SESSION_FILE_PATH``, else the temporary directory): its private
+    ``_get_storage_path``."""
+    return engine_class._get_storage_path()
+
+
+def cluster_requires_full_coverage(client: Any) -> bool:
+    """A redis-py ``RedisCluster``'s ``require_full_coverage``, which it keeps only in
+    its nodes manager's private ``_require_full_coverage``."""
+    return client.nodes_manager._require_full_coverage

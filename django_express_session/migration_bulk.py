@@ -37,6 +37,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from . import conf
+from .compat import file_engine_storage_path
 from .exceptions import CreateError
 from .migration import MigrateFrom, OldSession, build_record, derive_sid, take
 from .owner import Owner
@@ -179,7 +180,7 @@ def _cache(engine_class: type, batch_size: int) -> Source:
 
 
 def _files(migrate: MigrateFrom, engine_class: type, batch_size: int) -> Source:
-    directory = engine_class._get_storage_path()  # SESSION_FILE_PATH, as the engine read it
+    directory = file_engine_storage_path(engine_class)
     prefix = settings.SESSION_COOKIE_NAME
     names = sorted(name for name in os.listdir(directory) if name.startswith(prefix))
 

@@ -1,17 +1,22 @@
-"""Each private API of Django and Python that ``compat`` relies on, pinned: a release that
+"""Each private API of Django, Python and redis-py that ``compat`` relies on, pinned: a release that
 changes one fails here, by name, instead of somewhere downstream."""
 
 from __future__ import annotations
 
 import inspect
 import sys
+import uuid
 from http.cookies import SimpleCookie
 
+import pytest
 from django.contrib import auth
 from django.contrib.sessions.backends.base import SessionBase
+from django.contrib.sessions.backends.file import SessionStore as FileSession
+from django.core.cache.backends.locmem import LocMemCache
 from django.core.handlers.asgi import ASGIHandler
 from django.core.handlers.wsgi import WSGIHandler
 from django.http import HttpResponse
+from redis.cluster import RedisCluster
 
 from django_express_session import compat
 
@@ -68,3 +73,29 @@ def _path(route, view):
 
 
 urlpatterns: list = []
+
+
+def test_locmem_keys_reads_django_s_private_names():
+    # Else the cache store's all() and clear() would silently find nothing.
+    cache = LocMemCache(str(uuid.uuid4()), {})
+    cache.set("a", 1)
+    assert hasattr(cache, "_lock") and hasattr(cache, "_cache")
+    assert compat.locmem_keys(cache) == [cache.make_key("a")]
+
+
+def test_the_file_engines_directory_is_the_one_it_resolves(settings, tmp_path, monkeypatch):
+    # migratesessions and logout_everywhere list the old file engine's sessions there.
+    monkeypatch.delattr(FileSession, "_storage_path", raising=False)
+    settings.SESSION_FILE_PATH = str(tmp_path)
+    assert compat.file_engine_storage_path(FileSession) == str(tmp_path)
+
+
+@pytest.mark.parametrize("coverage", [True, False])
+def test_a_clusters_full_coverage_setting_is_read_back(redis_cluster_client, coverage):
+    # A client object given to the Redis store is copied for asyncio with this setting.
+    node = redis_cluster_client.get_default_node()
+    client = RedisCluster(host=node.host, port=node.port, require_full_coverage=coverage)
+    try:
+        assert compat.cluster_requires_full_coverage(client) is coverage
+    finally:
+        client.close()

@@ -849,21 +849,6 @@ def test_a_pickle_planted_in_memcached_is_never_unpickled(
     assert not marker.exists()
 
 
-def test_locmem_keys_still_finds_django_s_private_names():
-    """``locmem_keys`` is the one reader of LocMemCache's ``_lock``/``_cache``: if Django
-    renames them this fails, instead of the store's all()/clear() silently finding nothing."""
-    import uuid
-
-    from django.core.cache.backends.locmem import LocMemCache
-
-    from django_express_session.stores.cache import locmem_keys
-
-    cache = LocMemCache(str(uuid.uuid4()), {})
-    cache.set("a", 1)
-    assert hasattr(cache, "_lock") and hasattr(cache, "_cache")
-    assert locmem_keys(cache) == [cache.make_key("a")]
-
-
 def test_the_store_reads_no_private_name_of_django_s_memcached_client(settings, monkeypatch):
     from django.core.cache.backends.memcached import PyMemcacheCache
 

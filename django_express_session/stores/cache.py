@@ -57,6 +57,7 @@ from django.core.cache import caches
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
+from ..compat import locmem_keys
 from ..exceptions import CorruptRecord, CreateError
 from ..owner import Owner
 from ..record import Record, dumps, expires_ms, loads, now_ms
@@ -574,11 +575,3 @@ class _CacheItems(_Items):
         head = probe[: -len(marker)]
         made = [key for key in locmem_keys(cache) if key.startswith(head)]
         return iter(key[len(head) - len(prefix) :] for key in made)
-
-
-def locmem_keys(cache: Any) -> list[str]:
-    """Every key a ``LocMemCache`` holds (as made by ``make_key``). Django has no public
-    API for it: this is the one place that reads its private ``_lock`` and ``_cache``;
-    a test fails loudly if they change."""
-    with cache._lock:
-        return list(cache._cache)

@@ -33,6 +33,7 @@ except ImportError as error:  # pragma: no cover - depends on the installed extr
         "pip install 'django-express-session[redis]'"
     ) from error
 
+from ...compat import cluster_requires_full_coverage
 from ...core.ops import Op
 from ...validation import option_error
 
@@ -323,7 +324,7 @@ class RedisClients:
         return {
             **_settings_for(connection_class, kwargs),
             **_settings_for(client_class, kwargs),
-            "require_full_coverage": client.nodes_manager._require_full_coverage,
+            "require_full_coverage": cluster_requires_full_coverage(client),
             "address_remap": client.nodes_manager.address_remap,
         }
 
