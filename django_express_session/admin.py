@@ -42,7 +42,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from . import conf, users
-from .owner import django_user_id, names, passport_user
+from .owner import django_user_id, passport_user
 from .record import now_ms
 
 if TYPE_CHECKING:
@@ -315,7 +315,7 @@ def _owners(users_shown: QuerySet, records: dict[str, Any]) -> dict[str, Any]:
             value = passport_user(record)
             if sid not in owners and value is not None:
                 user = passport.serializer.from_passport(value)
-                if user is not None and names(passport.serializer.to_passport(user), value):
+                if user is not None and passport.names(user, value):
                     bridged[sid] = user
         shown = set(
             users_shown.filter(pk__in={u.pk for u in bridged.values()}).values_list("pk", flat=True)

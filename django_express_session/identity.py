@@ -127,6 +127,11 @@ class PassportOptions:
     def backend_path(self) -> str:
         return self.backend or settings.AUTHENTICATION_BACKENDS[0]
 
+    def names(self, user: Any, value: Any) -> bool:
+        """Whether ``passport.user == value`` is ``user``'s own value (``owner.names``:
+        the rule the bridge, the listings and the indexes share)."""
+        return names(self.serializer.to_passport(user), value)
+
 
 _PASSPORT_KEYS = {"field", "serializer", "backend"}
 
@@ -215,7 +220,7 @@ def resolve(step: Step, options: PassportOptions) -> tuple[Any, str]:
     user = options.serializer.from_passport(step.value)
     if user is None:
         return None, "no such user, or more than one"
-    if not names(options.serializer.to_passport(user), step.value):
+    if not options.names(user, step.value):
         # The ORM coerces (" 1", "01" and 1.9 all find pk 1), the listings and indexes
         # that logout_everywhere ends sessions by do not: one rule for both.
         return None, f"not the user's own value {options.serializer.to_passport(user)!r}"
