@@ -1,31 +1,10 @@
 'use strict'
 
-const { share } = require('./lib/share')
-const { SessionConflictError, SessionExistsError } = require('./lib/errors')
-const { guard, sessionAuthHash } = require('./lib/guard')
-const { verifyDjangoPassword } = require('./lib/passwords')
-const {
-  publishPolicy,
-  checkPolicy,
-  startPolicy,
-  policyOf,
-  compare,
-  fingerprint,
-  UnreadablePolicyError
-} = require('./lib/policy')
-
+// Each module's exports, as they are: a name added there is exported here too.
 module.exports = {
-  share,
-  SessionConflictError,
-  SessionExistsError,
-  guard,
-  sessionAuthHash,
-  verifyDjangoPassword,
-  publishPolicy,
-  checkPolicy,
-  startPolicy,
-  policyOf,
-  compare,
-  fingerprint,
-  UnreadablePolicyError
+  ...require('./lib/share'),
+  ...require('./lib/errors'),
+  ...require('./lib/guard'),
+  ...require('./lib/passwords'),
+  ...require('./lib/policy')
 }
