@@ -628,8 +628,8 @@ async def atimed(response):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["sync", "async"])
-def test_with_mongodb_down_a_request_gets_its_503_within_a_second_and_a_half(
-    settings, tmp_path, mode
+def test_with_mongodb_down_a_request_gets_its_503_within_the_stores_own_bound(
+    settings, tmp_path, mode, caplog
 ):
     server = mongoeco_server(tmp_path / "server.log").start()
     use_express_session(
@@ -657,10 +657,15 @@ def test_with_mongodb_down_a_request_gets_its_503_within_a_second_and_a_half(
         answers = browse() if mode == "sync" else asyncio.run(abrowse())
     finally:
         server.stop()
-    for response, seconds in answers:
+    failures = [r.getMessage() for r in caplog.records if "store unavailable" in r.msg]
+    for (response, seconds), failure in zip(answers, failures, strict=True):
         assert response.status_code == 503
         assert b"the session store cannot be reached" in response.content
-        assert seconds < 1.5
+        # pymongo names the waits it applied: the store's 0.8 s, not its own 20-30 s.
+        assert "socketTimeoutMS: 800.0ms, connectTimeoutMS: 800.0ms" in failure
+        # About 1 s on an idle machine (pymongo checks the server every 0.5 s); the
+        # wall-time bound is kept far from 30 s so a loaded CI machine cannot trip it.
+        assert seconds < 5
 
 
 # -- byte-level agreement with connect-mongo 6 (Node) ---------------------------------
