@@ -559,7 +559,10 @@ def test_a_new_redis_py_keyword_is_sorted_before_client_copies_use_it():
     from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
     from redis.cluster import RedisCluster
 
-    from django_express_session.stores.redis.clients import _ASYNC_CONNECTIONS, _accepted
+    from django_express_session.stores.redis.clients import _accepted
+    from django_express_session.stores.redis.libraries import redis_py
+
+    _ASYNC_CONNECTIONS = redis_py().connections
 
     targets = [*_ASYNC_CONNECTIONS, *_ASYNC_CONNECTIONS.values(), RedisCluster, AsyncRedisCluster]
     for target in targets:
