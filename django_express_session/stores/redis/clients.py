@@ -39,12 +39,14 @@ logger = logging.getLogger("django_express_session")
 # (valkey-py's classes, when installed, stand beside these: see ``libraries``.)
 Client = redis.Redis | RedisCluster
 AsyncClient = redis.asyncio.Redis | redis.asyncio.cluster.RedisCluster
-# Connection keyword arguments that are redis-py's own plumbing (parsers, retry policy,
-# maintenance-notification handlers bound to one pool...), never copied to a new client.
+# Connection keyword arguments that are redis-py's (or valkey-py's) own plumbing
+# (parsers, retry policy, maintenance-notification handlers bound to one pool...), never
+# copied to a new client.
 _INTERNAL_KWARGS = frozenset(
     {
         "self", "retry", "retry_on_error", "retry_on_timeout", "parser", "parser_class",
         "command_packer", "encoder_class", "redis_connect_func", "event_dispatcher",
+        "valkey_connect_func",
         "himport_registry", "maint_notifications_config", "maint_notifications_pool_handler",
         "maintenance_notification_hash", "maintenance_state",
         "oss_cluster_maint_notifications_handler", "orig_host_address",
