@@ -37,38 +37,34 @@ def make_store(sentinel_group):
 
 
 def test_sessions_written_before_a_failover_are_read_after_it(sentinel_group_to_fail):
-    sentinel_group = sentinel_group_to_fail
+    group = sentinel_group_to_fail
     # A Sentinel that is down comes first: asking for the primary moves on to the next.
     store = RedisStore.from_options(
-        {"sentinels": [["127.0.0.1", free_port()], sentinel_group.address], "service": SERVICE}
+        {"sentinels": [["127.0.0.1", free_port()], group.address], "service": SERVICE}
     )
     sync_session = stored_session({"by": "sync"}, max_age=HOUR_MS)
     async_session = stored_session({"by": "asyncio"}, max_age=HOUR_MS)
-    store.create("before-sync", sync_session)
 
-    async def create_before():
+    async def across_the_failover():
+        # One event loop throughout: its asyncio client lives through the failover too.
+        store.create("before-sync", sync_session)
         await store.acreate("before-async", async_session)
+        assert store.redis.connection_pool.get_master_address()[1] == group.primary.port
+        group.wait_replicated()
 
-    asyncio.run(create_before())
-    assert store.redis.connection_pool.get_master_address()[1] == sentinel_group.primary.port
-    sentinel_group.wait_replicated()
+        await asyncio.to_thread(group.fail_over)
 
-    sentinel_group.fail_over()
-
-    # The same store object: its next command finds the new primary.
-    assert store.get("before-sync") == sync_session
-    assert store.get("before-async") == async_session
-    known = store.read("before-sync", touch=True)
-    assert store.replace("before-sync", {**sync_session, "views": 2}, known.version)
-    store.set("after", sync_session)
-
-    async def read_after():
-        assert await store.aget("before-sync") == {**sync_session, "views": 2}
+        # The same store and clients: their next command finds the new primary.
+        assert await store.aget("before-sync") == sync_session
         assert await store.aget("before-async") == async_session
         await store.aset("after-async", async_session)
+        assert store.get("before-async") == async_session
+        known = store.read("before-sync", touch=True)
+        assert store.replace("before-sync", {**sync_session, "views": 2}, known.version)
+        store.set("after", sync_session)
 
-    asyncio.run(read_after())
-    with redis.Redis(port=sentinel_group.replica.port) as promoted:
+    asyncio.run(across_the_failover())
+    with redis.Redis(port=group.replica.port) as promoted:
         assert promoted.get("sess:after") == dumps(sync_session).encode()
         assert promoted.get("sess:after-async") == dumps(async_session).encode()
         assert promoted.get("sess:before-sync") == dumps({**sync_session, "views": 2}).encode()

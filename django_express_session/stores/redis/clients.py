@@ -211,8 +211,6 @@ class RedisClients:
             **self._sentinel_bounds(library, asynchronous),
         }
         bounds = self._async_bounds(library) if asynchronous else self._bounds(library)
-        if asynchronous:
-            del bounds["retry_on_timeout"], bounds["retry_on_error"]  # not asyncio's
         sentinel_class = library.async_sentinel if asynchronous else library.sentinel
         sentinel = sentinel_class(
             [tuple(address) for address in self.options.sentinels],
