@@ -23,6 +23,7 @@ MODEL_ENGINES = {
 }
 OUR_ENGINE = "django_express_session.session"
 DJANGO_REDIS_CACHE = "django_redis.cache.RedisCache"
+DJANGO_VALKEY_CACHE = "django_valkey.cache.ValkeyCache"
 DUMMY_CACHE = "django.core.cache.backends.dummy.DummyCache"
 
 
@@ -187,12 +188,18 @@ def check_store_alias(app_configs: Any = None, **kwargs: Any) -> list[CheckMessa
     alias = store.options.get("alias", "default")
     if not isinstance(alias, str):
         return []  # the store's own option check reports it at start-up
-    if store.backend == STORE_BACKENDS["redis"] and "client" not in store.options:
+    reaches_redis_otherwise = {"client", "sentinels"} & set(store.options)
+    if store.backend == STORE_BACKENDS["redis"] and not reaches_redis_otherwise:
         backend = _cache_backend(alias)
         if backend is None:
             problem = f"names no CACHES entry ({sorted(settings.CACHES)})"
-        elif not _is_subclass(backend, DJANGO_REDIS_CACHE):
-            problem = f"is a {backend}, not a django-redis cache ({DJANGO_REDIS_CACHE})"
+        elif not any(
+            _is_subclass(backend, kind) for kind in (DJANGO_REDIS_CACHE, DJANGO_VALKEY_CACHE)
+        ):
+            problem = (
+                f"is a {backend}, not a django-redis cache ({DJANGO_REDIS_CACHE}) "
+                f"nor a django-valkey one ({DJANGO_VALKEY_CACHE})"
+            )
         else:
             return []
     elif store.backend == STORE_BACKENDS["cache"]:

@@ -18,7 +18,7 @@ from django_express_session.exceptions import CorruptRecord, CreateError
 from django_express_session.record import dumps
 from django_express_session.stores.redis import RedisStore
 from tests.helpers import set_cookie, sid_of, stored_session
-from tests.servers.redis import commands_sent
+from tests.servers.redis import PROTOCOL, commands_sent
 
 HOUR_MS = 3_600_000
 
@@ -84,7 +84,7 @@ def test_each_event_loop_gets_its_own_client(store, redis_client):
 
 
 def test_a_client_object_gets_an_asyncio_twin(redis_server, redis_client):
-    given = redis.Redis(port=redis_server.port, decode_responses=True)
+    given = redis.Redis(port=redis_server.port, decode_responses=True, **PROTOCOL)
     store = RedisStore.from_options({"client": given, "prefix": "app:"})
     session = stored_session({"views": 1})
 
@@ -105,7 +105,7 @@ class PoolOfItsOwn(redis.ConnectionPool):
 
 
 def test_a_client_the_store_cannot_copy_is_used_as_it_is(redis_server, redis_client, caplog):
-    given = redis.Redis(connection_pool=PoolOfItsOwn(port=redis_server.port))
+    given = redis.Redis(connection_pool=PoolOfItsOwn(port=redis_server.port, **PROTOCOL))
     store = RedisStore.from_options({"client": given})
     session = stored_session({"views": 1})
 

@@ -23,7 +23,7 @@ from django_express_session.exceptions import StoreUnavailable
 from django_express_session.stores.redis import RedisStore
 from tests.helpers import stored_session, use_express_session
 from tests.servers.process import Server
-from tests.servers.redis import redis_url
+from tests.servers.redis import PROTOCOL, redis_url
 
 pytestmark = pytest.mark.slow
 
@@ -36,6 +36,7 @@ def outage_alias(redis_outage_server, settings) -> str:
         "outage": {
             "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": redis_url(redis_outage_server),
+            "OPTIONS": {"CONNECTION_POOL_KWARGS": PROTOCOL},
         },
     }
     return "outage"
@@ -47,7 +48,9 @@ def store(request, redis_outage_server) -> Iterator[RedisStore]:
         store = RedisStore.from_options({"alias": request.getfixturevalue("outage_alias")})
     else:
         # A client with redis-py's defaults: 5 s socket timeouts, 10 retries.
-        store = RedisStore.from_options({"client": redis.Redis(port=redis_outage_server.port)})
+        store = RedisStore.from_options(
+            {"client": redis.Redis(port=redis_outage_server.port, **PROTOCOL)}
+        )
     yield store
     store.close()
 

@@ -204,11 +204,21 @@ def test_a_store_alias_that_is_missing_or_of_the_wrong_kind_is_a_check_error(
     assert "'sessions'" in error.msg
 
 
-def test_a_django_redis_alias_passes(express, settings):
+@pytest.mark.parametrize(
+    "backend", ["django_redis.cache.RedisCache", "django_valkey.cache.ValkeyCache"]
+)
+def test_a_django_redis_or_django_valkey_alias_passes(express, settings, backend):
     settings.CACHES = {
         **settings.CACHES,
-        "sessions": {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": "redis://127.0.0.1:1"},
+        "sessions": {"BACKEND": backend, "LOCATION": "redis://127.0.0.1:1"},
     }
     express(store={"backend": "redis", "options": {"alias": "sessions"}})
+
+    assert "django_express_session.E024" not in ids()
+
+
+def test_a_sentinel_store_names_no_alias(express):
+    sentinels = {"sentinels": [["127.0.0.1", 1]], "service": "mymaster"}
+    express(store={"backend": "redis", "options": sentinels})
 
     assert "django_express_session.E024" not in ids()

@@ -27,6 +27,7 @@ found like any other: there is no index to repair.
 Each method is written once, as a plan of collection calls (``base.PlanStore``): the
 store performs a ``Command`` or a ``Find`` on the sync ``MongoClient`` or, in async
 code, on the running loop's ``AsyncMongoClient`` (one per event loop, ``resources.PerLoop``).
+Every read goes to the primary, whatever ``readPreference`` the URI or client gives.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ from .resources import Lazy, PeriodicPrune, PerLoop
 
 try:
     from bson.codec_options import CodecOptions
-    from pymongo import MongoClient
+    from pymongo import MongoClient, ReadPreference
     from pymongo.errors import ConnectionFailure, DuplicateKeyError, OperationFailure
     from pymongo.write_concern import WriteConcern
 except ImportError as error:  # pragma: no cover - depends on the installation
@@ -318,9 +319,13 @@ class MongoStore(PlanStore):
             if self.options.db_name
             else client.get_default_database(default="test")  # connect-mongo's default
         )
+        # Always the primary, whatever the URI's or client's readPreference: a lagging
+        # secondary would miss a session written a moment ago (a logout) or hold an
+        # older version (a compare-and-set that fails for no reason).
         return database.get_collection(
             self.options.collection_name,
             codec_options=CODEC,
+            read_preference=ReadPreference.PRIMARY,
             write_concern=self.options.write_concern,
         )
 
@@ -333,7 +338,9 @@ class MongoStore(PlanStore):
 
     def _policies(self) -> Any:
         collection = self._sync.get()
-        return collection.database.get_collection(f"{self.options.collection_name}_policy")
+        return collection.database.get_collection(
+            f"{self.options.collection_name}_policy", read_preference=ReadPreference.PRIMARY
+        )
 
     def read_policy(self, side: str) -> str | None:
         document = self._policies().find_one({"_id": side})

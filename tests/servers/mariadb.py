@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from .postgres import prepared_alias
-from .process import Server, free_port, require
+from .process import Server, free_port, require, unavailable
 
 STORE_VARIANTS = ["database_mariadb"]
 
@@ -49,10 +49,7 @@ def _driver():
     try:
         import MySQLdb
     except ImportError:
-        message = "mysqlclient is not installed (scripts/test installs it)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable("mysqlclient is not installed (scripts/test installs it)")
     return MySQLdb
 
 

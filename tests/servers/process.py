@@ -10,6 +10,7 @@ import subprocess
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -35,15 +36,19 @@ def wait_for_port(port: int, process: subprocess.Popen | None = None, timeout: f
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
 
 
+def unavailable(message: str) -> NoReturn:
+    """Something a test needs is missing: in CI that fails, elsewhere it skips."""
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
 def require(executable: str) -> str:
     """The path of ``executable``; in CI a missing one fails, elsewhere it skips."""
     path = shutil.which(executable)
     if path:
         return path
-    message = f"{executable} is not installed (scripts/test installs it)"
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
+    unavailable(f"{executable} is not installed (scripts/test installs it)")
 
 
 class Server:

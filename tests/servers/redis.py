@@ -3,10 +3,15 @@ a real ``redis-server`` on free loopback ports, without persistence, in its own 
 
 ``store_redis`` points a django-redis ``CACHES`` alias at the shared server (emptied
 before each test) and returns the store settings that use it.
+
+The clients speak redis-py's default protocol (since redis-py 8: RESP3 on the wire,
+answers shaped as RESP2's) unless ``EXPRESS_SESSION_TEST_REDIS_PROTOCOL`` names one
+(``2`` or ``3``): scripts/test runs the Redis tests again under RESP2.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -26,9 +31,26 @@ CACHE_ALIAS = "express_sessions"
 CONNECTION_HANDSHAKE = {"HELLO", "CLIENT", "AUTH", "SELECT"}
 
 
-def redis_server_argv(port: int, directory: Path, *extra: str) -> list[str]:
+def _protocol() -> dict[str, int]:
+    chosen = os.environ.get("EXPRESS_SESSION_TEST_REDIS_PROTOCOL")
+    if not chosen:
+        return {}
+    if chosen not in {"2", "3"}:
+        raise ValueError(f"EXPRESS_SESSION_TEST_REDIS_PROTOCOL is 2 or 3, not {chosen!r}")
+    return {"protocol": int(chosen)}
+
+
+#: The keyword arguments that give a client the chosen protocol (none: the default).
+PROTOCOL = _protocol()
+
+
+def redis_server_argv(
+    port: int, directory: Path, *extra: str, binary: str | None = None
+) -> list[str]:
+    """A server without persistence on loopback: redis-server, or ``binary`` (Valkey's
+    takes the same options)."""
     return [
-        require("redis-server"),
+        binary or require("redis-server"),
         "--port", str(port),
         "--bind", "127.0.0.1",
         "--save", "",
@@ -81,7 +103,7 @@ def redis_server(tmp_path_factory) -> Iterator[Server]:
 @pytest.fixture
 def redis_client(redis_server) -> Iterator[redis.Redis]:
     """A plain client of the shared server, emptied before the test: to look at keys."""
-    client = redis.Redis(port=redis_server.port)
+    client = redis.Redis(port=redis_server.port, **PROTOCOL)
     client.flushdb()
     yield client
     client.close()
@@ -94,6 +116,7 @@ def store_redis(redis_server, redis_client, settings) -> dict:
         CACHE_ALIAS: {
             "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": redis_url(redis_server),
+            "OPTIONS": {"CONNECTION_POOL_KWARGS": PROTOCOL},
         },
     }
     return {"backend": "redis", "options": {"alias": CACHE_ALIAS}}
@@ -116,10 +139,10 @@ class Cluster:
         return [ClusterNode("127.0.0.1", server.port) for server in self.servers]
 
     def client(self, **options) -> RedisCluster:
-        return RedisCluster(startup_nodes=self.nodes, **options)
+        return RedisCluster(startup_nodes=self.nodes, **{**PROTOCOL, **options})
 
     def node_clients(self) -> list[redis.Redis]:
-        return [redis.Redis(port=server.port) for server in self.servers]
+        return [redis.Redis(port=server.port, **PROTOCOL) for server in self.servers]
 
 
 @pytest.fixture(scope="session")

@@ -25,6 +25,10 @@ for) scans for them.
 Async requests talk to Redis through ``redis.asyncio`` (one client per running event
 loop, built from the same settings as the sync client), never through a thread. Every
 command waits at most about ``timeout`` seconds, whatever the client's retry policy.
+
+Redis is reached through a django-redis or django-valkey alias, a redis-py or valkey-py
+client (``libraries``: the store builds its own clients with the given one's library),
+or Redis Sentinel (``sentinels``, ``service``, ``sentinelOptions``: always the primary).
 """
 
 from .store import RedisStore

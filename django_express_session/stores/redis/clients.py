@@ -1,6 +1,7 @@
-"""How the Redis store reaches Redis: the sync client (from a django-redis alias or a
-client the project gives), one asyncio client per event loop, the bound on every
-command, and the store's own operations (``Call``, ``InThread``) that run on them."""
+"""How the Redis store reaches Redis: the sync client (from a django-redis or
+django-valkey alias, a client the project gives, or Sentinel), one asyncio client per
+event loop, the bound on every command, and the store's own operations (``Call``,
+``InThread``) that run on them."""
 
 from __future__ import annotations
 
@@ -20,12 +21,7 @@ try:
     import redis
     import redis.asyncio
     import redis.asyncio.cluster
-    import redis.asyncio.connection
-    import redis.asyncio.retry
-    import redis.connection
-    import redis.retry
-    from redis.backoff import NoBackoff
-    from redis.cluster import ClusterNode, RedisCluster
+    from redis.cluster import RedisCluster
     from redis.commands.core import AsyncScript, Script
 except ImportError as error:  # pragma: no cover - depends on the installed extras
     raise ImproperlyConfigured(
@@ -36,30 +32,21 @@ except ImportError as error:  # pragma: no cover - depends on the installed extr
 from ...compat import cluster_requires_full_coverage
 from ...core.ops import Op
 from ...validation import option_error
+from .libraries import CACHE_BACKEND_PATHS, Library, cache_backend_of, library_of, redis_py
 
 logger = logging.getLogger("django_express_session")
 
+# (valkey-py's classes, when installed, stand beside these: see ``libraries``.)
 Client = redis.Redis | RedisCluster
 AsyncClient = redis.asyncio.Redis | redis.asyncio.cluster.RedisCluster
-
-# The asyncio twins of the connection and pool classes whose settings can be copied.
-_ASYNC_CONNECTIONS = {
-    redis.connection.Connection: redis.asyncio.connection.Connection,
-    redis.connection.SSLConnection: redis.asyncio.connection.SSLConnection,
-    redis.connection.UnixDomainSocketConnection: (
-        redis.asyncio.connection.UnixDomainSocketConnection
-    ),
-}
-_ASYNC_POOLS = {
-    redis.connection.ConnectionPool: redis.asyncio.connection.ConnectionPool,
-    redis.connection.BlockingConnectionPool: redis.asyncio.connection.BlockingConnectionPool,
-}
-# Connection keyword arguments that are redis-py's own plumbing (parsers, retry policy,
-# maintenance-notification handlers bound to one pool...), never copied to a new client.
+# Connection keyword arguments that are redis-py's (or valkey-py's) own plumbing
+# (parsers, retry policy, maintenance-notification handlers bound to one pool...), never
+# copied to a new client.
 _INTERNAL_KWARGS = frozenset(
     {
         "self", "retry", "retry_on_error", "retry_on_timeout", "parser", "parser_class",
         "command_packer", "encoder_class", "redis_connect_func", "event_dispatcher",
+        "valkey_connect_func",
         "himport_registry", "maint_notifications_config", "maint_notifications_pool_handler",
         "maintenance_notification_hash", "maintenance_state",
         "oss_cluster_maint_notifications_handler", "orig_host_address",
@@ -87,11 +74,13 @@ def _settings_for(target: Callable[..., Any], kwargs: Mapping[str, Any]) -> dict
 
 class Connection(NamedTuple):
     """A client with the store's scripts, sync or asyncio alike: the calls the store
-    builds take one and return the result (sync) or an awaitable of it (asyncio)."""
+    builds take one and return the result (sync) or an awaitable of it (asyncio).
+    ``also_close``: clients the store built beside it (a Sentinel's), closed with it."""
 
     client: Any
     read_and_touch: Script | AsyncScript
     replace: Script | AsyncScript
+    also_close: tuple[Any, ...] = ()
 
 
 ClientCall = Callable[[Connection], Any]
@@ -123,36 +112,57 @@ class RedisClients:
     # more to give a 503). So every command goes through a client of this store's own,
     # built from the configured one's settings with socket timeouts of ``timeout`` and
     # one immediate retry on a connection error only (a pooled connection that a restart
-    # broke), never on a timeout: a command waits about ``timeout`` at most. The
-    # django-redis alias's own client and pool, shared with the cache, are left as they
-    # are. The asyncio calls are also cut off by ``asyncio.wait_for`` after ``timeout``.
+    # broke, a primary that Sentinel replaced), never on a timeout: a command waits about
+    # ``timeout`` at most. The cache alias's own client and pool, shared with the cache,
+    # are left as they are. The asyncio calls are also cut off by ``asyncio.wait_for``
+    # after ``timeout``. Each bound is built with the client's library (redis-py,
+    # valkey-py): a policy only knows its own library's errors.
 
-    def _bounds(self) -> dict[str, Any]:
+    def _bounds(self, library: Library) -> dict[str, Any]:
         return {
             "socket_timeout": self.timeout,
             "socket_connect_timeout": self.timeout,
-            "retry": redis.retry.Retry(
-                NoBackoff(), 1, supported_errors=(redis.exceptions.ConnectionError,)
+            "retry": library.retry(
+                library.no_backoff(), 1, supported_errors=(library.exceptions.ConnectionError,)
             ),
             "retry_on_timeout": False,
             "retry_on_error": [],
         }
 
-    def _cluster_bounds(self) -> dict[str, Any]:
+    def _cluster_bounds(self, library: Library) -> dict[str, Any]:
         # A cluster client retries timeouts itself whatever the policy's errors, after
         # asking the cluster for its layout again: no retries, a frozen node costs one wait.
-        bounds = {**self._bounds(), "retry": redis.retry.Retry(NoBackoff(), 0)}
+        bounds = {**self._bounds(library), "retry": library.retry(library.no_backoff(), 0)}
         del bounds["retry_on_timeout"]  # not an option of the asyncio cluster client
         return bounds
 
-    def _async_bounds(self) -> dict[str, Any]:
-        """The bounds, with redis.asyncio's retry policy."""
+    def _async_bounds(self, library: Library) -> dict[str, Any]:
+        """The bounds, with the library's asyncio retry policy."""
         return {
-            **self._bounds(),
-            "retry": redis.asyncio.retry.Retry(
-                NoBackoff(), 1, supported_errors=(redis.exceptions.ConnectionError,)
+            **self._bounds(library),
+            "retry": library.async_retry(
+                library.no_backoff(), 1, supported_errors=(library.exceptions.ConnectionError,)
             ),
         }
+
+    def _sentinel_bounds(self, library: Library, asynchronous: bool) -> dict[str, Any]:
+        """How the store reaches the Sentinels themselves: the same timeouts, and no
+        retry (asking for the primary moves on to the next Sentinel by itself)."""
+        retry = library.async_retry if asynchronous else library.retry
+        return {
+            "socket_timeout": self.timeout,
+            "socket_connect_timeout": self.timeout,
+            "retry": retry(library.no_backoff(), 0),
+        }
+
+    def _connection(self, client: Any, also_close: tuple[Any, ...] = ()) -> Connection:
+        """``client`` with the store's scripts, of its library and kind (sync, asyncio):
+        a script object catches its own library's NOSCRIPT error."""
+        asynchronous = library_of(client) is None
+        library = library_of(client, asynchronous=asynchronous)
+        script = library.async_script if asynchronous else library.script
+        read_and_touch, replace = self._script_sources
+        return Connection(client, script(None, read_and_touch), script(None, replace), also_close)
 
     @property
     def redis(self) -> Client:
@@ -160,100 +170,142 @@ class RedisClients:
         return self._sync.get()[0].client
 
     def _connect(self) -> tuple[Connection, bool]:
+        if self.options.sentinels is not None:
+            return self._sentinel_connection(asynchronous=False), True
         if self.options.client is None:
-            return Connection(self._alias_client(), *self._scripts), True
+            return self._connection(self._alias_client()), True
         given, from_factory = self._resolve_client(self.options.client)
         client, owned = self._bounded(given)
         if from_factory and client is not given:
             given.close()  # the factory's client was only the model of the store's own
-        return Connection(client, *self._scripts), owned or from_factory
+        return self._connection(client), owned or from_factory
 
     @staticmethod
     def _disconnect(connection: tuple[Connection, bool]) -> None:
         connected, owned = connection
         if owned:
-            connected.client.close()
-            if isinstance(connected.client, redis.Redis):  # a pool given to it stays open
-                connected.client.connection_pool.disconnect()
+            for client in (connected.client, *connected.also_close):
+                client.close()
+                pool = getattr(client, "connection_pool", None)
+                if pool is not None:  # a pool given to a client stays open when it closes
+                    pool.disconnect()
 
-    def _alias_config(self) -> tuple[str, dict[str, Any]]:
-        """The alias's primary (its first ``LOCATION``) and its ``OPTIONS``, once the
-        alias is known to be a django-redis cache this store can use."""
+    @staticmethod
+    async def _adisconnect(connection: Connection | None) -> None:
+        if connection is not None:
+            for client in (connection.client, *connection.also_close):
+                await client.aclose()
+
+    # -- Sentinel -------------------------------------------------------------------------
+
+    def _sentinel_connection(self, asynchronous: bool) -> Connection:
+        """A client of the Sentinel-monitored ``service``'s primary, always the primary
+        (a replica may lag: a session written a moment ago would be missing), built with
+        redis-py's Sentinel from ``sentinels`` and ``sentinelOptions`` with the store's
+        bounds. After a failover its next command finds the new primary: a connection
+        to the old one fails (or answers READONLY) and the one retry asks the Sentinels."""
+        library = redis_py()
+        options = dict(self.options.sentinel_options or {})
+        sentinel_kwargs = {
+            **(options.pop("sentinel_kwargs", None) or {}),
+            **self._sentinel_bounds(library, asynchronous),
+        }
+        bounds = self._async_bounds(library) if asynchronous else self._bounds(library)
+        sentinel_class = library.async_sentinel if asynchronous else library.sentinel
+        sentinel = sentinel_class(
+            [tuple(address) for address in self.options.sentinels],
+            sentinel_kwargs=sentinel_kwargs,
+            **{**options, **bounds},
+        )
+        client_class = library.async_client if asynchronous else library.client
+        client = sentinel.master_for(self.options.service, redis_class=client_class)
+        return self._connection(client, tuple(sentinel.sentinels))
+
+    # -- a django-redis or django-valkey alias --------------------------------------------
+
+    def _alias_config(self) -> tuple[Any, str, dict[str, Any]]:
+        """The alias's cache backend kind, its primary (its first ``LOCATION``) and its
+        ``OPTIONS``, once the alias is known to be a cache this store can use."""
         from django.conf import settings
         from django.core.cache import InvalidCacheBackendError, caches
-        from django_redis.cache import RedisCache
-        from django_redis.client import ShardClient
 
         try:
-            cache_backend = caches[self.alias]
+            cache_object = caches[self.alias]
         except InvalidCacheBackendError:
             raise option_error(
                 self.name, "alias", f"names no CACHES entry: {self.alias!r}"
             ) from None
-        if not isinstance(cache_backend, RedisCache):
+        backend = cache_backend_of(cache_object)
+        if backend is None:
+            accepted = " or ".join(repr(path) for path in CACHE_BACKEND_PATHS)
             raise option_error(
                 self.name,
                 "alias",
-                f"must name a django-redis cache (BACKEND 'django_redis.cache.RedisCache'); "
-                f"CACHES[{self.alias!r}] is a {type(cache_backend).__module__}."
-                f"{type(cache_backend).__name__}. "
-                "For another setup, pass a redis-py client as the 'client' option.",
+                f"must name a django-redis or django-valkey cache (BACKEND {accepted}); "
+                f"CACHES[{self.alias!r}] is a {type(cache_object).__module__}."
+                f"{type(cache_object).__name__}. "
+                "For another setup, pass a redis-py or valkey-py client as the 'client' "
+                "option.",
             )
         config = settings.CACHES[self.alias]
         options = dict(config.get("OPTIONS") or {})
-        client_class = options.get("CLIENT_CLASS", "django_redis.client.DefaultClient")
-        if issubclass(import_string(client_class), ShardClient):
+        if backend.is_shard_client(options.get("CLIENT_CLASS", backend.default_client)):
             raise option_error(
                 self.name,
                 "alias",
-                f"CACHES[{self.alias!r}] uses django-redis's shard client, which spreads "
-                "keys over several servers; pass a redis-py client as 'client'",
+                f"CACHES[{self.alias!r}] uses {backend.package}'s shard client, which "
+                "spreads keys over several servers; pass a client as 'client'",
             )
         location = config.get("LOCATION")
         servers = location.split(",") if isinstance(location, str) else list(location or ())
         if not servers:
             raise option_error(self.name, "alias", f"CACHES[{self.alias!r}] has no LOCATION")
-        return servers[0], options
+        return backend, servers[0], options
 
-    def _alias_client(self) -> redis.Redis:
-        """A client of the alias's primary, built by the alias's django-redis connection
-        factory from its ``OPTIONS`` (``PASSWORD``, ``SOCKET_TIMEOUT``,
-        ``CONNECTION_POOL_KWARGS``, ``CONNECTION_POOL_CLASS``, ``REDIS_CLIENT_CLASS``, a
+    def _alias_client(self) -> Client:
+        """A client of the alias's primary, built by the alias's connection factory
+        from its ``OPTIONS`` (``PASSWORD``, ``SOCKET_TIMEOUT``,
+        ``CONNECTION_POOL_KWARGS``, ``CONNECTION_POOL_CLASS``, the client class, a
         Sentinel factory...), with the bounds on top, in a pool of its own: the cache's
         pool keeps its own settings."""
-        from django_redis.pool import get_connection_factory
-
-        location, options = self._alias_config()
+        backend, location, options = self._alias_config()
         options["CONNECTION_POOL_KWARGS"] = {
             **(options.get("CONNECTION_POOL_KWARGS") or {}),
-            **self._bounds(),
+            **self._bounds(backend.library()),
         }
-        factory = get_connection_factory(options)
+        factory = backend.connection_factory(options)
         # get_connection_pool (not get_or_create_connection_pool, which shares the
         # cache's pool by URL): a pool of this store's own.
         pool = factory.get_connection_pool(factory.make_connection_params(location))
-        return factory.redis_client_cls(connection_pool=pool, **factory.redis_client_cls_kwargs)
+        return backend.client_of(factory, pool)
 
     def _alias_async_recipe(self) -> Callable[[], AsyncClient | None]:
         """How to build an asyncio client of the alias's primary, the documented way:
-        ``redis.asyncio.Redis.from_pool(ConnectionPool.from_url(LOCATION, ...))`` with
-        the alias's ``USERNAME``, ``PASSWORD`` and ``CONNECTION_POOL_KWARGS`` and the
-        bounds. An alias whose connections redis.asyncio cannot make the same way (a
-        Sentinel or custom connection factory, a custom pool or client class) gives
-        None: its sync client then serves async code too, in a thread."""
+        ``Redis.from_pool(ConnectionPool.from_url(LOCATION, ...))`` (of redis.asyncio
+        or valkey.asyncio) with the alias's ``USERNAME``, ``PASSWORD`` and
+        ``CONNECTION_POOL_KWARGS`` and the bounds. An alias whose connections cannot be
+        made the same way (a Sentinel or custom connection factory, a custom pool or
+        client class) gives None: its sync client then serves async code too, in a
+        thread."""
         from django.conf import settings
 
-        location, options = self._alias_config()
-        default_factory = "django_redis.pool.ConnectionFactory"
+        backend, location, options = self._alias_config()
+        library = backend.library()
         factory = options.get(
             "CONNECTION_FACTORY",
-            getattr(settings, "DJANGO_REDIS_CONNECTION_FACTORY", default_factory),
+            getattr(settings, backend.factory_setting, backend.default_factory),
         )
-        pool_class = _ASYNC_POOLS.get(
-            import_string(options.get("CONNECTION_POOL_CLASS", "redis.connection.ConnectionPool"))
+        pool_class = library.pools.get(
+            import_string(options.get("CONNECTION_POOL_CLASS", backend.default_pool_class))
         )
-        client_class = import_string(options.get("REDIS_CLIENT_CLASS", "redis.client.Redis"))
-        if factory != default_factory or pool_class is None or client_class is not redis.Redis:
+        client_class = import_string(
+            options.get(backend.client_class_option, backend.default_client_class)
+        )
+        if (
+            factory != backend.default_factory
+            or pool_class is None
+            or client_class is not library.client
+        ):
             return lambda: None
         credentials = {
             key.lower(): options[key] for key in ("USERNAME", "PASSWORD") if options.get(key)
@@ -261,9 +313,11 @@ class RedisClients:
         kwargs = {
             **credentials,
             **(options.get("CONNECTION_POOL_KWARGS") or {}),
-            **self._async_bounds(),
+            **self._async_bounds(library),
         }
-        return lambda: redis.asyncio.Redis.from_pool(pool_class.from_url(location, **kwargs))
+        return lambda: library.async_client.from_pool(pool_class.from_url(location, **kwargs))
+
+    # -- a client object ------------------------------------------------------------------
 
     def _resolve_client(self, option: Client | str) -> tuple[Client, bool]:
         """The client the option names, and whether a factory built it for the store."""
@@ -273,14 +327,15 @@ class RedisClients:
             found = import_string(option)
         except ImportError as error:
             raise option_error(self.name, "client", f"cannot be imported: {error}") from None
-        from_factory = not isinstance(found, (redis.Redis, RedisCluster)) and callable(found)
+        from_factory = library_of(found) is None and callable(found)
         if from_factory:
             found = found()
-        if not isinstance(found, (redis.Redis, RedisCluster)):
+        if library_of(found) is None:
             raise option_error(
                 self.name,
                 "client",
-                f"{option!r} gives {found!r}, not a redis.Redis or RedisCluster object",
+                f"{option!r} gives {found!r}, not a redis.Redis, RedisCluster, "
+                "valkey.Valkey or ValkeyCluster object",
             )
         return found, from_factory
 
@@ -288,15 +343,18 @@ class RedisClients:
         """A client like ``given`` with the bounds: the store's own copy of it, or
         ``given`` itself (used as it is, its own timeouts apply) when its pool is of a
         kind whose settings cannot be copied (Sentinel's, a custom pool class)."""
-        if isinstance(given, RedisCluster):
-            nodes = self._cluster_nodes(given, ClusterNode)
-            settings = self._cluster_settings(given, RedisCluster, redis.connection.Connection)
-            return RedisCluster(startup_nodes=nodes, **{**settings, **self._cluster_bounds()}), True
+        library = library_of(given)
+        if isinstance(given, library.cluster):
+            nodes = self._cluster_nodes(given, library.cluster_node)
+            settings = self._cluster_settings(given, library.cluster, library.connection)
+            bounds = self._cluster_bounds(library)
+            return library.cluster(startup_nodes=nodes, **{**settings, **bounds}), True
         pool = given.connection_pool
-        if type(pool) not in _ASYNC_POOLS or pool.connection_class not in _ASYNC_CONNECTIONS:
+        if type(pool) not in library.pools or pool.connection_class not in library.connections:
             logger.warning(
                 "the redis session store uses the given client as it is (its %s cannot be "
-                "copied): its own socket_timeout and retry policy apply, not 'timeout'",
+                "copied): its own socket_timeout and retry policy apply, not 'timeout'; "
+                "for Sentinel, give the store 'sentinels' and 'service' instead",
                 type(pool).__name__,
             )
             return given, False
@@ -304,9 +362,9 @@ class RedisClients:
         copy = type(pool)(
             connection_class=pool.connection_class,
             max_connections=pool.max_connections,
-            **{**settings, **self._bounds()},
+            **{**settings, **self._bounds(library)},
         )
-        return redis.Redis(connection_pool=copy), True
+        return library.client(connection_pool=copy), True
 
     @staticmethod
     def _cluster_nodes(client: RedisCluster, node_class: type) -> list[Any]:
@@ -330,36 +388,39 @@ class RedisClients:
 
     def _recipe(self) -> Callable[[], AsyncClient | None]:
         """How to build an asyncio client like the sync one, with the bounds; it gives
-        None when that client has no asyncio form here (Sentinel...)."""
+        None when that client has no asyncio form here (a Sentinel client given...)."""
         if self.options.client is None:
             return self._alias_async_recipe()
         # A client object: its settings are copied (redis-py has no documented way to
         # make an asyncio twin of a client), leaving out redis-py's own plumbing.
         client = self.redis
-        if isinstance(client, RedisCluster):
-            async_cluster = redis.asyncio.cluster
-            nodes = self._cluster_nodes(client, async_cluster.ClusterNode)
+        library = library_of(client)
+        if isinstance(client, library.cluster):
+            nodes = self._cluster_nodes(client, library.async_cluster_node)
             settings = self._cluster_settings(
-                client, async_cluster.RedisCluster, redis.asyncio.connection.Connection
+                client, library.async_cluster, library.async_connection
             )
             kwargs = {
                 **settings,
-                **self._cluster_bounds(),
-                "retry": redis.asyncio.retry.Retry(NoBackoff(), 0),
+                **self._cluster_bounds(library),
+                "retry": library.async_retry(library.no_backoff(), 0),
             }
-            return lambda: async_cluster.RedisCluster(startup_nodes=nodes, **kwargs)
+            return lambda: library.async_cluster(startup_nodes=nodes, **kwargs)
         pool = client.connection_pool
-        pool_class = _ASYNC_POOLS.get(type(pool))
-        connection_class = _ASYNC_CONNECTIONS.get(pool.connection_class)
+        pool_class = library.pools.get(type(pool))
+        connection_class = library.connections.get(pool.connection_class)
         if pool_class is None or connection_class is None:
             return lambda: None
-        kwargs = {**_settings_for(connection_class, pool.connection_kwargs), **self._async_bounds()}
+        kwargs = {
+            **_settings_for(connection_class, pool.connection_kwargs),
+            **self._async_bounds(library),
+        }
 
-        def build() -> redis.asyncio.Redis:
+        def build() -> AsyncClient:
             copy = pool_class(
                 connection_class=connection_class, max_connections=pool.max_connections, **kwargs
             )
-            return redis.asyncio.Redis.from_pool(copy)  # closing the client closes the pool
+            return library.async_client.from_pool(copy)  # closing the client closes the pool
 
         return build
 
@@ -371,8 +432,11 @@ class RedisClients:
         return self._by_loop.get()
 
     def _new_async_connection(self) -> Connection | None:
+        if self.options.sentinels is not None:
+            # The Sentinels' own asyncio clients are built with it, on this loop.
+            return self._sentinel_connection(asynchronous=True)
         client = self._async_recipe.get()()
-        return None if client is None else Connection(client, *self._async_scripts)
+        return None if client is None else self._connection(client)
 
     def close(self) -> None:
         # Only clients this store built are its own to close (not a client object given).

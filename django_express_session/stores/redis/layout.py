@@ -12,7 +12,8 @@ from ...core.ops import Versioned
 from ...exceptions import CorruptRecord
 from ...owner import index_terms
 from ...record import Record, loads, now_ms
-from .clients import Client, ClientCall, RedisCluster, redis
+from .clients import Client, ClientCall
+from .libraries import cluster_classes
 
 # GET and refresh the TTL in one round trip, as express's end-of-request touch would:
 # it resets cookie.expires to now + originalMaxAge, so the TTL is ceil(originalMaxAge/1000)
@@ -90,14 +91,14 @@ def _bytes(value: bytes | str) -> bytes:
 
 def _pipeline(client: Any) -> Any:
     """A non-transactional pipeline (on a cluster, split by node as redis-py does)."""
-    if isinstance(client, (RedisCluster, redis.asyncio.cluster.RedisCluster)):
+    if isinstance(client, cluster_classes()):
         return client.pipeline()
     return client.pipeline(transaction=False)
 
 
 def _many_gets(client: Any, keys: list[str]) -> Any:
     """MGET, one per slot on a cluster."""
-    if isinstance(client, (RedisCluster, redis.asyncio.cluster.RedisCluster)):
+    if isinstance(client, cluster_classes()):
         return client.mget_nonatomic(keys)
     return client.mget(keys)
 
@@ -186,9 +187,9 @@ class RedisLayout:
             self.options.index_prefix.encode() if prefix != self.options.index_prefix else None
         )
         pattern = _GLOB_SPECIAL.sub(r"\\\1", prefix) + "*"
-        if isinstance(client, RedisCluster):
+        if isinstance(client, cluster_classes()):
             keys = client.scan_iter(
-                match=pattern, count=self.options.scan_count, target_nodes=RedisCluster.PRIMARIES
+                match=pattern, count=self.options.scan_count, target_nodes=client.PRIMARIES
             )
         else:
             keys = client.scan_iter(match=pattern, count=self.options.scan_count)

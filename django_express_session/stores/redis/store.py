@@ -26,27 +26,26 @@ from ..base import PlanStore, Progress, Versioned
 from ..resources import Lazy, PerLoop
 from .clients import (
     AsyncClient,
-    AsyncScript,
     Call,
     ClientCall,
     Connection,
     InThread,
     RedisClients,
-    RedisCluster,
-    Script,
-    redis,
 )
 from .index import UserIndex
 from .layout import READ_AND_TOUCH, REPLACE, RedisLayout, _pipeline, _text, _ttl_of
+from .libraries import cluster_classes, connection_errors, library_of
+from .sentinel import check_sentinel_options, check_sentinels
 
 
 def _client(store: str, key: str, client: Any) -> Any:
-    if client is not None and not isinstance(client, (str, redis.Redis, RedisCluster)):
+    if client is not None and not isinstance(client, str) and library_of(client) is None:
         raise option_error(
             store,
             key,
-            "must be a redis.Redis or redis.cluster.RedisCluster object, or the dotted "
-            f"path of one or of a function returning one, not {client!r}",
+            "must be a redis.Redis, redis.cluster.RedisCluster, valkey.Valkey or "
+            "valkey.cluster.ValkeyCluster object, or the dotted path of one or of a "
+            f"function returning one, not {client!r}",
         )
     return client
 
@@ -73,15 +72,22 @@ def _more_than_zero(store: str, key: str, value: Any) -> float:
 @dataclass(frozen=True, slots=True)
 class RedisOptions(StoreOptions):
     """connect-redis's options (its names in settings), and how to reach Redis:
-    ``alias`` (a django-redis ``CACHES`` entry, ``"default"`` unless ``client`` is
-    given) or ``client`` (a redis-py client, or a dotted path to one or to a factory).
-    ``indexPrefix`` is where the per-user index sets go (``"users:" + prefix`` by
-    default, outside the keys connect-redis scans); ``timeout`` bounds every command."""
+    ``alias`` (a django-redis or django-valkey ``CACHES`` entry, ``"default"`` unless
+    another way is given), ``client`` (a redis-py or valkey-py client, or a dotted path
+    to one or to a factory), or ``sentinels`` and ``service`` (with
+    ``sentinelOptions``: the primary that Redis Sentinel names). ``indexPrefix`` is
+    where the per-user index sets go (``"users:" + prefix`` by default, outside the
+    keys connect-redis scans); ``timeout`` bounds every command."""
 
     store: ClassVar[str] = "redis"
 
     alias: str | None = option("alias", string(allow_none=True), default=None)
     client: Any = option("client", _client, default=None)
+    sentinels: list[tuple[str, int]] | None = option("sentinels", check_sentinels, default=None)
+    service: str | None = option("service", string(allow_none=True), default=None)
+    sentinel_options: dict[str, Any] | None = option(
+        "sentinelOptions", check_sentinel_options, default=None
+    )
     prefix: str = option("prefix", string(allow_empty=True), default="sess:")
     ttl: int | Callable[[Record], int] = option("ttl", _ttl, default=86400)
     disable_touch: bool = option("disableTouch", check_bool, default=False)
@@ -95,6 +101,21 @@ class RedisOptions(StoreOptions):
             raise option_error(
                 self.store, "client", "and 'alias' are exclusive: give one way to reach Redis"
             )
+        if self.sentinels is not None and (self.alias is not None or self.client is not None):
+            given = "alias" if self.alias is not None else "client"
+            raise option_error(
+                self.store,
+                "sentinels",
+                f"and {given!r} are exclusive: give one way to reach Redis",
+            )
+        if (self.sentinels is None) != (self.service is None):
+            raise option_error(
+                self.store,
+                "service" if self.sentinels is not None else "sentinels",
+                "is needed too: 'sentinels' and 'service' go together",
+            )
+        if self.sentinel_options and self.sentinels is None:
+            raise option_error(self.store, "sentinelOptions", "is for 'sentinels' only")
         if self.index_prefix is None:
             object.__setattr__(self, "index_prefix", "users:" + self.prefix)
         if self.index_prefix == self.prefix:
@@ -104,8 +125,9 @@ class RedisOptions(StoreOptions):
 
 
 class RedisStore(RedisClients, UserIndex, RedisLayout, PlanStore):
-    """connect-redis's store: options ``alias`` (a django-redis ``CACHES`` entry) or
-    ``client`` (a redis-py client, or a dotted path to one or to a factory), ``prefix``,
+    """connect-redis's store: options ``alias`` (a django-redis or django-valkey
+    ``CACHES`` entry), ``client`` (a redis-py or valkey-py client, or a dotted path to
+    one or to a factory) or ``sentinels``, ``service`` and ``sentinelOptions``, ``prefix``,
     ``ttl``, ``disableTouch``, ``disableTTL``, ``scanCount``, ``timeout``, and
     ``indexPrefix`` (where the per-user index sets go; ``"users:" + prefix`` by
     default, outside the keys connect-redis scans)."""
@@ -113,13 +135,9 @@ class RedisStore(RedisClients, UserIndex, RedisLayout, PlanStore):
     name = "redis"
     native_async = True
     touches_on_read: ClassVar[bool] = True
-    connection_errors: ClassVar[tuple[type[BaseException], ...]] = (
-        redis.exceptions.ConnectionError,  # includes BusyLoadingError (a restart loading data)
-        redis.exceptions.TimeoutError,
-        redis.exceptions.ReadOnlyError,  # a former primary, during a failover
-        redis.exceptions.ClusterDownError,
-        redis.exceptions.SlotNotCoveredError,
-    )
+    # Connection errors, a timeout, READONLY from a former primary during a failover,
+    # a cluster down: of redis-py, and of valkey-py when it is installed.
+    connection_errors: ClassVar[tuple[type[BaseException], ...]] = connection_errors()
 
     Options = RedisOptions
     options: RedisOptions
@@ -128,15 +146,14 @@ class RedisStore(RedisClients, UserIndex, RedisLayout, PlanStore):
         options = self.options
         self.alias = "default" if options.alias is None else options.alias
         self.timeout = float(options.timeout)
-        self._scripts = (Script(None, READ_AND_TOUCH), Script(None, REPLACE))
-        self._async_scripts = (AsyncScript(None, READ_AND_TOUCH), AsyncScript(None, REPLACE))
+        self._script_sources = (READ_AND_TOUCH, REPLACE)
         #: The sync client, and whether the store built it (then it is the store's to close).
         self._sync: Lazy[tuple[Connection, bool]] = Lazy(self._connect, self._disconnect)
         #: How to build an asyncio client like the sync one (it gives None when the sync
         #: client has no asyncio form here).
         self._async_recipe: Lazy[Callable[[], AsyncClient | None]] = Lazy(self._recipe)
         self._by_loop: PerLoop[Connection | None] = PerLoop(
-            self._new_async_connection, lambda connection: connection.client.aclose()
+            self._new_async_connection, self._adisconnect
         )
 
     # -- the five primitives, as plans ----------------------------------------------------
@@ -235,7 +252,7 @@ class RedisStore(RedisClients, UserIndex, RedisLayout, PlanStore):
         sessions: dict[str, Record] = {}
         client = self.redis
         for keys in self._scan_batches(client):
-            if isinstance(client, RedisCluster):
+            if isinstance(client, cluster_classes()):
                 values = client.mget_nonatomic(keys)
             else:
                 values = client.mget(keys)
