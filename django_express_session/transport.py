@@ -84,8 +84,9 @@ def parse_socket_recheck(value: Any) -> float:
 @dataclass(frozen=True)
 class HeaderReply:
     """What a response owes the header transport (``opening.Owed``): the new signed id
-    when the id changed, an empty value when the session ended for a client that used
-    the header, and ``Vary`` on the header."""
+    when the id changed; to a client that sent the header, an empty value when no new
+    id is sent and the id it sent names no session (ended, unknown, forged); and
+    ``Vary`` on the header."""
 
     transport: HeaderTransport
     secret: signing.Secret
@@ -101,8 +102,8 @@ class HeaderReply:
             # A session only saveUninitialized stored is not offered to a cookie client.
             if self.by_header or self.session.data_without_access():
                 response[name] = "s:" + signing.sign(sid, self.secret)
-        elif decision.clear_cookie and self.by_header:
-            response[name] = ""
+        elif self.by_header and (sid is None or sid != self.incoming_sid):
+            response[name] = ""  # the id sent names no session (now): forget it
 
 
 @dataclass(frozen=True)
