@@ -44,7 +44,7 @@ from .exceptions import StoreUnavailable
 from .middleware import opening
 from .opening import ExpressCookie
 from .owner import passport_user
-from .record import Record, sid_hint
+from .record import Record, expires_ms, sid_hint
 from .session import SessionStore
 from .stores.base import Store
 
@@ -103,22 +103,29 @@ class SessionWatch:
         self.store = store
 
     async def check(self) -> bool:
-        loaded = await arun(plans.load(self.sid, touch=False), self.store)
+        touching = self.options.lifetime.touch_after_ms > 0
+        # A store that can touch while reading (Redis) applies touchAfter itself, in
+        # the same round trip; the others are touched afterwards, when one is due.
+        touch_on_read = touching and self.store.touches_on_read
+        loaded = await arun(plans.load(self.sid, touch=touch_on_read), self.store)
         now = now_ms()
         if loaded is None or self.options.lifetime.past_cap(loaded.record, now):
             return False
         if login_replaced(self.login, login_of(loaded.record)):
             return False
-        if self.options.lifetime.touch_after_ms > 0:
+        if touching and not touch_on_read:
             await self._touch_if_due(loaded, now)
         return True
 
     async def _touch_if_due(self, loaded: Versioned, now: int) -> None:
         touched = self._touched(loaded.record)
-        lifetime = self.options.lifetime
-        fresh = self.store.fresh_expiry(touched)
-        if lifetime.touch_due(
-            now=now, fresh=fresh, held=loaded.expires_at, touched_at=loaded.touched_at
+        # What the store holds, else what the record says it was last given.
+        held = loaded.expires_at if loaded.expires_at is not None else expires_ms(loaded.record)
+        if self.options.lifetime.touch_due(
+            now=now,
+            fresh=self.store.fresh_expiry(touched),
+            held=held,
+            touched_at=loaded.touched_at,
         ):
             await arun(plans.touch(self.sid, touched), self.store)
 

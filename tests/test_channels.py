@@ -362,3 +362,25 @@ def test_the_header_option_opens_a_socket_without_cookies(sockets, alice):
             return first
 
     assert visit() == {"user": "alice"}
+
+
+@pytest.mark.parametrize("store_settings", ["redis"], indirect=True)
+@pytest.mark.parametrize("touch_after, extended", [(600, True), (None, False)])
+def test_on_redis_the_socket_touch_is_the_read_s_own(
+    sockets, alice, redis_client, touch_after, extended
+):
+    """Redis applies touchAfter in the read's own round trip: a TTL an hour's session has
+    mostly used up since the handshake (which touches, as any request) is restarted by
+    the socket's checks under touchAfter, and left alone without."""
+    sockets(**({} if touch_after is None else {"touchAfter": touch_after}))
+    _, cookie, sid = django_login()
+    key = next(key for key in redis_client.keys("*") if key.decode().endswith(sid))
+
+    @async_to_sync
+    async def scenario():
+        async with socket_on(cookie):
+            redis_client.expire(key, 60)
+            await asyncio.sleep(RECHECK * 3)
+
+    scenario()
+    assert (redis_client.ttl(key) > 3000) is extended
