@@ -143,12 +143,14 @@ class SessionWatch:
 
 
 class _Socket:
-    """One connection: passes messages through, starts the watch once the app accepts,
+    """One connection: passes messages through, starts watching once the app accepts,
     and closes the socket when the watch finds the session ended."""
 
-    def __init__(self, receive: Receive, send: Send, watch: SessionWatch | None, every: float):
+    def __init__(
+        self, receive: Receive, send: Send, session: SessionStore, watch: SessionWatch | None
+    ) -> None:
         self._receive, self._send = receive, send
-        self.watch, self.every = watch, every
+        self.session, self.watch = session, watch
         self.task: asyncio.Task[None] | None = None
         self.closed = False
 
@@ -162,24 +164,40 @@ class _Socket:
         if self.closed:
             return  # closed for the session's end: the server wants nothing more
         kind = message.get("type")
-        if kind == "websocket.accept" and self.watch is not None and self.task is None:
+        if kind == "websocket.accept" and self.task is None:
             self.task = asyncio.ensure_future(self._watching())
         elif kind == "websocket.close":
             self.closed = True
             self.stop()
         await self._send(message)
 
+    def _following(self) -> SessionWatch | None:
+        """The watch of the session as it is now: the socket's app may have logged in
+        or out on it (Channels' ``login()`` rotates the id, ``logout()`` flushes it).
+        None while no record of its own stands behind it (anonymous, or not saved
+        yet): there is nothing to end."""
+        session, watch = self.session, self.watch
+        if not session.state.stored:
+            return None
+        if watch is None or watch.sid != session.session_key:
+            login = login_of(session.data_without_access())
+            options, store = session.options, session.store
+            self.watch = watch = SessionWatch(session.session_key, login, options, store)
+        return watch
+
     async def _watching(self) -> None:
-        assert self.watch is not None
         while True:
-            await asyncio.sleep(self.every)
+            await asyncio.sleep(self.session.options.socket_recheck)
+            watch = self._following()
+            if watch is None:
+                continue
             try:
-                stands = await self.watch.check()
+                stands = await watch.check()
             except StoreUnavailable as error:  # not a logout: check again next time
                 logger.warning("socket session check failed: %s", error)
                 continue
             if not stands:
-                logger.info("session %s ended: closing its socket", sid_hint(self.watch.sid))
+                logger.info("session %s ended: closing its socket", sid_hint(watch.sid))
                 self.closed = True
                 await self._send({"type": "websocket.close", "code": SESSION_ENDED})
                 return
@@ -208,11 +226,11 @@ class SessionMiddleware:
             return
         session = request.session
         watch = None
-        if session.state.stored:
+        if session.state.stored:  # the login as stored, before the bridge settles it
             login = login_of(session.data_without_access())
             watch = SessionWatch(session.session_key, login, options, store)
         await identity.abridge(request, options.passport)
-        socket = _Socket(receive, send, watch, options.socket_recheck)
+        socket = _Socket(receive, send, session, watch)
         try:
             await self.inner({**scope, "session": session}, socket.receive, socket.send)
         finally:

@@ -11,6 +11,7 @@ import threading
 
 import pytest
 from asgiref.sync import async_to_sync
+from channels.auth import login
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.routing import URLRouter
 from channels.security.websocket import AllowedHostsOriginValidator
@@ -22,6 +23,7 @@ from django.urls import path
 from django_express_session import signing, users
 from django_express_session.channels import (
     SESSION_ENDED,
+    STORE_UNAVAILABLE,
     AuthMiddlewareStack,
 )
 from django_express_session.core.lifetime import now_ms
@@ -43,6 +45,10 @@ class WhoAmI(AsyncJsonWebsocketConsumer):
         await self.send_json(self.who())
 
     async def receive_json(self, content, **kwargs):
+        if content.get("login"):  # Channels' own login(), on the socket's session
+            user = await User.objects.aget(username=content["login"])
+            await login(self.scope, user, backend="django.contrib.auth.backends.ModelBackend")
+            await self.scope["session"].asave()
         if content.get("count"):
             session = self.scope["session"]
             session["count"] = session.get("count", 0) + 1
@@ -261,6 +267,25 @@ def test_logout_everywhere_closes_the_open_socket_within_the_interval(sockets, a
     assert after <= RECHECK * 5
 
 
+def test_a_login_on_the_socket_is_followed_until_that_session_ends(sockets, alice):
+    store = sockets()
+    if store.name == "cache" and store.kind == "memcached":
+        pytest.skip("memcached cannot list a user's sessions")
+
+    @async_to_sync
+    async def scenario():
+        async with socket_on(None) as (communicator, first):
+            assert first == {"user": None}
+            await communicator.send_json_to({"login": "alice"})
+            assert (await communicator.receive_json_from(timeout=5))["user"] == "alice"
+            await asyncio.sleep(RECHECK * 3)  # the new session stands: the socket stays
+            assert await communicator.receive_nothing(timeout=RECHECK)
+            await asyncio.to_thread(users.logout_everywhere, alice)
+            await closed_within(communicator, RECHECK * 10)
+
+    scenario()
+
+
 def test_a_logout_on_django_closes_the_socket(sockets, alice):
     sockets()
     client, cookie, _ = django_login()
@@ -384,3 +409,27 @@ def test_on_redis_the_socket_touch_is_the_read_s_own(
 
     scenario()
     assert (redis_client.ttl(key) > 3000) is extended
+
+
+@pytest.mark.parametrize("store_settings", ["memory"], indirect=True)
+def test_an_unreachable_store_refuses_the_handshake_and_keeps_the_session(sockets, settings):
+    """As a request gets a 503: the socket is not opened without its session."""
+    from tests.servers.process import free_port
+
+    settings.CACHES = {
+        **settings.CACHES,
+        "nowhere": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{free_port()}/0",
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.5},
+        },
+    }
+    sockets(store={"backend": "redis", "options": {"alias": "nowhere"}})
+
+    @async_to_sync
+    async def attempt():
+        communicator = connect(cookie_header("some-session-id"))
+        connected, code = await communicator.connect(timeout=10)
+        return connected, code
+
+    assert attempt() == (False, STORE_UNAVAILABLE)
