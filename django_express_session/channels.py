@@ -47,6 +47,7 @@ from .owner import passport_user
 from .record import Record, expires_ms, sid_hint
 from .session import SessionStore
 from .stores.base import Store
+from .transport import MASK
 
 logger = logging.getLogger("django_express_session")
 
@@ -207,6 +208,12 @@ class _Socket:
             self.task.cancel()
 
 
+def masked(headers: Any, name: str) -> list[tuple[bytes, bytes]]:
+    """ASGI ``headers`` with the value of the header ``name`` masked."""
+    lowered = name.lower().encode("latin1")
+    return [(key, MASK.encode() if key.lower() == lowered else value) for key, value in headers]
+
+
 class SessionMiddleware:
     """``scope["session"]`` for WebSocket connections (other scopes pass through: HTTP
     requests get their session from the Django middleware)."""
@@ -231,8 +238,11 @@ class SessionMiddleware:
             watch = SessionWatch(session.session_key, login, options, store)
         await identity.abridge(request, options.passport)
         socket = _Socket(receive, send, session, watch)
+        inner_scope = {**scope, "session": session}
+        if options.header is not None:  # as in request.META: the id reaches no log
+            inner_scope["headers"] = masked(scope.get("headers", ()), options.header.name)
         try:
-            await self.inner({**scope, "session": session}, socket.receive, socket.send)
+            await self.inner(inner_scope, socket.receive, socket.send)
         finally:
             socket.stop()
 

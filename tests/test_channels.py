@@ -28,6 +28,7 @@ from django_express_session.channels import (
 )
 from django_express_session.core.lifetime import now_ms
 from django_express_session.record import expires_ms
+from django_express_session.transport import MASK
 from testproject.sockets import whoami_socket
 from tests.helpers import SECRET, cookie_header, stored_session
 
@@ -387,6 +388,28 @@ def test_the_header_option_opens_a_socket_without_cookies(sockets, alice):
             return first
 
     assert visit() == {"user": "alice"}
+
+
+def test_the_header_is_masked_in_the_scope_the_app_gets(sockets, alice):
+    sockets(header="X-Session-Id")
+    _, _, sid = django_login()
+    seen = []
+
+    async def app(scope, receive, send):
+        seen.extend(scope["headers"])
+        await whoami_socket(scope, receive, send)
+
+    value = "s:" + signing.sign(sid, SECRET)
+    headers = [(b"x-session-id", value.encode())]
+
+    @async_to_sync
+    async def visit():
+        communicator = WebsocketCommunicator(AuthMiddlewareStack(app), "/", headers=headers)
+        async with socket_on(None, communicator=communicator) as (_, first):
+            return first
+
+    assert visit()["user"] == "alice"
+    assert seen == [(b"x-session-id", MASK.encode())]
 
 
 @pytest.mark.parametrize("store_settings", ["redis"], indirect=True)
