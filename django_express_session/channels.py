@@ -11,10 +11,11 @@ Once the app accepts the socket, its session is checked every ``socketRecheck``
 seconds: when the record is gone (a logout on either app, ``logout_everywhere``), the
 absolute cap is reached, or the login the socket opened under was replaced, the socket
 is closed with ``SESSION_ENDED`` (4401), and what the app sends afterwards is dropped.
-A check reads the record without touching it; under ``touchAfter`` it refreshes the
-record's expiry when a request would (at most once per ``touchAfter``), so an open
-socket keeps its session alive only at that pace, and never past the cap. Without
-``touchAfter`` a socket does not keep its session alive.
+A check is one read. Under ``touchAfter`` it also refreshes the record's expiry when a
+request would (at most once per ``touchAfter``; Redis does it inside the read), so an
+open socket keeps its session alive only at that pace, and never past the cap. Without
+``touchAfter`` a socket does not keep its session alive. A login or logout the app
+makes on the socket's own session is followed.
 
 Nothing here imports Channels: the middleware speaks ASGI, so it wraps a Channels
 ``URLRouter`` as well as a bare ASGI app. Origins are not checked here: wrap the stack in
