@@ -17,7 +17,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.views.decorators.debug import sensitive_variables
 
-from . import identity
+from . import identity, transport
 from .cookie import COOKIE_NAME, attribute_problem
 from .core.lifetime import Lifetime, seconds_to_ms
 from .django_settings import with_django_settings
@@ -42,7 +42,7 @@ STORE_BACKENDS = {
 _TOP_LEVEL = {
     "secret", "name", "key", "resave", "saveUninitialized", "rolling", "unset", "proxy",
     "genid", "cookie", "store", "storeUnavailable", "passport", "migrateFrom",
-    "absoluteMaxAge", "absoluteMaxAgeFrom", "touchAfter", "track",
+    "absoluteMaxAge", "absoluteMaxAgeFrom", "touchAfter", "track", "socketRecheck", "header",
 }  # fmt: skip
 _COOKIE_KEYS = {
     "path", "httpOnly", "secure", "maxAge", "domain", "sameSite", "partitioned", "priority",
@@ -96,6 +96,12 @@ class Options:
     #: ``track``: the client details recorded in each session's record (``tracking``;
     #: empty: none, and no times either).
     track: tuple[str, ...] = ()
+    #: ``socketRecheck``: seconds between checks that an open WebSocket's session still
+    #: stands (``channels``).
+    socket_recheck: float = transport.DEFAULT_SOCKET_RECHECK
+    #: ``header``: the request header that may carry the signed id where no cookie can
+    #: (None: off; ``transport``).
+    header: str | None = None
 
 
 def _boolean(config: Mapping[str, Any], key: str, default: bool) -> bool:
@@ -325,6 +331,8 @@ def parse(config: Any) -> Options:
         migrate_from=parse_migrate_from(config),
         lifetime=_lifetime(config, store),
         track=_track(config),
+        socket_recheck=transport.parse_socket_recheck(config.get("socketRecheck")),
+        header=transport.parse_header(config.get("header")),
     )
 
 

@@ -30,6 +30,7 @@ from .exceptions import CreateError, StoreUnavailable
 from .http import parse_cookie_header
 from .migration import MigrateFrom
 from .session import SessionStore, new_cookie
+from .transport import HeaderReplying
 
 logger = logging.getLogger("django_express_session")
 
@@ -44,15 +45,23 @@ class Incoming:
     cookies: Mapping[str, str]
     #: The session id of a validly signed express cookie.
     cookie_sid: str | None
-    #: The browser sent a cookie of the session's name at all (signed validly or not).
+    #: The browser sent a cookie of the session's name at all (signed validly or not),
+    #: or, with the ``header`` option, that header instead.
     had_cookie: bool
+    #: The id came in the ``header`` option's header, there being no cookie.
+    by_header: bool = False
 
     @classmethod
     def parse(cls, request: HttpRequest, options: Options) -> Incoming:
         cookies = parse_cookie_header(request.META.get("HTTP_COOKIE", ""))
         raw = cookies.get(options.name)
+        by_header = False
+        if options.header is not None:  # taken (and masked) even when a cookie wins
+            in_header = options.header.take(request.META)
+            if raw is None and in_header is not None:
+                raw, by_header = in_header, True
         sid = signing.session_id(raw, options.secrets)
-        return cls(request, options, cookies, sid, raw is not None)
+        return cls(request, options, cookies, sid, raw is not None, by_header)
 
 
 class Owed(Protocol):
@@ -213,4 +222,6 @@ def openers(options: Options) -> tuple[Opener, ...]:
     chain: list[Opener] = [ExpressCookie(), *_test_openers]
     if options.migrate_from is not None:
         chain.append(MigrateFromCookie(options.migrate_from))
+    if options.header is not None:
+        chain.append(HeaderReplying(options.header))
     return tuple(chain)

@@ -47,3 +47,5 @@ export {
   UnreadablePolicyError
 } from './lib/policy'
 export type { PolicyOptions, PolicyMismatch, Policy } from './lib/policy'
+export { sessionHeader } from './lib/header'
+export type { SessionHeaderOptions, SessionHeaderMiddleware } from './lib/header'

@@ -13,6 +13,7 @@ export const {
   policyOf,
   compare,
   fingerprint,
-  UnreadablePolicyError
+  UnreadablePolicyError,
+  sessionHeader
 } = shared
 export default shared

@@ -132,7 +132,7 @@ async function main () {
     ? await openStore(session, config.store, { packages, share: config.share })
     : { store: undefined, async close () {} }
   const options = { ...config }
-  for (const key of ['store', 'passport', 'packages', 'share', 'policy']) delete options[key]
+  for (const key of ['store', 'passport', 'packages', 'share', 'policy', 'header', 'socketRecheck']) delete options[key]
   if (config.policy) {
     // `policy: {...}` (its own options, e.g. passport): publish the session policy
     // and log each difference with Django's before listening (node/lib/policy.js).
@@ -144,6 +144,11 @@ async function main () {
 
   const app = express()
   app.set('etag', false)
+  if (config.header) {
+    // The package's sessionHeader(): the signed id in a header, before session().
+    const { sessionHeader } = require('../../node/lib/header.js')
+    app.use(sessionHeader({ header: config.header, name: options.name }))
+  }
   app.use(session(options))
   const users = config.passport ? require('./passport').setUp(app, config.passport, packages) : null
   // -- django-express-session's guard(): after express-session and passport --------------

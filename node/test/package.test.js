@@ -8,7 +8,7 @@ const path = require('node:path')
 const EXPORTS = [
   'share', 'SessionConflictError', 'SessionExistsError', 'guard', 'sessionAuthHash',
   'verifyDjangoPassword', 'publishPolicy', 'checkPolicy', 'startPolicy', 'policyOf',
-  'compare', 'fingerprint', 'UnreadablePolicyError'
+  'compare', 'fingerprint', 'UnreadablePolicyError', 'sessionHeader'
 ]
 
 it('require and import give the same exports', async () => {

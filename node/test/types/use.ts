@@ -1,7 +1,7 @@
 // Compiled (not run) by types.test.js: the declarations as an app uses them.
 import session from 'express-session'
 import { RedisStore } from 'connect-redis'
-import { share, SessionConflictError, SessionExistsError, type ShareOptions } from 'django-express-session'
+import { share, sessionHeader, SessionConflictError, SessionExistsError, type ShareOptions, type SessionHeaderOptions } from 'django-express-session'
 
 declare const client: ConstructorParameters<typeof RedisStore>[0]['client']
 
@@ -18,3 +18,9 @@ handle(null)
 
 // @ts-expect-error: touchAfter is seconds, a number
 share(new RedisStore({ client }), { touchAfter: '60' })
+
+const headerOptions: SessionHeaderOptions = { header: 'X-Session-Id', name: 'connect.sid' }
+const headerMiddleware = sessionHeader(headerOptions)
+headerMiddleware({}, {}, () => undefined)
+// @ts-expect-error: the header is a name, a string
+sessionHeader({ header: 42 })
