@@ -30,6 +30,7 @@ from .exceptions import StoreUnavailable, UpdateConflict, UpdateError
 from .http import is_secure, path_matches, set_cookie_line
 from .opening import Incoming, Opened, Opener, Owed, openers, opening_by
 from .session import SessionStore
+from .setup_checks import require_installed
 
 logger = logging.getLogger("django_express_session")
 
@@ -42,6 +43,10 @@ class SessionMiddleware(DjangoSessionMiddleware):
     async_capable = True
 
     def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+        # A bad configuration stops the server here, by name, before any request.
+        require_installed()
+        conf.get_options()
+        conf.get_store()
         self.get_response = get_response
         self.is_async = iscoroutinefunction(get_response)
         if self.is_async:

@@ -220,7 +220,7 @@ def test_migratesessions_dry_run_changes_nothing(migrate_from, alice):
 
     out, _ = migratesessions("--dry-run", "--no-progress")
 
-    assert out.startswith("Would convert 1 sessions")
+    assert out.startswith("Would convert 1 session ")
     assert conf.get_store().get(derive_sid(key, SECRET)) is None
     assert old_engine(session_key=key).load()
 

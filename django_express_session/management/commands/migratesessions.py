@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from ... import conf
 from ...migration_bulk import CannotList, Summary, convert
+from ..running_count import counted
 
 BAR = 30
 
@@ -88,7 +89,8 @@ def report(summary: Summary, dry_run: bool) -> str:
     rate = summary.converted / summary.seconds if summary.seconds else 0
     verb = "Would convert" if dry_run else "Converted"
     lines = [
-        f"{verb} {summary.converted:,} sessions in {summary.seconds:.1f} s ({rate:,.0f}/s).",
+        f"{verb} {counted(summary.converted, 'session')} in {summary.seconds:.1f} s "
+        f"({rate:,.0f}/s).",
         f"Skipped: {summary.expired:,} expired or empty, {summary.already:,} already converted.",
     ]
     failed = sum(summary.failed.values())
