@@ -61,7 +61,10 @@ def check_django_sessions_app(app_configs: Any = None, **kwargs: Any) -> list[Ch
             Warning(
                 f"{DJANGO_APP} is in INSTALLED_APPS beside {APP}, which does not need it.",
                 hint="Remove it, unless EXPRESS_SESSION['migrateFrom'] reads its table "
-                "(the db or cached_db engine).",
+                "(the db or cached_db engine). Keep 'migrateFrom' itself until "
+                "'manage.py migratesessions --status' says it can go: the old cookies' "
+                "lifetime (SESSION_COOKIE_AGE) after the switch, even once migratesessions "
+                "has run, or their users are logged out.",
                 id="django_express_session.W020",
             )
         )

@@ -7,9 +7,11 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 
-from ... import conf
+from ... import conf, migration_status
 from ...migration_bulk import CannotList, Summary, convert
 from ..running_count import counted
 
@@ -28,9 +30,21 @@ class Command(BaseCommand):
             "--batch-size", type=int, default=1000, help="Sessions per batch (1000)."
         )
         parser.add_argument("--no-progress", action="store_true", help="No progress bar on stderr.")
+        parser.add_argument(
+            "--status",
+            action="store_true",
+            help="Convert nothing; say how many old sessions are left, the newest old "
+            "expiry, and until when migrateFrom must stay.",
+        )
 
     def handle(
-        self, *args: Any, dry_run: bool, batch_size: int, no_progress: bool, **options: Any
+        self,
+        *args: Any,
+        dry_run: bool,
+        batch_size: int,
+        no_progress: bool,
+        status: bool,
+        **options: Any,
     ) -> None:
         migrate = conf.get_options().migrate_from
         if migrate is None:
@@ -39,6 +53,11 @@ class Command(BaseCommand):
             )
         if batch_size < 1:
             raise CommandError("--batch-size must be at least 1")
+        if status:
+            found = migration_status.read(migrate, conf.get_store(), batch_size)
+            cookie_age = settings.SESSION_COOKIE_AGE
+            self.stdout.write(migration_status.describe(found, migrate, timezone.now(), cookie_age))
+            return
         progress = None if no_progress else Progress(self.stderr, tty=sys.stderr.isatty())
         try:
             summary = convert(migrate, batch_size=batch_size, dry_run=dry_run, progress=progress)
@@ -46,6 +65,8 @@ class Command(BaseCommand):
             raise CommandError(f"Cannot convert in bulk: {error}.") from None
         if progress is not None:
             progress.end()
+        if not dry_run:
+            migration_status.remember(conf.get_store(), summary.newest)
         self.stdout.write(report(summary, dry_run))
 
 
