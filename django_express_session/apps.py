@@ -11,6 +11,12 @@ class ExpressSessionConfig(AppConfig):
         from . import checks, setup_checks, switch_checks  # noqa: F401 (registers the system checks)
 
         setting_changed.connect(_settings_changed)
+        from django.db.models.signals import post_migrate
+
+        from .session_table import made_late
+
+        # The database store's table for a project that took that store after 0001.
+        post_migrate.connect(made_late, dispatch_uid="django_express_session.table")
         # The session policy is published by the processes that serve (see ``policy``).
         request_started.connect(_publish_policy, dispatch_uid="django_express_session.policy")
         from django.contrib.auth.signals import user_logged_in

@@ -228,6 +228,12 @@ def _store(config: Mapping[str, Any]) -> StoreConfig:
     return StoreConfig(STORE_BACKENDS.get(backend, backend), dict(options))
 
 
+def store_config(store: Any) -> StoreConfig:
+    """A store setting shaped like ``EXPRESS_SESSION["store"]``, validated (the
+    ``--from-store`` of ``migratesessions``)."""
+    return _store({"store": store})
+
+
 def _lifetime(config: Mapping[str, Any], store: StoreConfig) -> Lifetime:
     """``absoluteMaxAge`` (ms), ``absoluteMaxAgeFrom`` and ``touchAfter`` (seconds).
     ``touchAfter`` may be given at the top level, as a store option (connect-mongo's),

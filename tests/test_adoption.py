@@ -199,3 +199,29 @@ def test_e001_says_django_middleware_is_there_instead_when_ours_is_missing(expre
     settings.MIDDLEWARE = [django_middleware, "django_express_session.middleware.SessionMiddleware"]
     (error,) = messages("E001")
     assert "beside" in error.msg
+
+
+# -- the 503 body ----------------------------------------------------------------------------
+
+
+def test_the_503_body_is_the_projects_template_when_it_has_one(express, tmp_path, settings):
+    settings.ROOT_URLCONF = "tests.urls"
+    blocker = tmp_path / "in-the-way"
+    blocker.write_text("")
+    express(store={"backend": "file", "options": {"path": str(blocker / "sessions")}})
+    assert Client().get("/set?value=1").content.startswith(b"503 Service Unavailable")
+
+    templates = tmp_path / "templates" / "django_express_session"
+    templates.mkdir(parents=True)
+    (templates / "store_unavailable.html").write_text(
+        "<h1>Back in {{ retry_after }} s</h1>{{ user }}"
+    )
+    settings.TEMPLATES = [
+        {**settings.TEMPLATES[0], "DIRS": [str(tmp_path / "templates")]},
+        *settings.TEMPLATES[1:],
+    ]
+    response = Client().get("/set?value=1")
+
+    assert response.status_code == 503 and response["Retry-After"] == "1"
+    assert response["Content-Type"] == "text/html; charset=utf-8"
+    assert response.content == b"<h1>Back in 1 s</h1>"  # no request context: no user

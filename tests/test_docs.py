@@ -222,3 +222,31 @@ def test_the_migration_guide_changes_only_the_session_lines_of_a_stock_project()
     stock_apps = _startproject_setting("INSTALLED_APPS")
     assert [app for app in names["INSTALLED_APPS"] if app != "django_express_session"] == stock_apps
     assert names["EXPRESS_SESSION"]["cookie"]["sameSite"] == "lax"  # Django's default
+
+
+@pytest.mark.parametrize("backend", sorted(conf.STORE_BACKENDS))
+def test_the_stores_overview_names_every_option_of_each_store(backend):
+    page = (ROOT / "docs" / "stores" / "index.md").read_text()
+    (row,) = [line for line in page.splitlines() if line.startswith(f"| [`{backend}`]")]
+    options = node_names(import_string(conf.STORE_BACKENDS[backend]).Options)
+    assert [option for option in options if f"`{option}`" not in row] == []
+
+
+def test_the_pages_urlconf_is_mounted_at_one_path_in_every_page():
+    include = re.compile(r'path\("([^"]*)", include\("django_express_session\.urls"\)\)')
+    mounts = {found for page in PAGES for found in include.findall(page.read_text())}
+    assert mounts == {"account/"}
+
+
+def test_the_overview_leaves_the_secret_unset_as_the_readme_says():
+    (sample,) = [b for b in python_blocks(ROOT / "docs" / "index.md") if b.settings_mark]
+    assert "secret" not in run_snippet(sample.code, sample.where)["EXPRESS_SESSION"]
+
+
+def test_long_code_lines_wrap_on_the_site():
+    import yaml
+
+    config = yaml.safe_load((ROOT / "mkdocs.yml").read_text())
+    (stylesheet,) = config["extra_css"]
+    css = (ROOT / "docs" / stylesheet).read_text()
+    assert re.search(r"\.md-typeset pre > code \{[^}]*white-space: pre-wrap", css)
