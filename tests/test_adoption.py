@@ -225,3 +225,11 @@ def test_the_503_body_is_the_projects_template_when_it_has_one(express, tmp_path
     assert response.status_code == 503 and response["Retry-After"] == "1"
     assert response["Content-Type"] == "text/html; charset=utf-8"
     assert response.content == b"<h1>Back in 1 s</h1>"  # no request context: no user
+
+
+def test_w020_says_to_keep_migrate_from_until_the_status_says_it_can_go(express, settings):
+    express(migrateFrom={"engine": "django.contrib.sessions.backends.file"})
+    settings.INSTALLED_APPS = [*settings.INSTALLED_APPS, "django.contrib.sessions"]
+
+    (warning,) = messages("W020")
+    assert "Keep 'migrateFrom' itself until 'manage.py migratesessions --status'" in warning.hint
