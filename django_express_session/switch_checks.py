@@ -170,7 +170,7 @@ def check_django_session_settings(app_configs: Any = None, **kwargs: Any) -> lis
                 f"sessions end {_duration(seconds.value / 1000)} after the last request"
                 f"{seconds.because}.",
                 hint="maxAge is in milliseconds, as in express; "
-                f"{seconds.value:g} seconds is {int(seconds.value * 1000)}.",
+                f"{_plain(seconds.value)} seconds is {int(seconds.value * 1000)}.",
                 id="django_express_session.W025",
             )
         )
@@ -203,6 +203,11 @@ def _max_age_in_seconds(max_age: Any) -> _Seconds | None:
     if max_age < 60_000:
         return _Seconds(max_age, "")
     return None
+
+
+def _plain(number: float) -> str:
+    """``1209600``, ``1.5``: a number as written, never in exponent form."""
+    return str(int(number)) if number == int(number) else str(number)
 
 
 def _duration(seconds: float) -> str:

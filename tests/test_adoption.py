@@ -179,6 +179,14 @@ def test_a_directory_that_cannot_be_written_fails_check(express, tmp_path):
         locked.chmod(0o700)
 
 
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc")
+def test_a_directory_under_a_place_no_one_can_write_fails_check_even_for_root(express):
+    express(store={"backend": "file", "options": {"path": "/proc/no-such/sessions"}})
+
+    (error,) = messages("E051")
+    assert "/proc/no-such/sessions cannot be created: /proc cannot be written" in error.msg
+
+
 def test_a_writable_directory_passes(express, tmp_path):
     express(store={"backend": "file", "options": {"path": str(tmp_path / "new" / "sessions")}})
 

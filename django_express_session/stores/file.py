@@ -23,6 +23,7 @@ import os
 import re
 import secrets
 import stat
+import tempfile
 import threading
 import time
 import zlib
@@ -170,21 +171,21 @@ class FileStore(Store):
 
     def directory_problem(self) -> str | None:
         """Why the sessions directory cannot be used (None: it exists, or can be created,
-        and can be written), judged without creating anything (``manage.py check``)."""
+        and can be written), for ``manage.py check``: a directory made and removed at
+        once in it (or in its nearest existing parent) says so, where permission bits
+        cannot (root, a read-only mount, ``/proc``). Nothing it makes stays."""
         path = Path(os.path.abspath(self.path))
-        if path.exists():
-            if not path.is_dir():
-                return f"{path} is not a directory"
-            if not os.access(path, os.W_OK | os.X_OK):
-                return f"{path} cannot be written (permission denied)"
-            return None
-        ancestor = path.parent
-        while not ancestor.exists():
-            ancestor = ancestor.parent
-        if not ancestor.is_dir():
-            return f"{path} cannot be created: {ancestor} is not a directory"
-        if not os.access(ancestor, os.W_OK | os.X_OK):
-            return f"{path} cannot be created: {ancestor} cannot be written (permission denied)"
+        target = path
+        while not target.exists():
+            target = target.parent
+        if not target.is_dir():
+            return f"{path} cannot be created: {target} is not a directory"
+        try:
+            os.rmdir(tempfile.mkdtemp(prefix=".probe-", dir=target))
+        except OSError as error:
+            if target == path:
+                return f"{path} cannot be written ({error.strerror})"
+            return f"{path} cannot be created: {target} cannot be written ({error.strerror})"
         return None
 
     # -- the session policy: a file beside the sessions directory --------------------------
