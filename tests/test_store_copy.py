@@ -36,6 +36,7 @@ def logged_in(settings):
 
     def log_in(old: dict) -> list[Client]:
         use(settings, old)
+        conf.get_store().clear()  # what other tests left in a shared table
         browsers = []
         for name in ("alice", "bob", "carol"):
             User.objects.create_user(name, password="pw")
