@@ -8,9 +8,15 @@ class ExpressSessionConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import checks, conf, switch_checks  # noqa: F401 (registers the system checks)
+        from . import checks, setup_checks, switch_checks  # noqa: F401 (registers the system checks)
 
         setting_changed.connect(_settings_changed)
+        from django.db.models.signals import post_migrate
+
+        from .session_table import made_late
+
+        # The database store's table for a project that took that store after 0001.
+        post_migrate.connect(made_late, dispatch_uid="django_express_session.table")
         # The session policy is published by the processes that serve (see ``policy``).
         request_started.connect(_publish_policy, dispatch_uid="django_express_session.policy")
         from django.contrib.auth.signals import user_logged_in
@@ -22,9 +28,9 @@ class ExpressSessionConfig(AppConfig):
         user_logged_in.connect(restart_on_login, dispatch_uid="django_express_session.lifetime")
         # passport: login() names the user for the Express app too.
         user_logged_in.connect(name_for_passport, dispatch_uid="django_express_session.identity")
-        # Settings are validated once, at start-up: a bad option fails here, by name.
-        conf.get_options()
-        conf.get_store()
+        # Settings are not validated here, where a bad option would crash every command
+        # (check, migrate, help): the system check E050 reports it, and the middleware
+        # refuses to serve with it.
 
 
 def _settings_changed(*, setting: str, **kwargs: object) -> None:

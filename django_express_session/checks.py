@@ -6,11 +6,12 @@ import logging
 from typing import Any
 
 from django.conf import settings
-from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from django.core.checks import CheckMessage, Error, Tags, Warning
 
 from . import policy
 from .conf import STORE_BACKENDS, get_options, get_store
 from .http import trusts_proxy
+from .setup_checks import register  # quiet while EXPRESS_SESSION is invalid (E050)
 
 logger = logging.getLogger("django_express_session")
 
@@ -61,10 +62,12 @@ def check_wiring(app_configs: Any = None, **kwargs: Any) -> list[Error]:
     errors = []
     middleware = list(getattr(settings, "MIDDLEWARE", None) or [])
     if DJANGO_MIDDLEWARE in middleware:
+        where = "beside" if OUR_MIDDLEWARE in middleware else "instead of"
         errors.append(
             Error(
-                f"{DJANGO_MIDDLEWARE} is installed beside {OUR_MIDDLEWARE}.",
-                hint="Remove Django's: two session middlewares would fight over request.session.",
+                f"{DJANGO_MIDDLEWARE} is installed {where} {OUR_MIDDLEWARE}.",
+                hint="Replace it with ours (at the same place): two session middlewares "
+                "would fight over request.session, and Django's cannot read express sessions.",
                 id="django_express_session.E001",
             )
         )

@@ -25,7 +25,7 @@ from .ids import generate_sid
 from .migration import MigrateFrom, parse_migrate_from, with_migration
 from .signing import Secret, masked
 from .tracking import TRACKABLE
-from .validation import SETTING, imported, invalid
+from .validation import SETTING, did_you_mean, imported, invalid, unknown_keys
 
 if TYPE_CHECKING:
     from .stores.base import Store
@@ -146,7 +146,9 @@ def _cookie(config: Mapping[str, Any]) -> CookieOptions:
     for key in given:
         if key not in _COOKIE_KEYS:
             raise invalid(
-                f"'cookie'][{key!r}", f"is not a cookie option; use one of {sorted(_COOKIE_KEYS)}"
+                f"'cookie'][{key!r}",
+                f"is not a cookie option{did_you_mean(key, _COOKIE_KEYS)}; "
+                f"use one of {sorted(_COOKIE_KEYS)}",
             )
     given = dict(given)
     max_age = given.get("maxAge")
@@ -214,7 +216,7 @@ def _store(config: Mapping[str, Any]) -> StoreConfig:
         )
     unknown = set(store) - {"backend", "options"}
     if unknown:
-        raise invalid("'store'", f"has unknown keys {sorted(unknown)}; use 'backend' and 'options'")
+        raise unknown_keys("'store'", unknown, ("backend", "options"))
     backend = store.get("backend")
     if not isinstance(backend, str) or not backend:
         raise invalid(
@@ -223,12 +225,19 @@ def _store(config: Mapping[str, Any]) -> StoreConfig:
     if backend not in STORE_BACKENDS and "." not in backend:
         raise invalid(
             "'store']['backend'",
-            f"{backend!r} is not a store; use one of {sorted(STORE_BACKENDS)} or a dotted path to a Store subclass",
+            f"{backend!r} is not a store{did_you_mean(backend, STORE_BACKENDS)}; use one of "
+            f"{sorted(STORE_BACKENDS)} or a dotted path to a Store subclass",
         )
     options = store.get("options") or {}
     if not isinstance(options, Mapping):
         raise invalid("'store']['options'", f"must be a dict, not {options!r}")
     return StoreConfig(STORE_BACKENDS.get(backend, backend), dict(options))
+
+
+def store_config(store: Any) -> StoreConfig:
+    """A store setting shaped like ``EXPRESS_SESSION["store"]``, validated (the
+    ``--from-store`` of ``migratesessions``)."""
+    return _store({"store": store})
 
 
 def _lifetime(config: Mapping[str, Any], store: StoreConfig) -> Lifetime:
@@ -295,7 +304,10 @@ def parse(config: Any) -> Options:
         raise ImproperlyConfigured(f"{SETTING} must be a dict of express-session options")
     for key in config:
         if key not in _TOP_LEVEL:
-            raise invalid(repr(key), f"is not an option; use one of {sorted(_TOP_LEVEL)}")
+            raise invalid(
+                repr(key),
+                f"is not an option{did_you_mean(key, _TOP_LEVEL)}; use one of {sorted(_TOP_LEVEL)}",
+            )
     config = with_django_settings(config)  # Django's SESSION_* settings it leaves out
     name = config.get("name") or config.get("key") or "connect.sid"
     if not isinstance(name, str) or not COOKIE_NAME.fullmatch(name):

@@ -47,7 +47,7 @@ from django.core.exceptions import (
 from . import signals
 from .owner import PASSPORT_KEY, PASSPORT_USER_KEY, names, passport_user
 from .record import sid_hint
-from .validation import imported, invalid
+from .validation import imported, invalid, unknown_keys
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -145,9 +145,7 @@ def parse(value: Any) -> PassportOptions | None:
         raise invalid("'passport'", f'must be a dict like {{"field": "username"}}, not {value!r}')
     unknown = set(value) - _PASSPORT_KEYS
     if unknown:
-        raise invalid(
-            "'passport'", f"has unknown keys {sorted(unknown)}; use {sorted(_PASSPORT_KEYS)}"
-        )
+        raise unknown_keys("'passport'", unknown, _PASSPORT_KEYS)
     if ("field" in value) == ("serializer" in value):
         raise invalid("'passport'", 'needs exactly one of "field" and "serializer"')
     if "field" in value:

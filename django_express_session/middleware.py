@@ -18,6 +18,7 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.contrib.sessions.exceptions import SessionInterrupted
 from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessionMiddleware
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.template import TemplateDoesNotExist, loader
 from django.utils.cache import patch_vary_headers
 
 from . import conf, identity, signals, signing
@@ -30,6 +31,7 @@ from .exceptions import StoreUnavailable, UpdateConflict, UpdateError
 from .http import is_secure, path_matches, set_cookie_line
 from .opening import Incoming, Opened, Opener, Owed, openers, opening_by
 from .session import SessionStore
+from .setup_checks import require_installed
 
 logger = logging.getLogger("django_express_session")
 
@@ -42,6 +44,10 @@ class SessionMiddleware(DjangoSessionMiddleware):
     async_capable = True
 
     def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+        # A bad configuration stops the server here, by name, before any request.
+        require_installed()
+        conf.get_options()
+        conf.get_store()
         self.get_response = get_response
         self.is_async = iscoroutinefunction(get_response)
         if self.is_async:
@@ -165,13 +171,21 @@ def respond(
     return response
 
 
+#: A project's template for the 503 body (none is shipped: without it, plain text).
+UNAVAILABLE_TEMPLATE = "django_express_session/store_unavailable.html"
+
+
 def store_unavailable(error: Exception) -> HttpResponse:
     logger.error("session store unavailable: %s", error)
-    response = HttpResponse(
-        "503 Service Unavailable: the session store cannot be reached. Please retry.\n",
-        status=503,
-        content_type="text/plain; charset=utf-8",
-    )
+    try:
+        # Rendered without the request: its session is what failed, so no context
+        # processor (user, messages, csrf) may run.
+        body = loader.get_template(UNAVAILABLE_TEMPLATE).render({"retry_after": 1})
+        content_type = "text/html; charset=utf-8"
+    except TemplateDoesNotExist:
+        body = "503 Service Unavailable: the session store cannot be reached. Please retry.\n"
+        content_type = "text/plain; charset=utf-8"
+    response = HttpResponse(body, status=503, content_type=content_type)
     response["Retry-After"] = "1"
     return response
 

@@ -52,7 +52,7 @@ from django.utils.dateparse import parse_datetime
 from . import record
 from .core.ops import Op
 from .signing import Secret
-from .validation import invalid
+from .validation import invalid, unknown_keys
 
 if TYPE_CHECKING:
     from .cookie import Cookie
@@ -96,9 +96,7 @@ def parse_migrate_from(config: Mapping[str, Any]) -> MigrateFrom | None:
         )
     unknown = set(value) - {"engine", "cookieName"}
     if unknown:
-        raise invalid(
-            "'migrateFrom'", f"has unknown keys {sorted(unknown)}; use 'engine' and 'cookieName'"
-        )
+        raise unknown_keys("'migrateFrom'", unknown, ("engine", "cookieName"))
     engine = value.get("engine")
     if not isinstance(engine, str) or not engine:
         raise invalid(

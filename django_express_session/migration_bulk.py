@@ -61,12 +61,19 @@ class Summary:
     expired: int = 0
     failed: Counter = field(default_factory=Counter)
     seconds: float = 0.0
+    #: The newest old expiry among the sessions stored (``migration_status``).
+    newest: datetime | None = None
 
     def add(self, other: Summary) -> None:
         self.converted += other.converted
         self.already += other.already
         self.expired += other.expired
         self.failed.update(other.failed)
+        self.stored_until(other.newest)
+
+    def stored_until(self, expires: datetime | None) -> None:
+        if expires is not None and (self.newest is None or expires > self.newest):
+            self.newest = expires
 
     @property
     def seen(self) -> int:
@@ -292,4 +299,6 @@ def _convert_batch(
             if strict:
                 raise _BatchFailed from error
             part.failed[f"{type(error).__name__}: {error}"] += 1
+        else:
+            part.stored_until(old.expires)
     return part, done

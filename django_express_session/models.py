@@ -8,7 +8,8 @@ indexes the user keys inside ``sess`` (``stores/_user_index.py``), leaving these
 columns as they are.
 
 The store reads and writes the table with SQL of its own (``stores/database.py``), not
-through this model: the model exists for the migration and for looking at rows.
+through this model: the model exists for the migration and for looking at rows. The
+table is made only where the database store uses it (``session_table``).
 """
 
 from __future__ import annotations
@@ -66,6 +67,8 @@ class ExpressSession(models.Model):
         db_table = "session"
         indexes = [models.Index(fields=["expire"], name="IDX_session_expire")]
         verbose_name = "express session"
+        # Nothing checks them (the admin's session pages go by users' permissions).
+        default_permissions = ()
 
     def __str__(self) -> str:
         return self.sid

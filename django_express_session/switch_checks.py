@@ -5,14 +5,15 @@ settings that no longer apply, ``migrateFrom``, the store's cache or database al
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
-from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from django.core.checks import CheckMessage, Error, Tags, Warning
 from django.utils.module_loading import import_string
 
 from . import django_settings
 from .conf import STORE_BACKENDS, get_options
+from .setup_checks import register  # quiet while EXPRESS_SESSION is invalid (E050)
 
 APP = "django_express_session"
 DJANGO_APP = "django.contrib.sessions"
@@ -61,7 +62,10 @@ def check_django_sessions_app(app_configs: Any = None, **kwargs: Any) -> list[Ch
             Warning(
                 f"{DJANGO_APP} is in INSTALLED_APPS beside {APP}, which does not need it.",
                 hint="Remove it, unless EXPRESS_SESSION['migrateFrom'] reads its table "
-                "(the db or cached_db engine).",
+                "(the db or cached_db engine). Keep 'migrateFrom' itself until "
+                "'manage.py migratesessions --status' says it can go: the old cookies' "
+                "lifetime (SESSION_COOKIE_AGE) after the switch, even once migratesessions "
+                "has run, or their users are logged out.",
                 id="django_express_session.W020",
             )
         )
@@ -146,26 +150,74 @@ def check_django_session_settings(app_configs: Any = None, **kwargs: Any) -> lis
     for name, option, wanted, given in django_settings.conflicts(
         getattr(settings, "EXPRESS_SESSION", None) or {}
     ):
+        if name == "SESSION_COOKIE_AGE":  # seconds there, milliseconds here: say both
+            said = f"{name} is {getattr(settings, name)} s ({wanted} ms)"
+            option_value = f"{given!r} ms"
+        else:
+            said, option_value = f"{name} says {wanted!r}", repr(given)
         messages.append(
             Warning(
-                f"{name} says {wanted!r} but EXPRESS_SESSION['{option}'] is {given!r}; "
+                f"{said} but EXPRESS_SESSION['{option}'] is {option_value}; "
                 "the EXPRESS_SESSION value is used.",
                 hint=f"Remove {name}, or make the two agree.",
                 id="django_express_session.W024",
             )
         )
-    max_age = options.cookie.given.get("maxAge")
-    if isinstance(max_age, (int, float)) and 0 < max_age < 60_000:
+    seconds = _max_age_in_seconds(options.cookie.given.get("maxAge"))
+    if seconds is not None:
         messages.append(
             Warning(
-                f"EXPRESS_SESSION['cookie']['maxAge'] is {max_age}: milliseconds, so "
-                f"sessions end {max_age / 1000:g} s after the last request.",
+                f"EXPRESS_SESSION['cookie']['maxAge'] is {seconds.value}: milliseconds, so "
+                f"sessions end {_duration(seconds.value / 1000)} after the last request"
+                f"{seconds.because}.",
                 hint="maxAge is in milliseconds, as in express; "
-                f"{max_age} seconds is {int(max_age * 1000)}.",
+                f"{_plain(seconds.value)} seconds is {int(seconds.value * 1000)}.",
                 id="django_express_session.W025",
             )
         )
     return messages
+
+
+DAY_SECONDS = 24 * 3600
+MINUTE_MS = 60_000
+#: Django's default SESSION_COOKIE_AGE (two weeks, in seconds).
+DJANGO_DEFAULT_COOKIE_AGE = 1_209_600
+
+
+class _Seconds(NamedTuple):
+    value: float
+    because: str  # why it looks like seconds ("" when it is merely short)
+
+
+def _max_age_in_seconds(max_age: Any) -> _Seconds | None:
+    """A ``maxAge`` that looks like seconds: under a minute as milliseconds, equal to
+    SESSION_COOKIE_AGE or Django's default (both seconds), or a whole number of days
+    counted in seconds that is no whole number of minutes in milliseconds (so 3 h,
+    10 800 000, which is also 125 days in seconds, passes)."""
+    if isinstance(max_age, bool) or not isinstance(max_age, (int, float)) or max_age <= 0:
+        return None
+    if max_age in (settings.SESSION_COOKIE_AGE, DJANGO_DEFAULT_COOKIE_AGE):
+        return _Seconds(max_age, ", though it equals SESSION_COOKIE_AGE (seconds)")
+    if max_age % DAY_SECONDS == 0 and max_age % MINUTE_MS != 0:
+        days = int(max_age // DAY_SECONDS)
+        return _Seconds(max_age, f", though it is {days} day{'s' * (days != 1)} in seconds")
+    if max_age < 60_000:
+        return _Seconds(max_age, "")
+    return None
+
+
+def _plain(number: float) -> str:
+    """``1209600``, ``1.5``: a number as written, never in exponent form."""
+    return str(int(number)) if number == int(number) else str(number)
+
+
+def _duration(seconds: float) -> str:
+    """``20 min``, ``1.2 h``, ``45 s``: short, in the unit a person reads."""
+    if seconds < 120:
+        return f"{seconds:g} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.3g} min"
+    return f"{seconds / 3600:.3g} h"
 
 
 def _cache_backend(alias: str) -> str | None:

@@ -4,7 +4,8 @@ and the stores (``EXPRESS_SESSION["store"]["options"]``): one wording, and an
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import difflib
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, TypeVar
 
@@ -17,6 +18,30 @@ SETTING = "EXPRESS_SESSION"
 def invalid(key: str, problem: str) -> ImproperlyConfigured:
     """An error about ``EXPRESS_SESSION[key]`` (``key`` as written, quotes included)."""
     return ImproperlyConfigured(f"{SETTING}[{key}] {problem}")
+
+
+def did_you_mean(given: Any, known: Collection[str]) -> str:
+    """`` (did you mean 'x'?)`` when ``given`` is a near miss of one of ``known``, else
+    the empty string: a typo gets its fix, not only the list of names."""
+    if not isinstance(given, str):
+        return ""
+    close = difflib.get_close_matches(given, list(known), n=1, cutoff=0.6)
+    if not close:
+        lowered = {name.lower(): name for name in known}
+        close = [lowered[given.lower()]] if given.lower() in lowered else []
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def unknown_keys(
+    key: str, unknown: Collection[str], known: Collection[str]
+) -> ImproperlyConfigured:
+    """``EXPRESS_SESSION[key]`` holds keys it does not take: name them, the near miss of
+    the first, and the keys it takes."""
+    first = sorted(unknown)[0]
+    return invalid(
+        key,
+        f"has unknown keys {sorted(unknown)}{did_you_mean(first, known)}; use {sorted(known)}",
+    )
 
 
 def option_error(store: str, key: str, problem: str) -> ImproperlyConfigured:
@@ -133,7 +158,7 @@ def check_known(store: str, given: Mapping[str, Any], known: list[str]) -> None:
         if key not in known:
             raise ImproperlyConfigured(
                 f"{SETTING}['store']['options'][{key!r}] is not an option of the "
-                f"{store} store; its options are {known}"
+                f"{store} store{did_you_mean(key, known)}; its options are {known}"
             )
 
 

@@ -28,6 +28,19 @@ if os.environ.get("EXPRESS_SESSION_TEST_STORES"):
     STORE_VARIANTS = [variant for variant in STORE_VARIANTS if variant in _chosen]
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """The test database, with the database store's table, which the store's tests use:
+    the test project's store is the file store, so ``migrate`` made none; a ``migrate``
+    with the database store configured makes it, as for a project that switches."""
+    from django.core.management import call_command
+    from django.test import override_settings
+
+    database_store = {"store": {"backend": "database", "options": {}}}
+    with django_db_blocker.unblock(), override_settings(EXPRESS_SESSION=database_store):
+        call_command("migrate", "django_express_session", verbosity=0)
+
+
 @pytest.fixture
 def session_clock():
     """The package's clock (``core.lifetime.clock``): ``advance(ms)`` moves "now" for the

@@ -75,3 +75,15 @@ def test_store_that_expires_by_itself(settings, store_cache_locmem):
 def test_file_store(settings, store_file):
     configure(settings, store_file)
     assert run() == "0 expired sessions removed.\n"
+
+
+def test_one_session_is_one_session(database_store):
+    fill(database_store, live=0, expired=1)
+    assert run() == "1 expired session removed.\n"
+
+
+def test_a_custom_store_without_prune_is_not_said_to_expire_sessions_by_itself(settings):
+    configure(settings, {"backend": "tests.custom_stores.DictStore", "options": {}})
+    said = run()
+    assert "tests.custom_stores.DictStore does not implement prune(): nothing was cleared" in said
+    assert "by itself: nothing to clear" not in said

@@ -193,3 +193,60 @@ def test_each_store_page_names_every_option_of_its_store(backend):
     store = import_string(conf.STORE_BACKENDS[backend])
     options = node_names(store.Options)  # Node's names, as settings spell them
     assert [o for o in options if f"`{o}`" not in page and f'"{o}":' not in page] == []
+
+
+def _startproject_setting(name: str) -> list[str]:
+    """``name`` (a list) as Django's ``startproject`` template writes it."""
+    import ast
+
+    import django
+
+    template = Path(django.__file__).parent / "conf/project_template/project_name/settings.py-tpl"
+    for node in ast.parse(template.read_text()).body:
+        if isinstance(node, ast.Assign) and node.targets[0].id == name:
+            return ast.literal_eval(node.value)
+    raise AssertionError(f"{name} is not in Django's project template")
+
+
+def test_the_migration_guide_changes_only_the_session_lines_of_a_stock_project():
+    (sample,) = [
+        b for b in python_blocks(ROOT / "docs" / "migrating.md")
+        if b.settings_mark and "MIDDLEWARE" in b.code
+    ]  # fmt: skip
+    names = run_snippet(sample.code, sample.where)
+    ours = "django_express_session.middleware.SessionMiddleware"
+    django = "django.contrib.sessions.middleware.SessionMiddleware"
+
+    stock = _startproject_setting("MIDDLEWARE")
+    assert names["MIDDLEWARE"] == [ours if name == django else name for name in stock]
+    stock_apps = _startproject_setting("INSTALLED_APPS")
+    assert [app for app in names["INSTALLED_APPS"] if app != "django_express_session"] == stock_apps
+    assert names["EXPRESS_SESSION"]["cookie"]["sameSite"] == "lax"  # Django's default
+
+
+@pytest.mark.parametrize("backend", sorted(conf.STORE_BACKENDS))
+def test_the_stores_overview_names_every_option_of_each_store(backend):
+    page = (ROOT / "docs" / "stores" / "index.md").read_text()
+    (row,) = [line for line in page.splitlines() if line.startswith(f"| [`{backend}`]")]
+    options = node_names(import_string(conf.STORE_BACKENDS[backend]).Options)
+    assert [option for option in options if f"`{option}`" not in row] == []
+
+
+def test_the_pages_urlconf_is_mounted_at_one_path_in_every_page():
+    include = re.compile(r'path\("([^"]*)", include\("django_express_session\.urls"\)\)')
+    mounts = {found for page in PAGES for found in include.findall(page.read_text())}
+    assert mounts == {"account/"}
+
+
+def test_the_overview_leaves_the_secret_unset_as_the_readme_says():
+    (sample,) = [b for b in python_blocks(ROOT / "docs" / "index.md") if b.settings_mark]
+    assert "secret" not in run_snippet(sample.code, sample.where)["EXPRESS_SESSION"]
+
+
+def test_long_code_lines_wrap_on_the_site():
+    import yaml
+
+    config = yaml.safe_load((ROOT / "mkdocs.yml").read_text())
+    (stylesheet,) = config["extra_css"]
+    css = (ROOT / "docs" / stylesheet).read_text()
+    assert re.search(r"\.md-typeset pre > code \{[^}]*white-space: pre-wrap", css)

@@ -220,7 +220,7 @@ def test_migratesessions_dry_run_changes_nothing(migrate_from, alice):
 
     out, _ = migratesessions("--dry-run", "--no-progress")
 
-    assert out.startswith("Would convert 1 sessions")
+    assert out.startswith("Would convert 1 session ")
     assert conf.get_store().get(derive_sid(key, SECRET)) is None
     assert old_engine(session_key=key).load()
 
@@ -330,3 +330,62 @@ def test_a_session_converted_before_the_secret_was_rotated_is_found(
     settings.EXPRESS_SESSION = {**settings.EXPRESS_SESSION, "secret": ["new secret", SECRET]}
 
     assert through_middleware(key).content == b"alice"
+
+
+# -- when migrateFrom can go: migratesessions --status -------------------------------------
+
+
+def test_status_says_until_when_migrate_from_must_stay_before_and_after_migratesessions(
+    migrate_from, alice, store_file, settings
+):
+    old_engine = migrate_from(FILE, store=store_file)
+    soon = old_login(old_engine, alice, _session_expiry=3600)
+    late = old_login(old_engine, alice, _session_expiry=7 * 24 * 3600)
+    late_expiry = old_engine(session_key=late).get_expiry_date()
+    said_late = late_expiry.strftime("%Y-%m-%d %H:%M UTC")
+
+    before, _ = migratesessions("--status")
+
+    assert f"Old sessions left ({FILE}): 2; the newest expires {said_late}." in before
+    assert f"Keep migrateFrom until {said_late}" in before
+
+    migratesessions("--no-progress")
+    after, _ = migratesessions("--status")
+
+    assert f"Old sessions left ({FILE}): 0." in after
+    assert (
+        f"Converted by migratesessions, waiting for their users: the newest expires {said_late}"
+        in after
+    )
+    assert f"Keep migrateFrom until {said_late}" in after
+    # Why: the converted session is found only through migrateFrom's derived id.
+    assert browser(soon).get("/whoami").content == b"alice"
+    settings.EXPRESS_SESSION = {
+        key: value for key, value in settings.EXPRESS_SESSION.items() if key != "migrateFrom"
+    }
+    assert browser(late).get("/whoami").content != b"alice"
+
+
+def test_status_on_an_engine_that_cannot_be_listed_bounds_by_the_cookie_age(migrate_from, settings):
+    migrate_from(SIGNED)
+    settings.SESSION_COOKIE_AGE = 86400
+
+    said, _ = migratesessions("--status")
+
+    assert "Old sessions left: unknown (the signed_cookies engine stores nothing" in said
+    assert "at least: old cookies last SESSION_COOKIE_AGE (86,400 s)" in said
+
+
+def test_status_says_when_migrate_from_can_go(migrate_from):
+    from django_express_session.migration_status import Status, describe
+
+    migrate_from(FILE)
+    migrate = conf.get_options().migrate_from
+    past = timezone.now() - timedelta(days=1)
+
+    said = describe(Status(0, None, past), migrate, timezone.now(), 1_209_600)
+
+    assert (
+        "migrateFrom (and django.contrib.sessions, if only migrateFrom read its table) can be removed"
+        in said
+    )

@@ -222,3 +222,39 @@ def test_without_opting_in_the_fixtures_stay_pytest_djangos(project):
 
 def test_the_express_fixtures_work_without_opting_in(store, project):
     assert passed(project(EXPRESS_FIXTURES)).startswith("3 passed")
+
+
+# -- the run's sessions never reach the configured store -----------------------------------
+
+WHERE_SESSIONS_GO = """
+    from django_express_session import conf
+
+
+    def test_the_store_is_of_the_same_kind(client):
+        store = conf.get_options().store
+        print("STORE", store.backend, dict(store.options))
+        client.get("/set", {"colour": "blue"})
+        assert client.get("/read").json()["data"]["colour"] == "blue"
+"""
+
+
+def test_an_unchanged_suite_leaves_nothing_in_the_configured_store(store, project):
+    result = project(PROJECT_TESTS + WHERE_SESSIONS_GO, "-s", ini="express_session_client = true\n")
+
+    assert passed(result).startswith("8 passed")
+    assert store.length() == 0, "the run wrote into the configured store"
+    (said,) = [
+        line.split("STORE ", 1)[1] for line in result.stdout.splitlines() if "STORE " in line
+    ]
+    assert said.split()[0] == conf.get_options().store.backend, "a store of the same kind"
+    if store.name == "redis":
+        assert "'prefix': 'test-" in said
+    else:
+        assert "express-session-tests-" in said
+
+
+def test_the_real_store_on_purpose(store, project):
+    result = project(WHERE_SESSIONS_GO, "--express-session-real-store")
+
+    assert passed(result).startswith("1 passed")
+    assert store.length() == 1

@@ -72,7 +72,9 @@ class _Conversation:
 
 
 def unavailable(performer: Performer, error: BaseException) -> StoreUnavailable:
-    failure = StoreUnavailable(f"the {performer.name} session store is unreachable: {error}")
+    # A store says how it fails ("cannot be written" for a local directory).
+    how = getattr(performer, "failure", "is unreachable")
+    failure = StoreUnavailable(f"the {performer.name} session store {how}: {error}")
     failure.__cause__ = error
     return failure
 

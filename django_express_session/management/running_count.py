@@ -26,3 +26,9 @@ class RunningCount:
     def end(self) -> None:
         if self.interactive:
             self.stream.write("\r", ending="")
+
+
+def counted(count: int, singular: str, plural: str | None = None) -> str:
+    """``1 session``, ``2 sessions``, ``1,000 index entries``: the count and its noun."""
+    noun = singular if count == 1 else plural or singular + "s"
+    return f"{count:,} {noun}"

@@ -3,6 +3,7 @@
 from django.db import migrations, models
 
 import django_express_session.models
+from django_express_session.session_table import CreateSessionTable
 
 
 class Migration(migrations.Migration):
@@ -10,8 +11,9 @@ class Migration(migrations.Migration):
 
     dependencies = []
 
+    # The table only where the database store uses it (``session_table``).
     operations = [
-        migrations.CreateModel(
+        CreateSessionTable(
             name="ExpressSession",
             fields=[
                 (

@@ -89,6 +89,9 @@ class Store:
 
     #: Short name used in messages (``"redis"``, ``"file"``...).
     name: ClassVar[str] = "custom"
+    #: How the store fails, in the log line of a 503 ("the redis session store is
+    #: unreachable: ...").
+    failure: ClassVar[str] = "is unreachable"
     #: Exceptions of the backend's client that mean "cannot reach the store". The session
     #: layer turns them into ``StoreUnavailable`` (a 503, never a logout).
     connection_errors: ClassVar[tuple[type[BaseException], ...]] = (ConnectionError, TimeoutError)

@@ -23,6 +23,7 @@ import os
 import re
 import secrets
 import stat
+import tempfile
 import threading
 import time
 import zlib
@@ -58,12 +59,16 @@ _BINARY = getattr(os, "O_BINARY", 0)
 SAFE_SID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,199}")
 
 
-def _hint_path(path: Any) -> Any:
-    """A path with its file name cut to a hint: a session file's name is its id."""
+def _hint_path(path: Any, directory: Path) -> Any:
+    """A path with its file name cut to a hint when it is a file of the sessions
+    directory (a session file's name is its id); any other path (the directory itself,
+    a parent, a lock file) whole, so the log says exactly which one failed."""
     if not isinstance(path, str):
         return path
     head, _, name = path.rpartition(os.sep)
-    return f"{head}{os.sep if head else ''}{record.sid_hint(name)}"
+    if head != str(directory) or name == ".locks":
+        return path
+    return f"{head}{os.sep}{record.sid_hint(name)}"
 
 
 def _ids_hidden(method: Callable[..., Any]) -> Callable[..., Any]:
@@ -71,15 +76,15 @@ def _ids_hidden(method: Callable[..., Any]) -> Callable[..., Any]:
     text reaches the log (as the reason of a 503)."""
 
     @functools.wraps(method)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(store: FileStore, *args: Any, **kwargs: Any) -> Any:
         try:
-            return method(*args, **kwargs)
+            return method(store, *args, **kwargs)
         except OSError as error:
             if error.filename is None and error.filename2 is None:
                 raise
             raise OSError(
-                error.errno, error.strerror, _hint_path(error.filename), None,
-                _hint_path(error.filename2),
+                error.errno, error.strerror, _hint_path(error.filename, store.path), None,
+                _hint_path(error.filename2, store.path),
             ) from None  # fmt: skip
 
     return wrapper
@@ -139,6 +144,8 @@ class FileOptions(StoreOptions):
 
 class FileStore(Store):
     name = "file"
+    #: A local directory is not "reached": what fails is writing to it.
+    failure = "cannot be written"
     metadata_keys = frozenset({LAST_ACCESS})
     connection_errors: ClassVar[tuple[type[BaseException], ...]] = (OSError,)
 
@@ -161,6 +168,25 @@ class FileStore(Store):
 
     def close(self) -> None:
         self._reaper.stop()
+
+    def directory_problem(self) -> str | None:
+        """Why the sessions directory cannot be used (None: it exists, or can be created,
+        and can be written), for ``manage.py check``: a directory made and removed at
+        once in it (or in its nearest existing parent) says so, where permission bits
+        cannot (root, a read-only mount, ``/proc``). Nothing it makes stays."""
+        path = Path(os.path.abspath(self.path))
+        target = path
+        while not target.exists():
+            target = target.parent
+        if not target.is_dir():
+            return f"{path} cannot be created: {target} is not a directory"
+        try:
+            os.rmdir(tempfile.mkdtemp(prefix=".probe-", dir=target))
+        except OSError as error:
+            if target == path:
+                return f"{path} cannot be written ({error.strerror})"
+            return f"{path} cannot be created: {target} cannot be written ({error.strerror})"
+        return None
 
     # -- the session policy: a file beside the sessions directory --------------------------
 
@@ -314,8 +340,14 @@ class FileStore(Store):
         directory that disappears later is an error (a 503), never an empty store."""
         if not self._ready:
             if not self.path.is_dir():
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._make_directory(self.path)
+                try:
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                    self._make_directory(self.path)
+                except OSError as error:  # name the directory wanted, not only the parent
+                    raise OSError(
+                        error.errno, f"the sessions directory {self.path} cannot be created "
+                        f"({error.strerror})", error.filename,
+                    ) from None  # fmt: skip
             locks = self.path / ".locks"
             self._make_directory(locks)
             if not stat.S_ISDIR(os.lstat(locks).st_mode):

@@ -21,6 +21,8 @@ import pytest
 if TYPE_CHECKING:
     from .client import AsyncClient, Client
 
+from .isolation import REAL_STORE, REAL_STORE_FLAG, REAL_STORE_HELP
+
 OPTION = "express_session_client"
 FIXTURES_PLUGIN = "django_express_session.testing.fixtures"
 
@@ -34,6 +36,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.getgroup("django-express-session").addoption(
         "--express-session-client", action="store_true", dest=OPTION, help=help_text
     )
+    parser.addini(REAL_STORE, REAL_STORE_HELP, type="bool", default=False)
+    parser.getgroup("django-express-session").addoption(
+        REAL_STORE_FLAG, action="store_true", dest=REAL_STORE, help=REAL_STORE_HELP
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -43,18 +49,25 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _express_session_stock_client() -> Iterator[None]:
-    """Django's stock test client works under this engine in every test of the run."""
+def _express_session_stock_client(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Django's stock test client works under this engine in every test of the run, and
+    the run's sessions go to an isolated store (``testing.isolation``) unless the
+    project asks for the configured one."""
     from django.apps import apps
     from django.conf import settings
 
     if not (settings.configured and apps.ready):  # not a Django project's run
         yield
         return
+    from .isolation import isolate
     from .stock import disable, enable
 
+    config = request.config
+    real_store = config.getoption(REAL_STORE) or config.getini(REAL_STORE)
     enable()
+    undo = (lambda: None) if real_store else isolate()
     yield
+    undo()
     disable()
 
 

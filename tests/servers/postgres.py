@@ -139,9 +139,14 @@ def database_alias(alias: str, settings: dict) -> Iterator[str]:
 
 
 def migrate(alias: str) -> None:
+    """Migrate ``alias`` as a project whose database store uses it (the session table is
+    made only there)."""
     from django.core.management import call_command
+    from django.test import override_settings
 
-    call_command("migrate", "django_express_session", database=alias, verbosity=0)
+    store = {"backend": "database", "options": {"alias": alias}}
+    with override_settings(EXPRESS_SESSION={"store": store}):
+        call_command("migrate", "django_express_session", database=alias, verbosity=0)
 
 
 @contextlib.contextmanager

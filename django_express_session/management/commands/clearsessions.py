@@ -11,7 +11,8 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand
 
 from ... import conf
-from ..running_count import RunningCount
+from ...stores.base import Store
+from ..running_count import RunningCount, counted
 
 
 class Command(BaseCommand):
@@ -31,8 +32,21 @@ class Command(BaseCommand):
         removed = store.prune(dry_run=dry_run, progress=count.callback)
         count.end()
         if removed is None:
-            self.stdout.write(
-                f"The {store.name} store expires sessions by itself: nothing to clear."
-            )
+            self.stdout.write(nothing_to_clear(store))
             return
-        self.stdout.write(f"{removed:,} expired sessions {verb}.")
+        self.stdout.write(f"{counted(removed, 'expired session')} {verb}.")
+
+
+def nothing_to_clear(store: Store) -> str:
+    """Why ``prune()`` had nothing to do: the backend expires records by itself (the
+    built-in stores that return None: Redis, memcached, MongoDB's TTL index), or, for a
+    custom store without ``prune``, nothing here can tell which records expired."""
+    inner = getattr(store, "store", store)  # under migrateFrom's wrapper
+    built_in = type(inner).__module__.startswith("django_express_session.")
+    if not built_in and type(inner).prune is Store.prune:
+        return (
+            f"The session store {type(inner).__module__}.{type(inner).__qualname__} does not "
+            "implement prune(): nothing was cleared. Its backend must expire sessions by "
+            "itself, or the store must implement prune() for clearsessions to delete them."
+        )
+    return f"The {store.name} store expires sessions by itself: nothing to clear."

@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from ... import users
 from ..printable import printable
+from ..running_count import counted
 
 
 class Command(BaseCommand):
@@ -46,8 +47,7 @@ class Command(BaseCommand):
         except users.CannotListSessions as error:
             raise CommandError(str(error)) from None
         verb = "would be ended" if dry_run else "ended"
-        plural = "" if len(sessions) == 1 else "s"
-        self.stdout.write(printable(f"{len(sessions):,} session{plural} of {username} {verb}."))
+        self.stdout.write(printable(f"{counted(len(sessions), 'session')} of {username} {verb}."))
         for session in sessions:
             self.stdout.write(printable("  " + describe(session)))
         if not dry_run and (old := users.end_old_sessions(user)):

@@ -10,7 +10,7 @@ from typing import Any
 from django.core.management.base import BaseCommand
 
 from ... import conf
-from ..running_count import RunningCount
+from ..running_count import RunningCount, counted
 
 
 class Command(BaseCommand):
@@ -33,4 +33,4 @@ class Command(BaseCommand):
                 "nothing to rebuild."
             )
             return
-        self.stdout.write(f"{fixed:,} index entries {verb}.")
+        self.stdout.write(f"{counted(fixed, 'index entry', 'index entries')} {verb}.")
