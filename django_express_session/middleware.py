@@ -20,7 +20,7 @@ from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessio
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.utils.cache import patch_vary_headers
 
-from . import conf, identity, signals, signing
+from . import conf, identity, limits, signals, signing
 from .conf import Options
 from .core.decide import Decision, Facts, decide
 from .core.drive import arun, run
@@ -65,6 +65,7 @@ class SessionMiddleware(DjangoSessionMiddleware):
         if opened.response is not None:
             return opened.response
         identity.bridge(request, options.passport)
+        limits.enforce_bridged(request)
         response = self.get_response(request)
         return run(closing(request, opened, response, options), store)
 
@@ -74,6 +75,7 @@ class SessionMiddleware(DjangoSessionMiddleware):
         if opened.response is not None:
             return opened.response
         await identity.abridge(request, options.passport)
+        await limits.aenforce_bridged(request)
         response = await self.get_response(request)
         return await arun(closing(request, opened, response, options), store)
 

@@ -38,6 +38,7 @@ from .clients import (
 )
 from .index import UserIndex
 from .layout import READ_AND_TOUCH, REPLACE, RedisLayout, _pipeline, _text, _ttl_of
+from .limit import SessionLimit
 
 
 def _client(store: str, key: str, client: Any) -> Any:
@@ -103,7 +104,7 @@ class RedisOptions(StoreOptions):
             )
 
 
-class RedisStore(RedisClients, UserIndex, RedisLayout, PlanStore):
+class RedisStore(RedisClients, SessionLimit, UserIndex, RedisLayout, PlanStore):
     """connect-redis's store: options ``alias`` (a django-redis ``CACHES`` entry) or
     ``client`` (a redis-py client, or a dotted path to one or to a factory), ``prefix``,
     ``ttl``, ``disableTouch``, ``disableTTL``, ``scanCount``, ``timeout``, and
