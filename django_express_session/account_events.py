@@ -52,12 +52,13 @@ def remember_before(sender: Any, instance: Any, raw: bool = False, **kwargs: Any
     events = _events()
     if raw or instance._state.adding or instance.pk is None:
         return
+    watched = (("is_active", "deactivate"), ("password", "password"))
+    given = kwargs.get("update_fields")  # save(update_fields=["last_login"]): none of these
     fields = [
         name
-        for name, event in (("is_active", "deactivate"), ("password", "password"))
-        if _watched(event, events)
+        for name, event in watched
+        if _watched(event, events) and hasattr(instance, name) and (given is None or name in given)
     ]
-    fields = [name for name in fields if hasattr(instance, name)]
     if not fields:
         return
     before = sender._default_manager.filter(pk=instance.pk).values(*fields).first()

@@ -3,9 +3,11 @@ which of a user's sessions end, or whether the new one is refused, once a new lo
 been stored. Pure: the stores apply it under their own lock (``Store.trim_sessions``),
 and the Redis store's script and the npm package apply the same rule.
 
-A session's *last use* is the later of ``djangoExpressSession.lastSeenAt`` (``track``)
-and the moment its expiry was last set (``cookie.expires - cookie.originalMaxAge``):
-what a store can tell without a write on every request. Ties go by id, so two stores,
+A session's *last use* is the latest of the moments its ``djangoExpressSession`` dict
+holds (``lastSeenAt`` with ``track``, ``authAt`` of its login, ``createdAt``,
+``startedAt``) and the moment its expiry was last set (``cookie.expires -
+cookie.originalMaxAge``, or the store's own expiry): what a store can tell without a
+write on every request. Ties go by id, so two stores,
 or two processes, choose the same sessions.
 """
 
@@ -21,12 +23,16 @@ from .state import OWN_KEY, own_moment
 END_OLDEST = "endOldest"
 REFUSE = "refuse"
 POLICIES = (END_OLDEST, REFUSE)
+#: The moments of the record's own dict that tell of a use: the last visit (``track``),
+#: the last proof of identity (a login), the first write.
+USE_MOMENTS = ("lastSeenAt", "authAt", "createdAt", "startedAt")
 
 
 @dataclass(frozen=True)
 class Trimmed:
     """What enforcing the limit did: the sessions it ended (the least recently used,
-    ``endOldest``), or that it refused (and deleted) the new one (``refuse``)."""
+    ``endOldest``), or that the new one is refused (``refuse``: deleted; or gone
+    already, ended by a simultaneous login's trim)."""
 
     ended: tuple[str, ...] = ()
     refused: bool = False
@@ -36,7 +42,8 @@ def last_used_ms(record: Mapping[str, Any], store_expires_at: int | None = None)
     """When ``record`` was last used, as far as the record (and the store's own expiry,
     epoch ms, where it knows it) tells; 0 when nothing does."""
     own = record.get(OWN_KEY)
-    seen = own_moment(own if isinstance(own, Mapping) else None, "lastSeenAt") or 0
+    own = own if isinstance(own, Mapping) else None
+    seen = max(own_moment(own, key) or 0 for key in USE_MOMENTS)
     cookie = record.get("cookie")
     max_age = cookie.get("originalMaxAge") if isinstance(cookie, Mapping) else None
     if isinstance(max_age, bool) or not isinstance(max_age, (int, float)):
@@ -50,8 +57,12 @@ def last_used_ms(record: Mapping[str, Any], store_expires_at: int | None = None)
 def choose(last_used: Mapping[str, int], keep: str, limit: int, policy: str) -> Trimmed:
     """The rule: ``last_used`` holds every live session of the user (sid: last use),
     ``keep`` the new login's among them. Over ``limit``, ``"refuse"`` refuses ``keep``;
-    ``"endOldest"`` ends the least recently used of the others, never ``keep``."""
-    count = len(last_used) + (keep not in last_used)
+    ``"endOldest"`` ends the least recently used of the others, never ``keep``. A
+    ``keep`` that is gone counts as refused, whatever the policy."""
+    if keep not in last_used:
+        # No longer stored: a login at the same moment ended it (its trim ran first).
+        return Trimmed(refused=True)
+    count = len(last_used)
     if count <= limit:
         return Trimmed()
     if policy == REFUSE:

@@ -247,6 +247,8 @@ class Store:
         and deletion; a store with one atomic command (Redis) overrides it."""
         with self.limit_lock(owner):
             records = self.sessions_of(owner)
+            if keep not in records and (found := self.read(keep)) and owner.owns(found.record):
+                records[keep] = found.record  # not in an index yet (written by Node)
             trimmed = choose(
                 {sid: last_used_ms(r) for sid, r in records.items()}, keep, limit, policy
             )

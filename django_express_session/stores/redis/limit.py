@@ -26,7 +26,11 @@ local function last_used(value, pttl)
   local last = 0
   if not ok or type(record) ~= 'table' then return last end
   local own, cookie = record.djangoExpressSession, record.cookie
-  if type(own) == 'table' and type(own.lastSeenAt) == 'number' then last = own.lastSeenAt end
+  if type(own) == 'table' then
+    for _, name in ipairs({'lastSeenAt', 'authAt', 'createdAt', 'startedAt'}) do
+      if type(own[name]) == 'number' then last = math.max(last, own[name]) end
+    end
+  end
   if pttl >= 0 and type(cookie) == 'table' and type(cookie.originalMaxAge) == 'number' then
     last = math.max(last, now + pttl - cookie.originalMaxAge)
   end
@@ -43,6 +47,7 @@ local function consider(sid)
   end
 end
 consider(keep)
+if count == 0 then return {'refused'} end -- ended meanwhile by a simultaneous login
 for _, set in ipairs(KEYS) do
   for _, sid in ipairs(redis.call('SMEMBERS', set)) do consider(sid) end
 end
