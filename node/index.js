@@ -6,5 +6,6 @@ module.exports = {
   ...require('./lib/errors'),
   ...require('./lib/guard'),
   ...require('./lib/passwords'),
-  ...require('./lib/policy')
+  ...require('./lib/policy'),
+  ...require('./lib/recent-auth')
 }

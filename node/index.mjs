@@ -13,6 +13,11 @@ export const {
   policyOf,
   compare,
   fingerprint,
-  UnreadablePolicyError
+  UnreadablePolicyError,
+  SessionLimitError,
+  authAge,
+  markAuthenticated,
+  requireRecentAuth,
+  ReauthenticationRequiredError
 } = shared
 export default shared
