@@ -13,7 +13,7 @@ from django.contrib.auth.models import User
 from django.core.exceptions import ImproperlyConfigured
 from django.test import AsyncClient
 
-from django_express_session import conf, signals, users
+from django_express_session import conf, users
 from django_express_session.core.limit import Trimmed, choose
 from django_express_session.owner import Owner
 from tests.helpers import stored_session
@@ -22,42 +22,12 @@ from tests.test_identity import browser, express_login
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def urls(settings, express):
-    settings.ROOT_URLCONF = "tests.policies_support"
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(autouse=True)
-def listable(express):
-    store = conf.get_store()
-    if store.name == "cache" and store.kind == "memcached":
-        pytest.skip("memcached cannot list a user's sessions: no limit there (documented)")
-
-
 @pytest.fixture
 def limited(express):
     def configure(limit=2, policy="endOldest", **more):
         return express(maxSessionsPerUser=limit, onSessionLimit=policy, **more)
 
     return configure
-
-
-@pytest.fixture
-def alice(db):
-    return User.objects.create_user("alice", password="pw")
-
-
-@pytest.fixture
-def ended():
-    seen = []
-
-    def receiver(sender, session, session_key, reason, **kwargs):
-        seen.append((session_key, reason))
-
-    signals.session_ended.connect(receiver)
-    yield seen
-    signals.session_ended.disconnect(receiver)
 
 
 def login(name="alice", path="/plogin", client_class=None):
@@ -162,7 +132,7 @@ def per_user(user):
 
 
 def test_a_function_gives_each_user_a_limit_or_none(limited, alice):
-    limited(limit="tests.test_session_limit.per_user", policy="refuse")
+    limited(limit="tests.policies.test_session_limit.per_user", policy="refuse")
     User.objects.create_user("bob", password="pw")
     login()
     assert login()[1].status_code == 403
