@@ -239,3 +239,11 @@ def test_two_simultaneous_logins_never_both_stay_past_the_limit(
 def test_bad_options_are_named(express, options, message):
     with pytest.raises(ImproperlyConfigured, match=message.replace("[", r"\[").replace("]", r"\]")):
         express(**options)
+
+
+def test_memcached_with_a_limit_fails_the_checks(limited):
+    from django.core import checks
+
+    limited(limit=2)
+    found = [m.id for m in checks.run_checks() if m.id == "django_express_session.E040"]
+    assert found == ["django_express_session.E040"]
