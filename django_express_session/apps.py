@@ -1,5 +1,6 @@
 from django.apps import AppConfig
 from django.core.signals import request_started, setting_changed
+from django.dispatch import Signal
 
 
 class ExpressSessionConfig(AppConfig):
@@ -28,9 +29,29 @@ class ExpressSessionConfig(AppConfig):
         user_logged_in.connect(restart_on_login, dispatch_uid="django_express_session.lifetime")
         # passport: login() names the user for the Express app too.
         user_logged_in.connect(name_for_passport, dispatch_uid="django_express_session.identity")
+        _connect_policies(user_logged_in)
         # Settings are not validated here, where a bad option would crash every command
         # (check, migrate, help): the system check E050 reports it, and the middleware
         # refuses to serve with it.
+
+
+def _connect_policies(user_logged_in: Signal) -> None:
+    """The session policies: a login is a proof of who the user is (``recent_auth``)
+    and counts against ``maxSessionsPerUser`` (``limits``: after the receivers above,
+    so the record it stores names the user for passport too); the user model's saves
+    and deletes may end the user's sessions (``account_events``)."""
+    from django.contrib.auth import get_user_model
+
+    from . import account_events, limits, recent_auth, signals
+
+    user_logged_in.connect(
+        recent_auth.stamp_login, dispatch_uid="django_express_session.recent_auth"
+    )
+    user_logged_in.connect(limits.at_login, dispatch_uid="django_express_session.limits")
+    signals.identity_bridged.connect(
+        limits.mark_bridged, dispatch_uid="django_express_session.limits"
+    )
+    account_events.connect(get_user_model())
 
 
 def _settings_changed(*, setting: str, **kwargs: object) -> None:

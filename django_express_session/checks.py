@@ -303,3 +303,25 @@ def _policy_warnings(*, in_database: bool, databases: Any = ()) -> list[Warning]
         )
         for mismatch in found
     ]
+
+
+@register(Tags.compatibility)
+def check_session_limit(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    """``maxSessionsPerUser`` needs a store that lists a user's sessions (``limits``)."""
+    options = get_options()
+    if options.max_sessions_per_user is None or options.store.backend != STORE_BACKENDS["cache"]:
+        return []
+    from .stores.cache import cache_kind
+
+    alias = options.store.options.get("alias", "default")
+    if alias not in settings.CACHES or cache_kind(alias) != "memcached":
+        return []
+    return [
+        Error(
+            "EXPRESS_SESSION['maxSessionsPerUser'] is set, but the memcached store cannot "
+            "list a user's sessions: every login would fail.",
+            hint="Use a store that lists them (database, redis, mongodb, file, memory), or "
+            "remove maxSessionsPerUser.",
+            id="django_express_session.E040",
+        )
+    ]

@@ -20,12 +20,22 @@ from django.views.decorators.debug import sensitive_variables
 from . import identity, transport
 from .cookie import COOKIE_NAME, attribute_problem
 from .core.lifetime import Lifetime, seconds_to_ms
+from .core.limit import END_OLDEST
 from .django_settings import with_django_settings
 from .ids import generate_sid
 from .migration import MigrateFrom, parse_migrate_from, with_migration
 from .signing import Secret, masked
 from .tracking import TRACKABLE
-from .validation import SETTING, did_you_mean, imported, invalid, unknown_keys
+from .validation import (
+    ACCOUNT_EVENTS,
+    SETTING,
+    did_you_mean,
+    end_sessions_on,
+    imported,
+    invalid,
+    session_limit,
+    unknown_keys,
+)
 
 if TYPE_CHECKING:
     from .stores.base import Store
@@ -43,6 +53,7 @@ _TOP_LEVEL = {
     "secret", "name", "key", "resave", "saveUninitialized", "rolling", "unset", "proxy",
     "genid", "cookie", "store", "storeUnavailable", "passport", "migrateFrom",
     "absoluteMaxAge", "absoluteMaxAgeFrom", "touchAfter", "track", "socketRecheck", "header",
+    "maxSessionsPerUser", "onSessionLimit", "endSessionsOn",
 }  # fmt: skip
 _COOKIE_KEYS = {
     "path", "httpOnly", "secure", "maxAge", "domain", "sameSite", "partitioned", "priority",
@@ -102,6 +113,13 @@ class Options:
     #: ``header``: the request header that may carry the signed id where no cookie can
     #: (None: off; ``transport``).
     header: str | None = None
+    #: ``maxSessionsPerUser`` (None: no limit; a number, or ``f(user) -> int | None``)
+    #: and ``onSessionLimit`` (``limits``).
+    max_sessions_per_user: int | Callable[[Any], int | None] | None = None
+    on_session_limit: str = END_OLDEST
+    #: ``endSessionsOn``: the account events that end every session of the user
+    #: (``account_events``).
+    end_sessions_on: frozenset[str] = frozenset(ACCOUNT_EVENTS)
 
 
 def _boolean(config: Mapping[str, Any], key: str, default: bool) -> bool:
@@ -325,6 +343,7 @@ def parse(config: Any) -> Options:
     if not secrets:
         raise invalid("'secret'", "is empty and so is SECRET_KEY")
     store = _store(config)
+    max_sessions, on_limit = session_limit(config)
     return Options(
         secrets=secrets,
         name=name,
@@ -345,6 +364,9 @@ def parse(config: Any) -> Options:
         track=_track(config),
         socket_recheck=transport.parse_socket_recheck(config.get("socketRecheck")),
         header=transport.parse_header(config.get("header")),
+        max_sessions_per_user=max_sessions,
+        on_session_limit=on_limit,
+        end_sessions_on=end_sessions_on(config),
     )
 
 

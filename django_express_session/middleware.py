@@ -21,7 +21,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.template import TemplateDoesNotExist, loader
 from django.utils.cache import patch_vary_headers
 
-from . import conf, identity, signals, signing
+from . import conf, identity, limits, signals, signing
 from .conf import Options
 from .core.decide import Decision, Facts, decide
 from .core.drive import arun, run
@@ -71,6 +71,7 @@ class SessionMiddleware(DjangoSessionMiddleware):
         if opened.response is not None:
             return opened.response
         identity.bridge(request, options.passport)
+        limits.enforce_bridged(request)
         response = self.get_response(request)
         return run(closing(request, opened, response, options), store)
 
@@ -80,6 +81,7 @@ class SessionMiddleware(DjangoSessionMiddleware):
         if opened.response is not None:
             return opened.response
         await identity.abridge(request, options.passport)
+        await limits.aenforce_bridged(request)
         response = await self.get_response(request)
         return await arun(closing(request, opened, response, options), store)
 

@@ -92,6 +92,14 @@ class Owner:
             )
         )
 
+    def lock_term(self) -> str:
+        """The one name both apps lock this user's session limit under: passport's term
+        when the bridge names the user so (the Express app knows no other), else
+        Django's (``index_terms``' spelling)."""
+        if self.passport is not None and not isinstance(self.passport, bool):
+            return _passport_term(self.passport)
+        return f"d:{self.django_id}"
+
     def json_patterns(self) -> list[str]:
         """Regular expressions (in the syntax Python's ``re`` and MongoDB's ``$regex``
         share) of which the JSON text of each of this user's records matches one,

@@ -19,7 +19,7 @@ from django.contrib.sessions.backends.base import SessionBase
 from django.http import HttpRequest
 from django.utils import timezone
 
-from . import conf, lifetime, record, signals, tracking
+from . import conf, lifetime, recent_auth, record, signals, tracking
 from .compat import session_data
 from .conf import Options
 from .cookie import Cookie
@@ -321,6 +321,22 @@ class SessionStore(SessionBase):
             expires = self.cookie.expires
             idle = record.to_epoch_ms(expires) if isinstance(expires, datetime) else None
         return seconds_until(ends_at(idle, self._cap_at), now_ms())
+
+    # -- recent authentication (``recent_auth``) ------------------------------------------
+
+    @property
+    def auth_age(self) -> int | None:
+        """Whole seconds since the user last proved who they are (``login()``, or
+        ``mark_authenticated()``), on either app; None if never."""
+        self._get_session()
+        return recent_auth.auth_age(self.state.own, now_ms())
+
+    def mark_authenticated(self) -> None:
+        """The user just proved who they are (a password re-check): ``auth_age``
+        restarts; the record is written at the end of the request."""
+        self._get_session()
+        own = recent_auth.authenticated(self.state.own, now_ms())
+        self.state = self.state.with_own(own, changed=True)
 
     @property
     def absolute_expires_in(self) -> int | None:

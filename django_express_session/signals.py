@@ -14,7 +14,9 @@ Each is a ``django.dispatch.Signal`` sent with keyword arguments only:
     ``update_session_auth_hash()`` call: the data lives on under a new id),
     ``"expired"`` (the ``absoluteMaxAge`` cap was reached) or ``"everywhere"`` (ended from outside the session: ``users.logout_everywhere()``,
     ``users.end_session()``, ``manage.py logout_everywhere``; ``session`` is None
-    unless it is the request's own session).
+    unless it is the request's own session), ``"limit"`` (``maxSessionsPerUser``: the
+    least recently used of the user's sessions, or a refused login), ``"deactivated"``
+    or ``"deleted"`` (``endSessionsOn``: the user was set inactive, or deleted).
 ``identity_bridged(sender, user, session, direction, request)``
     The ``passport`` option carried a login across: ``direction`` is
     ``"express_to_django"`` (an Express login became ``request.user``) or
@@ -46,7 +48,10 @@ identity_bridged = Signal()
 store_unavailable = Signal()
 update_conflict = Signal()
 
-REASONS = ("logout", "password_change", "destroy", "regenerate", "expired", "everywhere")
+REASONS = (
+    "logout", "password_change", "destroy", "regenerate", "expired", "everywhere",
+    "limit", "deactivated", "deleted",
+)  # fmt: skip
 
 
 def ended(session: Any, session_key: str | None, reason: str) -> None:

@@ -30,6 +30,7 @@ from .core.ops import Destroy, Plan, SessionsOf
 from .core.state import own_moment, own_of
 from .exceptions import CannotListSessions
 from .owner import Owner
+from .recent_auth import AUTH_AT
 from .record import Record, expires_ms, now_ms, sid_hint
 
 if TYPE_CHECKING:
@@ -76,6 +77,8 @@ class UserSession:
     #: Recorded only with the ``track`` option.
     ip: str | None
     user_agent: str | None
+    #: When the user last proved who they are in this session (``recent_auth``).
+    auth_at: datetime | None = None
 
 
 def owner_of(user: AbstractBaseUser) -> Owner:
@@ -117,6 +120,7 @@ def describe(sid: str, record: Record, current_sid: str | None) -> UserSession:
         ip=text("ip"),
         # Cut as ``track`` cuts it on write: an Express app may store any length.
         user_agent=(agent := text("userAgent")) and agent[: tracking.USER_AGENT_LIMIT],
+        auth_at=_moment(own_moment(ours, AUTH_AT)),
     )
 
 
@@ -185,7 +189,7 @@ def _kept_sid(keep: SessionStore | str | None) -> str | None:
     raise TypeError(f"keep must be a session, a session id or None, not {type(keep).__name__}")
 
 
-def _ending(sid: str, request: HttpRequest | None) -> Plan[Any]:
+def _ending(sid: str, request: HttpRequest | None, reason: str = REASON) -> Plan[Any]:
     """End one session. The request's own is ended through its session object, so
     that the response saves nothing of it (no resave, no modified data brings it
     back) and clears the browser's cookie."""
@@ -193,14 +197,17 @@ def _ending(sid: str, request: HttpRequest | None) -> Plan[Any]:
 
     session = getattr(request, "session", None)
     if isinstance(session, SessionStore) and session.session_key == sid:
-        yield from session.destroying(REASON)
+        yield from session.destroying(reason)
         return
     yield Destroy(sid)
-    signals.session_ended.send(sender=SessionStore, session=None, session_key=sid, reason=REASON)
+    signals.session_ended.send(sender=SessionStore, session=None, session_key=sid, reason=reason)
 
 
 def _ending_all(
-    user: AbstractBaseUser, keep: SessionStore | str | None, request: HttpRequest | None
+    user: AbstractBaseUser,
+    keep: SessionStore | str | None,
+    request: HttpRequest | None,
+    reason: str = REASON,
 ) -> Plan[Any]:
     """End the user's sessions but ``keep``; return those ended, described."""
     kept = _kept_sid(keep)
@@ -209,7 +216,7 @@ def _ending_all(
     ended = []
     for sid, record in records.items():
         if sid != kept:
-            yield from _ending(sid, request)
+            yield from _ending(sid, request, reason)
             ended.append(describe(sid, record, current))
     return ended
 
@@ -242,10 +249,11 @@ def end_sessions(
     keep: SessionStore | str | None = None,
     *,
     request: HttpRequest | None = None,
+    reason: str = REASON,
 ) -> list[UserSession]:
     """``logout_everywhere``, returning the sessions it ended, described as they were
-    (``manage.py logout_everywhere`` lists them)."""
-    return run(_ending_all(user, keep, request), conf.get_store())
+    (``manage.py logout_everywhere`` lists them); ``reason`` is ``session_ended``'s."""
+    return run(_ending_all(user, keep, request, reason), conf.get_store())
 
 
 async def aend_sessions(

@@ -12,6 +12,8 @@ from typing import Any, ClassVar, TypeVar
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
+from .core.limit import END_OLDEST, POLICIES
+
 SETTING = "EXPRESS_SESSION"
 
 
@@ -195,3 +197,51 @@ def parse_store_options(options_class: type[S], given: Mapping[str, Any]) -> S:
         if spec.node in given:
             values[item.name] = given[spec.node]
     return options_class(**values)
+
+
+# -- the session policies (``limits``, ``account_events``) --------------------------------
+
+#: The account events ``endSessionsOn`` may list, each ending every session of the user.
+ACCOUNT_EVENTS = ("password", "deactivate", "delete")
+
+
+def session_limit(config: Mapping[str, Any]) -> tuple[Any, str]:
+    """``maxSessionsPerUser`` (None, a whole number from 1, a callable ``f(user) -> int |
+    None`` or the dotted path of one) and ``onSessionLimit``."""
+    limit = config.get("maxSessionsPerUser")
+    if isinstance(limit, str):
+        limit = imported(limit, lambda problem: invalid("'maxSessionsPerUser'", problem))
+        if not callable(limit):
+            raise invalid(
+                "'maxSessionsPerUser'", f"must name a function f(user) -> int | None, not {limit!r}"
+            )
+    elif (
+        limit is not None
+        and not callable(limit)
+        and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1)
+    ):
+        raise invalid(
+            "'maxSessionsPerUser'",
+            f"must be a whole number from 1, a function f(user) -> int | None or its "
+            f"dotted path, or None, not {limit!r}",
+        )
+    policy = config.get("onSessionLimit", END_OLDEST)
+    if policy not in POLICIES:
+        raise invalid("'onSessionLimit'", f"must be one of {list(POLICIES)}, not {policy!r}")
+    return limit, policy
+
+
+def end_sessions_on(config: Mapping[str, Any]) -> frozenset[str]:
+    """``endSessionsOn``: a list of ``ACCOUNT_EVENTS`` (all of them by default; ``[]``:
+    none)."""
+    value = config.get("endSessionsOn", ACCOUNT_EVENTS)
+    if not isinstance(value, (list, tuple)):
+        raise invalid(
+            "'endSessionsOn'", f"must be a list of {list(ACCOUNT_EVENTS)} (or []), not {value!r}"
+        )
+    for item in value:
+        if item not in ACCOUNT_EVENTS:
+            raise invalid(
+                "'endSessionsOn'", f"lists {item!r}, which is not one of {list(ACCOUNT_EVENTS)}"
+            )
+    return frozenset(value)

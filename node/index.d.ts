@@ -34,6 +34,13 @@ export class SessionExistsError extends Error {
   readonly status: 500
 }
 
+/** guard()'s `onSessionLimit: "refuse"`: passport's login was over the user's limit. */
+export class SessionLimitError extends Error {
+  readonly code: 'ESESSIONLIMIT'
+  readonly status: 403
+  readonly limit: number
+}
+
 export { guard, sessionAuthHash } from './lib/guard'
 export type { GuardOptions, GuardMiddleware } from './lib/guard'
 export { verifyDjangoPassword } from './lib/passwords'
@@ -49,3 +56,10 @@ export {
 export type { PolicyOptions, PolicyMismatch, Policy } from './lib/policy'
 export { sessionHeader } from './lib/header'
 export type { SessionHeaderOptions, SessionHeaderMiddleware } from './lib/header'
+export {
+  authAge,
+  markAuthenticated,
+  requireRecentAuth,
+  ReauthenticationRequiredError
+} from './lib/recent-auth'
+export type { RecentAuthOptions } from './lib/recent-auth'

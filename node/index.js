@@ -7,5 +7,6 @@ module.exports = {
   ...require('./lib/guard'),
   ...require('./lib/passwords'),
   ...require('./lib/policy'),
-  ...require('./lib/header')
+  ...require('./lib/header'),
+  ...require('./lib/recent-auth')
 }

@@ -14,6 +14,11 @@ export const {
   compare,
   fingerprint,
   UnreadablePolicyError,
-  sessionHeader
+  sessionHeader,
+  SessionLimitError,
+  authAge,
+  markAuthenticated,
+  requireRecentAuth,
+  ReauthenticationRequiredError
 } = shared
 export default shared

@@ -120,6 +120,7 @@ def test_the_stored_record_separates_the_views_data_from_the_keys_django_adds(br
         "_auth_user_id",
         "_auth_user_backend",
         "_auth_user_hash",
+        "djangoExpressSession",  # login() records the proof of identity (authAt)
     }
     assert "the logged-in user's primary key" in explained["_auth_user_id"]
     # The whole record, as Express reads it, is one click away.

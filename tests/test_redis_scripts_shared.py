@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from django_express_session.stores.redis import index, layout
+from django_express_session.stores.redis import index, layout, limit
 
 NODE_STORE = Path(__file__).resolve().parents[1] / "node" / "lib" / "stores" / "redis.js"
 
@@ -25,7 +25,8 @@ def text(script: str | bytes) -> str:
 
 
 @pytest.mark.parametrize(
-    ("name", "python"), [("REPLACE", layout.REPLACE), ("INDEX_ADD", index.INDEX_ADD)]
+    ("name", "python"),
+    [("REPLACE", layout.REPLACE), ("INDEX_ADD", index.INDEX_ADD), ("TRIM", limit.TRIM)],
 )
 def test_both_apps_run_the_same_script(name, python):
     assert node_script(name).strip() == text(python).strip()

@@ -36,6 +36,7 @@ import inspect
 import logging
 import math
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from functools import partial
 from typing import Any, ClassVar, TypeVar
 
@@ -44,6 +45,7 @@ from asgiref.sync import sync_to_async
 from ..core import plans
 from ..core.drive import arun, run
 from ..core.lifetime import Lifetime
+from ..core.limit import Trimmed, choose, last_used_ms
 from ..core.ops import (
     All,
     Clear,
@@ -238,6 +240,34 @@ class Store:
     def past_cap(self, session: Record, now: int) -> bool:
         """Whether ``session`` has reached its absolute cap at ``now`` (epoch ms)."""
         return self.lifetime.past_cap(session, now)
+
+    def trim_sessions(self, owner: Owner, keep: str, limit: int, policy: str) -> Trimmed:
+        """Enforce ``maxSessionsPerUser`` after the login ``keep`` was stored: over
+        ``limit``, delete ``keep`` (``policy`` ``"refuse"``) or the least recently used of
+        ``owner``'s other sessions (``"endOldest"``), by ``core.limit.choose``. Two such
+        calls for one owner must not interleave, or two simultaneous logins could both
+        stay past the limit: this default holds ``limit_lock`` for the whole listing
+        and deletion; a store with one atomic command (Redis) overrides it."""
+        with self.limit_lock(owner):
+            records = self.sessions_of(owner)
+            if keep not in records and (found := self.read(keep)) and owner.owns(found.record):
+                records[keep] = found.record  # not in an index yet (written by Node)
+            trimmed = choose(
+                {sid: last_used_ms(r) for sid, r in records.items()}, keep, limit, policy
+            )
+            for sid in (keep,) if trimmed.refused else trimmed.ended:
+                self.destroy(sid)
+        return trimmed
+
+    def limit_lock(self, owner: Owner) -> AbstractContextManager[Any]:
+        """What keeps two ``trim_sessions`` of ``owner`` apart: none by default (the
+        documentation says which stores hold one); the memory store's is a lock of its
+        process, the database store's a transaction (with an advisory lock on
+        PostgreSQL)."""
+        return nullcontext()
+
+    async def atrim_sessions(self, owner: Owner, keep: str, limit: int, policy: str) -> Trimmed:
+        return await self._in_thread(self.trim_sessions, owner, keep, limit, policy)
 
     def reindex(self, *, dry_run: bool = False, progress: Progress | None = None) -> int | None:
         """Rebuild the per-user index from the records (``manage.py reindexsessions``);

@@ -32,8 +32,8 @@ database's default zone is put in by the path, for the connection it runs on.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import partial
@@ -77,6 +77,10 @@ from ._statements import (
 )
 from .base import PlanStore, Versioned
 from .resources import Lazy
+
+#: What the advisory lock of a user's session limit is named after (with the user's
+#: ``Owner.lock_term``); the npm package names it alike.
+LIMIT_LOCK_PREFIX = "django-express-session limit "
 
 #: Rows deleted per statement by ``prune``: each batch is its own short transaction.
 PRUNE_BATCH = 10_000
@@ -255,6 +259,21 @@ class DatabaseStore(PlanStore):
 
         params = connection_params(connections[self.alias], self.timeout)
         return LoopPools(params, self.timeout)
+
+    @contextmanager
+    def limit_lock(self, owner: Owner) -> Iterator[None]:
+        """One transaction for ``trim_sessions``; on PostgreSQL it first takes a
+        transaction-level advisory lock named by the user (the npm package takes the
+        same one), so two logins' trims run one after the other. Elsewhere the
+        transaction alone: SQLite has one writer at a time, MariaDB/MySQL no lock."""
+        with transaction.atomic(using=self.alias):
+            if self.vendor == "postgresql":
+                with connections[self.alias].cursor() as cursor:
+                    cursor.execute(
+                        "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                        [LIMIT_LOCK_PREFIX + owner.lock_term()],
+                    )
+            yield
 
     def _perform_own(self, op: Op) -> Any:
         match op:

@@ -22,6 +22,7 @@ from typing import Any, ClassVar, NamedTuple
 
 from .. import record
 from ..exceptions import CreateError
+from ..owner import Owner
 from ..record import Record, now_ms
 from ..validation import StoreOptions, number, option
 from .base import Store, Versioned
@@ -65,12 +66,18 @@ class MemoryStore(Store):
         self._expiry_heap: list[tuple[int, int, str]] = []
         self._sequence = itertools.count()
         self._lock = threading.Lock()
+        # Held by trim_sessions for a whole listing and deletion (``_lock`` is taken
+        # inside it, by each read and delete).
+        self._limit_lock = threading.Lock()
         # memorystore's checkPeriod: sweep expired entries in the background.
         self._pruning = PeriodicPrune(self, (self.options.check_period_ms or 0) / 1000)
         self._pruning.start()
 
     def close(self) -> None:
         self._pruning.stop()
+
+    def limit_lock(self, owner: Owner) -> threading.Lock:
+        return self._limit_lock
 
     def destroy(self, sid: str) -> None:
         with self._lock:

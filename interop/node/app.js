@@ -159,7 +159,9 @@ async function main () {
     track: config.track,
     touchAfter: config.touchAfter,
     passport: config.passport ? { field: 'username' } : null,
-    djangoSecretKey: config.passport ? config.passport.djangoSecretKey : null
+    djangoSecretKey: config.passport ? config.passport.djangoSecretKey : null,
+    maxSessionsPerUser: config.maxSessionsPerUser,
+    onSessionLimit: config.onSessionLimit
   }))
   // -- end of guard() -----------------------------------------------------------------------
   app.use(holds())

@@ -10,10 +10,14 @@
 //   GET /me                              {user, id}: req.user's username, or null
 //   GET /auth/login?username=&password=  passport.authenticate('local') + req.login
 //   GET /auth/logout[?keep=1]            req.logout (keep=1: keepSessionInfo)
+//   GET /auth/age                        {user, age}: the package's authAge(req)
+//
+// A login over guard()'s maxSessionsPerUser that it refuses answers 403 {user: null, error}.
 'use strict'
 
 
 const { verifyDjangoPassword } = require('../../node/lib/passwords.js')
+const { authAge } = require('../../node/lib/recent-auth.js')
 
 // The middleware: passport.initialize() and passport.session(). `routes(app)` adds the
 // routes above, after whatever app.js puts behind passport (guard()). `packages` is the
@@ -50,9 +54,13 @@ function routes (app, passport) {
     passport.authenticate('local', (err, user) => {
       if (err) return next(err)
       if (!user) return res.status(401).json({ user: null })
-      req.login(user, (err) => (err ? next(err) : me(req, res)))
+      req.login(user, (err) => {
+        if (err && err.code === 'ESESSIONLIMIT') return res.status(403).json({ user: null, error: err.message })
+        return err ? next(err) : me(req, res)
+      })
     })(req, res, next)
   })
+  app.get('/auth/age', (req, res) => res.json({ user: req.user ? req.user.username : null, age: authAge(req) }))
   app.get('/auth/logout', (req, res, next) => {
     req.logout({ keepSessionInfo: req.query.keep === '1' }, (err) => (err ? next(err) : me(req, res)))
   })

@@ -22,4 +22,17 @@ class SessionExistsError extends Error {
   }
 }
 
-module.exports = { SessionConflictError, SessionExistsError }
+// guard()'s maxSessionsPerUser with onSessionLimit "refuse": passport's login was
+// refused, since the user has `limit` sessions already (its session is gone).
+class SessionLimitError extends Error {
+  constructor (limit) {
+    const devices = limit === 1 ? 'one device' : `${limit} devices`
+    super(`This account is signed in on ${devices} already, the most it may be. Sign out on one of them, then sign in again.`)
+    this.name = 'SessionLimitError'
+    this.code = 'ESESSIONLIMIT'
+    this.status = 403
+    this.limit = limit
+  }
+}
+
+module.exports = { SessionConflictError, SessionExistsError, SessionLimitError }

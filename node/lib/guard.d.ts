@@ -33,6 +33,18 @@ export interface GuardOptions {
    * before a request that changes nothing writes it (0 or absent: 300 s).
    */
   touchAfter?: number
+  /**
+   * Django's `maxSessionsPerUser`: after passport's login, the user's sessions over this
+   * many end (or the login is refused), as on Django; a function gives each user's
+   * (null: no limit). Needs `passport` and the store wrapped by `share()` over
+   * connect-redis or connect-pg-simple.
+   */
+  maxSessionsPerUser?: number | ((user: any) => number | null | Promise<number | null>) | null
+  /**
+   * Django's `onSessionLimit`: `"endOldest"` (default) ends the least recently used
+   * sessions; `"refuse"` fails the login with a `SessionLimitError` (status 403).
+   */
+  onSessionLimit?: 'endOldest' | 'refuse'
 }
 
 /** Express middleware (typed loosely, so no @types/express is needed). */
@@ -48,6 +60,8 @@ export interface GuardMiddleware {
     track: ReadonlyArray<'ip' | 'userAgent'>
     touchAfter: number
     visitIntervalMs: number | null
+    maxSessionsPerUser: NonNullable<GuardOptions['maxSessionsPerUser']> | null
+    onSessionLimit: 'endOldest' | 'refuse'
   }>
 }
 

@@ -22,6 +22,8 @@ const crypto = require('node:crypto')
 const net = require('node:net')
 
 const { warnOnce } = require('./warnings.js')
+const { SessionLimitError } = require('./errors.js')
+const { parseLimit, enforceLimit } = require('./limit.js')
 
 // The record's one key of django-express-session's own, as the Django side names it.
 const OWN_KEY = 'djangoExpressSession'
@@ -35,7 +37,7 @@ const DEFAULT_VISIT_INTERVAL = 300
 const USER_AGENT_LIMIT = 512
 const FROM = ['start', 'login']
 const OPTIONS = ['absoluteMaxAge', 'absoluteMaxAgeFrom', 'passport', 'djangoSecretKey',
-  'passwordHashOf', 'track', 'touchAfter']
+  'passwordHashOf', 'track', 'touchAfter', 'maxSessionsPerUser', 'onSessionLimit']
 
 function invalid (name, problem) {
   return new TypeError(`guard(): ${name} ${problem}`)
@@ -89,7 +91,12 @@ function parseOptions (options = {}) {
   if (!(Number.isFinite(touchAfter) && touchAfter >= 0)) {
     throw invalid('touchAfter', `must be a number of seconds (0 or more), not ${touchAfter}`)
   }
+  const limit = parseLimit(given)
+  if (limit.maxSessionsPerUser !== null && passport === null) {
+    throw invalid('maxSessionsPerUser', 'counts passport\'s logins: it needs the passport option')
+  }
   return Object.freeze({
+    ...limit,
     absoluteMaxAge,
     absoluteMaxAgeFrom,
     passport: passport === null ? null : Object.freeze({ ...(passport === true ? {} : passport) }),
@@ -249,7 +256,8 @@ async function checkPasswordChange (req, config) {
 
 // The session after a login, from the one before it, as Django's login() leaves it: the
 // same user or none before keeps the clock ("start") or restarts it ("login"), and the
-// other details; another user before ends that session first, so all starts anew.
+// other details; another user before ends that session first, so all starts anew. The
+// login is the user's proof of identity (authAt, which Django's auth_age reads).
 function ownAfterLogin (before, previousUser, newUser, config) {
   const another = previousUser !== undefined && previousUser !== null &&
     JSON.stringify(previousUser) !== JSON.stringify(newUser)
@@ -258,7 +266,8 @@ function ownAfterLogin (before, previousUser, newUser, config) {
       (another || config.absoluteMaxAgeFrom === 'login' || moment(own, 'startedAt') === null)) {
     own.startedAt = Date.now()
   }
-  return Object.keys(own).length ? own : null
+  own.authAt = Date.now()
+  return own
 }
 
 // Gives the session `own` and the stamp; whether that changed it.
@@ -316,7 +325,13 @@ function hookLogin (req, config, saved) {
           if (own === null) own = ownAfter(isPlainObject(session.passport) ? session.passport.user : undefined)
           if (!settleLogin(session, own, stamp)) saved()
         }
-        done()
+        if (!session || config.maxSessionsPerUser === null) return done()
+        // passport saved the login's session: it counts against the limit now.
+        enforceLimit(req, user, config).then(async (refusedAt) => {
+          if (refusedAt === null) return done()
+          await endSession(req, config)
+          done(new SessionLimitError(refusedAt))
+        }).catch(done)
       })
     }, done)
   }

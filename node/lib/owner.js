@@ -27,4 +27,10 @@ function indexTerms (record) {
   return terms
 }
 
-module.exports = { indexTerms, sortedJson }
+// The passport.user values that name the user whose own value is `value`, as Django's
+// owner.passport_forms: an integer id is also found by its decimal text.
+function passportForms (value) {
+  return Number.isInteger(value) ? [value, String(value)] : [value]
+}
+
+module.exports = { indexTerms, passportForms, sortedJson }

@@ -8,7 +8,8 @@ const path = require('node:path')
 const EXPORTS = [
   'share', 'SessionConflictError', 'SessionExistsError', 'guard', 'sessionAuthHash',
   'verifyDjangoPassword', 'publishPolicy', 'checkPolicy', 'startPolicy', 'policyOf',
-  'compare', 'fingerprint', 'UnreadablePolicyError', 'sessionHeader'
+  'compare', 'fingerprint', 'UnreadablePolicyError', 'sessionHeader', 'SessionLimitError',
+  'authAge', 'markAuthenticated', 'requireRecentAuth', 'ReauthenticationRequiredError'
 ]
 
 it('require and import give the same exports', async () => {

@@ -19,7 +19,9 @@ ADDED_KEYS = {
     "change makes it stale, which logs this session out.",
     SessionStorage.session_key: "django.contrib.messages: messages not shown yet.",
     CSRF_SESSION_KEY: "Django's CSRF token, kept here when CSRF_USE_SESSIONS is on.",
-    OWN_KEY: "django-express-session: when the absolute lifetime started (absoluteMaxAge).",
+    OWN_KEY: "django-express-session: when the user last proved who they are (authAt, "
+    "set by login()), when the absolute lifetime started (absoluteMaxAge), and the "
+    "client details with track.",
     "passport": "passport (Express): the logged-in user as serializeUser stored it.",
     "__lastAccess": "session-file-store: when the record was last read or written (ms).",
     "lastModified": "connect-mongo: when the record was last written (touchAfter).",

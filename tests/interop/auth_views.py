@@ -64,3 +64,10 @@ def logout_everywhere(request: HttpRequest) -> JsonResponse:
     """End every session of the named user (what an admin does), on both apps."""
     user = User.objects.get(username=request.GET["username"])
     return JsonResponse({"ended": users.logout_everywhere(user, request=request)})
+
+
+def auth_age(request: HttpRequest) -> JsonResponse:
+    """Seconds since the user last proved who they are, as ``request.session.auth_age``."""
+    user = request.user
+    name = user.get_username() if user.is_authenticated else None
+    return JsonResponse({"user": name, "age": request.session.auth_age})

@@ -22,4 +22,5 @@ urlpatterns = [
     path("auth/user", auth_views.create_user),
     path("auth/logout-everywhere", auth_views.logout_everywhere),
     path("auth/sessions", auth_views.sessions),
+    path("auth/age", auth_views.auth_age),
 ]

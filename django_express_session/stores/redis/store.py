@@ -36,6 +36,7 @@ from .index import UserIndex
 from .layout import READ_AND_TOUCH, REPLACE, RedisLayout, _pipeline, _text, _ttl_of
 from .libraries import cluster_classes, connection_errors, library_of
 from .sentinel import check_sentinel_options, check_sentinels
+from .limit import SessionLimit
 
 
 def _client(store: str, key: str, client: Any) -> Any:
@@ -124,7 +125,7 @@ class RedisOptions(StoreOptions):
             )
 
 
-class RedisStore(RedisClients, UserIndex, RedisLayout, PlanStore):
+class RedisStore(RedisClients, SessionLimit, UserIndex, RedisLayout, PlanStore):
     """connect-redis's store: options ``alias`` (a django-redis or django-valkey
     ``CACHES`` entry), ``client`` (a redis-py or valkey-py client, or a dotted path to
     one or to a factory) or ``sentinels``, ``service`` and ``sentinelOptions``, ``prefix``,

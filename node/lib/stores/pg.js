@@ -6,6 +6,8 @@
 'use strict'
 
 const { stock } = require('./stock')
+const { passportForms, sortedJson } = require('../owner')
+const { chooseEnded, lastUsedMs } = require('../limit')
 
 const ONE_DAY = 86400
 
@@ -66,6 +68,33 @@ function make (store) {
     touch: (sid, session) => stock(store, 'touch', sid, session),
 
     destroy: (sid) => stock(store, 'destroy', sid),
+
+    // maxSessionsPerUser after passport's login (guard()): the user's live rows, the
+    // rule, one DELETE. connect-pg-simple keeps its pool to itself, so no statement here
+    // can hold Django's advisory lock across the listing and the DELETE: two logins at
+    // the same moment on Express are not kept apart (the documentation says so).
+    async trimSessions (passportUser, sid, limit, policy) {
+      const wanted = new Set(passportForms(passportUser).map(sortedJson))
+      // One row (connect-pg-simple's query() gives the first row only): the rows as JSON.
+      const found = await query(
+        `SELECT json_agg(json_build_object('sid', sid, 'sess', sess::text)) AS rows FROM ${table()} ` +
+        `WHERE expire >= to_timestamp($1) AND sess::text LIKE '%"passport"%'`,
+        [nowSeconds()]
+      )
+      const lastUsed = {}
+      for (const row of (found && found.rows) || []) {
+        let record
+        try { record = JSON.parse(row.sess) } catch { continue }
+        const passport = record && record.passport
+        if (passport && typeof passport === 'object' && wanted.has(sortedJson(passport.user))) {
+          lastUsed[row.sid] = lastUsedMs(record)
+        }
+      }
+      const chosen = chooseEnded(lastUsed, sid, limit, policy)
+      const gone = chosen.refused ? [sid] : chosen.ended
+      if (gone.length) await query(`DELETE FROM ${table()} WHERE sid = ANY($1)`, [gone])
+      return chosen
+    },
 
     freshExpiry: (session) => expireOf(session) * 1000
   }

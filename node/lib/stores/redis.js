@@ -5,7 +5,7 @@
 'use strict'
 
 const { createHash } = require('node:crypto')
-const { indexTerms } = require('../owner')
+const { indexTerms, passportForms } = require('../owner')
 
 // Compare-and-set: write ARGV[2] only if the key still holds ARGV[1] (what was read).
 // ARGV[3] is the TTL in seconds, "none" to store without expiry (disableTTL), or <= 0
@@ -36,6 +36,64 @@ else
   if not existed or (pttl >= 0 and pttl < ms) then redis.call('PEXPIRE', KEYS[1], ms) end
 end
 return added
+`
+
+// maxSessionsPerUser: KEYS are the user's index sets; ARGV the sessions' prefix, the
+// login's id, the limit, the policy and now (ms). It lists the user's sessions, chooses
+// as Django's core.limit.choose and deletes, in one step: two simultaneous logins cannot
+// both stay past the limit. Returns {"refused"} or {"ended", sid...}.
+const TRIM = `
+local prefix, keep, limit, now = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[5])
+local seen, others, count = {}, {}, 0
+local function last_used(value, pttl)
+  local ok, record = pcall(cjson.decode, value)
+  local last = 0
+  if not ok or type(record) ~= 'table' then return last end
+  local own, cookie = record.djangoExpressSession, record.cookie
+  if type(own) == 'table' then
+    for _, name in ipairs({'lastSeenAt', 'authAt', 'createdAt', 'startedAt'}) do
+      if type(own[name]) == 'number' then last = math.max(last, own[name]) end
+    end
+  end
+  if pttl >= 0 and type(cookie) == 'table' and type(cookie.originalMaxAge) == 'number' then
+    last = math.max(last, now + pttl - cookie.originalMaxAge)
+  end
+  return last
+end
+local function consider(sid)
+  if seen[sid] then return end
+  seen[sid] = true
+  local value = redis.call('GET', prefix .. sid)
+  if not value then return end
+  count = count + 1
+  if sid ~= keep then
+    table.insert(others, {sid, last_used(value, redis.call('PTTL', prefix .. sid))})
+  end
+end
+consider(keep)
+if count == 0 then return {'refused'} end -- ended meanwhile by a simultaneous login
+for _, set in ipairs(KEYS) do
+  for _, sid in ipairs(redis.call('SMEMBERS', set)) do consider(sid) end
+end
+if count <= limit then return {'ended'} end
+local function drop(sid)
+  redis.call('DEL', prefix .. sid)
+  for _, set in ipairs(KEYS) do redis.call('SREM', set, sid) end
+end
+if ARGV[4] == 'refuse' then
+  drop(keep)
+  return {'refused'}
+end
+table.sort(others, function (a, b)
+  if a[2] ~= b[2] then return a[2] < b[2] end
+  return a[1] < b[1]
+end)
+local ended = {'ended'}
+for i = 1, count - limit do
+  drop(others[i][1])
+  table.insert(ended, others[i][1])
+end
+return ended
 `
 
 // The value and its PTTL in one round trip, for touchAfter.
@@ -184,6 +242,15 @@ function make (store, options) {
         const sets = storedKeys(value)
         if (sets.length) await updateIndex(sid, [], sets, null)
       }
+    },
+
+    // maxSessionsPerUser after passport's login (guard()): the script above, on the
+    // sets of every form of passport.user (as the Django store files them).
+    async trimSessions (passportUser, sid, limit, policy) {
+      const sets = [...new Set(passportForms(passportUser).flatMap((user) => indexKeys({ passport: { user } })))].sort()
+      const args = ['EVAL', TRIM, String(sets.length), ...sets, prefix, sid, String(limit), policy, String(Date.now())]
+      const [outcome, ...ended] = (await send(sets[0] || key(sid), args)).map(String)
+      return { refused: outcome === 'refused', ended }
     },
 
     freshExpiry (session) {

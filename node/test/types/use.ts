@@ -24,3 +24,20 @@ const headerMiddleware = sessionHeader(headerOptions)
 headerMiddleware({}, {}, () => undefined)
 // @ts-expect-error: the header is a name, a string
 sessionHeader({ header: 42 })
+// The session policies: the recent-authentication check and the limit's error.
+import { authAge, markAuthenticated, requireRecentAuth, SessionLimitError, ReauthenticationRequiredError, guard } from 'django-express-session'
+declare const req: unknown
+const age: number | null = authAge(req)
+markAuthenticated(req)
+requireRecentAuth({ maxAge: 300, loginUrl: '/login' })
+guard({ passport: true, maxSessionsPerUser: (user: { staff: boolean }) => (user.staff ? 1 : null), onSessionLimit: 'refuse' })
+function limitStatus (error: unknown): number {
+  if (error instanceof SessionLimitError) return error.status + error.limit
+  if (error instanceof ReauthenticationRequiredError) return error.status
+  return age ?? 0
+}
+limitStatus(null)
+// @ts-expect-error: maxAge is required
+requireRecentAuth({ loginUrl: '/login' })
+// @ts-expect-error: onSessionLimit is "endOldest" or "refuse"
+guard({ passport: true, maxSessionsPerUser: 2, onSessionLimit: 'newest' })
