@@ -136,7 +136,8 @@ def check_deploy(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
     options = get_options()
     cookie = options.cookie.given
     warnings = []
-    if cookie.get("secure") not in (True, "auto"):
+    # A cookie function decides per request: nothing to check here.
+    if options.cookie_function is None and cookie.get("secure") not in (True, "auto"):
         warnings.append(
             Warning(
                 "EXPRESS_SESSION['cookie']['secure'] is not True or 'auto'.",

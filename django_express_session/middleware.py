@@ -79,7 +79,7 @@ class SessionMiddleware(DjangoSessionMiddleware):
 
 
 def opening(request: HttpRequest, options: Options, chain: tuple[Opener, ...]) -> Plan:
-    if not path_matches(request.path, options.cookie.path):
+    if not path_matches(request.path, options.cookie_for(request).path):
         # Outside the cookie's path the browser sends no cookie: a session that is
         # never saved, so code reading request.session still works.
         request.session = SessionStore.detached_for(request)
