@@ -22,6 +22,7 @@ from django.utils.cache import patch_vary_headers
 
 from . import conf, identity, signals, signing
 from .conf import Options
+from .core import observe
 from .core.decide import Decision, Facts, decide
 from .core.drive import arun, run
 from .core.ops import Plan
@@ -109,6 +110,8 @@ def closing(
     if not unset and session.state.mode is not Mode.DESTROYED:
         fingerprint = session.fingerprint_for_decision()
     decision = decide(session.state, fingerprint, facts(request, opened, response, options))
+    if decision.touch_spared and observe.current is not None:
+        observe.current.touch_spared()
     try:
         sid = yield from session.finishing(decision, fingerprint or {})
     except (StoreUnavailable, UpdateConflict) as error:
