@@ -8,9 +8,10 @@ spans and recording the metrics, not of shipping them).
 
 Three requests, as in ``request_path.py``: a new visitor whose session is written (a
 create), a returning one whose view reads (a read), one whose view writes (a read and a
-compare-and-set). The cells are measured in ``--rounds`` interleaved rounds of
-``--requests`` requests each, and the best round is printed (as ``timeit`` does: on
-a shared machine the other rounds measure the neighbours' load as well).
+compare-and-set). The time is the process's CPU time (every thread's), not the wall
+clock's, which on a shared machine also counts the waits for a core. The cells are
+measured in ``--rounds`` interleaved rounds of ``--requests`` requests each, and the
+best round is printed (as ``timeit`` does).
 
 ``--tree PATH`` imports the package from another checkout (e.g. ``/work/main``) for the
 "off" figures, to compare the cost with no observer hook at all; ``--modes off`` then
@@ -107,10 +108,12 @@ def _instrumented() -> Callable[[], None]:
 
 
 def _per_request_us(request: Callable[[], object], count: int) -> float:
-    started = time.perf_counter()
+    # CPU time of the process (its span-export thread included), not wall time: on a
+    # shared machine the wall clock also counts the time the process waited for a core.
+    started = time.process_time()
     for _ in range(count):
         request()
-    return (time.perf_counter() - started) / count * 1e6
+    return (time.process_time() - started) / count * 1e6
 
 
 def main() -> None:

@@ -469,7 +469,9 @@ class SessionStore(SessionBase):
     def _regenerating(self, keep_data: bool) -> Plan:
         if keep_data:
             yield from self._ensuring_loaded()
-            data, cookie = dict(self._session_cache), self.cookie
+            # A cookie function is asked anew, as express's regenerate always does.
+            fresh = self.options.cookie_function is not None
+            data, cookie = dict(self._session_cache), self._new_cookie() if fresh else self.cookie
         else:
             # Made before the old record goes: a bad cookie function loses nothing.
             data, cookie = {}, self._new_cookie()

@@ -83,6 +83,15 @@ def test_each_new_cookie_asks_the_function_about_its_request(client, function_co
     assert "; secure" in secure.lower() and "samesite=none" in secure.lower()
 
 
+def test_login_asks_it_again_so_remember_me_works(client, function_cookie):
+    """``cycle_key()`` (``login()``) keeps the data and, like express's ``regenerate``,
+    takes a new cookie from the function, with the request as it is then."""
+    sid = sid_of(set_cookie(client.get("/set?v=1")))
+    line = set_cookie(client.get("/regenerate?keep=1&remember=1", HTTP_COOKIE=cookie_header(sid)))
+    assert sid_of(line) != sid and "expires=" in line.lower()
+    assert client.get("/read", HTTP_COOKIE=cookie_header(sid_of(line))).json()["data"]["v"] == "1"
+
+
 def test_it_is_called_as_express_calls_it(client, function_cookie):
     """Twice for a new session (the path check, then the new cookie), once for a stored
     one (the path check), as express-session 1.19 does."""
