@@ -54,7 +54,11 @@ def operation_name(op: Op) -> str:
 
 
 def outcome(
-    op: Op, result: Any = None, error: BaseException | None = None, *, performer: Any = None
+    op: Op,
+    result: Any = None,
+    error: BaseException | None = None,
+    *,
+    performer: Performer | None = None,
 ) -> str:
     """How an operation ended, in one word: ``"ok"``; a read's ``"hit"`` or ``"miss"``;
     a compare-and-set's ``"conflict"`` (another writer came first); a create's
