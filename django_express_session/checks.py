@@ -96,6 +96,7 @@ def check_cache_store(app_configs: Any = None, **kwargs: Any) -> list[CheckMessa
     options = get_options()
     if options.store.backend != STORE_BACKENDS["cache"]:
         return []
+    from .stores._hashring import node_names_alike
     from .stores.cache import cache_kind, memcached_servers, refusal
 
     alias = options.store.options.get("alias", "default")
@@ -121,13 +122,16 @@ def check_cache_store(app_configs: Any = None, **kwargs: Any) -> list[CheckMessa
             )
         ]
     servers = memcached_servers(settings.CACHES[alias].get("LOCATION"))
-    if len(servers) > 1:
+    unplaceable = [server for server in servers if not node_names_alike(server)]
+    if len(servers) > 1 and unplaceable:
         return [
             Warning(
-                f"CACHES[{alias!r}] has {len(servers)} memcached servers.",
-                hint="Django places each session on one of them by rendezvous hashing, "
-                "node-memcached by its own hash ring: a Node app on the same servers finds "
-                "only some sessions. Share sessions with Node over one server.",
+                f"CACHES[{alias!r}] has {len(servers)} memcached servers, and node-memcached "
+                f"cannot name {unplaceable!r} as it is written here.",
+                hint="Sessions are placed on the servers as node-memcached places them, by "
+                'a hash of each server\'s "host:port": give every server so (the same '
+                "spelling, in the Node app too), or a Node app on the same servers finds "
+                "only some sessions.",
                 id="django_express_session.W017",
             )
         ]
@@ -139,7 +143,8 @@ def check_deploy(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
     options = get_options()
     cookie = options.cookie.given
     warnings = []
-    if cookie.get("secure") not in (True, "auto"):
+    # A cookie function decides per request: nothing to check here.
+    if options.cookie_function is None and cookie.get("secure") not in (True, "auto"):
         warnings.append(
             Warning(
                 "EXPRESS_SESSION['cookie']['secure'] is not True or 'auto'.",

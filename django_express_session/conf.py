@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.http import HttpRequest
 from django.views.decorators.debug import sensitive_variables
 
 from . import identity, transport
@@ -39,6 +40,9 @@ from .validation import (
 
 if TYPE_CHECKING:
     from .stores.base import Store
+
+#: express 1.19's cookie function: the request (None outside one) -> the cookie options.
+CookieFunction = Callable[[HttpRequest | None], Mapping[str, Any]]
 
 STORE_BACKENDS = {
     "memory": "django_express_session.stores.memory.MemoryStore",
@@ -120,6 +124,17 @@ class Options:
     #: ``endSessionsOn``: the account events that end every session of the user
     #: (``account_events``).
     end_sessions_on: frozenset[str] = frozenset(ACCOUNT_EVENTS)
+    #: express 1.19's cookie function (``cookie`` given as a callable or a dotted path):
+    #: ``cookie`` is then empty and ``cookie_for`` asks the function.
+    cookie_function: CookieFunction | None = None
+
+    def cookie_for(self, request: HttpRequest | None) -> CookieOptions:
+        """The ``cookie`` options for ``request``: the static ones, or what the cookie
+        function gives now (express calls it at the path check and for each new
+        cookie)."""
+        if self.cookie_function is None:
+            return self.cookie
+        return cookie_of(self.cookie_function, request)
 
 
 def _boolean(config: Mapping[str, Any], key: str, default: bool) -> bool:
@@ -157,58 +172,88 @@ def _secrets(config: Mapping[str, Any]) -> tuple[Secret, ...]:
     return tuple(masked(secret) for secret in secrets)
 
 
-def _cookie(config: Mapping[str, Any]) -> CookieOptions:
+def _cookie(config: Mapping[str, Any]) -> tuple[CookieOptions, CookieFunction | None]:
+    """The static ``cookie`` options, or express 1.19's cookie function (a callable or a
+    dotted path to one) with empty static options."""
     given = config.get("cookie") or {}
+    if isinstance(given, str) or callable(given):
+        function = imported(given, partial(invalid, "'cookie'"))
+        if not callable(function):
+            raise invalid(
+                "'cookie'", f"must be a dict or a callable(request) -> dict, not {function!r}"
+            )
+        return CookieOptions(), function
+    return checked_cookie(given, _static_cookie_error), None
+
+
+#: An error about the ``cookie`` options: (the cookie option, or None for the whole
+#: value; the problem) -> the error.
+CookieError = Callable[[str | None, str], ImproperlyConfigured]
+
+
+def _static_cookie_error(key: str | None, problem: str) -> ImproperlyConfigured:
+    return invalid("'cookie'" if key is None else f"'cookie'][{key!r}", problem)
+
+
+def checked_cookie(given: Any, bad: CookieError) -> CookieOptions:
+    """``given`` checked as the ``cookie`` options; ``bad`` builds the error."""
     if not isinstance(given, Mapping):
-        raise invalid("'cookie'", f"must be a dict of cookie options, not {given!r}")
+        raise bad(None, f"must be a dict of cookie options, not {given!r}")
     for key in given:
         if key not in _COOKIE_KEYS:
-            raise invalid(
-                f"'cookie'][{key!r}",
+            raise bad(
+                key,
                 f"is not a cookie option{did_you_mean(key, _COOKIE_KEYS)}; "
                 f"use one of {sorted(_COOKIE_KEYS)}",
             )
     given = dict(given)
     max_age = given.get("maxAge")
     if max_age is not None and (isinstance(max_age, bool) or not isinstance(max_age, (int, float))):
-        raise invalid(
-            "'cookie']['maxAge'", f"must be milliseconds (a number) or None, not {max_age!r}"
-        )
+        raise bad("maxAge", f"must be milliseconds (a number) or None, not {max_age!r}")
     secure = given.get("secure")
     if secure is not None and secure != "auto" and not isinstance(secure, bool):
-        raise invalid("'cookie']['secure'", f'must be True, False or "auto", not {secure!r}')
+        raise bad("secure", f'must be True, False or "auto", not {secure!r}')
     same_site = given.get("sameSite")
     if (
         same_site is not None
         and not isinstance(same_site, bool)
         and (not isinstance(same_site, str) or same_site.lower() not in _SAME_SITE | {"auto"})
     ):
-        raise invalid(
-            "'cookie']['sameSite'",
+        raise bad(
+            "sameSite",
             f'must be "lax", "strict", "none", "auto", True, False or None, not {same_site!r}',
         )
     priority = given.get("priority")
     if priority is not None and (
         not isinstance(priority, str) or priority.lower() not in _PRIORITY
     ):
-        raise invalid(
-            "'cookie']['priority'", f'must be "low", "medium", "high" or None, not {priority!r}'
-        )
+        raise bad("priority", f'must be "low", "medium", "high" or None, not {priority!r}')
     for key in ("httpOnly", "partitioned"):
         if key in given and not isinstance(given[key], bool):
-            raise invalid(f"'cookie'][{key!r}", f"must be True or False, not {given[key]!r}")
+            raise bad(key, f"must be True or False, not {given[key]!r}")
     for key in ("path", "domain"):
         value = given.get(key)
         if value is not None and (not isinstance(value, str) or attribute_problem(key, value)):
             problem = attribute_problem(key, value) or "not a string"
-            raise invalid(
-                f"'cookie'][{key!r}", f"must be a string without ';' ({problem}), not {value!r}"
-            )
+            raise bad(key, f"must be a string without ';' ({problem}), not {value!r}")
     path = given.get("path")
     if path is not None and not path.startswith("/"):
-        raise invalid("'cookie']['path'", f"must start with '/', not {path!r}")
+        raise bad("path", f"must start with '/', not {path!r}")
     # None means "not set" (undefined in Node), so it is not stored.
     return CookieOptions({key: value for key, value in given.items() if value is not None})
+
+
+def cookie_of(function: CookieFunction, request: HttpRequest | None) -> CookieOptions:
+    """What express 1.19's cookie function gives for ``request``, checked as the static
+    options are: a bad value is an ``ImproperlyConfigured`` naming the function, raised
+    before anything is stored or sent."""
+    name = getattr(function, "__qualname__", repr(function))
+
+    def bad(key: str | None, problem: str) -> ImproperlyConfigured:
+        where = "" if key is None else f"[{key!r}] "
+        return invalid("'cookie'", f"(the function {name}) gave bad options: {where}{problem}")
+
+    return checked_cookie(function(request), bad)
 
 
 def _genid(config: Mapping[str, Any]) -> Callable[[Any], Any]:
@@ -344,6 +389,7 @@ def parse(config: Any) -> Options:
         raise invalid("'secret'", "is empty and so is SECRET_KEY")
     store = _store(config)
     max_sessions, on_limit = session_limit(config)
+    cookie, cookie_function = _cookie(config)
     return Options(
         secrets=secrets,
         name=name,
@@ -353,7 +399,8 @@ def parse(config: Any) -> Options:
         unset_destroys=unset == "destroy",
         proxy=proxy,
         genid=_genid(config),
-        cookie=_cookie(config),
+        cookie=cookie,
+        cookie_function=cookie_function,
         store=store,
         fail_when_store_unavailable=unavailable == "error",
         resave_given="resave" in config,

@@ -246,17 +246,20 @@ class Cookie:
         data: dict[str, Any],
         sid: str | None = None,
         *,
-        defaults: Mapping[str, Any] | None = None,
+        defaults: Mapping[str, Any] | Callable[[], Mapping[str, Any]] | None = None,
     ) -> Cookie:
         """Rebuild a stored cookie (``Store#createSession``): ``expires`` parsed, the stored
         ``originalMaxAge`` kept as it is, and an attribute ``Set-Cookie`` could not carry
         safely replaced by the one the ``cookie`` options (``defaults``) give a new
         session, else express's default (logged at WARNING, naming ``sid`` by a short
-        hint)."""
+        hint). ``defaults`` may be a function giving them, called only then."""
         return cls()._read_json(data, sid, defaults or {})
 
     def _read_json(
-        self, data: dict[str, Any], sid: str | None, defaults: Mapping[str, Any]
+        self,
+        data: dict[str, Any],
+        sid: str | None,
+        defaults: Mapping[str, Any] | Callable[[], Mapping[str, Any]],
     ) -> Cookie:
         for json_key, attribute in _JSON_FIELDS:
             if json_key in data:
@@ -270,7 +273,8 @@ class Cookie:
                         value,
                         problem,
                     )
-                    value = configured(json_key, defaults)
+                    given = defaults() if callable(defaults) else defaults
+                    value = configured(json_key, given)
                 setattr(self, attribute, value)
         expires = data.get("expires")
         if isinstance(expires, str):

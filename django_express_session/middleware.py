@@ -23,6 +23,7 @@ from django.utils.cache import patch_vary_headers
 
 from . import conf, identity, limits, signals, signing
 from .conf import Options
+from .core import observe
 from .core.decide import Decision, Facts, decide
 from .core.drive import arun, run
 from .core.ops import Plan
@@ -87,7 +88,7 @@ class SessionMiddleware(DjangoSessionMiddleware):
 
 
 def opening(request: HttpRequest, options: Options, chain: tuple[Opener, ...]) -> Plan:
-    if not path_matches(request.path, options.cookie.path):
+    if not path_matches(request.path, options.cookie_for(request).path):
         # Outside the cookie's path the browser sends no cookie: a session that is
         # never saved, so code reading request.session still works.
         request.session = SessionStore.detached_for(request)
@@ -117,6 +118,8 @@ def closing(
     if not unset and session.state.mode is not Mode.DESTROYED:
         fingerprint = session.fingerprint_for_decision()
     decision = decide(session.state, fingerprint, facts(request, opened, response, options))
+    if decision.touch_spared and observe.current is not None:
+        observe.current.touch_spared()
     try:
         sid = yield from session.finishing(decision, fingerprint or {})
     except (StoreUnavailable, UpdateConflict) as error:

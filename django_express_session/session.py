@@ -221,7 +221,7 @@ class SessionStore(SessionBase):
         self._expiry_moment = None
         if value is None:
             # Read now, not at the session's start: Django's settings-driven default.
-            cookie.max_age = conf.get_options().cookie.given.get("maxAge")
+            cookie.max_age = conf.get_options().cookie_for(self.request).given.get("maxAge")
         elif isinstance(value, datetime):
             if timezone.is_naive(value):
                 value = timezone.make_aware(value)
@@ -485,16 +485,19 @@ class SessionStore(SessionBase):
     def _regenerating(self, keep_data: bool) -> Plan:
         if keep_data:
             yield from self._ensuring_loaded()
-            data, cookie = dict(self._session_cache), self.cookie
+            # A cookie function is asked anew, as express's regenerate always does.
+            fresh = self.options.cookie_function is not None
+            data, cookie = dict(self._session_cache), self._new_cookie() if fresh else self.cookie
         else:
-            data, cookie = {}, None
+            # Made before the old record goes: a bad cookie function loses nothing.
+            data, cookie = {}, self._new_cookie()
             self._start_lifetime()  # a new session: its own absolute clock
         if self._may_be_stored:
             yield from plans.destroy(self.state.sid)
             signals.ended(self, self.state.sid, "regenerate")
         self._adopt_new_id(self.state.rotated)
         self._session_cache = data
-        self._cookie = cookie or self._new_cookie()
+        self._cookie = cookie
         self.modified = True
 
     def destroying(self, reason: str = "destroy") -> Plan:
@@ -581,9 +584,13 @@ class SessionStore(SessionBase):
             elif key != "cookie" and key != OWN_KEY:
                 data[key] = value
         self._session_cache = data
-        self._cookie = Cookie.from_json(
-            loaded.record["cookie"], sid=sid, defaults=self.options.cookie.given
+        options = self.options
+        defaults = (
+            options.cookie.given
+            if options.cookie_function is None
+            else lambda: options.cookie_for(self.request).given  # only for a bad stored value
         )
+        self._cookie = Cookie.from_json(loaded.record["cookie"], sid=sid, defaults=defaults)
         return record.fingerprint(data)
 
     def _adopt_new_id(self, transition: Any) -> None:
@@ -618,7 +625,7 @@ class SessionStore(SessionBase):
 def new_cookie(request: HttpRequest | None, options: Options) -> Cookie:
     """A new session's cookie for ``request`` (None: no request, ``"auto"`` is insecure)."""
     return Cookie.from_options(
-        options.cookie.given,
+        options.cookie_for(request).given,
         secure_request=lambda: request is not None and is_secure(request, options.proxy),
     )
 

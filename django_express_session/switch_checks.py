@@ -119,7 +119,11 @@ def check_migrate_from(app_configs: Any = None, **kwargs: Any) -> list[CheckMess
                 id="django_express_session.E023",
             )
         )
-    if options.cookie.given.get("maxAge") is None and not settings.SESSION_EXPIRE_AT_BROWSER_CLOSE:
+    if (
+        options.cookie_function is None
+        and options.cookie.given.get("maxAge") is None
+        and not settings.SESSION_EXPIRE_AT_BROWSER_CLOSE
+    ):
         messages.append(
             Warning(
                 "The old engine's cookies lasted SESSION_COOKIE_AGE "

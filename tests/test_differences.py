@@ -137,3 +137,17 @@ def test_the_store_is_written_before_the_response_is_returned(client, express):
     response = client.get("/set?v=x")
     # The middleware returned: the record is already there (express may still be writing).
     assert store.get(sid_of(set_cookie(response)))["v"] == "x"
+
+
+def auto_cookie(request):
+    return {"secure": "auto", "sameSite": "auto", "maxAge": 60_000}
+
+
+def test_auto_is_resolved_for_a_cookie_function_too(client, express):
+    """express 1.19 reads "auto" from a static ``cookie`` only: a function's "auto" is
+    stored as it is, and ``sameSite: "auto"`` makes its serialize throw."""
+    store = express(cookie=f"{__name__}.auto_cookie")
+    line = set_cookie(client.get("/set", {"v": "1"}, secure=True))
+    assert "; Secure" in line and "; SameSite=None" in line
+    stored = user_data(store.get(sid_of(line)))["cookie"]
+    assert stored["secure"] is True and stored["sameSite"] == "none"

@@ -880,7 +880,10 @@ def test_what_the_cache_can_share_with_node_is_a_check(settings):
     memcached = "django.core.cache.backends.memcached.PyMemcacheCache"
     assert ids(memcached) == []
     assert ids("django.core.cache.backends.memcached.PyLibMCCache") == []
-    assert ids(memcached, "a:1;b:2") == ["django_express_session.W017"]
+    # node-memcached's placement: any pool of host:port servers can be shared with Node.
+    assert ids(memcached, "a:1;b:2;c") == []
+    assert ids(memcached, "unix:/tmp/m.sock;b:2") == ["django_express_session.W017"]
+    assert ids(memcached, "[::1]:11211;b:2") == ["django_express_session.W017"]
     assert ids("django.core.cache.backends.locmem.LocMemCache", "x") == [
         "django_express_session.W016"
     ]

@@ -60,6 +60,8 @@ class Decision:
     destroy: bool = False
     save: bool = False
     touch: bool = False
+    #: express would have touched, ``touchAfter`` spared the store the write.
+    touch_spared: bool = False
     set_cookie: bool = False
     clear_cookie: bool = False
     vary: bool = False
@@ -101,20 +103,25 @@ def visit_due(last_seen_at: int | None, now_ms: int, interval_ms: int) -> bool:
     return last_seen_at is None or now_ms - last_seen_at >= interval_ms
 
 
-def should_touch(state: SessionState, saving: bool, facts: Facts) -> bool:
+def touch_wanted(state: SessionState, saving: bool) -> bool:
+    """express would touch the session's store expiry now (``touchAfter`` aside)."""
     return (
         not saving
         and state.mode is not Mode.DETACHED
         and not state.is_new
         and state.stored
         and not state.touched_on_read
-        and touch_due(
-            facts.touch_after_ms,
-            now=facts.now_ms,
-            fresh=facts.fresh_expires_at,
-            held=state.store_expires_at,
-            touched_at=state.store_touched_at,
-        )
+    )
+
+
+def touch_due_now(facts: Facts, state: SessionState) -> bool:
+    """``touchAfter`` lets the touch through (always, without it)."""
+    return touch_due(
+        facts.touch_after_ms,
+        now=facts.now_ms,
+        fresh=facts.fresh_expires_at,
+        held=state.store_expires_at,
+        touched_at=state.store_touched_at,
     )
 
 
@@ -163,7 +170,8 @@ def decide(state: SessionState, fingerprint: Fingerprint | None, facts: Facts) -
         set_cookie = False
         # A new session whose cookie cannot reach the browser would be an orphan.
         save = save and not state.is_new
-    touch = should_touch(state, save, facts)
+    wanted = touch_wanted(state, save)
+    touch = wanted and touch_due_now(facts, state)
     if set_cookie and rolling_only(state, fingerprint, facts) and facts.touch_after_ms > 0:
         # Under touchAfter a rolling cookie goes out with the store's refresh only, so
         # the browser never holds a later expiry than the store.
@@ -173,6 +181,7 @@ def decide(state: SessionState, fingerprint: Fingerprint | None, facts: Facts) -
     return Decision(
         save=save,
         touch=touch,
+        touch_spared=wanted and not touch,
         set_cookie=set_cookie,
         clear_cookie=clear,
         vary=facts.accessed or set_cookie or clear,

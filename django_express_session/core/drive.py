@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 from asgiref.sync import sync_to_async
 
 from ..exceptions import StoreUnavailable
+from . import observe
 from .ops import Exclusive, Op, Performer, Plan, Sleep
 
 T = TypeVar("T")
@@ -133,7 +134,12 @@ def run(plan: Plan[T], performer: Performer, *, translate: bool = True) -> T:
                     finally:
                         held.lock.release()
                 case _:
-                    conversation.outcome = performer.perform(op)
+                    # Observed: the session core's operations, not the backend calls a
+                    # store's own plan makes for one of them (run untranslated).
+                    if observe.current is None or not translate:
+                        conversation.outcome = performer.perform(op)
+                    else:
+                        conversation.outcome = observe.current.perform(performer, op)
     return conversation.value
 
 
@@ -159,5 +165,8 @@ async def arun(plan: Plan[T], performer: Performer, *, translate: bool = True) -
                             make_plan(waited), performer, translate=translate
                         )
                 case _:
-                    conversation.outcome = await performer.aperform(op)
+                    if observe.current is None or not translate:
+                        conversation.outcome = await performer.aperform(op)
+                    else:
+                        conversation.outcome = await observe.current.aperform(performer, op)
     return conversation.value

@@ -62,6 +62,7 @@ from ..exceptions import CorruptRecord, CreateError
 from ..owner import Owner
 from ..record import Record, dumps, expires_ms, loads, now_ms
 from ..validation import StoreOptions, check_str, number, option, option_error, string
+from ._hashring import NodeMemcachedRing
 from .base import Store, Versioned
 from .resources import Lazy
 
@@ -382,7 +383,6 @@ class _MemcachedItems(_Items):
 
     def __init__(self, cache_settings: Mapping[str, Any]) -> None:
         from pymemcache.client.base import PooledClient
-        from pymemcache.client.rendezvous import RendezvousHash
 
         accepted = inspect.signature(PooledClient.__init__).parameters
         given = cache_settings.get("OPTIONS") or {}
@@ -400,7 +400,8 @@ class _MemcachedItems(_Items):
         options |= {"serde": _JSONItemSerde(), "default_noreply": False}
         servers = memcached_servers(cache_settings.get("LOCATION"))
         self.clients = {server: PooledClient(server, **options) for server in servers}
-        self.ring = RendezvousHash(list(self.clients))
+        # Keys placed as node-memcached places them: a pool is shared with Node.
+        self.ring = NodeMemcachedRing(list(self.clients))
 
     def client(self, key: str) -> Any:
         return self.clients[self.ring.get_node(key)]
