@@ -35,8 +35,8 @@ from .clients import (
 from .index import UserIndex
 from .layout import READ_AND_TOUCH, REPLACE, RedisLayout, _pipeline, _text, _ttl_of
 from .libraries import cluster_classes, connection_errors, library_of
-from .sentinel import check_sentinel_options, check_sentinels
 from .limit import SessionLimit
+from .sentinel import check_sentinel_options, check_sentinels
 
 
 def _client(store: str, key: str, client: Any) -> Any:
