@@ -97,7 +97,7 @@ def check_cache_store(app_configs: Any = None, **kwargs: Any) -> list[CheckMessa
     if options.store.backend != STORE_BACKENDS["cache"]:
         return []
     from .stores._hashring import node_names_alike
-    from .stores.cache import cache_kind, memcached_servers, refusal
+    from .stores.cache import RENDEZVOUS, cache_kind, memcached_servers, refusal
 
     alias = options.store.options.get("alias", "default")
     if alias not in settings.CACHES:
@@ -122,8 +122,23 @@ def check_cache_store(app_configs: Any = None, **kwargs: Any) -> list[CheckMessa
             )
         ]
     servers = memcached_servers(settings.CACHES[alias].get("LOCATION"))
+    if len(servers) < 2:
+        return []
+    if options.store.options.get("placement", RENDEZVOUS) == RENDEZVOUS:
+        return [
+            Warning(
+                f"CACHES[{alias!r}] has {len(servers)} memcached servers, placed by "
+                "rendezvous hashing.",
+                hint="node-memcached places keys on its own hash ring: a Node app on the "
+                "same servers finds only some sessions. To share the pool with Node, set "
+                'the store option "placement": "node-memcached" (it moves most '
+                "sessions to another server once: switch before sharing, or at a quiet "
+                "time).",
+                id="django_express_session.W017",
+            )
+        ]
     unplaceable = [server for server in servers if not node_names_alike(server)]
-    if len(servers) > 1 and unplaceable:
+    if unplaceable:
         return [
             Warning(
                 f"CACHES[{alias!r}] has {len(servers)} memcached servers, and node-memcached "

@@ -869,11 +869,11 @@ def test_the_store_reads_no_private_name_of_django_s_memcached_client(settings, 
 def test_what_the_cache_can_share_with_node_is_a_check(settings):
     from django_express_session.checks import check_cache_store
 
-    def ids(backend, location="127.0.0.1:11211"):
+    def ids(backend, location="127.0.0.1:11211", placement="node-memcached"):
         settings.CACHES = {**settings.CACHES, "c": {"BACKEND": backend, "LOCATION": location}}
         settings.EXPRESS_SESSION = {
             "secret": STRONG,
-            "store": {"backend": "cache", "options": {"alias": "c"}},
+            "store": {"backend": "cache", "options": {"alias": "c", "placement": placement}},
         }
         return [message.id for message in check_cache_store()]
 
@@ -882,6 +882,9 @@ def test_what_the_cache_can_share_with_node_is_a_check(settings):
     assert ids("django.core.cache.backends.memcached.PyLibMCCache") == []
     # node-memcached's placement: any pool of host:port servers can be shared with Node.
     assert ids(memcached, "a:1;b:2;c") == []
+    # The default placement (rendezvous, as before) cannot share a pool with Node.
+    assert ids(memcached, "a:1;b:2;c", placement="rendezvous") == ["django_express_session.W017"]
+    assert ids(memcached, "a:1", placement="rendezvous") == []
     assert ids(memcached, "unix:/tmp/m.sock;b:2") == ["django_express_session.W017"]
     assert ids(memcached, "[::1]:11211;b:2") == ["django_express_session.W017"]
     assert ids("django.core.cache.backends.locmem.LocMemCache", "x") == [

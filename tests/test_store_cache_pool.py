@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from pymemcache.client.base import Client
 
 from django_express_session.stores._hashring import NodeMemcachedRing
@@ -45,7 +46,9 @@ def store(settings, hosts) -> Iterator[CacheStore]:
             "LOCATION": hosts,
         },
     }
-    store = CacheStore.from_options({"alias": "pool", "prefix": PREFIX})
+    store = CacheStore.from_options(
+        {"alias": "pool", "prefix": PREFIX, "placement": "node-memcached"}
+    )
     yield store
     store.close()
 
@@ -128,3 +131,32 @@ def test_sessions_written_by_django_are_read_by_node(store, pool, hosts):
     # A session Node destroys is gone for Django too: one server, found by both.
     store_call("memcached", {"hosts": hosts, "prefix": PREFIX}, {"op": "destroy", "sid": sids[0]})
     assert store.get(sids[0]) is None and store.get(sids[1]) == sessions[sids[1]]
+
+
+def test_by_default_a_pool_keeps_the_placement_of_earlier_releases(settings, pool, hosts):
+    """Rendezvous hashing, as before node-memcached's ring was offered: an upgrade moves
+    no session of a pool to another server (nobody is signed out by it)."""
+    from pymemcache.client.rendezvous import RendezvousHash
+
+    settings.CACHES = {
+        **settings.CACHES,
+        "pool": {
+            "BACKEND": "django.core.cache.backends.memcached.PyMemcacheCache",
+            "LOCATION": hosts,
+        },
+    }
+    store = CacheStore.from_options({"alias": "pool", "prefix": PREFIX})
+    try:
+        sids = [uuid.uuid4().hex for _ in range(24)]
+        for sid in sids:
+            store.set(sid, stored_session({"who": sid}, 3_600_000))
+        before = RendezvousHash(hosts)
+        for sid in sids:
+            assert holders(pool, PREFIX + sid) == [int(before.get_node(PREFIX + sid).split(":")[1])]
+    finally:
+        store.close()
+
+
+def test_an_unknown_placement_is_refused_by_name(settings):
+    with pytest.raises(ImproperlyConfigured, match="placement"):
+        CacheStore.from_options({"alias": "default", "placement": "ketama"})

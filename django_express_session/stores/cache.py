@@ -61,7 +61,15 @@ from ..compat import locmem_keys
 from ..exceptions import CorruptRecord, CreateError
 from ..owner import Owner
 from ..record import Record, dumps, expires_ms, loads, now_ms
-from ..validation import StoreOptions, check_str, number, option, option_error, string
+from ..validation import (
+    StoreOptions,
+    check_str,
+    choice,
+    number,
+    option,
+    option_error,
+    string,
+)
 from ._hashring import NodeMemcachedRing
 from .base import Store, Versioned
 from .resources import Lazy
@@ -152,6 +160,11 @@ def _cache_alias(store: str, key: str, value: Any) -> str:
     return alias
 
 
+RENDEZVOUS = "rendezvous"
+NODE_MEMCACHED = "node-memcached"
+PLACEMENTS = (RENDEZVOUS, NODE_MEMCACHED)
+
+
 @dataclass(frozen=True, slots=True)
 class CacheOptions(StoreOptions):
     """connect-memcached's ``prefix`` and ``ttl`` (seconds), and the Django cache."""
@@ -161,6 +174,11 @@ class CacheOptions(StoreOptions):
     alias: str = option("alias", _cache_alias, default="default")
     prefix: str = option("prefix", string(allow_empty=True), default="")
     ttl: float | None = option("ttl", number(minimum=1, allow_none=True), default=None)
+    #: Which server of a pool holds a session: pymemcache's rendezvous hashing (as
+    #: Django's ``PyMemcacheCache`` and earlier releases place keys), or node-memcached's
+    #: ketama ring, needed to share a pool of several servers with connect-memcached.
+    #: Changing it moves most sessions of a pool to another server once.
+    placement: str = option("placement", choice(*PLACEMENTS), default=RENDEZVOUS)
 
 
 class CacheStore(Store):
@@ -187,7 +205,7 @@ class CacheStore(Store):
 
     def _open_items(self) -> _Items:
         if self.kind == "memcached":
-            return _MemcachedItems(settings.CACHES[self.alias])
+            return _MemcachedItems(settings.CACHES[self.alias], self.options.placement)
         return _CacheItems(self.alias)
 
     def close(self) -> None:
@@ -381,8 +399,9 @@ class _MemcachedItems(_Items):
     """The memcached servers of a ``PyMemcacheCache``, through pooled clients that
     write connect-memcached's items and surface every failure."""
 
-    def __init__(self, cache_settings: Mapping[str, Any]) -> None:
+    def __init__(self, cache_settings: Mapping[str, Any], placement: str) -> None:
         from pymemcache.client.base import PooledClient
+        from pymemcache.client.rendezvous import RendezvousHash
 
         accepted = inspect.signature(PooledClient.__init__).parameters
         given = cache_settings.get("OPTIONS") or {}
@@ -400,8 +419,8 @@ class _MemcachedItems(_Items):
         options |= {"serde": _JSONItemSerde(), "default_noreply": False}
         servers = memcached_servers(cache_settings.get("LOCATION"))
         self.clients = {server: PooledClient(server, **options) for server in servers}
-        # Keys placed as node-memcached places them: a pool is shared with Node.
-        self.ring = NodeMemcachedRing(list(self.clients))
+        ring = NodeMemcachedRing if placement == NODE_MEMCACHED else RendezvousHash
+        self.ring = ring(list(self.clients))
 
     def client(self, key: str) -> Any:
         return self.clients[self.ring.get_node(key)]
