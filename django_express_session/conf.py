@@ -8,6 +8,7 @@ refreshed when a test changes the settings (``setting_changed``).
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
@@ -225,8 +226,9 @@ def _store(config: Mapping[str, Any]) -> StoreConfig:
     return StoreConfig(STORE_BACKENDS.get(backend, backend), dict(options))
 
 
-def _lifetime(config: Mapping[str, Any], store: StoreConfig) -> Lifetime:
-    """``absoluteMaxAge`` (ms), ``absoluteMaxAgeFrom`` and ``touchAfter`` (seconds).
+def _lifetime(config: Mapping[str, Any], store: StoreConfig, cookie: CookieOptions) -> Lifetime:
+    """``absoluteMaxAge`` (ms), ``absoluteMaxAgeFrom`` and ``touchAfter`` (seconds), and
+    the cookie's ``maxAge`` (checked by ``_cookie``).
     ``touchAfter`` may be given at the top level, as a store option (connect-mongo's),
     or both when they agree; either way the store and the session use the one value."""
     absolute = config.get("absoluteMaxAge")
@@ -263,7 +265,15 @@ def _lifetime(config: Mapping[str, Any], store: StoreConfig) -> Lifetime:
         touch_after_ms=seconds_to_ms(touch_after),
         absolute_max_age_ms=None if absolute is None else int(absolute),
         absolute_from=start,
+        max_age_ms=_whole_ms(cookie.given.get("maxAge")),
     )
+
+
+def _whole_ms(value: Any) -> int | None:
+    """A ``maxAge`` as the whole milliseconds a cookie keeps of it (None: not a number)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return math.trunc(value)
 
 
 def _track(config: Mapping[str, Any]) -> tuple[str, ...]:
@@ -307,6 +317,7 @@ def parse(config: Any) -> Options:
     if not secrets:
         raise invalid("'secret'", "is empty and so is SECRET_KEY")
     store = _store(config)
+    cookie = _cookie(config)
     return Options(
         secrets=secrets,
         name=name,
@@ -316,14 +327,14 @@ def parse(config: Any) -> Options:
         unset_destroys=unset == "destroy",
         proxy=proxy,
         genid=_genid(config),
-        cookie=_cookie(config),
+        cookie=cookie,
         store=store,
         fail_when_store_unavailable=unavailable == "error",
         resave_given="resave" in config,
         save_uninitialized_given="saveUninitialized" in config,
         passport=identity.parse(config.get("passport")),
         migrate_from=parse_migrate_from(config),
-        lifetime=_lifetime(config, store),
+        lifetime=_lifetime(config, store, cookie),
         track=_track(config),
     )
 
