@@ -325,3 +325,25 @@ def test_a_touch_by_splicing_writes_what_a_full_rewrite_does(case):
 def test_a_spliced_touch_of_a_corrupt_text_is_refused(text):
     with pytest.raises(CorruptRecord):
         record.with_cookie(text, NEW_COOKIE)
+
+
+# -- the remembered signatures ---------------------------------------------------------------
+
+
+def test_a_remembered_verification_answers_as_a_fresh_one():
+    """The memo is keyed by the value and the secrets: a value that verified under one
+    list of secrets is judged afresh under another, and a forged one stays refused."""
+    from django_express_session import signing
+
+    signed = "s:" + signing.sign("abc", "old")
+    forged = "s:abc." + "A" * 43
+    for secrets in [("old",), ("new",), ("new", "old"), ("old",), ("new",)]:
+        for value in (signed, forged, signed + "x"):
+            assert signing.session_id(value, secrets) == signing.unsign(value[2:], secrets)
+    assert signing.session_id(signed, ("new", "old")) == "abc"
+    assert signing.session_id(signed, ("new",)) is None
+    for secret in ("one", "two", "one"):
+        expected = "s%3Aabc." + signing.sign("abc", secret).split(".", 1)[1]
+        assert signing.cookie_value("abc", secret) == expected.replace("+", "%2B").replace(
+            "/", "%2F"
+        )
