@@ -269,9 +269,10 @@ _FAST_ENCODER = json.JSONEncoder(
     separators=_SEPARATORS, ensure_ascii=False, allow_nan=True, default=_reject
 )
 # Where Python's float text may differ from JavaScript's: an integral float (``1.0``),
-# an exponent (Python from 1e16 and below 1e-4, JavaScript from 1e21 and below 1e-6),
-# or a non-finite number.
-_MAY_DIFFER = re.compile(r"\.0(?![0-9])|[0-9]e|NaN|Infinity")
+# an exponent (Python from 1e16 and below 1e-4, JavaScript from 1e21 and below 1e-6;
+# Python's always has a sign, so a hex digest's "0e4" is no match), or a non-finite
+# number.
+_MAY_DIFFER = re.compile(r"\.0(?![0-9])|[0-9]e[+-]|NaN|Infinity")
 
 
 def _may_be_too_deep(text: str) -> bool:
