@@ -28,7 +28,7 @@ half-way, so its runs cannot be counted exactly.
 
     .venv/bin/python benchmarks/http_load.py [--duration 5] [--only redis,database]
         [--servers gunicorn,uvicorn,node] [--routes /noop,/read,/incr]
-        [--one-session | --spread]
+        [--one-session | --spread] [--record tiny|1kb]
 
 The full default run (18 servers, 108 cells of 5 s) takes about 13 minutes on 2 cores.
 
@@ -63,6 +63,9 @@ from benchmarks.http_load.backends import (  # noqa: E402
 from tests.servers.process import Server  # noqa: E402
 
 ROUTES = ["/noop", "/read", "/incr"]
+#: The request that makes each session: ``tiny`` is ``{"n": 1}``; ``1kb`` is a logged-in
+#: visitor's 1.1 KB record (``http_load/views.py``'s ``LOGGED_IN``).
+RECORD_PATHS = {"tiny": "/incr", "1kb": "/fill"}
 
 
 def parse_arguments() -> argparse.Namespace:
@@ -98,6 +101,12 @@ def parse_arguments() -> argparse.Namespace:
     )
     parser.add_argument(
         "--sessions", type=int, default=1000, help="sessions made per server (1000)"
+    )
+    parser.add_argument(
+        "--record",
+        choices=sorted(RECORD_PATHS),
+        default="tiny",
+        help="the sessions' data: tiny ({\"n\": 1}) or 1kb (a logged-in visitor's record)",
     )
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (2)")
     parser.add_argument("--connections", type=int, default=32, help="wrk connections (32)")
@@ -189,12 +198,19 @@ class Started:
 
 
 def start_servers(
-    rows: list[servers.Row], backends: dict, workdir: Path, stack: ExitStack, sessions: int
+    rows: list[servers.Row],
+    backends: dict,
+    workdir: Path,
+    stack: ExitStack,
+    sessions: int,
+    record: str = "tiny",
 ) -> dict[servers.Row, Started]:
-    """Start every row's server and make its sessions."""
-    if any(row.variant.name == "database" for row in rows):
-        row = next(row for row in rows if row.variant.name == "database")
-        servers.migrate(servers.django_config(row, backends, workdir), workdir / "migrate.log")
+    """Start every row's server and make its sessions (``record``: see ``RECORD_PATHS``)."""
+    for name in ("database", "django-db"):
+        row = next((row for row in rows if row.variant.name == name), None)
+        if row is not None:
+            config = servers.django_config(row, backends, workdir)
+            servers.migrate(config, workdir / f"migrate-{name}.log")
     started = {}
     for index, row in enumerate(rows, 1):
         progress(f"[{index}/{len(rows)}] starting {row.label}")
@@ -205,7 +221,7 @@ def start_servers(
             cookies = load.fake_cookies(sessions)
         else:
             try:
-                cookies = load.create_sessions(server.port, sessions)
+                cookies = load.create_sessions(server.port, sessions, RECORD_PATHS[record])
             except (BenchmarkError, OSError) as error:
                 raise BenchmarkError(f"{row.label}: {error}\n{servers.tail(server.log)}") from None
         by_mode = {"spread": cookies, "one": cookies[:1]}
@@ -280,7 +296,9 @@ def main() -> int:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="http-load-")))
             backends = start_backends(rows, workdir, stack)
             machine = report.machine(backends)
-            started = start_servers(rows, backends, workdir, stack, arguments.sessions)
+            started = start_servers(
+                rows, backends, workdir, stack, arguments.sessions, arguments.record
+            )
             cells = {
                 (row, mode, route): report.Cell(row, mode, route, row.variant.backend is not None)
                 for mode in arguments.modes
@@ -302,6 +320,7 @@ def main() -> int:
     print(
         f"Load: wrk {arguments.threads} threads x {arguments.connections} connections, "
         f"{arguments.duration} s per cell in {_rounds(len(arguments.round_seconds))}; "
+        f"{arguments.record} records; "
         f"run took {minutes:.1f} min\n"
     )
     print(report.table(cells, rows, arguments.modes, arguments.routes, arguments.sessions))

@@ -1,6 +1,7 @@
 """What one request costs the session middleware in parsing and JSON: how many times the
 ``Cookie`` header is parsed, stored JSON decoded (``record.loads``) and JSON encoded
-(``record.dumps``: the whole record, or one top-level value for a fingerprint).
+(``record.dumps``: a whole record, a cookie, or a top-level list or dict for a
+fingerprint; scalars are fingerprinted without it).
 
 Counted, not timed: every call is seen by ``sys.setprofile``, however a module imported
 the function. The middleware runs in-process on ``RequestFactory`` requests (as in

@@ -8,6 +8,7 @@ refreshed when a test changes the settings (``setting_changed``).
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
@@ -303,8 +304,9 @@ def store_config(store: Any) -> StoreConfig:
     return _store({"store": store})
 
 
-def _lifetime(config: Mapping[str, Any], store: StoreConfig) -> Lifetime:
-    """``absoluteMaxAge`` (ms), ``absoluteMaxAgeFrom`` and ``touchAfter`` (seconds).
+def _lifetime(config: Mapping[str, Any], store: StoreConfig, cookie: CookieOptions) -> Lifetime:
+    """``absoluteMaxAge`` (ms), ``absoluteMaxAgeFrom`` and ``touchAfter`` (seconds), and
+    the cookie's ``maxAge`` (checked by ``_cookie``).
     ``touchAfter`` may be given at the top level, as a store option (connect-mongo's),
     or both when they agree; either way the store and the session use the one value."""
     absolute = config.get("absoluteMaxAge")
@@ -341,7 +343,15 @@ def _lifetime(config: Mapping[str, Any], store: StoreConfig) -> Lifetime:
         touch_after_ms=seconds_to_ms(touch_after),
         absolute_max_age_ms=None if absolute is None else int(absolute),
         absolute_from=start,
+        max_age_ms=_whole_ms(cookie.given.get("maxAge")),
     )
+
+
+def _whole_ms(value: Any) -> int | None:
+    """A ``maxAge`` as the whole milliseconds a cookie keeps of it (None: not a number)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return math.trunc(value)
 
 
 def _track(config: Mapping[str, Any]) -> tuple[str, ...]:
@@ -407,7 +417,7 @@ def parse(config: Any) -> Options:
         save_uninitialized_given="saveUninitialized" in config,
         passport=identity.parse(config.get("passport")),
         migrate_from=parse_migrate_from(config),
-        lifetime=_lifetime(config, store),
+        lifetime=_lifetime(config, store, cookie),
         track=_track(config),
         socket_recheck=transport.parse_socket_recheck(config.get("socketRecheck")),
         header=transport.parse_header(config.get("header")),

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
+from django.urls import Resolver404, get_resolver, resolve
 
 #: Set on a request whose view must leave the session as it is (``leave_untouched``).
 PASSIVE_ATTRIBUTE = "_express_session_passive"
@@ -36,8 +37,6 @@ def is_passive(request: HttpRequest | None, *, before_view: bool = False) -> boo
         return True
     match = getattr(request, "resolver_match", None)
     if match is None and before_view:
-        from django.urls import Resolver404, get_resolver, resolve
-
         urlconf = getattr(request, "urlconf", None)
         get_resolver(urlconf).url_patterns  # noqa: B018 (imports the views: cached)
         if not _untouched_views:

@@ -170,7 +170,10 @@ def respond(
     elif decision.clear_cookie:
         set_cookie_line(response, options.name, "", session.cookie.serialize_clearing(options.name))
     if decision.vary:
-        patch_vary_headers(response, ("Cookie",))
+        if response.has_header("Vary"):
+            patch_vary_headers(response, ("Cookie",))
+        else:  # what patch_vary_headers gives, without parsing
+            response.headers["Vary"] = "Cookie"
     for debt in owed:
         debt.settle(response, decision, sid)
     return response

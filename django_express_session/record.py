@@ -234,7 +234,24 @@ def _encode(value: Any, out: list[str]) -> None:
 
 def dumps(value: Any) -> str:
     """Serialise as ``JSON.stringify`` does. ``TypeError`` for a value that is not a JSON
-    type, ``ValueError`` for one nested deeper than ``MAX_DEPTH``."""
+    type, ``ValueError`` for one nested deeper than ``MAX_DEPTH``.
+
+    Fast path: the C encoder's output is already ``JSON.stringify``'s unless a float in
+    it prints differently in JavaScript (``1.0``, ``1e-05``, ``NaN``) or it nests too
+    deep; text that may hold either (a match inside a string only costs the slow path)
+    goes through ``exact_dumps``, which decides."""
+    try:
+        text = _FAST_ENCODER.encode(value)
+    except (TypeError, ValueError, RecursionError):
+        return exact_dumps(value)  # it raises the error this function documents
+    if _MAY_DIFFER.search(text) or _may_be_too_deep(text):
+        return exact_dumps(value)
+    return text
+
+
+def exact_dumps(value: Any) -> str:
+    """``dumps`` the slow, always exact way: every float turned into what JavaScript
+    prints, every level counted."""
     plain, tricky = _plain(value)
     if not tricky:
         return json.dumps(
@@ -246,12 +263,70 @@ def dumps(value: Any) -> str:
     return "".join(out)
 
 
+# Built once: ``json.dumps(**options)`` builds an encoder per call. NaN is allowed here
+# only so that it shows in the text (``_MAY_DIFFER``) and takes the exact path.
+_FAST_ENCODER = json.JSONEncoder(
+    separators=_SEPARATORS, ensure_ascii=False, allow_nan=True, default=_reject
+)
+# Where Python's float text may differ from JavaScript's: an integral float (``1.0``),
+# an exponent (Python from 1e16 and below 1e-4, JavaScript from 1e21 and below 1e-6;
+# Python's always has a sign, so a hex digest's "0e4" is no match), or a non-finite
+# number.
+_MAY_DIFFER = re.compile(r"\.0(?![0-9])|[0-9]e[+-]|NaN|Infinity")
+
+
+def _may_be_too_deep(text: str) -> bool:
+    """Nesting needs one bracket per level: text with at most ``MAX_DEPTH`` opening
+    brackets (strings' included) cannot nest deeper than that."""
+    return text.count("{") + text.count("[") > MAX_DEPTH
+
+
 def _refuse_constant(name: str) -> Any:
     raise CorruptRecord(f"{name} is not JSON")
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise CorruptRecord("stored session holds a number JSON cannot hold (1e400?)")
+    return value
+
+
+# One decoder, built once, that refuses non-finite numbers as it parses them, so the
+# check walk is left with the depth only, and runs only when the text may be too deep.
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float)
+
+
+def _json_text(raw: str | bytes | bytearray) -> str:
+    """What ``json.loads`` decodes ``raw`` as (the same encodings, the same BOM rule)."""
+    if isinstance(raw, str):
+        if raw.startswith("\ufeff"):
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", raw, 0)
+        return raw
+    return raw.decode(json.detect_encoding(raw), "surrogatepass")
+
+
 def loads(raw: str | bytes | bytearray) -> Record:
-    """Decode a stored record; raise ``CorruptRecord`` for anything express cannot load."""
+    """Decode a stored record; raise ``CorruptRecord`` for anything express cannot load.
+    The same verdict as ``check(json.loads(raw))`` (``exact_loads``), cheaper: numbers
+    are judged by the decoder, and the depth walk runs only when the text could be too
+    deep."""
+    try:
+        text = _json_text(raw)
+        record = _DECODER.decode(text)
+    except (ValueError, UnicodeDecodeError, RecursionError) as error:
+        if isinstance(error, CorruptRecord):
+            raise
+        raise CorruptRecord(f"stored session is not JSON: {error}") from None
+    _check_shape(record)
+    if _may_be_too_deep(text):
+        _check_values(record)
+    return record
+
+
+def exact_loads(raw: str | bytes | bytearray) -> Record:
+    """``loads`` the slow way: decode, then walk every value (what ``loads`` must agree
+    with, for the tests)."""
     try:
         record = json.loads(raw, parse_constant=_refuse_constant)
     except (ValueError, UnicodeDecodeError, RecursionError) as error:
@@ -259,6 +334,26 @@ def loads(raw: str | bytes | bytearray) -> Record:
             raise
         raise CorruptRecord(f"stored session is not JSON: {error}") from None
     return check(record)
+
+
+_COOKIE_FIRST = '{"cookie":'
+
+
+def with_cookie(text: str, cookie: Mapping[str, Any]) -> str:
+    """``dumps({**loads(text), "cookie": cookie})`` for ``text`` that ``dumps`` wrote
+    (a store's own): with the cookie first, as every record this package builds has
+    it, only the old cookie is decoded and checked, and the rest is kept as it is,
+    which is what decoding and encoding it again would give (``dumps`` writes no
+    number JSON cannot hold, nothing too deep)."""
+    if text.startswith(_COOKIE_FIRST):
+        try:
+            old, end = _DECODER.raw_decode(text, len(_COOKIE_FIRST))
+        except ValueError:  # CorruptRecord included: the full decode below says so
+            end = 0
+        if end and text[end : end + 1] in (",", "}"):
+            _check_shape({"cookie": old})
+            return _COOKIE_FIRST + dumps(cookie) + text[end:]
+    return dumps({**loads(text), "cookie": cookie})
 
 
 def check(record: Any) -> Record:
@@ -270,12 +365,18 @@ def check(record: Any) -> Record:
     string) a date with a time zone within that range too. A date Node accepts beyond
     the year 9999 is clamped when read (``parse_js_date``), never refused.
     """
+    _check_shape(record)
+    _check_values(record)
+    return record
+
+
+def _check_shape(record: Any) -> None:
+    """``check`` without the walk of every value."""
     if not isinstance(record, dict):
         raise CorruptRecord(f"stored session is a JSON {type(record).__name__}, not an object")
     cookie = record.get("cookie")
     if not isinstance(cookie, dict):
         raise CorruptRecord("stored session has no cookie object")
-    _check_values(record)
     original = cookie.get("originalMaxAge")
     if (
         isinstance(original, (int, float))
@@ -293,7 +394,6 @@ def check(record: Any) -> Record:
             raise CorruptRecord(
                 f"stored cookie.expires {expires!r:.60} is not a date a JavaScript Date holds"
             ) from None
-    return record
 
 
 def _check_values(record: Record) -> None:
@@ -367,5 +467,23 @@ def diff(
 
 
 def fingerprint(data: Mapping[str, Any]) -> dict[str, str]:
-    """Each top-level value's JSON: what ``diff`` compares against later."""
-    return {key: dumps(value) for key, value in data.items()}
+    """Each top-level value's JSON: what ``diff`` compares against later (and what
+    ``tracking`` digests: the same text as ``dumps``)."""
+    return {key: _value_json(value) for key, value in data.items()}
+
+
+_encode_string = json.encoder.c_encode_basestring or json.encoder.py_encode_basestring
+
+
+def _value_json(value: Any) -> str:
+    """``dumps(value)``, with the commonest scalars written directly."""
+    kind = type(value)
+    if kind is str:
+        return _encode_string(value)
+    if kind is int:
+        return int.__repr__(value)
+    if value is None:
+        return "null"
+    if kind is bool:
+        return "true" if value else "false"
+    return dumps(value)

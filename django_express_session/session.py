@@ -15,9 +15,11 @@ from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 from typing import Any
 
+from django.conf import settings
 from django.contrib.sessions.backends.base import SessionBase
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from . import conf, lifetime, recent_auth, record, signals, tracking
 from .compat import session_data
@@ -59,7 +61,18 @@ class SessionStore(SessionBase):
         #: The moment ``set_expiry`` was last given (Django keeps a given datetime as it
         #: is; every other expiry is an idle timeout).
         self._expiry_moment: datetime | None = None
-        super().__init__(session_key)  # sets _session_key, hence the state
+        #: The data as last bound or started, and its fingerprint (see ``_fingerprint``).
+        self._bound: tuple[dict[str, Any], Fingerprint] | None = None
+        # What ``SessionBase.__init__`` sets, without its import of SESSION_SERIALIZER per
+        # session: this engine's records are JSON it writes itself (``serializer`` below).
+        self._session_key = session_key  # sets the state
+        self.accessed = False
+        self.modified = False
+
+    @property
+    def serializer(self) -> Any:
+        """Django's ``SESSION_SERIALIZER``, for ``SessionBase.encode``/``decode``."""
+        return import_string(settings.SESSION_SERIALIZER)
 
     # Django keeps the id in ``_session_key``; here it is the state's ``sid``.
     def _get_session_key(self) -> str | None:
@@ -290,6 +303,20 @@ class SessionStore(SessionBase):
         hashes the data: do both. The restarted expiry never runs past the absolute cap."""
         self.cookie.reset_max_age()
         self._cap_cookie()
+        return self._fingerprint()
+
+    def _fingerprint(self) -> Fingerprint:
+        """The data's fingerprint. A session whose data no code accessed (Django's
+        ``accessed``, set by every read and write of it) nor replaced holds what it was
+        bound with: that fingerprint stands, with no new encoding."""
+        bound = self._bound
+        if (
+            bound is not None
+            and bound[0] is self._session_cache
+            and not self.accessed
+            and not self.modified
+        ):
+            return bound[1]
         return record.fingerprint(self._session_cache)
 
     def lifetime_facts(self, request: HttpRequest) -> dict[str, Any]:
@@ -572,6 +599,7 @@ class SessionStore(SessionBase):
         """A new, empty session."""
         self.state = state
         self._session_cache = {}
+        self._bound = (self._session_cache, {})
         self._cookie = self._new_cookie()
         self._start_lifetime()
 
@@ -591,7 +619,9 @@ class SessionStore(SessionBase):
             else lambda: options.cookie_for(self.request).given  # only for a bad stored value
         )
         self._cookie = Cookie.from_json(loaded.record["cookie"], sid=sid, defaults=defaults)
-        return record.fingerprint(data)
+        fingerprint = record.fingerprint(data)
+        self._bound = (data, fingerprint)
+        return fingerprint
 
     def _adopt_new_id(self, transition: Any) -> None:
         sid = self._new_id()

@@ -14,6 +14,7 @@ decorator costs a call each, and the masked type already hides the secret there)
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 from collections.abc import Sequence
@@ -80,7 +81,24 @@ def unsign(signed: str, secrets: Sequence[Secret]) -> str | None:
 @sensitive_variables()
 def cookie_value(sid: str, secret: Secret) -> str:
     """The cookie value to send (already URL-encoded)."""
+    return _cookie_value(sid, secret)
+
+
+# A session's every write sends its cookie again, signed again; and every request of it
+# verifies the same value: both remembered for the busiest recent sessions. A value
+# that does not verify is remembered as None, so a wrong one is never let through; the
+# secrets are part of the key, so a rotation takes effect at once.
+_MEMORY = 4096
+
+
+@functools.lru_cache(maxsize=_MEMORY)
+def _cookie_value(sid: str, secret: Secret) -> str:
     return quote("s:" + sign(sid, secret), safe=_URI_COMPONENT_SAFE)
+
+
+@functools.lru_cache(maxsize=_MEMORY)
+def _verified(signed: str, secrets: tuple[Secret, ...]) -> str | None:
+    return unsign(signed, secrets)
 
 
 @sensitive_variables()
@@ -89,4 +107,4 @@ def session_id(raw: str | None, secrets: Sequence[Secret]) -> str | None:
     signed with no secret of ``secrets``."""
     if not raw or not raw.startswith("s:"):
         return None
-    return unsign(raw[2:], secrets)
+    return _verified(raw[2:], tuple(secrets))

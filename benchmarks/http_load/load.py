@@ -43,21 +43,22 @@ def get(port: int, path: str, cookie: str | None = None) -> tuple[int, str, str 
     return response.status, body, pairs or None
 
 
-def create_sessions(port: int, count: int) -> list[str]:
-    """``count`` new sessions, each made by one ``/incr``; their Cookie headers."""
+def create_sessions(port: int, count: int, path: str = "/incr") -> list[str]:
+    """``count`` new sessions, each made by one ``path`` request (``/incr``, or ``/fill``
+    for the 1 KB record); their Cookie headers."""
 
     def create(_: int) -> str:
-        status, body, cookie = get(port, "/incr")
+        status, body, cookie = get(port, path)
         if status != 200 or cookie is None:
             raise BenchmarkError(
-                f"/incr without a cookie answered {status} {body[:200]!r} and set no cookie"
+                f"{path} without a cookie answered {status} {body[:200]!r} and set no cookie"
             )
         return cookie
 
     cookies = _in_threads(create, range(count), 16)
     if len(set(cookies)) != count:
         raise BenchmarkError("the server gave the same session to two new visitors")
-    # The sessions must have been stored: a request with the cookie sees the counter.
+    # The sessions must have been stored: a request with the cookie sees the counter (1).
     for cookie in cookies[:: max(1, count // 20)]:
         status, body, _ = get(port, "/read", cookie)
         if status != 200 or body != "1":

@@ -195,7 +195,15 @@ def machine(backends: dict[str, Any]) -> list[str]:
                 break
     load = " ".join(f"{value:.2f}" for value in os.getloadavg())
     python = f"Python {platform.python_version()}, Django {django.__version__}"
-    for module in ("gunicorn", "uvicorn", "django_redis", "redis", "psycopg", "pymemcache"):
+    for module in (
+        "gunicorn",
+        "uvicorn",
+        "django_redis",
+        "redis",
+        "hiredis",
+        "psycopg",
+        "pymemcache",
+    ):
         with _suppress():
             version = __import__(module).__version__
             python += f", {module} {version}"

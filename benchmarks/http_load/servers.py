@@ -52,7 +52,9 @@ class Variant:
 VARIANTS = [
     Variant("none", "Django, no session middleware", "django", baseline=True),
     Variant("django-cache", "Django's cache engine (django-redis)", "django", "redis"),
+    Variant("django-db", "Django's db engine (PostgreSQL)", "django", "postgres"),
     Variant("redis", "this package, redis store", "django", "redis"),
+    Variant("redis-touch-after", "this package, redis store, touchAfter 1 h", "django", "redis"),
     Variant("file", "this package, file store", "django"),
     Variant("memory", "this package, memory store", "django"),
     Variant("database", "this package, database store (PostgreSQL)", "django", "postgres"),
@@ -64,7 +66,11 @@ VARIANTS = [
 BY_NAME = {variant.name: variant for variant in VARIANTS}
 
 # Redis databases, one per variant, so no variant ever reads another's keys.
-REDIS_DB = {"redis": 0, "django-cache": 1, "node-redis": 2, "node-redis-share": 3}
+REDIS_DB = {"redis": 0, "django-cache": 1, "node-redis": 2, "node-redis-share": 3,
+            "redis-touch-after": 4}  # fmt: skip
+#: ``touchAfter`` of the ``redis-touch-after`` variant, in seconds: a returning visitor's
+#: read touches the store at most once an hour (as connect-mongo's option does).
+TOUCH_AFTER_S = 3600
 
 
 @dataclass(frozen=True)
@@ -128,11 +134,19 @@ def django_config(row: Row, backends: dict[str, Any], workdir: Path) -> dict:
         config["sessions"] = "django"
         config["caches"] = {"sessions": django_redis(backends["redis"].url(REDIS_DB[name]))}
         config["django_session_cache"] = "sessions"
+    elif name == "django-db":
+        config["sessions"] = "django"
+        config["django_session_engine"] = "db"
+        database = backends["postgres"].django_settings(persistent=row.kind == "gunicorn")
+        config["databases"] = {"default": database}
     else:
         store: dict[str, Any] = {"backend": name, "options": {}}
-        if name == "redis":
+        extra: dict[str, Any] = {}
+        if name in ("redis", "redis-touch-after"):
             config["caches"] = {"sessions": django_redis(backends["redis"].url(REDIS_DB[name]))}
-            store["options"] = {"alias": "sessions"}
+            store = {"backend": "redis", "options": {"alias": "sessions"}}
+            if name == "redis-touch-after":
+                extra["touchAfter"] = TOUCH_AFTER_S
         elif name == "file":
             # A directory per row: the gunicorn and uvicorn rows start from no files.
             store["options"] = {"path": str(workdir / f"sessions-{row.kind}")}
@@ -149,7 +163,7 @@ def django_config(row: Row, backends: dict[str, Any], workdir: Path) -> dict:
                 }
             }
             store["options"] = {"alias": "sessions"}
-        config["express_session"] = {**EXPRESS_OPTIONS, "store": store}
+        config["express_session"] = {**EXPRESS_OPTIONS, **extra, "store": store}
     return config
 
 
@@ -177,8 +191,9 @@ def django_environment(config: dict) -> dict[str, str]:
 
 
 def migrate(config: dict, log: Path) -> None:
-    """Create the database store's table (its migration) before the servers start."""
-    command = [sys.executable, "-m", "django", "migrate", "--no-input", "django_express_session"]
+    """Create the session table of a database variant (the database store's, or Django's
+    db engine's) by its migration, before the servers start."""
+    command = [sys.executable, "-m", "django", "migrate", "--no-input"]
     done = subprocess.run(
         command, cwd=ROOT, env=django_environment(config), capture_output=True, text=True
     )

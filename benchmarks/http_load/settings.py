@@ -4,7 +4,8 @@ through the same stack and differs only in its session middleware and store.
 
 ``BENCH_CONFIG`` keys: ``sessions`` ("none", "django" or "express"), ``async`` (the
 views the URLconf routes to), ``caches``, ``databases``, ``express_session`` (this
-package's options) and ``django_session_cache`` (the cache alias of Django's engine).
+package's options), ``django_session_cache`` (the cache alias of Django's cache engine)
+and ``django_session_engine`` ("cache", the default, or "db").
 """
 
 import json
@@ -33,8 +34,10 @@ DATABASES = CONFIG.get("databases", {})
 if CONFIG["sessions"] == "django":
     INSTALLED_APPS = ["django.contrib.sessions"]
     MIDDLEWARE = ["django.contrib.sessions.middleware.SessionMiddleware"]
-    SESSION_ENGINE = "django.contrib.sessions.backends.cache"
-    SESSION_CACHE_ALIAS = CONFIG["django_session_cache"]
+    SESSION_ENGINE = (
+        f"django.contrib.sessions.backends.{CONFIG.get('django_session_engine', 'cache')}"
+    )
+    SESSION_CACHE_ALIAS = CONFIG.get("django_session_cache", "default")
     SESSION_COOKIE_AGE = 86_400  # the same day as the others' maxAge
 elif CONFIG["sessions"] == "express":
     INSTALLED_APPS = ["django_express_session"]

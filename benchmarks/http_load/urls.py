@@ -8,10 +8,12 @@ if settings.BENCH_ASYNC:
         path("noop", views.anoop),
         path("read", views.aread),
         path("incr", views.aincr),
+        path("fill", views.afill),
     ]
 else:
     urlpatterns = [
         path("noop", views.noop),
         path("read", views.read),
         path("incr", views.incr),
+        path("fill", views.fill),
     ]

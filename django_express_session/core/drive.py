@@ -116,31 +116,43 @@ def run(plan: Plan[T], performer: Performer, *, translate: bool = True) -> T:
     """Perform ``plan`` with the performer's blocking methods. Without ``translate``
     the backend's connection errors reach the plan (and the caller) as they are: a
     store's own public method says what its client said."""
-    conversation = _Conversation(plan, performer, translate)
-    while (op := conversation.next()) is not None:
-        with conversation:
-            match op:
-                case Sleep(seconds=seconds):
-                    time.sleep(seconds)
-                case Exclusive(key=key, make_plan=make_plan):
-                    held = _thread_lock(key)
-                    waited = not held.lock.acquire(blocking=False)
-                    if waited:
-                        held.lock.acquire()
-                    try:
-                        conversation.outcome = run(
-                            make_plan(waited), performer, translate=translate
-                        )
-                    finally:
-                        held.lock.release()
-                case _:
-                    # Observed: the session core's operations, not the backend calls a
-                    # store's own plan makes for one of them (run untranslated).
-                    if observe.current is None or not translate:
-                        conversation.outcome = performer.perform(op)
-                    else:
-                        conversation.outcome = observe.current.perform(performer, op)
-    return conversation.value
+    # The loop of ``_Conversation``, written out: every request runs a few of these, most
+    # of one or two operations, where an object and a context per operation show.
+    outcome: Any = None
+    error: BaseException | None = None
+    perform = performer.perform
+    while True:
+        try:
+            op = plan.send(outcome) if error is None else plan.throw(error)
+        except StopIteration as stop:
+            return stop.value
+        outcome = error = None
+        try:
+            if isinstance(op, Sleep):
+                time.sleep(op.seconds)
+            elif isinstance(op, Exclusive):
+                outcome = _exclusively(op, performer, translate)
+            elif observe.current is None or not translate:
+                outcome = perform(op)
+            else:
+                # Observed: the session core's operations, not the backend calls a
+                # store's own plan makes for one of them (run untranslated).
+                outcome = observe.current.perform(performer, op)
+        except Exception as caught:
+            if translate and isinstance(caught, performer.connection_errors):
+                caught = unavailable(performer, caught)
+            error = caught
+
+
+def _exclusively(op: Exclusive, performer: Performer, translate: bool) -> Any:
+    held = _thread_lock(op.key)
+    waited = not held.lock.acquire(blocking=False)
+    if waited:
+        held.lock.acquire()
+    try:
+        return run(op.make_plan(waited), performer, translate=translate)
+    finally:
+        held.lock.release()
 
 
 async def arun(plan: Plan[T], performer: Performer, *, translate: bool = True) -> T:

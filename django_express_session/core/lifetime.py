@@ -149,6 +149,10 @@ class Lifetime:
     absolute_max_age_ms: int | None = None
     #: ``absoluteMaxAgeFrom``: what starts the absolute clock, ``"start"`` or ``"login"``.
     absolute_from: str = "start"
+    #: ``cookie.maxAge``, whole ms: the ``originalMaxAge`` of the records this app writes
+    #: (None: not a number). A store may set the idle TTL it implies before it has read
+    #: a record, and correct it for a record that carries another one.
+    max_age_ms: int | None = None
 
     @property
     def restarts_at_login(self) -> bool:

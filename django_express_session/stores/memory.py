@@ -88,7 +88,8 @@ class MemoryStore(Store):
         with self._lock:
             entry = self._live(sid)
             if entry is not None:
-                self._put(sid, {**record.loads(entry.text), "cookie": session["cookie"]})
+                text = record.with_cookie(entry.text, session["cookie"])
+                self._store(sid, _Entry(text, self._expires_at(session)))
 
     def all(self) -> dict[str, Record]:
         with self._lock:

@@ -108,8 +108,14 @@ def _ttl_of(pttl_ms: int) -> int | None:
     return None if pttl_ms < 0 else max(1, math.ceil(pttl_ms / 1000))
 
 
+# The milliseconds a JavaScript Date holds either side of the epoch (the script's bound).
+_JS_DATE_LIMIT_MS = 8.64e15
+
+
 class RedisLayout:
     """Keys, TTLs and reads of a ``RedisStore`` (a mixin: the store holds the options)."""
+
+    _last_decoded: Versioned | None = None
 
     def key(self, sid: str) -> str:
         return self.options.prefix + sid
@@ -150,17 +156,50 @@ class RedisLayout:
             return (lambda c: c.read_and_touch(keys=[key], args=args, client=c.client)), sent
         return (lambda c: c.client.get(key)), sent
 
-    @staticmethod
-    def _versioned(answer: Any, sent: float) -> Versioned | None:
+    def _getex_seconds(self) -> int | None:
+        """The TTL a touching read can set with ``GETEX`` before it knows the record:
+        the configured ``maxAge``'s, which every record this app writes carries (None:
+        only ``READ_AND_TOUCH`` can touch right: a ``ttl`` function, ``touchAfter``,
+        ``absoluteMaxAge``, no numeric ``maxAge``, or touching off)."""
+        options, lifetime = self.options, self.lifetime
+        if (
+            options.disable_touch
+            or options.disable_ttl
+            or callable(options.ttl)
+            or lifetime.touch_after_ms
+            or lifetime.absolute_max_age_ms is not None
+            or lifetime.max_age_ms is None
+        ):
+            return None
+        seconds = math.ceil(lifetime.max_age_ms / 1000)
+        return seconds if seconds > 0 else None
+
+    def _script_seconds(self, record: Record) -> int:
+        """The TTL ``READ_AND_TOUCH`` sets for a record (without ``absoluteMaxAge``):
+        its ``cookie.originalMaxAge`` in whole seconds, rounded up, else ``ttl``."""
+        ms = record["cookie"].get("originalMaxAge")
+        if type(ms) in (int, float) and -_JS_DATE_LIMIT_MS <= ms <= _JS_DATE_LIMIT_MS:
+            return math.ceil(ms / 1000)
+        return self.options.ttl
+
+    def _decoded(self, value: bytes | str, **facts: Any) -> Versioned:
+        """The record of a value read, with the value as its version. The store keeps
+        the last one: a write after the read (``_stored_keys``) needs its index sets,
+        and need not decode it again."""
+        decoded = Versioned(loads(value), version=value, **facts)
+        self._last_decoded = decoded
+        return decoded
+
+    def _versioned(self, answer: Any, sent: float) -> Versioned | None:
         """The record, with the stored bytes as version (and, from the script, whether
         it touched and the expiry it left)."""
         if answer is None:
             return None
         if not isinstance(answer, list):
-            return Versioned(loads(answer), version=answer)
+            return self._decoded(answer)
         value, touched, pttl = answer
         expires_at = int(sent + pttl) if pttl >= 0 else None
-        return Versioned(loads(value), version=value, touched=bool(touched), expires_at=expires_at)
+        return self._decoded(value, touched=bool(touched), expires_at=expires_at)
 
     def fresh_expiry(self, session: Record) -> int | None:
         if self.options.disable_ttl:
@@ -168,7 +207,11 @@ class RedisLayout:
         return now_ms() + self.ttl_for(session) * 1000
 
     def _stored_keys(self, value: bytes | str) -> frozenset[str]:
-        """The index sets of a stored record (none if it cannot be read)."""
+        """The index sets of a stored record (none if it cannot be read); the record
+        read last is not decoded again (the very value: the same object)."""
+        last = self._last_decoded
+        if last is not None and last.version is value:
+            return self._index_keys(last.record)
         try:
             return self._index_keys(loads(value))
         except CorruptRecord:

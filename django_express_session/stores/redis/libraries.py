@@ -134,6 +134,11 @@ def connection_errors() -> tuple[type[BaseException], ...]:
     return tuple(error for library in installed() for error in library.connection_errors)
 
 
+def response_errors() -> tuple[type[BaseException], ...]:
+    """An error the server answered with (an unknown command, a script's error)."""
+    return tuple(library.exceptions.ResponseError for library in installed())
+
+
 @dataclass(frozen=True)
 class CacheBackend:
     """A Django cache backend on one library (django-redis, django-valkey), as much

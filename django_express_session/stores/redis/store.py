@@ -11,8 +11,8 @@ from django.utils.module_loading import import_string
 
 from ...core import plans
 from ...core.ops import Plan
-from ...exceptions import CreateError
-from ...record import Record, dumps, loads
+from ...exceptions import CorruptRecord, CreateError
+from ...record import Record, dumps, loads, now_ms
 from ...validation import (
     StoreOptions,
     check_bool,
@@ -34,7 +34,7 @@ from .clients import (
 )
 from .index import UserIndex
 from .layout import READ_AND_TOUCH, REPLACE, RedisLayout, _pipeline, _text, _ttl_of
-from .libraries import cluster_classes, connection_errors, library_of
+from .libraries import cluster_classes, connection_errors, library_of, response_errors
 from .limit import SessionLimit
 from .sentinel import check_sentinel_options, check_sentinels
 
@@ -125,6 +125,10 @@ class RedisOptions(StoreOptions):
             )
 
 
+#: What a server without ``GETEX`` (Redis before 6.2) answers it with, in either library.
+RESPONSE_ERRORS = response_errors()
+
+
 class RedisStore(RedisClients, SessionLimit, UserIndex, RedisLayout, PlanStore):
     """connect-redis's store: options ``alias`` (a django-redis or django-valkey
     ``CACHES`` entry), ``client`` (a redis-py or valkey-py client, or a dotted path to
@@ -148,6 +152,8 @@ class RedisStore(RedisClients, SessionLimit, UserIndex, RedisLayout, PlanStore):
         self.alias = "default" if options.alias is None else options.alias
         self.timeout = float(options.timeout)
         self._script_sources = (READ_AND_TOUCH, REPLACE)
+        #: The TTL of a touching read by ``GETEX`` (None: by ``READ_AND_TOUCH``).
+        self._getex: int | None = self._getex_seconds()
         #: The sync client, and whether the store built it (then it is the store's to close).
         self._sync: Lazy[tuple[Connection, bool]] = Lazy(self._connect, self._disconnect)
         #: How to build an asyncio client like the sync one (it gives None when the sync
@@ -160,13 +166,45 @@ class RedisStore(RedisClients, SessionLimit, UserIndex, RedisLayout, PlanStore):
     # -- the five primitives, as plans ----------------------------------------------------
 
     def _read(self, sid: str, touch: bool) -> Plan[Versioned | None]:
-        call, sent = self._read_call(sid, touch)
-        known = self._versioned((yield Call(call)), sent)
+        sent = now_ms()
+        if touch and self._getex is not None:
+            known = yield from self._read_by_getex(sid, self._getex, sent)
+        else:
+            known = yield from self._read_by_call(sid, touch)
         if known is not None and known.touched and self._index_may_lapse(known, sent):
             # The session lives longer now than its sets were kept for: so must they.
             ttl = None if known.expires_at is None else _ttl_of(int(known.expires_at - sent))
             yield Call(self._index_call(sid, self._index_keys(known.record), ttl=ttl))
         return known
+
+    def _read_by_call(self, sid: str, touch: bool) -> Plan[Versioned | None]:
+        """A ``GET``, or with ``touch`` the ``READ_AND_TOUCH`` script."""
+        call, sent = self._read_call(sid, touch)
+        return self._versioned((yield Call(call)), sent)
+
+    def _read_by_getex(self, sid: str, seconds: int, sent: int) -> Plan[Versioned | None]:
+        """A touching read as one ``GETEX key EX seconds`` (no script, no JSON decoded in
+        Redis) when the record carries the configured ``maxAge``, as nearly all do. For
+        any other record (``set_expiry``, an app with another ``maxAge``, a record that
+        cannot be read) ``READ_AND_TOUCH`` then reads and touches it again, atomically
+        and exactly as a first read by script would: the TTL it leaves is the script's."""
+        key = self.key(sid)
+        try:
+            value = yield Call(lambda c: c.client.getex(key, ex=seconds))
+        except RESPONSE_ERRORS as error:
+            if "unknown command" not in str(error).lower():
+                raise
+            self._getex = None  # Redis before 6.2: the script from now on
+            return (yield from self._read_by_call(sid, True))
+        if value is None:
+            return None
+        try:
+            known = self._decoded(value, touched=True, expires_at=sent + seconds * 1000)
+        except CorruptRecord:
+            known = None
+        if known is not None and self._script_seconds(known.record) == seconds:
+            return known
+        return (yield from self._read_by_call(sid, True))
 
     def _create(self, sid: str, session: Record) -> Plan[None]:
         key, ttl = self.key(sid), self.ttl_for(session)

@@ -1,0 +1,262 @@
+"""CPU per request of the session layer, in-process: no HTTP server, no load generator,
+so a change to the request path can be measured in a few minutes.
+
+Each configuration runs in a process of its own with ``http_load``'s settings and views
+(the same ``BENCH_CONFIG``), and sends requests through Django's ``WSGIHandler`` with a
+prebuilt WSGI environ, reading and closing every response (so ``request_finished``
+runs). The configurations (``--only``):
+
+* ``none``: no session middleware (the baseline every other figure is counted above);
+* ``django-cache``: ``django.contrib.sessions``' cache engine on django-redis;
+* ``django-db``: Django's db engine on PostgreSQL (with ``--postgres``);
+* ``redis``, ``redis-touch-after`` (``touchAfter`` of an hour), ``memory``, and
+  ``database`` (PostgreSQL, with ``--postgres``): this package on those stores.
+
+Every process first makes ``--sessions`` sessions (one ``/incr``, or ``/fill`` for the
+``1kb`` record, each), then cycles through their cookies; the baseline gets cookies of
+the same shape. CPU is ``time.process_time()`` around ``--requests`` requests (user and
+system time, so the kernel's loopback work counts), and the Redis server's own CPU is
+read from ``/proc/<pid>/stat`` around the same requests. Each process warms up, then
+makes ``--runs`` runs of every route, interleaved; the processes run round-robin
+``--rounds`` times. Printed: µs per request above ``none``, **best** run (the least
+disturbed: on a shared machine runs of one cell differ by ±20 % and more) and median,
+and the Redis server's CPU per request (median).
+
+    .venv/bin/python benchmarks/request_cpu.py [--record tiny,1kb] [--only redis,memory]
+        [--postgres] [--rounds 2] [--runs 3] [--requests 1000] [--sessions 1000]
+
+The default run (5 configurations, both records) takes about 10 minutes on 2 busy cores,
+most of it making the sessions; ``--only`` and ``--record`` shorten it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.http_load import servers  # noqa: E402
+from benchmarks.http_load.backends import PostgresServer, RedisServer  # noqa: E402
+from benchmarks.http_load.load import fake_cookies  # noqa: E402
+
+ROUTES = ["/noop", "/read", "/incr"]
+RECORD_PATHS = {"tiny": "/incr", "1kb": "/fill"}
+CONFIGS = ["none", "django-cache", "django-db", "redis", "redis-touch-after", "memory",
+           "database"]  # fmt: skip
+NEEDS_POSTGRES = {"django-db", "database"}
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def parse_arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--only", help="configurations, comma-separated (none is always run)")
+    parser.add_argument("--record", default="tiny,1kb", help="records: tiny,1kb")
+    parser.add_argument("--postgres", action="store_true", help="add django-db and database")
+    parser.add_argument("--rounds", type=int, default=2, help="round-robin rounds (2)")
+    parser.add_argument("--runs", type=int, default=3, help="runs per route per process (3)")
+    parser.add_argument("--requests", type=int, default=1000, help="requests per run (1000)")
+    parser.add_argument("--sessions", type=int, default=1000, help="sessions per process (1000)")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    arguments = parser.parse_args()
+    chosen = arguments.only.split(",") if arguments.only else CONFIGS
+    if not arguments.postgres:
+        chosen = [name for name in chosen if name not in NEEDS_POSTGRES]
+    unknown = set(chosen) - set(CONFIGS)
+    if unknown:
+        parser.error(f"unknown configurations {sorted(unknown)}; choose from {CONFIGS}")
+    arguments.configs = ["none", *(name for name in chosen if name != "none")]
+    arguments.records = arguments.record.split(",")
+    if set(arguments.records) - set(RECORD_PATHS):
+        parser.error(f"--record takes {', '.join(RECORD_PATHS)}")
+    return arguments
+
+
+# -- the worker: one configuration in its own process ----------------------------------------
+
+
+def redis_cpu_s(pid: int | None) -> float:
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
+
+
+def worker(arguments: argparse.Namespace) -> None:
+    import django
+
+    django.setup()
+    from django.core.handlers.wsgi import WSGIHandler
+    from django.core.management import call_command
+
+    config = json.loads(os.environ["BENCH_CONFIG"])
+    if config.get("databases"):
+        call_command("migrate", verbosity=0, interactive=False)
+    handler = WSGIHandler()
+    base = {
+        "REQUEST_METHOD": "GET",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "8000",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "SCRIPT_NAME": "",
+        "QUERY_STRING": "",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(b""),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+        "wsgi.version": (1, 0),
+    }
+    got: list = []
+
+    def start_response(status, headers, exc_info=None):
+        got[:] = [status, headers]
+
+    def request(path: str, cookie: str | None) -> list[tuple[str, str]]:
+        environ = dict(base, PATH_INFO=path)
+        if cookie:
+            environ["HTTP_COOKIE"] = cookie
+        response = handler(environ, start_response)
+        b"".join(response)
+        response.close()
+        if not got[0].startswith("200"):
+            raise SystemExit(f"{path} answered {got[0]}")
+        return got[1]
+
+    if config["sessions"] == "none":
+        cookies = fake_cookies(arguments.sessions)
+    else:
+        cookies = []
+        for _ in range(arguments.sessions):
+            headers = request(RECORD_PATHS[os.environ["BENCH_RECORD"]], None)
+            cookies += [v.split(";", 1)[0] for k, v in headers if k.lower() == "set-cookie"]
+        if len(set(cookies)) != arguments.sessions:
+            raise SystemExit("sessions were not made: no Set-Cookie, or the same twice")
+    pid = int(os.environ["BENCH_REDIS_PID"]) if "BENCH_REDIS_PID" in os.environ else None
+    for route in ROUTES:  # warm-up
+        for index in range(min(500, arguments.requests)):
+            request(route, cookies[index % len(cookies)])
+    results: dict[str, list[list[float]]] = {route: [] for route in ROUTES}
+    offset = 0
+    for _ in range(arguments.runs):
+        for route in ROUTES:
+            redis_before, before = redis_cpu_s(pid), time.process_time()
+            for index in range(offset, offset + arguments.requests):
+                request(route, cookies[index % len(cookies)])
+            spent, redis_spent = time.process_time() - before, redis_cpu_s(pid) - redis_before
+            offset += arguments.requests
+            per = 1e6 / arguments.requests
+            results[route].append([spent * per, redis_spent * per])
+    print("RESULT " + json.dumps(results))
+
+
+# -- the driver ----------------------------------------------------------------------------
+
+
+def run_config(arguments, name: str, record: str, backends: dict, workdir: Path) -> dict:
+    row = servers.Row(servers.BY_NAME[name], "gunicorn", 2)
+    config = servers.django_config(row, backends, workdir)
+    env = servers.django_environment(config) | {"BENCH_RECORD": record}
+    if "redis" in backends and row.variant.backend == "redis":
+        env["BENCH_REDIS_PID"] = str(backends["redis"].server.process.pid)
+    argv = [sys.executable, __file__, "--worker", name, "--runs", str(arguments.runs),
+            "--requests", str(arguments.requests), "--sessions", str(arguments.sessions)]  # fmt: skip
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, cwd=ROOT)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    if done.returncode or not lines:
+        raise SystemExit(f"{name} ({record}) failed:\n{done.stdout[-2000:]}{done.stderr[-3000:]}")
+    return json.loads(lines[-1][len("RESULT ") :])
+
+
+def flush(backends: dict) -> None:
+    """Every configuration starts from an empty Redis (its sessions are its own)."""
+    if "redis" in backends:
+        backends["redis"].client.flushall()
+
+
+def table(collected: dict, configs: list[str], record: str) -> list[str]:
+    lines = [
+        f"### {record} record: µs of CPU per request above `none` (best / median)",
+        "",
+        "| configuration | /noop | /read | /incr | Redis CPU /noop, /read, /incr (median) |",
+        "|---|---:|---:|---:|---|",
+    ]
+    base = {route: collected["none"][route] for route in ROUTES}
+    best_base = {route: min(run[0] for run in base[route]) for route in ROUTES}
+    median_base = {route: statistics.median(run[0] for run in base[route]) for route in ROUTES}
+    for name in configs:
+        runs = collected[name]
+        cells = []
+        for route in ROUTES:
+            best = min(run[0] for run in runs[route])
+            median = statistics.median(run[0] for run in runs[route])
+            if name == "none":
+                cells.append(f"{best:.0f} / {median:.0f} (absolute)")
+            else:
+                cells.append(f"+{best - best_base[route]:.0f} / +{median - median_base[route]:.0f}")
+        redis = ", ".join(
+            f"{statistics.median(run[1] for run in runs[route]):.0f}" for route in ROUTES
+        )
+        label = servers.BY_NAME[name].label
+        lines.append(f"| {label} | {' | '.join(cells)} | {redis if name != 'none' else ''} |")
+    return lines
+
+
+def main() -> int:
+    arguments = parse_arguments()
+    if arguments.worker:
+        worker(arguments)
+        return 0
+    begun = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="request-cpu-") as directory:
+        workdir = Path(directory)
+        backends: dict = {"redis": RedisServer(workdir / "redis")}
+        try:
+            if set(arguments.configs) & NEEDS_POSTGRES:
+                backends["postgres"] = PostgresServer()
+            collected: dict = {}
+            for record in arguments.records:
+                runs: dict[str, dict[str, list]] = {}
+                for number in range(arguments.rounds):
+                    for name in arguments.configs:
+                        print(f"{record} round {number + 1}: {name}", file=sys.stderr, flush=True)
+                        flush(backends)
+                        result = run_config(arguments, name, record, backends, workdir)
+                        for route, values in result.items():
+                            runs.setdefault(name, {}).setdefault(route, []).extend(values)
+                collected[record] = runs
+            versions = report_machine(backends)
+        finally:
+            for backend in backends.values():
+                backend.stop()
+    print("\n".join(versions))
+    print(
+        f"{arguments.rounds} rounds x {arguments.runs} runs x {arguments.requests} requests per "
+        f"cell, {arguments.sessions} sessions; {(time.monotonic() - begun) / 60:.1f} min\n"
+    )
+    for record in arguments.records:
+        print("\n".join(table(collected[record], arguments.configs, record)))
+        print()
+    return 0
+
+
+def report_machine(backends: dict) -> list[str]:
+    from benchmarks.http_load import report
+
+    return [f"{line}  " for line in report.machine(backends)]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

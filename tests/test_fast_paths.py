@@ -1,0 +1,349 @@
+"""Every fast path of the request path against the slow path it stands for, over the same
+cases: the decoder that judges numbers as it parses and walks only possibly deep text
+(``record.loads`` against ``record.exact_loads``), the C encoder's text (``dumps``
+against ``exact_dumps``, and the fingerprints ``tracking`` digests)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from django_express_session import record
+from django_express_session.exceptions import CorruptRecord
+
+COOKIE = '"cookie":{"originalMaxAge":86400000,"expires":"2026-12-08T10:00:00.000Z","path":"/"}'
+
+
+def raw(data: str) -> str:
+    return "{" + COOKIE + ("," + data if data else "") + "}"
+
+
+RECORDS = {
+    "tiny": raw('"n":1'),
+    "logged in": raw(
+        '"_auth_user_id":"7","passport":{"user":"7"},"cart":['
+        + ",".join(f'{{"sku":"S{i}","qty":{i},"price":{i}.25}}' for i in range(12))
+        + "]"
+    ),
+    "nested 64 deep (the limit)": raw('"x":' + "[" * 63 + "]" * 63),
+    "nested 65 deep": raw('"x":' + "[" * 64 + "]" * 64),
+    "nested 1 000 deep": raw('"x":' + "[" * 1000 + "]" * 1000),
+    "brackets in strings only": raw('"x":"' + "[{" * 80 + '"'),
+    "deep behind brackets in strings": raw('"s":"' + "[" * 80 + '","x":' + "[" * 64 + "]" * 64),
+    "a data number 1e400": raw('"n":1e400'),
+    "a data number -1e400 deep inside": raw('"a":[{"b":[1,2,{"c":-1e400}]}]'),
+    "NaN": raw('"n":NaN'),
+    "Infinity": raw('"n":-Infinity'),
+    "a float": raw('"n":1.5e300'),
+    "an integer of 400 digits": raw('"n":1' + "0" * 400),
+    "originalMaxAge 1e400": '{"cookie":{"originalMaxAge":1e400,"path":"/"}}',
+    "originalMaxAge 1e17": '{"cookie":{"originalMaxAge":1e17,"path":"/"}}',
+    "expires unparsable": '{"cookie":{"expires":"next tuesday"}}',
+    "a list": "[" + COOKIE[9:] + "]",
+    "a list holding 1e400": "[1e400]",
+    "no cookie": '{"n":1}',
+    "a cookie string": '{"cookie":"x"}',
+    "not JSON": "{",
+    "empty": "",
+    "a BOM": "\ufeff" + raw(""),
+    "a lone surrogate": raw('"s":"\\ud800"'),
+}
+
+
+def verdict(decode, text: str | bytes):
+    try:
+        return decode(text)
+    except CorruptRecord:
+        return CorruptRecord
+
+
+@pytest.mark.parametrize("case", list(RECORDS))
+@pytest.mark.parametrize("as_bytes", [False, True], ids=["str", "bytes"])
+def test_the_fast_decoder_refuses_and_accepts_what_the_full_walk_does(case, as_bytes):
+    text = RECORDS[case].encode("utf-8", "surrogatepass") if as_bytes else RECORDS[case]
+    assert verdict(record.loads, text) == verdict(record.exact_loads, text)
+
+
+def test_the_hostile_cases_are_refused_by_the_fast_decoder():
+    for case in ("nested 65 deep", "nested 1 000 deep", "deep behind brackets in strings",
+                 "a data number 1e400", "a data number -1e400 deep inside", "NaN",
+                 "originalMaxAge 1e400", "a list holding 1e400"):  # fmt: skip
+        with pytest.raises(CorruptRecord):
+            record.loads(RECORDS[case])
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.text(max_size=4), inner, max_size=4)
+        | st.tuples(inner, inner)
+    ),
+    max_leaves=20,
+)
+
+
+def encoded(encode, value):
+    try:
+        return encode(value)
+    except (TypeError, ValueError) as error:
+        return type(error)
+
+
+@settings(max_examples=400, deadline=None)
+@given(json_values)
+def test_the_fast_encoder_writes_what_the_exact_one_does(value):
+    assert encoded(record.dumps, value) == encoded(record.exact_dumps, value)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.text(max_size=6), json_values, max_size=6))
+def test_fingerprints_are_the_exact_json_of_each_value(data):
+    exact = {key: encoded(record.exact_dumps, value) for key, value in data.items()}
+    if any(isinstance(text, type) for text in exact.values()):
+        with pytest.raises((TypeError, ValueError)):
+            record.fingerprint(data)
+    else:
+        assert record.fingerprint(data) == exact
+
+
+FLOATS_JAVASCRIPT_PRINTS_DIFFERENTLY = [1.0, -0.0, 0.0, 1e-5, 1e-7, 5e-324, 1e16, 1e21, 1.5e300,
+                                        123456789012345680.0, math.nan, math.inf, -math.inf]  # fmt: skip
+
+
+@pytest.mark.parametrize("number", FLOATS_JAVASCRIPT_PRINTS_DIFFERENTLY)
+@pytest.mark.parametrize("shape", ["bare", "in a list", "in a dict", "as a dict key"])
+def test_floats_javascript_prints_differently_take_the_exact_path(number, shape):
+    value = {"bare": number, "in a list": [number, "x"], "in a dict": {"k": number}}.get(
+        shape, {number: 1}
+    )
+    assert encoded(record.dumps, value) == encoded(record.exact_dumps, value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "[" * 64 + "]" * 64,  # a string: never too deep
+        json.loads("[" * 64 + "]" * 64),  # 64 levels: the limit
+        json.loads("[" * 65 + "]" * 65),  # too deep
+        {"s": "[" * 100, "v": [[1]]},
+        object(),
+        {"k": {1, 2}},
+        [1, (2, 3)],
+        {1: "int key", False: "bool key", None: "none key", 2.5: "float key"},
+    ],
+)
+def test_edge_values_encode_or_fail_alike(value):
+    assert encoded(record.dumps, value) == encoded(record.exact_dumps, value)
+
+
+# -- the redis store's touching read: GETEX against READ_AND_TOUCH --------------------------
+
+HOUR_MS = 3_600_000
+FALLBACK_TTL = 600
+
+
+def stored(max_age: object, **data: object) -> bytes:
+    cookie = {"originalMaxAge": max_age, "expires": "2099-01-01T00:00:00.000Z", "path": "/"}
+    return record.dumps({"cookie": cookie, **data}).encode()
+
+
+READS = {
+    "the configured maxAge": stored(HOUR_MS, n=1),
+    "another maxAge (set_expiry, another app)": stored(90_500, n=1),
+    "a maxAge one ms short of it": stored(HOUR_MS - 1, n=1),
+    "a browser-session cookie": stored(None, n=1),
+    "an expired maxAge": stored(-5000, n=1),
+    "originalMaxAge as a string": stored("3600000"),
+    "originalMaxAge 1e400": b'{"cookie":{"originalMaxAge":1e400},"views":1}',
+    "the configured maxAge, a number 1e400 in the data": b'{"cookie":{"originalMaxAge":3600000},"n":1e400}',
+    "the configured maxAge, nested 65 deep": b'{"cookie":{"originalMaxAge":3600000},"x":'
+    + b"[" * 64
+    + b"]" * 64
+    + b"}",
+    "not JSON": b"{",
+    "a logged-in record": stored(HOUR_MS, _auth_user_id="7", passport={"user": "7"}),
+}
+
+
+def read_outcome(store, client, key: str, value: bytes | None):
+    client.delete("sess:" + key)
+    if value is not None:
+        client.set("sess:" + key, value, ex=5)
+    try:
+        known = store.read(key, touch=True)
+        result = None if known is None else (known.record, known.touched)
+    except CorruptRecord:
+        result = CorruptRecord
+    return result, client.ttl("sess:" + key)
+
+
+@pytest.fixture
+def two_stores(store_redis):
+    """The same store with the configured maxAge (reads by GETEX) and without (reads by
+    READ_AND_TOUCH only)."""
+    from django_express_session.core.lifetime import Lifetime
+    from django_express_session.stores.redis import RedisStore
+
+    options = {**store_redis["options"], "ttl": FALLBACK_TTL}
+    fast = RedisStore.from_options(options, lifetime=Lifetime(max_age_ms=HOUR_MS))
+    slow = RedisStore.from_options(options)
+    yield fast, slow
+    fast.close()
+    slow.close()
+
+
+@pytest.mark.parametrize("case", [*READS, "a missing key"])
+def test_a_read_by_getex_leaves_what_the_script_leaves(case, two_stores, redis_client):
+    fast, slow = two_stores
+    value = READS.get(case)
+    fast_result, fast_ttl = read_outcome(fast, redis_client, "fast", value)
+    slow_result, slow_ttl = read_outcome(slow, redis_client, "slow", value)
+    assert fast_result == slow_result
+    assert abs(fast_ttl - slow_ttl) <= 1, (fast_ttl, slow_ttl)
+
+
+def test_a_record_with_the_configured_max_age_costs_one_getex(two_stores, redis_client):
+    from tests.servers.redis import commands_sent
+
+    fast, _ = two_stores
+    redis_client.set("sess:abc", READS["the configured maxAge"], ex=5)
+    assert commands_sent(redis_client, lambda: fast.read("abc", touch=True)) == ["GETEX"]
+    assert 3599 <= redis_client.ttl("sess:abc") <= 3600
+    redis_client.set("sess:abc", READS["another maxAge (set_expiry, another app)"], ex=5)
+    fast.read("abc", touch=True)  # the server learns the script
+    redis_client.expire("sess:abc", 5)
+    sent = commands_sent(redis_client, lambda: fast.read("abc", touch=True))
+    assert sent == ["GETEX", "EVALSHA"]
+    assert 90 <= redis_client.ttl("sess:abc") <= 91
+
+
+def test_a_read_before_redis_6_2_falls_back_to_the_script(tmp_path, settings):
+    """A server without GETEX (renamed away here, as on Redis 6.0): the first read finds
+    out and reads by script, then every later read does."""
+    import redis as redis_py
+
+    from django_express_session.core.lifetime import Lifetime
+    from django_express_session.stores.redis import RedisStore
+    from tests.servers.redis import commands_sent, start_redis
+
+    server = start_redis(tmp_path / "old", "--rename-command", "GETEX", "")
+    client = redis_py.Redis(port=server.port)
+    store = RedisStore.from_options(
+        {"client": redis_py.Redis(port=server.port)}, lifetime=Lifetime(max_age_ms=HOUR_MS)
+    )
+    try:
+        client.set("sess:abc", READS["the configured maxAge"], ex=5)
+        assert store.read("abc", touch=True).record["n"] == 1
+        assert 3599 <= client.ttl("sess:abc") <= 3600
+        client.expire("sess:abc", 5)
+        assert commands_sent(client, lambda: store.read("abc", touch=True)) == ["EVALSHA"]
+        assert 3599 <= client.ttl("sess:abc") <= 3600
+    finally:
+        store.close()
+        client.close()
+        server.stop()
+
+
+# -- the decision's fingerprint of a session no code accessed --------------------------------
+
+# What a view (or code before it) may do to a loaded session; each leaves the session's
+# data as it is, or changes it, with or without marking it accessed.
+SESSION_ACTIONS = {
+    "nothing": lambda session: None,
+    "reads a key": lambda session: session.get("cart"),
+    "sets a key to its value": lambda session: session.__setitem__("n", 1),
+    "sets a key": lambda session: session.__setitem__("n", 2),
+    "deletes a key": lambda session: session.pop("n"),
+    "looks without access": lambda session: session.data_without_access(),
+    "reloads": lambda session: session.reload(),
+    "cycles the key": lambda session: session.cycle_key(),
+    "regenerates": lambda session: session.regenerate(),
+    "flushes": lambda session: session.flush(),
+    "sets the expiry": lambda session: session.set_expiry(60),
+    "saves": lambda session: session.save(),
+    "modified by hand": lambda session: setattr(session, "modified", True),
+}
+
+
+@pytest.mark.parametrize("action", list(SESSION_ACTIONS))
+def test_the_decisions_fingerprint_is_always_that_of_the_data(action, settings, rf):
+    """The fingerprint a session kept from its load stands in for a new one only while
+    nothing accessed or replaced its data: after any action, it equals the data's."""
+    from django_express_session import conf
+    from django_express_session.session import SessionStore
+
+    settings.EXPRESS_SESSION = {
+        "secret": "fast paths",
+        "resave": False,
+        "saveUninitialized": False,
+        "store": {"backend": "memory", "options": {}},
+    }
+    cookie = {"originalMaxAge": HOUR_MS, "expires": "2099-01-01T00:00:00.000Z", "path": "/"}
+    conf.get_store().set("known-session", {"cookie": cookie, "n": 1, "cart": [1.5, {"a": 2}]})
+    session = SessionStore.for_request(rf.get("/"), "known-session")
+    SESSION_ACTIONS[action](session)
+    expected = record.fingerprint(session.data_without_access() or {})
+    assert session.fingerprint_for_decision() == expected
+
+
+# -- the memory store's touch: the cookie spliced into the text ------------------------------
+
+NEW_COOKIE = {"originalMaxAge": 60_000, "expires": "2099-02-01T00:00:00.000Z", "path": "/"}
+TOUCHED = {
+    "tiny": {"cookie": {"originalMaxAge": 1, "path": "/"}, "n": 1},
+    "no data": {"cookie": {"path": "/", "httpOnly": True}},
+    "braces and quotes in the cookie": {"cookie": {"path": '/a}{"b",', "domain": "x"}, "n": 1},
+    "floats JavaScript prints differently": {"cookie": {"originalMaxAge": 1e4}, "f": [1e-7, 2.0]},
+    "a cookie the decoder refuses": {"cookie": {"originalMaxAge": 1e21}, "n": 1},
+    "an expires the decoder refuses": {"cookie": {"expires": "next tuesday"}, "n": 1},
+    "non-ASCII": {"cookie": {"path": "/é"}, "ключ": "значение", "e": "\u2028"},
+    "cookie last": {"n": 1, "cookie": {"path": "/"}},
+    "deep": {"cookie": {}, "x": json.loads("[" * 63 + "]" * 63)},
+}
+
+
+@pytest.mark.parametrize("case", list(TOUCHED))
+def test_a_touch_by_splicing_writes_what_a_full_rewrite_does(case):
+    text = record.dumps(TOUCHED[case])
+    spliced = verdict(lambda text: record.with_cookie(text, NEW_COOKIE), text)
+    rewritten = verdict(
+        lambda text: record.dumps({**record.loads(text), "cookie": NEW_COOKIE}), text
+    )
+    assert spliced == rewritten
+
+
+@pytest.mark.parametrize("text", ['{"cookie":{"n":NaN},"a":1}', '{"cookie":1e400}', '{"cookie":{'])
+def test_a_spliced_touch_of_a_corrupt_text_is_refused(text):
+    with pytest.raises(CorruptRecord):
+        record.with_cookie(text, NEW_COOKIE)
+
+
+# -- the remembered signatures ---------------------------------------------------------------
+
+
+def test_a_remembered_verification_answers_as_a_fresh_one():
+    """The memo is keyed by the value and the secrets: a value that verified under one
+    list of secrets is judged afresh under another, and a forged one stays refused."""
+    from django_express_session import signing
+
+    signed = "s:" + signing.sign("abc", "old")
+    forged = "s:abc." + "A" * 43
+    for secrets in [("old",), ("new",), ("new", "old"), ("old",), ("new",)]:
+        for value in (signed, forged, signed + "x"):
+            assert signing.session_id(value, secrets) == signing.unsign(value[2:], secrets)
+    assert signing.session_id(signed, ("new", "old")) == "abc"
+    assert signing.session_id(signed, ("new",)) is None
+    for secret in ("one", "two", "one"):
+        expected = "s%3Aabc." + signing.sign("abc", secret).split(".", 1)[1]
+        assert signing.cookie_value("abc", secret) == expected.replace("+", "%2B").replace(
+            "/", "%2F"
+        )
