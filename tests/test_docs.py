@@ -126,9 +126,21 @@ def test_block_names_only_what_it_imports_or_defines(block):
 
 
 @pytest.mark.parametrize("block", SNIPPETS, ids=lambda block: block.where)
-def test_snippet_runs(block, mysite, db):
+def test_snippet_runs(block, mysite, db, instrumentation_switched_off_after):
     # With the test database: an example may create a user and log in.
     run_snippet(block.code, block.where)
+
+
+@pytest.fixture
+def instrumentation_switched_off_after():
+    """The observability page's example switches the OpenTelemetry instrumentation on
+    for the whole process: off again after it, for the tests that follow."""
+    yield
+    from django_express_session.otel import ExpressSessionInstrumentor
+
+    instrumentor = ExpressSessionInstrumentor()
+    if instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.uninstrument()
 
 
 @pytest.mark.parametrize("block", SETTINGS_BLOCKS, ids=lambda block: block.where)
