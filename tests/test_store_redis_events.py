@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import pytest
 import redis
@@ -63,21 +64,44 @@ def where(request):
     store.close()
 
 
+@contextmanager
+def running(listener: Listener, *, until_live: bool = True) -> Iterator[Listener]:
+    """``listener`` running in a thread (live, unless ``until_live`` is False)."""
+    thread = threading.Thread(target=listener.run)
+    thread.start()
+    try:
+        if until_live:
+            wait_for(lambda: listener.live, 20)
+        yield listener
+    finally:
+        listener.stop()
+        thread.join(10)
+    assert not thread.is_alive()
+
+
+@contextmanager
+def sessions_ended() -> Iterator[list[tuple[object, str, str]]]:
+    """The ``session_ended`` signals sent meanwhile: (session, session_key, reason)."""
+    ended = []
+
+    def receiver(sender, session, session_key, reason, **kwargs):
+        ended.append((session, session_key, reason))
+
+    signals.session_ended.connect(receiver)
+    try:
+        yield ended
+    finally:
+        signals.session_ended.disconnect(receiver)
+
+
 @pytest.fixture
 def listening(where) -> Iterator[tuple[RedisStore, Listener, dict]]:
     store, _, node = where
     expired: list[str] = []
     listener = Listener(store, on_expired=expired.append, beat=0.5)
     listener.expired = expired
-    thread = threading.Thread(target=listener.run)
-    thread.start()
-    try:
-        wait_for(lambda: listener.live, 10)
+    with running(listener):
         yield store, listener, node
-    finally:
-        listener.stop()
-        thread.join(10)
-    assert not thread.is_alive()
 
 
 def listed(store: RedisStore, owner: Owner) -> list[str]:
@@ -139,18 +163,11 @@ def test_an_express_touch_keeps_the_sets_as_long_as_the_session(listening, where
 
 def test_an_idle_expiry_is_reported(listening):
     store, listener, node = listening
-    run_store_call(node, [{"op": "set", "sid": "idle", "session": passport_login("alice", 1500)}])
-    try:
-        assert wait_for(lambda: listener.expired, 10) == ["idle"]
-    finally:
-        print(
-            "DBG",
-            listener.counts,
-            listener.expired,
-            [n.live for n in listener.nodes.values()],
-            store.redis.pttl("sess:idle"),
-            listener.counts,
-        )
+    # A TTL of 2 s from the write (connect-redis's ttl function), whenever Node gets to it.
+    idle = [{"op": "set", "sid": "idle", "session": passport_login("alice")}]
+    run_store_call({**node, "ttlSeconds": 2}, idle)
+    assert wait_for(lambda: listed(store, ALICE)) == ["idle"]
+    assert wait_for(lambda: listener.expired, 15) == ["idle"]
     assert listed(store, ALICE) == []
 
 
@@ -188,25 +205,24 @@ def test_the_listener_catches_up_after_a_restart_of_redis(redis_outage_server):
     server = redis_outage_server
     store = RedisStore.from_options({"client": redis.Redis(port=server.port)})
     node = {"url": redis_url(server)}
-    listener = Listener(store, beat=0.5)
-    thread = threading.Thread(target=listener.run)
-    thread.start()
     try:
-        wait_for(lambda: listener.live, 10)
-        run_store_call(node, [{"op": "set", "sid": "before", "session": passport_login("alice")}])
-        assert wait_for(lambda: listed(store, ALICE)) == ["before"]
-
-        server.stop()  # no persistence: it comes back empty, notifications off
-        wait_for(lambda: not listener.live, 10)
-        server.start()
-        run_store_call(node, [{"op": "set", "sid": "after", "session": passport_login("alice")}])
-        assert wait_for(lambda: listed(store, ALICE), 15) == ["after"]
-        wait_for(lambda: listener.live, 10)
-        assert listener.counts.catch_ups >= 2
+        with running(Listener(store, beat=0.5)) as listener:
+            _restart_and_catch_up(server, store, listener, node)
     finally:
-        listener.stop()
-        thread.join(10)
         store.close()
+
+
+def _restart_and_catch_up(server, store: RedisStore, listener: Listener, node: dict) -> None:
+    run_store_call(node, [{"op": "set", "sid": "before", "session": passport_login("alice")}])
+    assert wait_for(lambda: listed(store, ALICE)) == ["before"]
+
+    server.stop()  # no persistence: it comes back empty, notifications off
+    wait_for(lambda: not listener.live, 10)
+    server.start()
+    run_store_call(node, [{"op": "set", "sid": "after", "session": passport_login("alice")}])
+    assert wait_for(lambda: listed(store, ALICE), 15) == ["after"]
+    wait_for(lambda: listener.live, 10)
+    assert listener.counts.catch_ups >= 2
 
 
 def test_a_listener_started_after_a_restart_files_what_was_written_meanwhile(
@@ -219,14 +235,10 @@ def test_a_listener_started_after_a_restart_files_what_was_written_meanwhile(
     run_store_call(node, [{"op": "set", "sid": "while-away", "session": passport_login("alice")}])
     store = RedisStore.from_options({"client": redis.Redis(port=server.port)})
     assert listed(store, ALICE) == []
-    listener = Listener(store, beat=0.5)
-    thread = threading.Thread(target=listener.run)
-    thread.start()
     try:
-        assert wait_for(lambda: listed(store, ALICE), 10) == ["while-away"]
+        with running(Listener(store, beat=0.5), until_live=False):
+            assert wait_for(lambda: listed(store, ALICE), 10) == ["while-away"]
     finally:
-        listener.stop()
-        thread.join(10)
         store.close()
     assert not store.index_is_live()  # a stopped listener says so
 
@@ -236,24 +248,10 @@ def test_the_command_sends_session_ended_expired(store_redis, settings, redis_se
     from django_express_session import conf
 
     store = conf.get_store()
-    ended = []
-
-    def receiver(sender, session, session_key, reason, **kwargs):
-        ended.append((session, session_key, reason))
-
-    signals.session_ended.connect(receiver)
-    listener = listener_for(store, beat=0.5)
-    thread = threading.Thread(target=listener.run)
-    thread.start()
-    try:
-        wait_for(lambda: listener.live, 10)
-        node = {"url": redis_url(redis_server)}
-        run_store_call(node, [{"op": "set", "sid": "x", "session": passport_login("bob", 1200)}])
-        assert wait_for(lambda: ended, 10) == [(None, "x", "expired")]
-    finally:
-        signals.session_ended.disconnect(receiver)
-        listener.stop()
-        thread.join(10)
+    with sessions_ended() as ended, running(listener_for(store, beat=0.5)):
+        node = {"url": redis_url(redis_server), "ttlSeconds": 2}
+        run_store_call(node, [{"op": "set", "sid": "x", "session": passport_login("bob")}])
+        assert wait_for(lambda: ended, 15) == [(None, "x", "expired")]
 
 
 def test_the_command_refuses_other_stores_and_checks(settings, store_redis, redis_client):

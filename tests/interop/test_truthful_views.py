@@ -8,56 +8,38 @@ the same store, with the same identity bridge, and a user of the same name (pass
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
-from django_express_session import conf, signals, users
+from django_express_session import users
 from django_express_session.management.commands.sessionevents import listener_for
 from django_express_session.record import sid_hint
 from tests.sessions_pages.support import PASSWORD, URLS, logged_in
-from tests.test_store_redis_events import wait_for
+from tests.test_store_redis_events import running, sessions_ended, wait_for
 
+from . import test_logout_everywhere_thorough as thorough
 from .conftest import Browser
-from .test_logout_everywhere_thorough import PASSPORT, new_user
+from .test_logout_everywhere_thorough import new_user
 from .test_passport_login import log_in, user_on
 
-pytestmark = [pytest.mark.interop, pytest.mark.django_db]
+# The apps on connect-redis with passport, and this process on their store.
+spec, pair, store = thorough.spec, thorough.pair, thorough.store
+
+pytestmark = [
+    pytest.mark.interop,
+    pytest.mark.django_db,
+    pytest.mark.parametrize("spec", ["redis"], indirect=True),
+]
 
 
 @pytest.fixture
-def spec(interop_store_redis, users_database):
-    from dataclasses import replace
-
-    return replace(
-        interop_store_redis,
-        databases={**(interop_store_redis.databases or {}), "default": users_database["django"]},
-    )
-
-
-@pytest.fixture
-def pair(spec, apps, users_database):
-    from testproject.settings import SECRET_KEY
-
-    return apps(
-        spec,
-        django={"passport": PASSPORT},
-        node={"passport": {"users": users_database["url"], "djangoSecretKey": SECRET_KEY}},
-    )
-
-
-@pytest.fixture
-def store(spec, settings):
-    from tests.helpers import express_session
-
-    settings.CACHES = {**settings.CACHES, **(spec.caches or {})}
-    settings.EXPRESS_SESSION = express_session(store=spec.django, passport=PASSPORT)
+def pages(store, settings):
+    """This process serves the admin and the user page on the apps' store."""
     settings.ROOT_URLCONF = URLS
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    store = conf.get_store()
     store.mark_index_unsure()  # no listener of another test vouches for the index
     return store
 
@@ -73,7 +55,7 @@ def express_only(pair, users_database) -> tuple[User, Browser]:
 
 
 @pytest.fixture
-def admin_client(store):
+def admin_client(pages):
     """An admin whose primary key no user of the apps' database has."""
     root = User.objects.create_superuser("root", password=PASSWORD, pk=10**9)
     client = Client()
@@ -82,7 +64,7 @@ def admin_client(store):
 
 
 def test_end_from_the_list_across_users_ends_an_express_only_session(
-    pair, store, users_database, admin_client
+    pair, pages, users_database, admin_client
 ):
     bob, on_express = express_only(pair, users_database)
     hint = sid_hint(on_express.sid())
@@ -108,7 +90,7 @@ def test_end_from_the_list_across_users_ends_an_express_only_session(
     assert user_on(on_express, pair.django) is None
 
 
-def test_the_user_page_offers_to_end_an_express_only_session(pair, store, users_database):
+def test_the_user_page_offers_to_end_an_express_only_session(pair, pages, users_database):
     alice, on_express = express_only(pair, users_database)
     here = logged_in(alice.username)
     page = here.get("/account/sessions/").content.decode()
@@ -122,27 +104,13 @@ def test_the_user_page_offers_to_end_an_express_only_session(pair, store, users_
 
 
 @pytest.fixture
-def listening(store):
-    expired: list[tuple[str, str]] = []
-
-    def receiver(sender, session, session_key, reason, **kwargs):
-        expired.append((session_key, reason))
-
-    signals.session_ended.connect(receiver)
-    listener = listener_for(store, beat=0.5)
-    thread = threading.Thread(target=listener.run)
-    thread.start()
-    try:
-        wait_for(lambda: listener.live, 20)
-        yield expired
-    finally:
-        signals.session_ended.disconnect(receiver)
-        listener.stop()
-        thread.join(10)
+def listening(pages):
+    with sessions_ended() as ended, running(listener_for(pages, beat=0.5)):
+        yield ended
 
 
 def test_with_sessionevents_an_express_login_is_listed_at_once_and_its_expiry_sent(
-    pair, store, users_database, listening
+    pair, pages, users_database, listening
 ):
     carol, on_express = express_only(pair, users_database)
     sid = on_express.sid()
@@ -153,5 +121,5 @@ def test_with_sessionevents_an_express_login_is_listed_at_once_and_its_expiry_se
 
     # The Express session goes idle with a 1.5 s cookie: Redis expires it.
     assert on_express.get(pair.node, "/max-age", ms="1500").status == 200
-    assert wait_for(lambda: (sid, "expired") in listening, 15)
+    assert wait_for(lambda: (None, sid, "expired") in listening, 15)
     assert users.sessions_of(carol) == []

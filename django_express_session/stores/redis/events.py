@@ -177,7 +177,18 @@ class NodeListener:
 
     def _serve(self) -> None:
         listener = self.listener
-        subscription = _Subscription(self.client.connection_pool, ignore_subscribe_messages=True)
+        # A pool of its own, speaking RESP2: over RESP3 redis-py may hand the events (push
+        # messages) to another reader of the connection, and the subscription sees none.
+        model = self.client.connection_pool
+        settings = {
+            name: value
+            for name, value in model.connection_kwargs.items()
+            if not name.startswith(("maint_notifications", "orig_"))  # RESP3's only
+        }
+        pool = redis.ConnectionPool(
+            connection_class=model.connection_class, **{**settings, "protocol": 2}
+        )
+        subscription = _Subscription(pool, ignore_subscribe_messages=True)
         try:
             caught_up_with = 0
             while not self.stopping.is_set():
@@ -198,6 +209,7 @@ class NodeListener:
         finally:
             self.live = False
             subscription.close()
+            pool.disconnect()
 
     def _catch_up(self, subscription: _Subscription) -> None:
         listener, node = self.listener, self.client
