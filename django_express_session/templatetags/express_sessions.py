@@ -85,7 +85,7 @@ def seen_ago(moment: datetime | None) -> str:
     return f"{timesince(moment)} ago"
 
 
-@register.filter
+@register.filter(expects_localtime=True)
 def moment(value: datetime | None) -> str:
     """A moment as the admin shows dates (``SHORT_DATETIME_FORMAT``, in the current
     time zone), with the zone's name: the same on the user page and in the admin."""
