@@ -177,8 +177,9 @@ class NodeListener:
 
     def _serve(self) -> None:
         listener = self.listener
-        # A pool of its own, speaking RESP2: over RESP3 redis-py may hand the events (push
-        # messages) to another reader of the connection, and the subscription sees none.
+        # A pool of its own (the subscription holds its connection for good), speaking
+        # RESP2, where events are plain replies to read, whatever the store's protocol
+        # (the RESP3-only maintenance-notification settings are left out).
         model = self.client.connection_pool
         settings = {
             name: value
