@@ -53,6 +53,8 @@ ALL_CLASSES = "g$lshzxetd"
 #: The events that (may) leave a session to file: a write, a touch, a key moved in.
 FILING_EVENTS = frozenset({b"set", b"expire", b"rename_to", b"restore", b"copy_to"})
 EXPIRED_EVENT = b"expired"
+#: The shortest time the liveness key is set for (seconds).
+LIVENESS_SECONDS = 5
 
 
 class NotificationsUnavailable(Exception):
@@ -298,7 +300,8 @@ class Listener:
                 live = self.live
                 try:
                     if live:
-                        self.store.mark_index_live(max(1, round(self.beat * 3)))
+                        # Renewed every beat; a few seconds at least, for a loaded machine.
+                        self.store.mark_index_live(max(LIVENESS_SECONDS, round(self.beat * 3)))
                     elif was_live:
                         self.store.mark_index_unsure()
                     was_live = live
