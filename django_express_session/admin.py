@@ -124,7 +124,7 @@ class UserSessionsAdminMixin:
         return super().change_view(request, object_id, form_url, extra_context=context)
 
     def _sessions_context(self, request: HttpRequest, user: AbstractBaseUser) -> dict[str, Any]:
-        sessions, cannot_list = _listed(lambda: users.sessions_of(user, request))
+        sessions, cannot_list = _listed(lambda: users.sessions_of(user, request, thorough=True))
         return {
             "user_sessions": sessions,
             "user_sessions_cannot_list": cannot_list,
@@ -268,14 +268,21 @@ def _is_current(request: HttpRequest, ref: str) -> bool:
 
 
 def _rows_of(found: Any, request: HttpRequest) -> list[SessionRow]:
-    return [SessionRow(user, s) for user in found for s in users.sessions_of(user, request)]
+    """The sessions of each user ``found``, all of them (thorough), in the order of the
+    list across users."""
+    rows = [
+        SessionRow(user, s)
+        for user in found
+        for s in users.sessions_of(user, request, thorough=True)
+    ]
+    return sorted(rows, key=lambda row: users.recency(row.session), reverse=True)
 
 
 def _all_rows(
     users_shown: QuerySet, viewable: Callable[[Any], bool], request: HttpRequest
 ) -> list[SessionRow]:
     """Every live session of the store with its user (a scan of ``all()``), the most
-    recently seen first; records of no user (anonymous sessions) and of users not
+    recently seen first, those with no recorded visit last; records of no user (anonymous sessions) and of users not
     ``users_shown`` or not ``viewable`` are left out."""
     store = conf.get_store()
     records = store.all()
@@ -286,12 +293,7 @@ def _all_rows(
         for sid, record in records.items()
         if sid in owners and viewable(owners[sid]) and not store.past_cap(record, now)
     ]
-    return sorted(rows, key=_recency, reverse=True)
-
-
-def _recency(row: SessionRow) -> float:
-    moment = row.session.last_seen_at or row.session.created_at or row.session.expires_at
-    return moment.timestamp() if moment is not None else 0.0
+    return sorted(rows, key=lambda row: users.recency(row.session), reverse=True)
 
 
 def _owners(users_shown: QuerySet, records: dict[str, Any]) -> dict[str, Any]:

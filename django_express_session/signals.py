@@ -12,7 +12,8 @@ Each is a ``django.dispatch.Signal`` sent with keyword arguments only:
     user's password), ``"destroy"`` (``destroy()``, ``delete()``, or ``unset: "destroy"``),
     ``"regenerate"`` (``regenerate()``/``cycle_key()``, which ``login()`` and
     ``update_session_auth_hash()`` call: the data lives on under a new id),
-    ``"expired"`` (the ``absoluteMaxAge`` cap was reached) or ``"everywhere"`` (ended from outside the session: ``users.logout_everywhere()``,
+    ``"expired"`` (the ``absoluteMaxAge`` cap was reached; or Redis expired it idle,
+    reported by ``manage.py sessionevents`` with ``session`` None) or ``"everywhere"`` (ended from outside the session: ``users.logout_everywhere()``,
     ``users.end_session()``, ``manage.py logout_everywhere``; ``session`` is None
     unless it is the request's own session), ``"limit"`` (``maxSessionsPerUser``: the
     least recently used of the user's sessions, or a refused login), ``"deactivated"``

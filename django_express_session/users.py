@@ -17,6 +17,7 @@ clears the cookie.
 from __future__ import annotations
 
 import hmac
+import math
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -129,12 +130,15 @@ def _current_sid(request: HttpRequest | None) -> str | None:
     return getattr(session, "session_key", None)
 
 
+def recency(session: UserSession) -> float:
+    """When ``session`` was last seen (else created), in epoch seconds: the lists put
+    the most recent first, and those with no recorded visit last (-inf)."""
+    moment = session.last_seen_at or session.created_at
+    return -math.inf if moment is None else moment.timestamp()
+
+
 def _ordered(sessions: list[UserSession]) -> list[UserSession]:
-    epoch = datetime.min.replace(tzinfo=timezone.utc)
-    return sorted(
-        sessions,
-        key=lambda s: (not s.current, -(s.last_seen_at or s.created_at or epoch).timestamp()),
-    )
+    return sorted(sessions, key=lambda s: (not s.current, -recency(s)))
 
 
 def _listing(owner: Owner, *, thorough: bool = False) -> Plan[Any]:
@@ -151,10 +155,12 @@ def _listing(owner: Owner, *, thorough: bool = False) -> Plan[Any]:
         ) from error
 
 
-def _described(user: AbstractBaseUser, request: HttpRequest | None, store: Store) -> Plan[Any]:
+def _described(
+    user: AbstractBaseUser, request: HttpRequest | None, store: Store, thorough: bool
+) -> Plan[Any]:
     """The user's sessions, described; those past their absolute cap are over for the
     user (the session layer ends them at their next read) and are not listed."""
-    records = yield from _listing(owner_of(user))
+    records = yield from _listing(owner_of(user), thorough=thorough)
     current, now = _current_sid(request), now_ms()
     return _ordered(
         [
@@ -165,18 +171,24 @@ def _described(user: AbstractBaseUser, request: HttpRequest | None, store: Store
     )
 
 
-def sessions_of(user: AbstractBaseUser, request: HttpRequest | None = None) -> list[UserSession]:
+def sessions_of(
+    user: AbstractBaseUser, request: HttpRequest | None = None, *, thorough: bool = False
+) -> list[UserSession]:
     """The user's live sessions, the request's own first, then the most recently seen.
-    ``CannotListSessions`` on a store that cannot list them (memcached)."""
+    ``thorough`` also finds those a store's index does not list yet (on Redis, sessions
+    only the Express app has written, unless ``manage.py sessionevents`` keeps the
+    index: a scan otherwise); the package's pages ask for it, so that they list what
+    the list across users shows. ``CannotListSessions`` on a store that cannot list
+    them (memcached)."""
     store = conf.get_store()
-    return run(_described(user, request, store), store)
+    return run(_described(user, request, store, thorough), store)
 
 
 async def asessions_of(
-    user: AbstractBaseUser, request: HttpRequest | None = None
+    user: AbstractBaseUser, request: HttpRequest | None = None, *, thorough: bool = False
 ) -> list[UserSession]:
     store = conf.get_store()
-    return await arun(_described(user, request, store), store)
+    return await arun(_described(user, request, store, thorough), store)
 
 
 def _kept_sid(keep: SessionStore | str | None) -> str | None:
@@ -277,17 +289,22 @@ def end_old_sessions(user: AbstractBaseUser) -> int:
 def _ending_ref(user: AbstractBaseUser, ref: str, request: HttpRequest | None) -> Plan[Any]:
     if not isinstance(ref, str):
         raise TypeError(f"ref must be a UserSession's ref (a str), not {type(ref).__name__}")
-    records = yield from _listing(owner_of(user))
-    for sid in records:
-        if hmac.compare_digest(ref_of(sid), ref):
-            yield from _ending(sid, request)
-            return True
+    owner = owner_of(user)
+    # The index first; then, if the session is not there (one only the Express app has
+    # written, which a list across users shows), every record.
+    for thorough in (False, True):
+        records = yield from _listing(owner, thorough=thorough)
+        for sid in records:
+            if hmac.compare_digest(ref_of(sid), ref):
+                yield from _ending(sid, request)
+                return True
     return False
 
 
 def end_session(user: AbstractBaseUser, ref: str, *, request: HttpRequest | None = None) -> bool:
     """End the session of ``user`` whose ``UserSession.ref`` is ``ref``; False when the
-    user has no such live session (ended meanwhile, or another user's)."""
+    user has no such live session (ended meanwhile, or another user's). A session the
+    store's index does not list yet is searched for too (a scan on Redis)."""
     return run(_ending_ref(user, ref, request), conf.get_store())
 
 

@@ -60,7 +60,7 @@ def your_sessions(request: HttpRequest) -> HttpResponse:
     (why the store cannot list them, or None), ``messages``."""
     context: dict[str, Any] = {"sessions": [], "current": None, "others": 0, "cannot_list": None}
     try:
-        sessions = users.sessions_of(request.user, request)
+        sessions = users.sessions_of(request.user, request, thorough=True)
     except NotImplementedError as error:
         context["cannot_list"] = _cannot_list(error)
     else:

@@ -6,6 +6,7 @@ import re
 from datetime import datetime
 
 from django import template
+from django.template.defaultfilters import date as date_format
 from django.utils import timezone
 from django.utils.timesince import timesince
 
@@ -82,3 +83,12 @@ def seen_ago(moment: datetime | None) -> str:
     if (timezone.now() - moment).total_seconds() < 60:
         return "just now"
     return f"{timesince(moment)} ago"
+
+
+@register.filter(expects_localtime=True)
+def moment(value: datetime | None) -> str:
+    """A moment as the admin shows dates (``SHORT_DATETIME_FORMAT``, in the current
+    time zone), with the zone's name: the same on the user page and in the admin."""
+    if value is None:
+        return ""
+    return f"{date_format(value, 'SHORT_DATETIME_FORMAT')} {date_format(value, 'T')}"

@@ -309,3 +309,18 @@ def test_the_sessions_list_shows_only_users_the_user_admin_shows(
         assert sid_of(colleague)[:6] not in sessions_list(viewer, **query)
     root_user = User.objects.get(username="root")
     assert viewer.get("/admin/auth/user/sessions/", {"user": root_user.pk}).status_code == 404
+
+
+def test_the_list_across_users_puts_sessions_with_no_recorded_visit_last(express, root, alice):
+    store = express(passport={"field": "username"}, track=["ip"])  # visits recorded
+    express_login(store, "no-visit-recorded", "alice")  # no createdAt, no lastSeenAt
+    phone = logged_in("alice")
+    admin_client = logged_in("root")
+    page = sessions_list(admin_client)
+    assert page.index(f"<code>{sid_of(phone)[:6]}…</code>") < page.index("<code>no-vis…</code>")
+
+
+def test_end_all_is_offered_even_when_no_session_is_listed(root, alice):
+    admin_client = logged_in("root")
+    page = admin_client.get(change_page(alice)).content.decode()
+    assert "No live session." in page and "End all sessions" in page

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import partial
 
 import pytest
@@ -95,3 +96,19 @@ def test_a_store_that_cannot_list_says_so_instead_of_failing(settings, memcached
     response = phone.post(END_OTHERS, follow=True)
     assert "No session was ended" in response.content.decode()
     assert user_of(phone) == "alice"
+
+
+def test_log_out_everywhere_else_is_offered_when_alone(alice):
+    page = logged_in("alice").get(PAGE).content.decode()
+    assert "You are signed in here only." in page
+    assert "Log out everywhere else" in page and 'action="/account/sessions/end-others"' in page
+
+
+def test_the_page_leads_back_to_the_site_and_shows_times_as_the_admin(settings, express, alice):
+    settings.USE_TZ, settings.TIME_ZONE = True, "Europe/Paris"
+    express(cookie={"maxAge": 3_600_000})
+    page = logged_in("alice").get(PAGE).content.decode()
+    assert '<a href="/">Back to the site</a>' in page
+    # SHORT_DATETIME_FORMAT in the current time zone, with the zone's name.
+    expires = re.search(r'<time datetime="[^"]+">([^<]+)</time></dd>\s*</dl>', page).group(1)
+    assert re.fullmatch(r"\d\d/\d\d/\d{4} \d{1,2}:\d\d (a\.m\.|p\.m\.) CES?T", expires), expires

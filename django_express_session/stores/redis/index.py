@@ -1,12 +1,14 @@
 """The per-user index of the Redis store: a set of session ids per user key, kept by
-Django only (connect-redis has none), updated after each write, dropped when stale, and
-rebuilt by ``reindex`` (``SCAN``)."""
+Django (connect-redis has none), updated after each write, dropped when stale, rebuilt
+by ``reindex`` (``SCAN``), and kept for every writer by a listener of keyspace
+notifications (``file_sessions``, ``catch_up``, the liveness key; see ``events``)."""
 
 from __future__ import annotations
 
 import contextlib
 import re
 from collections.abc import Collection, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -33,6 +35,31 @@ else
 end
 return added
 """
+
+
+# A session to file, read whole only when it is a string of at most ARGV[1] bytes (so a
+# huge value or a key of another type under the prefix costs no more than this): its
+# value and PTTL; -1 when the key is gone or no string, -2 when it is too long.
+READ_TO_FILE = """
+local kind = redis.call('TYPE', KEYS[1])['ok']
+if kind ~= 'string' then return -1 end
+if redis.call('STRLEN', KEYS[1]) > tonumber(ARGV[1]) then return -2 end
+return {redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1])}
+"""
+
+#: The longest record ``file_sessions`` reads (bytes): a session is a few hundred bytes;
+#: anything longer than this is left for a thorough search.
+MAX_FILED_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class Filing:
+    """What ``file_sessions`` did: the sessions it read, the index entries that were
+    new, and the keys it left alone (gone, not a string, too long, not a record)."""
+
+    read: int
+    new_entries: int
+    skipped: int
 
 
 # The most keys one MGET of a user's sessions asks for: a reply that a slow network can
@@ -162,11 +189,65 @@ class UserIndex:
         """The owner's sessions from the index: three round trips at most (the sets, the
         records, dropping stale entries). ``thorough`` also scans every session for the
         ones no set lists yet (written by Node) and files them (through the sync client,
-        in a thread from async code, like ``all()``)."""
+        in a thread from async code, like ``all()``), unless a live listener keeps the
+        index complete (``index_is_live``): then one round trip more, no scan."""
         found = yield from self._indexed(owner)
-        if thorough:
+        if thorough and not (yield Call(lambda c: c.client.exists(self.liveness_key))):
             found.update((yield InThread(partial(self._unindexed, owner, found))))
         return self.owned_live(owner, found.items())
+
+    # -- kept by a listener (``events``): the public side of the index ---------------------
+
+    @property
+    def liveness_key(self) -> str:
+        """The key a listener keeps while it files every write as it happens, beside the
+        sessions' prefix (under it only when the prefix is empty)."""
+        return "sessionevents:" + self.options.prefix
+
+    def mark_index_live(self, seconds: int) -> None:
+        """Say for ``seconds`` that the index lists every session (a listener that has
+        caught up says so again before that runs out)."""
+        self.redis.set(self.liveness_key, "1", ex=seconds)
+
+    def mark_index_unsure(self) -> None:
+        self.redis.delete(self.liveness_key)
+
+    def index_is_live(self) -> bool:
+        return bool(self.redis.exists(self.liveness_key))
+
+    def file_sessions(self, sids: Collection[str], *, max_bytes: int = MAX_FILED_BYTES) -> Filing:
+        """File the sessions ``sids`` under their owners' sets now, whoever wrote them,
+        for as long as each one's TTL: two round trips whatever their number (one per
+        node on a cluster). A key that is gone, is no string, is longer than
+        ``max_bytes`` or holds no record is skipped, never an error."""
+        if not sids:
+            return Filing(0, 0, 0)
+        client, sids = self.redis, list(sids)
+        pipe = _pipeline(client)
+        for sid in sids:
+            pipe.execute_command("EVAL", READ_TO_FILE, 1, self.key(sid), max_bytes)
+        answers = pipe.execute(raise_on_error=False)
+        pipe, read, queued = _pipeline(client), 0, 0
+        for sid, answer in zip(sids, answers, strict=True):
+            if not isinstance(answer, list) or answer[0] is None:
+                continue
+            try:
+                keys = self._index_keys(loads(answer[0]))
+            except CorruptRecord:
+                continue
+            read += 1
+            if keys:
+                self._queue_index(pipe, sid, keys, ttl=_ttl_of(answer[1]))
+                queued += 1
+        new = sum(pipe.execute()) if queued else 0
+        return Filing(read=read, new_entries=new, skipped=len(sids) - read)
+
+    def catch_up(self, node: Client | None = None) -> Iterator[Filing]:
+        """File every session, a ``SCAN`` batch at a time (each batch's ``Filing`` is
+        yielded, so a listener can go on with its events in between): on ``node`` alone
+        (a client of one server of a cluster), else everywhere."""
+        for keys in self._scan_batches(self.redis if node is None else node):
+            yield self.file_sessions([_text(key)[len(self.options.prefix) :] for key in keys])
 
     def _scanned(self, client: Client, patterns: Iterable[str]) -> Iterator[dict[str, Record]]:
         """By ``SCAN`` batch (one MGET each; one per slot on a cluster), the readable
