@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
 import time
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
@@ -125,3 +128,21 @@ def idle_expiry_in_real_time(client: Any, max_age_ms: int) -> None:
         assert client.get("/read", HTTP_COOKIE=header).json()["data"] == {"v": "x"}
     time.sleep(max_age_ms / 1000 + 1.1)
     assert client.get("/read", HTTP_COOKIE=header).json()["data"] == {}
+
+
+def sample_project_env(project_dir: Path, express: dict, **settings: str) -> dict[str, str]:
+    """The environment of a sample project run in a process of its own: this process's,
+    less what pytest and pytest-django set for this run, with the project's directory and
+    this checkout importable and its ``EXPRESS_SESSION`` (``SAMPLE_EXPRESS_SESSION``)."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("PYTEST_") and key != "DJANGO_SETTINGS_MODULE"
+    }
+    checkout = Path(__file__).resolve().parent.parent
+    env.update(
+        PYTHONPATH=os.pathsep.join([str(project_dir), str(checkout)]),
+        SAMPLE_EXPRESS_SESSION=json.dumps(express),
+        **settings,
+    )
+    return env

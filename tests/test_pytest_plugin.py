@@ -6,19 +6,16 @@ Without the opt-in the plugin changes nothing."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
 from importlib.metadata import entry_points
-from pathlib import Path
 
 import pytest
 
 from django_express_session import conf
-from tests.helpers import SECRET
+from tests.helpers import SECRET, sample_project_env
 
-ROOT = Path(__file__).resolve().parent.parent
 PLUGIN = "django_express_session.testing.pytest_plugin"
 
 SAMPLE_SETTINGS = """
@@ -155,16 +152,7 @@ def project(request, tmp_path, settings):
     else:
         express = {**OPTIONS, "store": request.getfixturevalue("store_file")}
     # Only the project's own configuration counts (pytest-django set these for this run).
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith("PYTEST_") and key != "DJANGO_SETTINGS_MODULE"
-    }
-    env.update(
-        PYTHONPATH=os.pathsep.join([str(tmp_path), str(ROOT)]),
-        SAMPLE_EXPRESS_SESSION=json.dumps(express),
-        SAMPLE_CACHES=json.dumps(settings.CACHES),
-    )
+    env = sample_project_env(tmp_path, express, SAMPLE_CACHES=json.dumps(settings.CACHES))
     # The entry point loads the plugin once the package is installed (scripts/test does).
     installed = entry_points(group="pytest11", name="django_express_session")
     load = [] if installed else ["-p", PLUGIN]

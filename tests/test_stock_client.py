@@ -8,11 +8,9 @@ requests that are not the test client's own keep ignoring unsigned ids."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 from wsgiref.util import setup_testing_defaults
 
 import pytest
@@ -25,13 +23,12 @@ from django.urls import path
 
 from django_express_session.middleware import SessionMiddleware
 from django_express_session.testing import stock
-from tests.helpers import SECRET
+from tests.helpers import SECRET, sample_project_env
 from tests.test_pytest_plugin import SAMPLE_SETTINGS
 
 #: This module's own views, added by the tests that need one.
 urlpatterns: list = []
 
-ROOT = Path(__file__).resolve().parent.parent
 
 # Written for django.contrib.sessions, unchanged: nothing here knows this package.
 TESTCASE_TESTS = """
@@ -151,14 +148,9 @@ def project(tmp_path, store_file, settings):
     and runs ``argv`` in it."""
     (tmp_path / "sample_settings.py").write_text(textwrap.dedent(SAMPLE_SETTINGS))
     express = {"secret": SECRET, "resave": False, "saveUninitialized": False, "store": store_file}
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith("PYTEST_") and key != "DJANGO_SETTINGS_MODULE"
-    }
-    env.update(
-        PYTHONPATH=os.pathsep.join([str(tmp_path), str(ROOT)]),
-        SAMPLE_EXPRESS_SESSION=json.dumps(express),
+    env = sample_project_env(
+        tmp_path,
+        express,
         SAMPLE_CACHES=json.dumps(settings.CACHES),
         DJANGO_SETTINGS_MODULE="sample_settings",
     )

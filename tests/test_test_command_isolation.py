@@ -3,8 +3,6 @@ leaves nothing in the configured file store, unless asked to use it."""
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -12,9 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import SECRET
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers import SECRET, sample_project_env
 
 SETTINGS = """
     import json, os
@@ -52,16 +48,7 @@ def run_tests(tmp_path: Path, sessions: Path, *args: str) -> subprocess.Complete
         "saveUninitialized": False,
         "store": {"backend": "file", "options": {"path": str(sessions)}},
     }
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith("PYTEST_") and key != "DJANGO_SETTINGS_MODULE"
-    }
-    env.update(
-        PYTHONPATH=os.pathsep.join([str(tmp_path), str(ROOT)]),
-        SAMPLE_EXPRESS_SESSION=json.dumps(express),
-        DJANGO_SETTINGS_MODULE="sample_settings",
-    )
+    env = sample_project_env(tmp_path, express, DJANGO_SETTINGS_MODULE="sample_settings")
     argv = [sys.executable, "-m", "django", "test", "sampleapp", "-v", "0", *args]
     return subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
 
