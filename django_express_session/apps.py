@@ -1,4 +1,4 @@
-from django.apps import AppConfig
+from django.apps import AppConfig, apps
 from django.core.signals import request_started, setting_changed
 from django.dispatch import Signal
 
@@ -29,7 +29,8 @@ class ExpressSessionConfig(AppConfig):
         user_logged_in.connect(restart_on_login, dispatch_uid="django_express_session.lifetime")
         # passport: login() names the user for the Express app too.
         user_logged_in.connect(name_for_passport, dispatch_uid="django_express_session.identity")
-        _connect_policies(user_logged_in)
+        if apps.is_installed("django.contrib.auth"):  # a site may use sessions alone
+            _connect_policies(user_logged_in)
         # Settings are not validated here, where a bad option would crash every command
         # (check, migrate, help): the system check E050 reports it, and the middleware
         # refuses to serve with it.

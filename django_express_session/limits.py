@@ -18,7 +18,6 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import sync_to_async
-from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.http import HttpRequest
 
@@ -101,6 +100,8 @@ def at_login(
     """``user_logged_in`` (connected in ``AppConfig.ready``): the login counts against
     the limit; refused, ``login()`` raises ``SessionLimitReached`` and the request is
     logged out."""
+    from django.contrib.auth.models import AnonymousUser  # auth's models: only at a login
+
     from .session import SessionStore
 
     session = getattr(request, "session", None)
