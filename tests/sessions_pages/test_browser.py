@@ -29,6 +29,7 @@ from tests.sessions_pages.support import PASSWORD, logged_in, user_of
 try:
     from selenium import webdriver
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.wait import WebDriverWait
 except ImportError:  # in CI a missing driver package fails, elsewhere it skips
     if os.environ.get("CI"):
         raise
@@ -139,6 +140,9 @@ def test_an_admin_ends_all_sessions_of_a_user_from_the_change_page(
     chromium.find_element(By.ID, "id_username").send_keys("root")
     chromium.find_element(By.ID, "id_password").send_keys(PASSWORD)
     chromium.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    # The title is read at once, not looked up with the implicit wait: wait for the
+    # login page to go before reading it.
+    WebDriverWait(chromium, 10).until(lambda driver: "Log in" not in driver.title)
     assert "Site administration" in chromium.title
 
     chromium.get(f"{live_server.url}/admin/auth/user/sessions/")
