@@ -24,6 +24,10 @@ and the Redis server's CPU per request (median).
 
     .venv/bin/python benchmarks/request_cpu.py [--record tiny,1kb] [--only redis,memory]
         [--postgres] [--rounds 2] [--runs 3] [--requests 1000] [--sessions 1000]
+        [--profile /read]
+
+``--profile ROUTE`` prints, per configuration, where that route's time goes (cProfile)
+instead of the table.
 
 The default run (5 configurations, both records) takes about 10 minutes on 2 busy cores,
 most of it making the sessions; ``--only`` and ``--record`` shorten it.
@@ -68,6 +72,11 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=3, help="runs per route per process (3)")
     parser.add_argument("--requests", type=int, default=1000, help="requests per run (1000)")
     parser.add_argument("--sessions", type=int, default=1000, help="sessions per process (1000)")
+    parser.add_argument(
+        "--profile",
+        metavar="ROUTE",
+        help="profile ROUTE (cProfile) in each configuration and print where its time goes",
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     chosen = arguments.only.split(",") if arguments.only else CONFIGS
@@ -148,6 +157,9 @@ def worker(arguments: argparse.Namespace) -> None:
     for route in ROUTES:  # warm-up
         for index in range(min(500, arguments.requests)):
             request(route, cookies[index % len(cookies)])
+    if arguments.profile:
+        profile(arguments, lambda index: request(arguments.profile, cookies[index % len(cookies)]))
+        return
     results: dict[str, list[list[float]]] = {route: [] for route in ROUTES}
     offset = 0
     for _ in range(arguments.runs):
@@ -162,6 +174,26 @@ def worker(arguments: argparse.Namespace) -> None:
     print("RESULT " + json.dumps(results))
 
 
+def profile(arguments: argparse.Namespace, send) -> None:
+    """Where one route's time goes: the functions with the most time of their own, and
+    the most cumulative time, per request."""
+    import cProfile
+    import pstats
+
+    profiler = cProfile.Profile(time.process_time)  # CPU, as the table counts
+    profiler.enable()
+    for index in range(arguments.requests):
+        send(index)
+    profiler.disable()
+    out = io.StringIO()
+    if os.environ.get("BENCH_PROFILE_DUMP"):
+        profiler.dump_stats(os.environ["BENCH_PROFILE_DUMP"])
+    stats = pstats.Stats(profiler, stream=out)
+    stats.sort_stats("tottime").print_stats(25)
+    stats.sort_stats("cumulative").print_stats(45)
+    print(f"PROFILE {arguments.requests} requests\n{out.getvalue()}")
+
+
 # -- the driver ----------------------------------------------------------------------------
 
 
@@ -173,7 +205,13 @@ def run_config(arguments, name: str, record: str, backends: dict, workdir: Path)
         env["BENCH_REDIS_PID"] = str(backends["redis"].server.process.pid)
     argv = [sys.executable, __file__, "--worker", name, "--runs", str(arguments.runs),
             "--requests", str(arguments.requests), "--sessions", str(arguments.sessions)]  # fmt: skip
+    if arguments.profile:
+        argv += ["--profile", arguments.profile]
     done = subprocess.run(argv, env=env, capture_output=True, text=True, cwd=ROOT)
+    if arguments.profile and not done.returncode:
+        print(f"## {name} ({record} record), {arguments.profile}\n")
+        print(done.stdout.split("PROFILE ", 1)[-1])
+        return {}
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     if done.returncode or not lines:
         raise SystemExit(f"{name} ({record}) failed:\n{done.stdout[-2000:]}{done.stderr[-3000:]}")
@@ -237,6 +275,8 @@ def main() -> int:
                         for route, values in result.items():
                             runs.setdefault(name, {}).setdefault(route, []).extend(values)
                 collected[record] = runs
+            if arguments.profile:
+                return 0
             versions = report_machine(backends)
         finally:
             for backend in backends.values():
