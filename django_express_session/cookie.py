@@ -12,12 +12,13 @@ of CVE-2024-47764); one that fails is replaced by the configured value, with a w
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import re
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
-from email.utils import formatdate
+from email.utils import format_datetime
 from typing import Any
 
 from . import record
@@ -320,7 +321,9 @@ class Cookie:
         if self.path:
             parts.append(f"Path={self.path}")
         if isinstance(expires, datetime):
-            parts.append("Expires=" + formatdate(expires.timestamp(), usegmt=True))
+            # The moment formatdate(expires.timestamp()) would print, to the second.
+            moment = datetime.fromtimestamp(expires.timestamp(), timezone.utc)
+            parts.append("Expires=" + _http_date(moment.replace(microsecond=0)))
         if self.http_only:
             parts.append("HttpOnly")
         if self.secure:
@@ -339,3 +342,9 @@ class Cookie:
 
     def __repr__(self) -> str:
         return f"Cookie({self.to_json()!r})"
+
+
+@functools.lru_cache(maxsize=16)
+def _http_date(moment: datetime) -> str:
+    """``formatdate``'s text of a whole second (UTC): the requests of one second share it."""
+    return format_datetime(moment, usegmt=True)

@@ -4,8 +4,11 @@ is secure and who the client is, matching the cookie path, and putting an exact
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
+from collections.abc import Mapping
+from types import MappingProxyType
 from urllib.parse import unquote
 
 from django.conf import settings
@@ -64,6 +67,23 @@ def parse_cookie_header(header: str) -> dict[str, str]:
             cookies[name] = _decode(value)
         index = end + 1
     return cookies
+
+
+#: Headers longer than this are parsed each time, not remembered: the memo stays small.
+_MEMO_HEADER_LENGTH = 2048
+
+
+def request_cookies(header: str) -> Mapping[str, str]:
+    """``parse_cookie_header``, read-only, remembered for the last headers seen: a
+    client sends the same ``Cookie`` header request after request."""
+    if len(header) > _MEMO_HEADER_LENGTH:
+        return parse_cookie_header(header)
+    return _remembered_cookies(header)
+
+
+@functools.lru_cache(maxsize=1024)
+def _remembered_cookies(header: str) -> Mapping[str, str]:
+    return MappingProxyType(parse_cookie_header(header))
 
 
 def _connection_is_tls(request: HttpRequest) -> bool:

@@ -27,7 +27,7 @@ from .core import plans
 from .core.decide import Decision
 from .core.ops import Create, Plan, Versioned
 from .exceptions import CreateError, StoreUnavailable
-from .http import parse_cookie_header
+from .http import request_cookies
 from .migration import MigrateFrom
 from .session import SessionStore, new_cookie
 from .transport import HeaderReplying
@@ -35,7 +35,9 @@ from .transport import HeaderReplying
 logger = logging.getLogger("django_express_session")
 
 
-@dataclass(frozen=True)
+# Incoming and Opened are made for every request: slotted, and not frozen (a frozen
+# dataclass pays an object.__setattr__ per field); nothing changes them.
+@dataclass(slots=True)
 class Incoming:
     """A request with its cookies parsed once (cookie@0.7.2's rules: the first of a name
     wins), and the options it is opened under."""
@@ -53,7 +55,7 @@ class Incoming:
 
     @classmethod
     def parse(cls, request: HttpRequest, options: Options) -> Incoming:
-        cookies = parse_cookie_header(request.META.get("HTTP_COOKIE", ""))
+        cookies = request_cookies(request.META.get("HTTP_COOKIE", ""))
         raw = cookies.get(options.name)
         by_header = False
         if options.header is not None:  # taken (and masked) even when a cookie wins
@@ -77,7 +79,7 @@ class Opener(Protocol):
         far (None for the first opener), kept or replaced."""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Opened:
     """A request's session as opened, or the response that ends the request at once."""
 

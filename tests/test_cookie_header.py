@@ -4,6 +4,7 @@ import sys
 
 import pytest
 
+from django_express_session import http
 from django_express_session.http import decode_uri_component, parse_cookie_header
 
 
@@ -100,4 +101,22 @@ def test_the_request_path_parses_the_cookie_header_once(settings, migrate_from, 
     if test_client:
         request._dont_enforce_csrf_checks = True  # as Django's test client marks its own
 
+    http._remembered_cookies.cache_clear()  # a header seen before is not parsed again
     assert parses_of(middleware, request) == 1
+
+
+def test_a_header_seen_before_is_not_parsed_again():
+    header = "connect.sid=s%3Aabc.def; other=1"
+    http._remembered_cookies.cache_clear()
+    first = http.request_cookies(header)
+    assert parses_of(lambda _: http.request_cookies(header), None) == 0
+    assert http.request_cookies(header) is first
+    assert dict(first) == parse_cookie_header(header) == {"connect.sid": "s:abc.def", "other": "1"}
+
+
+def test_remembered_cookies_are_read_only_and_long_headers_are_not_remembered():
+    with pytest.raises(TypeError):
+        http.request_cookies("a=1")["a"] = "2"  # type: ignore[index]
+    long_header = "a=1; " + "b=" + "x" * 3000
+    assert parses_of(lambda _: http.request_cookies(long_header), None) == 1
+    assert parses_of(lambda _: http.request_cookies(long_header), None) == 1

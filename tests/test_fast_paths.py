@@ -347,3 +347,30 @@ def test_a_remembered_verification_answers_as_a_fresh_one():
         assert signing.cookie_value("abc", secret) == expected.replace("+", "%2B").replace(
             "/", "%2F"
         )
+
+
+# -- the remembered Expires dates and Cookie headers -----------------------------------------
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.floats(min_value=-62_135_596_800, max_value=253_402_300_799, allow_nan=False))
+def test_a_remembered_expires_date_is_the_one_formatdate_gives(timestamp):
+    from datetime import datetime, timezone
+    from email.utils import formatdate
+
+    from django_express_session.cookie import Cookie
+
+    moment = datetime.fromtimestamp(timestamp, timezone.utc)
+    cookie = Cookie()
+    cookie.expires = moment
+    line = cookie.serialize("a", "b")
+    assert line.split("; ")[2] == "Expires=" + formatdate(moment.timestamp(), usegmt=True)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=' =;"%3AaBc.s+/\t', max_size=40))
+def test_remembered_cookies_are_the_parsed_ones(header):
+    from django_express_session import http
+
+    assert dict(http.request_cookies(header)) == http.parse_cookie_header(header)
+    assert dict(http.request_cookies(header)) == http.parse_cookie_header(header)  # remembered

@@ -1,6 +1,7 @@
 """What a session remembers between its load and the response: express-session's
 bookkeeping (``originalId``, ``originalHash``, ``savedHash``, ``cookieId``) plus what the
-store holds, as one immutable value with named transitions.
+store holds, as one value with named transitions (each gives a new value; none
+changes one in place).
 
 A *fingerprint* is each top-level value's JSON (``record.fingerprint``): comparing two
 tells whether the data changed (key order included, as express's hash of
@@ -53,10 +54,14 @@ class Mode(enum.Enum):
 
 
 def _differs(one: Fingerprint, other: Fingerprint) -> bool:
-    return list(one.items()) != list(other.items())
+    # Equal dicts may still differ in key order, which express's hash sees.
+    return one is not other and (one != other or list(one) != list(other))
 
 
-@dataclass(frozen=True)
+# Made for every request and again at each transition: slotted and not frozen, since a
+# frozen dataclass pays an object.__setattr__ per field. Nothing assigns to it: every
+# change is a transition that returns a new value.
+@dataclass(slots=True)
 class SessionState:
     #: The session's id (None: no id could be had, or a standalone session not created).
     sid: str | None
