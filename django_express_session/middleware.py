@@ -24,13 +24,14 @@ from django.utils.cache import patch_vary_headers
 from . import conf, identity, limits, signals, signing
 from .conf import Options
 from .core import observe
-from .core.decide import Decision, Facts, decide
+from .core.decide import Decision, Facts, decide, store_refreshed_at
 from .core.drive import arun, run
+from .core.lifetime import RecentRefreshes, now_ms
 from .core.ops import Plan
-from .core.state import Mode
+from .core.state import Mode, SessionState
 from .exceptions import StoreUnavailable, UpdateConflict, UpdateError
 from .http import is_secure, path_matches, set_cookie_line
-from .opening import Incoming, Opened, Opener, Owed, openers, opening_by
+from .opening import Incoming, Opened, Opener, Owed, defers_loading, openers, opening_by
 from .session import SessionStore
 from .setup_checks import require_installed
 
@@ -55,26 +56,31 @@ class SessionMiddleware(DjangoSessionMiddleware):
             markcoroutinefunction(self)
         self._options: Options | None = None
         self._openers: tuple[Opener, ...] = ()
+        self._recent: RecentRefreshes | None = None
 
     def _configured(self) -> tuple[Options, tuple[Opener, ...]]:
         """The options, and the openers built for them once (again only when a test
-        changes the settings)."""
+        changes the settings), with the refreshes this process saw when it may defer
+        reading a session (sync requests only: see ``opening.defers_loading``)."""
         options = conf.get_options()
         if options is not self._options:
             self._options, self._openers = options, openers(options)
+            defers = not self.is_async and defers_loading(options, self._openers, conf.get_store())
+            self._recent = RecentRefreshes() if defers else None
         return options, self._openers
 
     def __call__(self, request: HttpRequest) -> Any:
         if self.is_async:
             return self.__acall__(request)
         (options, chain), store = self._configured(), conf.get_store()
-        opened = run(opening(request, options, chain), store)
+        recent = self._recent
+        opened = run(opening(request, options, chain, recent), store)
         if opened.response is not None:
             return opened.response
         identity.bridge(request, options.passport)
         limits.enforce_bridged(request)
         response = self.get_response(request)
-        return run(closing(request, opened, response, options), store)
+        return run(closing(request, opened, response, options, recent), store)
 
     async def __acall__(self, request: HttpRequest) -> Awaitable[Any]:
         (options, chain), store = self._configured(), conf.get_store()
@@ -86,14 +92,33 @@ class SessionMiddleware(DjangoSessionMiddleware):
         response = await self.get_response(request)
         return await arun(closing(request, opened, response, options), store)
 
+    def process_exception(self, request: HttpRequest, exception: Exception) -> Any:
+        """A deferred session's first use found the store down: a 503, as at the start
+        of any other request."""
+        session = getattr(request, "session", None)
+        if isinstance(session, SessionStore) and session.deferred_failure is exception:
+            signals.store_failed(SessionMiddleware, request, exception)
+            return store_unavailable(exception)
+        return None
 
-def opening(request: HttpRequest, options: Options, chain: tuple[Opener, ...]) -> Plan:
+
+def opening(
+    request: HttpRequest,
+    options: Options,
+    chain: tuple[Opener, ...],
+    recent: RecentRefreshes | None = None,
+) -> Plan:
     if not path_matches(request.path, options.cookie_for(request).path):
         # Outside the cookie's path the browser sends no cookie: a session that is
         # never saved, so code reading request.session still works.
         request.session = SessionStore.detached_for(request)
         return Opened()
     incoming = Incoming.parse(request, options)
+    sid = incoming.cookie_sid
+    touch_after_ms = options.lifetime.touch_after_ms
+    if recent is not None and sid is not None and recent.spares(sid, now_ms(), touch_after_ms):
+        request.session = session = SessionStore.deferred(request, sid)
+        return Opened(session, incoming.had_cookie)
     owed: tuple[Owed, ...] = ()
     try:
         session, owed = yield from opening_by(chain, incoming)
@@ -108,16 +133,26 @@ def opening(request: HttpRequest, options: Options, chain: tuple[Opener, ...]) -
 
 
 def closing(
-    request: HttpRequest, opened: Opened, response: HttpResponseBase, options: Options
+    request: HttpRequest,
+    opened: Opened,
+    response: HttpResponseBase,
+    options: Options,
+    recent: RecentRefreshes | None = None,
 ) -> Plan:
     session = opened.session
     if session is None:
         return response
+    if session.deferred_sid is not None:
+        unused = yield from closing_unused(request, session, response, options, recent)
+        if unused is not None:
+            return unused
     unset = getattr(request, "session", None) is None
     fingerprint = None
-    if not unset and session.state.mode is not Mode.DESTROYED:
+    state = session.state
+    if not unset and state.mode is not Mode.DESTROYED:
         fingerprint = session.fingerprint_for_decision()
-    decision = decide(session.state, fingerprint, facts(request, opened, response, options))
+    known = facts(request, opened, response, options)
+    decision = decide(state, fingerprint, known)
     if decision.touch_spared and observe.current is not None:
         observe.current.touch_spared()
     try:
@@ -127,7 +162,51 @@ def closing(
         return store_unavailable(error)
     except UpdateError:
         raise interrupted() from None
+    if recent is not None:
+        remember(recent, state, decision, known, sid)
     return respond(response, session, decision, sid, options, opened.owed)
+
+
+def closing_unused(
+    request: HttpRequest,
+    session: SessionStore,
+    response: HttpResponseBase,
+    options: Options,
+    recent: RecentRefreshes | None,
+) -> Plan:
+    """The response of a deferred session nothing used: as it is while no touch is due
+    (express would do nothing); else None once its record is read, to close as any
+    other request does."""
+    failure = session.deferred_failure
+    if failure is not None:  # a use failed: answered already, unless not by the view
+        if response.status_code == 503:
+            return response
+        signals.store_failed(SessionMiddleware, request, failure)
+        return store_unavailable(failure)
+    sid = session.deferred_sid
+    assert sid is not None and recent is not None
+    kept = getattr(request, "session", None) is session  # else unset: decided on the record
+    if kept and recent.spares(sid, now_ms(), options.lifetime.touch_after_ms):
+        if observe.current is not None:
+            observe.current.touch_spared()
+        return response
+    try:
+        yield from session.undeferring()
+    except StoreUnavailable as error:
+        signals.store_failed(SessionMiddleware, request, error)
+        return store_unavailable(error)
+    return None
+
+
+def remember(
+    recent: RecentRefreshes, state: SessionState, decision: Decision, known: Facts, sid: str | None
+) -> None:
+    """Note when the store last refreshed the session's expiry (``opening`` defers the
+    read of a session refreshed less than ``touchAfter`` ago)."""
+    if state.cookie_sid is not None and state.cookie_sid != sid:
+        recent.forget(state.cookie_sid)  # ended, or replaced by a new id
+    if sid is not None and (moment := store_refreshed_at(state, decision, known)) is not None:
+        recent.saw(sid, moment)
 
 
 def facts(

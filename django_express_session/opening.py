@@ -30,6 +30,7 @@ from .exceptions import CreateError, StoreUnavailable
 from .http import request_cookies
 from .migration import MigrateFrom
 from .session import SessionStore, new_cookie
+from .stores.base import Store
 from .transport import HeaderReplying
 
 logger = logging.getLogger("django_express_session")
@@ -106,6 +107,29 @@ def opening_by(chain: tuple[Opener, ...], incoming: Incoming) -> Plan[Any]:
             owed.append(debt)
     assert session is not None
     return session, tuple(reversed(owed))
+
+
+def defers_loading(options: Options, chain: tuple[Opener, ...], store: Store) -> bool:
+    """Whether a request whose cookie names a session the store refreshed less than
+    ``touchAfter`` ago may leave its record unread until something uses it: if its
+    view never does, express would do nothing with it (no touch is due, no cookie is
+    sent), and neither is a read needed to know so. Only where nothing else needs the
+    record at the start (no ``migrateFrom``, ``header``, ``passport`` bridge, test
+    openers, absolute cap, ``track``, ``rolling``, ``resave``, ``saveUninitialized``),
+    where a store that fails later still gives a 503, and for a store whose calls may
+    run on any thread (a first use from an async view may read it there)."""
+    lifetime = options.lifetime
+    return (
+        len(chain) == 1
+        and isinstance(chain[0], ExpressCookie)
+        and lifetime.touch_after_ms > 0
+        and lifetime.absolute_max_age_ms is None
+        and not (options.rolling or options.resave or options.save_uninitialized)
+        and not options.track
+        and options.passport is None
+        and options.fail_when_store_unavailable
+        and not store.thread_sensitive
+    )
 
 
 # -- migrateFrom ----------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from .core.drive import arun, run
 from .core.lifetime import Lifetime, clock, ends_at, now_ms, seconds_until
 from .core.ops import Plan, Versioned
 from .core.state import OWN_KEY, Fingerprint, Mode, SessionState, own_moment
-from .exceptions import UpdateError
+from .exceptions import StoreUnavailable, UpdateError
 from .http import is_secure
 from .record import sid_hint
 from .stores.base import Store
@@ -45,6 +45,11 @@ class SessionStore(SessionBase):
     (Django's engine convention names the session class ``SessionStore``; the backend
     it reads and writes is ``self.store``.)
     """
+
+    #: The id a deferred session's cookie names, its record not read yet (``deferred``).
+    _deferred_sid: str | None = None
+    #: What reading a deferred session's record raised (the middleware answers 503).
+    deferred_failure: StoreUnavailable | None = None
 
     def __init__(
         self, session_key: str | None = None, *, request: HttpRequest | None = None
@@ -112,6 +117,49 @@ class SessionStore(SessionBase):
         return await arun(cls.opening(request, cookie_sid), conf.get_store())
 
     @classmethod
+    def deferred(cls, request: HttpRequest, cookie_sid: str) -> SessionStore:
+        """The session of a request whose record is read only when something uses it
+        (its data, its id, its cookie): its view may never do so
+        (``opening.defers_loading``). Until then it has no ``state``."""
+        session = cls(request=request)
+        del session.state
+        session._deferred_sid = cookie_sid
+        return session
+
+    @property
+    def deferred_sid(self) -> str | None:
+        """The id of a deferred session nothing used yet (None: not deferred, or read)."""
+        return self._deferred_sid
+
+    def undeferring(self) -> Plan:
+        """Read a deferred session's record now, as its first use would."""
+        if self._deferred_sid is not None:
+            yield from self._loading()
+
+    def __getattr__(self, name: str) -> Any:
+        # Reached only for a missing attribute: the state of a deferred session, which
+        # its first use reads.
+        if name == "state" and self._deferred_sid is not None:
+            self.load()
+            return self.state
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def _get_session(self, no_load: bool = False) -> dict[str, Any]:
+        if self._deferred_sid is not None and not no_load:
+            self.accessed = True
+            return self.load()  # (Django's would ask for the id first: the read itself)
+        return super()._get_session(no_load)
+
+    # (SessionBase's property is bound to SessionBase._get_session.)
+    _session = property(_get_session)
+
+    async def _aget_session(self, no_load: bool = False) -> dict[str, Any]:
+        if self._deferred_sid is not None and not no_load:
+            self.accessed = True
+            return await self.aload()
+        return await super()._aget_session(no_load)
+
+    @classmethod
     def detached_for(cls, request: HttpRequest) -> SessionStore:
         """An in-memory session that is never saved nor sent (store down, and the project
         prefers to go on without sessions, as express does on ``disconnect``)."""
@@ -126,7 +174,9 @@ class SessionStore(SessionBase):
     @property
     def cookie(self) -> Cookie:
         if self._cookie is None:
-            self._get_session()  # loads the record, and with it the cookie
+            # Loads the record, and with it the cookie (a deferred session's read is no
+            # use of its data: not ``accessed``, as when the middleware read it).
+            self.load() if self._deferred_sid is not None else self._get_session()
         if self._cookie is None:
             self._cookie = self._new_cookie()
         return self._cookie
@@ -440,6 +490,15 @@ class SessionStore(SessionBase):
             yield from self._loading()
 
     def _loading(self) -> Plan:
+        if self._deferred_sid is not None:
+            # As the middleware would have opened it: a missing record, a new session.
+            try:
+                yield from self._opening(self._deferred_sid)
+            except StoreUnavailable as error:
+                self.deferred_failure = error
+                raise
+            self._deferred_sid = None
+            return self._session_cache
         sid = self.state.sid
         loaded = (yield from self._reading(sid)) if sid is not None else None
         if loaded is None:
@@ -630,8 +689,9 @@ class SessionStore(SessionBase):
     @property
     def _may_be_stored(self) -> bool:
         # A key that was never loaded may name a record (Django's standalone use).
+        state = self.state  # (a deferred session is read here, first)
         never_loaded = not hasattr(self, "_session_cache")
-        return self.state.stored or (self.state.sid is not None and never_loaded)
+        return state.stored or (state.sid is not None and never_loaded)
 
     def _new_id(self) -> str | None:
         sid = self.options.genid(self.request)

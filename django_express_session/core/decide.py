@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .lifetime import touch_due
+from .lifetime import refreshed_at, touch_due
 from .state import Fingerprint, Mode, SessionState, own_moment
 
 
@@ -187,4 +187,18 @@ def decide(state: SessionState, fingerprint: Fingerprint | None, facts: Facts) -
         set_cookie=set_cookie,
         clear_cookie=clear,
         vary=facts.accessed or set_cookie or clear,
+    )
+
+
+def store_refreshed_at(state: SessionState, decision: Decision, facts: Facts) -> int | None:
+    """When the store last refreshed the session's expiry once ``decision`` is carried
+    out: now, for a write or a touch (the read's, or the decision's); else what the
+    read told (None: it cannot say)."""
+    if decision.save or decision.touch or state.touched_on_read:
+        return facts.now_ms
+    return refreshed_at(
+        now=facts.now_ms,
+        fresh=facts.fresh_expires_at,
+        held=state.store_expires_at,
+        touched_at=state.store_touched_at,
     )

@@ -15,6 +15,7 @@ sleeping.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -132,6 +133,51 @@ def touch_due(
     if fresh is None or held is None:
         return True
     return fresh - held >= touch_after_ms
+
+
+def refreshed_at(
+    *, now: int, fresh: int | None, held: int | None, touched_at: int | None
+) -> int | None:
+    """When the store last refreshed a session's expiry, as a read tells it (the inverse
+    of ``touch_due``): the write or touch the store remembers (``touched_at``), else the
+    moment its expiry (``held``) was given, a touch now giving ``fresh``; None when
+    the read cannot say."""
+    if touched_at is not None:
+        return touched_at
+    if fresh is None or held is None:
+        return None
+    return now - (fresh - held)
+
+
+class RecentRefreshes:
+    """When this process last saw the store refresh each session's expiry (a write, a
+    touch, or a read that touched), for the last ``limit`` sessions it served.
+
+    Under ``touchAfter`` a request that comes less than that after such a moment owes
+    the store no touch: the store's own last refresh is that moment or later (another
+    process, an Express app). If its view then never uses the session, the record need
+    not even be read (``opening.defers_loading``)."""
+
+    def __init__(self, limit: int = 10_000) -> None:
+        self.limit = limit
+        self._at: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def saw(self, sid: str, moment: int) -> None:
+        with self._lock:
+            self._at.pop(sid, None)  # re-inserted last: the oldest goes first
+            self._at[sid] = moment
+            if len(self._at) > self.limit:
+                del self._at[next(iter(self._at))]
+
+    def forget(self, sid: str) -> None:
+        with self._lock:
+            self._at.pop(sid, None)
+
+    def spares(self, sid: str, now: int, touch_after_ms: int) -> bool:
+        """A touch of ``sid`` is not due at ``now``, by what this process saw."""
+        moment = self._at.get(sid)
+        return moment is not None and now - moment < touch_after_ms
 
 
 def seconds_to_ms(seconds: float) -> int:
