@@ -55,7 +55,7 @@ def test_a_valkey_client_object(server, raw, make_store):
     exercise(store, raw)
     # The store's own copy, with its bounds, of valkey-py's classes (its errors, its
     # retry policy, its scripts), sync and asyncio.
-    assert type(store.redis) is valkey.Valkey
+    assert isinstance(store.redis, valkey.Valkey)
     assert store.redis.connection_pool.connection_kwargs["socket_timeout"] == 0.5
     assert store.redis.connection_pool.connection_kwargs["decode_responses"] is True
 
@@ -76,7 +76,7 @@ def test_a_django_valkey_alias(server, raw, make_store, settings):
     }
     store = make_store({"alias": VALKEY_ALIAS})
     exercise(store, raw)
-    assert type(store.redis) is valkey.Valkey
+    assert isinstance(store.redis, valkey.Valkey)
     assert store.redis.connection_pool.connection_kwargs["socket_timeout"] == 0.5
 
 

@@ -33,6 +33,7 @@ from ...compat import cluster_requires_full_coverage
 from ...core.ops import Op
 from ...validation import option_error
 from .libraries import CACHE_BACKEND_PATHS, Library, cache_backend_of, library_of, redis_py
+from .pinned import pinned
 
 logger = logging.getLogger("django_express_session")
 
@@ -173,11 +174,14 @@ class RedisClients:
         if self.options.sentinels is not None:
             return self._sentinel_connection(asynchronous=False), True
         if self.options.client is None:
-            return self._connection(self._alias_client()), True
+            client = self._alias_client()
+            return self._connection(pinned(client, library_of(client))), True
         given, from_factory = self._resolve_client(self.options.client)
         client, owned = self._bounded(given)
         if from_factory and client is not given:
             given.close()  # the factory's client was only the model of the store's own
+        if owned:  # a client given as it is keeps its own ways
+            client = pinned(client, library_of(client))
         return self._connection(client), owned or from_factory
 
     @staticmethod
@@ -219,6 +223,8 @@ class RedisClients:
         )
         client_class = library.async_client if asynchronous else library.client
         client = sentinel.master_for(self.options.service, redis_class=client_class)
+        if not asynchronous:
+            client = pinned(client, library)
         return self._connection(client, tuple(sentinel.sentinels))
 
     # -- a django-redis or django-valkey alias --------------------------------------------

@@ -1,0 +1,122 @@
+"""A sync client whose commands go straight over this thread's own pooled connection.
+
+On a local Redis, redis-py's per-command layers (taking and returning a pooled
+connection under the pool's lock and its bookkeeping, the retry wrapper, the timing
+of each command) cost about twice the CPU of sending the command and parsing its
+answer: 30 µs against 15 per command. The store's sync client therefore keeps one
+connection of its pool per thread (taken on the thread's first command, given back
+when the thread ends) and sends each command on it, with the store's own failure
+rule: a connection error is retried once at once on a connection taken afresh from the
+pool (a restart, a failover), a timeout is not, and any failure but an error reply drops the connection.
+
+Only the plain (non-cluster) sync clients the store builds itself are pinned;
+pipelines, scans and scripts still take the pool's way or go through the command path
+here alike, and the asyncio clients are untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import os
+import threading
+from functools import cache
+from typing import Any
+
+from .libraries import Library
+
+
+class _Pin:
+    """This thread's connection, given back to the pool when the thread (or the client)
+    is gone, unless the process forked meanwhile (the pool then starts afresh)."""
+
+    __slots__ = ("connection", "pid", "pool")
+
+    def __init__(self, pool: Any, command_name: str) -> None:
+        self.pool = pool
+        self.pid = os.getpid()
+        if _names_the_command(type(pool)):  # valkey-py, as redis-py before 5.3
+            self.connection = pool.get_connection(command_name)
+        else:
+            self.connection = pool.get_connection()
+
+    def __del__(self) -> None:
+        if self.pid == os.getpid():
+            with contextlib.suppress(Exception):  # a pool already closed: nothing to do
+                self.pool.release(self.connection)
+
+
+class PinnedCommands:
+    """The command path of a pinned client (mixed in before the library's client class)."""
+
+    def __init__(self, *, connection_pool: Any, library: Library) -> None:
+        super().__init__(connection_pool=connection_pool)  # type: ignore[call-arg]
+        self._pins = threading.local()
+        errors = library.exceptions
+        self._retried = errors.ConnectionError
+        self._answered = errors.ResponseError
+
+    def execute_command(self, *args: Any, **options: Any) -> Any:
+        pin = self._pin(args[0])
+        try:
+            return self._send(pin, args, options)
+        except self._answered:
+            raise  # an error reply: the connection is in step
+        except self._retried:
+            self._unpin(pin)
+        except BaseException:
+            self._unpin(pin)
+            raise
+        # Once more, on a connection taken afresh from the pool: a restart or a failover
+        # broke the old one (the pool connects a Sentinel's connection to the new primary).
+        pin = self._pin(args[0])
+        try:
+            return self._send(pin, args, options)
+        except self._answered:
+            raise
+        except BaseException:
+            self._unpin(pin)
+            raise
+
+    def _pin(self, command_name: str) -> _Pin:
+        pin = getattr(self._pins, "pin", None)
+        if pin is None or pin.pid != os.getpid():
+            pin = self._pins.pin = _Pin(self.connection_pool, command_name)  # type: ignore[attr-defined]
+        return pin
+
+    def _unpin(self, pin: _Pin) -> None:
+        """Drop this thread's connection (given back to the pool closed)."""
+        pin.connection.disconnect()
+        self._pins.pin = None
+
+    def _send(self, pin: _Pin, args: tuple[Any, ...], options: dict[str, Any]) -> Any:
+        connection = pin.connection
+        connection.send_command(*args, **options)
+        answer = self.parse_response(connection, args[0], **options)  # type: ignore[attr-defined]
+        if getattr(connection, "should_reconnect", _never)():  # maintenance announced
+            self._unpin(pin)
+        return answer
+
+
+def _never() -> bool:
+    return False
+
+
+@cache
+def _names_the_command(pool_class: type) -> bool:
+    """The pool's ``get_connection`` still requires a command name."""
+    parameter = inspect.signature(pool_class.get_connection).parameters.get("command_name")
+    return parameter is not None and parameter.default is inspect.Parameter.empty
+
+
+@cache
+def _pinned_class(client_class: type) -> type:
+    return type(f"Pinned{client_class.__name__}", (PinnedCommands, client_class), {})
+
+
+def pinned(client: Any, library: Library | None) -> Any:
+    """A client like ``client`` (a plain sync redis-py or valkey-py client) on the same
+    pool, its commands sent over this thread's own connection; any other as it is."""
+    if library is None or not isinstance(client, library.client):
+        return client
+    return _pinned_class(type(client))(connection_pool=client.connection_pool, library=library)

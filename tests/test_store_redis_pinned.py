@@ -1,0 +1,118 @@
+"""The Redis store's sync client sends each command over its thread's own pooled
+connection (``stores.redis.pinned``): it must answer as redis-py's own command path
+does, give each thread its own connection and give it back when the thread ends, and
+never share a connection across a fork."""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+
+import pytest
+import redis
+
+from django_express_session.stores.redis.libraries import redis_py
+from django_express_session.stores.redis.pinned import pinned
+from tests.servers.redis import PROTOCOL
+
+SCRIPT = "return {KEYS[1], ARGV[1], redis.call('GET', KEYS[1])}"
+
+
+@pytest.fixture
+def clients(redis_server, redis_client):
+    plain = redis.Redis(port=redis_server.port, socket_timeout=2, **PROTOCOL)
+    yield plain, pinned(plain, redis_py())
+    plain.close()
+
+
+def answers(client: redis.Redis) -> list[object]:
+    """What a run of commands answers, errors by class."""
+    results: list[object] = []
+    steps = [
+        lambda: client.set("k", "v", ex=60),
+        lambda: client.set("k", "w", nx=True),
+        lambda: client.get("k"),
+        lambda: client.getex("k", ex=120),
+        lambda: client.ttl("k"),
+        lambda: client.exists("k", "missing"),
+        lambda: client.sadd("set", "a", "b"),
+        lambda: sorted(client.smembers("set")),
+        lambda: client.lpush("set", "x"),  # WRONGTYPE: an error reply
+        lambda: client.get("k"),  # the connection is still in step
+        lambda: client.register_script(SCRIPT)(keys=["k"], args=["arg"]),  # NOSCRIPT first
+        lambda: client.script_flush(),
+        lambda: client.register_script(SCRIPT)(keys=["k"], args=["again"]),
+        lambda: client.pipeline().set("p", 1).incr("p").execute(),
+        lambda: sorted(client.scan_iter(match="*")),
+        lambda: client.delete("k", "set", "p"),
+    ]
+    for step in steps:
+        try:
+            results.append(step())
+        except redis.RedisError as error:
+            results.append(type(error))
+    return results
+
+
+def test_a_pinned_client_answers_as_redis_py_does(clients, redis_client):
+    plain, pinned_client = clients
+    expected = answers(plain)
+    redis_client.flushdb()
+    assert answers(pinned_client) == expected
+    assert redis.exceptions.ResponseError in expected
+
+
+def test_each_thread_has_its_own_connection_and_gives_it_back(redis_server):
+    pool = redis.BlockingConnectionPool(
+        port=redis_server.port, max_connections=2, timeout=1, **PROTOCOL
+    )
+    client = pinned(redis.Redis(connection_pool=pool), redis_py())
+    seen: list[int] = []
+
+    def command() -> None:
+        seen.append(client.client_id())
+
+    for _ in range(5):  # more threads than connections, one after another
+        thread = threading.Thread(target=command)
+        thread.start()
+        thread.join()
+    assert len(seen) == 5  # none waited for a connection a dead thread kept
+    together = threading.Barrier(2)
+
+    def command_while_the_other_lives() -> None:
+        command()
+        together.wait(timeout=5)
+
+    both = [threading.Thread(target=command_while_the_other_lives) for _ in range(2)]
+    for thread in both:
+        thread.start()
+    for thread in both:
+        thread.join()
+    assert len(set(seen[-2:])) == 2  # alive at once: two connections
+    pool.disconnect()
+
+
+def _in_child(client: redis.Redis, results) -> None:
+    results.put((client.client_id(), client.get("forked")))
+
+
+def test_a_forked_process_does_not_share_the_parents_connection(clients, redis_client):
+    _, pinned_client = clients
+    redis_client.set("forked", "yes")
+    parent = pinned_client.client_id()
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    child = context.Process(target=_in_child, args=(pinned_client, results))
+    child.start()
+    child_id, value = results.get(timeout=10)
+    child.join(10)
+    assert child.exitcode == 0 and value == b"yes" and child_id != parent
+    assert pinned_client.client_id() == parent  # the parent's connection is intact
+
+
+def test_a_broken_connection_is_made_again_once(clients, redis_client):
+    _, pinned_client = clients
+    first = pinned_client.client_id()
+    redis_client.client_kill_filter(_id=first)  # as a restart would
+    assert pinned_client.get("missing") is None
+    assert pinned_client.client_id() != first
