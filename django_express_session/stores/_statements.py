@@ -78,6 +78,10 @@ class Statement(Op):
     #: On Django's connection, run in a savepoint (so a refused insert leaves an outer
     #: transaction usable); the asyncio pool's connections autocommit every statement.
     savepoint: bool = False
+    #: On Django's connection inside an atomic block, the statement to run instead (a
+    #: touching read's lock on the row would last until the transaction ends, and a
+    #: rollback would undo its touch); None: this one everywhere.
+    in_transaction: Statement | None = None
 
     def bind(self, zone: Callable[[], str]) -> list[Any]:
         """The parameters, with ``ZONE`` replaced by ``zone()`` (called only if used)."""
@@ -87,5 +91,7 @@ class Statement(Op):
         return [name if param is ZONE else param for param in self.params]
 
 
-def sql(text: str, *params: Any, savepoint: bool = False) -> Statement:
-    return Statement(text, params, savepoint)
+def sql(
+    text: str, *params: Any, savepoint: bool = False, in_transaction: Statement | None = None
+) -> Statement:
+    return Statement(text, params, savepoint, in_transaction)

@@ -18,7 +18,9 @@ wall-clock time Node writes and compares against, whatever the server's zone is.
 
 Writes are safe under concurrency: ``create`` inserts only if the id is free (or holds
 an expired row), ``replace`` is an ``UPDATE ... WHERE sess = <the text read>`` checked
-by its row count, and nothing here brings back a deleted or expired row.
+by its row count, and nothing here brings back a deleted or expired row. On
+PostgreSQL a read that express would follow with a touch does both in one ``UPDATE ...
+RETURNING`` for the rows that carry the configured ``maxAge`` (``_prepare_touching_read``).
 
 Each method is written once, as a plan of its statements (``_read``, ``_create``...,
 see ``base.PlanStore``); the store performs a ``Statement`` on one of two paths: Django's
@@ -85,6 +87,10 @@ LIMIT_LOCK_PREFIX = "django-express-session limit "
 #: Rows deleted per statement by ``prune``: each batch is its own short transaction.
 PRUNE_BATCH = 10_000
 
+#: The longest ``maxAge`` a read touches by (about 1,000 years): now plus it stays far
+#: from the year 9999, where the cookie's expiry would be clamped.
+TOUCHING_READ_MAX_AGE_MS = 1000 * 365 * 86_400_000
+
 
 def _database_alias(store: str, key: str, value: Any) -> str:
     alias = check_str(store, key, value)
@@ -145,6 +151,8 @@ class DatabaseStore(PlanStore):
     PostgreSQL, in async code, through an asyncio pool of its own."""
 
     name = "database"
+    #: On PostgreSQL, for a record with the configured ``maxAge`` (``read_touch_ms``).
+    touches_on_read: ClassVar[bool] = True
     connection_errors = (OperationalError, InterfaceError)
     #: Without native asyncio, async code reaches Django's connections in Django's
     #: shared thread, where they live.
@@ -169,6 +177,9 @@ class DatabaseStore(PlanStore):
         self._user_columns: bool | None = None
         self._pools: Lazy[Any] | None = None
         self._prepare(connection)
+        #: The ``maxAge`` by which a touching read refreshes a record in its own statement
+        #: (None: a read only reads, and the session touches at the end of the request).
+        self.read_touch_ms = self._read_touch_ms()
 
     def _prepare(self, connection: Any) -> None:
         """The SQL pieces, the same on every path, and the asyncio pools' maker."""
@@ -194,11 +205,63 @@ class DatabaseStore(PlanStore):
             self.same_text = "CAST(sess AS BINARY) = CAST(%s AS BINARY)"
         else:
             self.same_text = "sess = %s"
+        #: The live row of ``sid``: its text and ``expire`` (parameters: ``read_params``).
+        self.read_sql = (
+            f"SELECT {self.sess}, {self.expire_read} FROM {self.table} "
+            f"WHERE sid = %s AND expire >= {self.at}"
+        )
         if postgres:
+            self._prepare_touching_read()
             from django.db.backends.postgresql.psycopg_any import is_psycopg3
 
             if is_psycopg3:
                 self._pools = Lazy(self._open_pools, lambda pools: pools.close())
+
+    def _prepare_touching_read(self) -> None:
+        """A read that touches in the same statement, on PostgreSQL: express's touch at
+        the end of the request, done at its start. The touch resets ``cookie.expires`` to
+        now + ``originalMaxAge``, so a row whose stored ``cookie.originalMaxAge`` is the
+        configured ``maxAge`` gets ``expire`` = ceil((now + maxAge) / 1000) s, the value
+        the store's ``touch`` would write; any other row keeps its ``expire`` and is
+        reported untouched (the session then touches it at the end, by the record). The
+        third column says which: the same test on the same ``sess``, which the statement
+        does not change. An expired row is not updated, hence not read."""
+        field = "sess::json -> 'cookie'"
+        #: The stored ``cookie.originalMaxAge`` is the number %s (never a cast of a
+        #: string: ``CASE`` decides before the cast is evaluated).
+        carries = (
+            f"(CASE WHEN json_typeof({field} -> 'originalMaxAge') = 'number' "
+            f"THEN ({field} ->> 'originalMaxAge')::numeric = %s ELSE false END)"
+        )
+        self.touching_read_sql = (
+            f"UPDATE {self.table} SET expire = CASE WHEN {carries} THEN {self.at} "
+            f"ELSE expire END WHERE sid = %s AND expire >= {self.at} "
+            f"RETURNING {self.sess}, {self.expire_read}, {carries}"
+        )
+        #: The same read without the touch, for inside a transaction (``Statement``).
+        self.untouching_read_sql = (
+            f"SELECT {self.sess}, {self.expire_read}, false FROM {self.table} "
+            f"WHERE sid = %s AND expire >= {self.at}"
+        )
+
+    def _read_touch_ms(self) -> int | None:
+        """The configured ``maxAge`` (ms) if a read may touch the rows that carry it
+        (``_prepare_touching_read``); None on other databases, with touching off, with
+        ``touchAfter`` or ``absoluteMaxAge`` (which decide by the record what a touch
+        writes, or whether it happens), or without a positive ``maxAge`` short enough for
+        every clock (the cookie's expiry is clamped to the year 9999 beyond)."""
+        lifetime = self.lifetime
+        max_age = lifetime.max_age_ms
+        if (
+            self.vendor != "postgresql"
+            or self.options.disable_touch
+            or lifetime.touch_after_ms
+            or lifetime.absolute_max_age_ms is not None
+            or max_age is None
+            or not 0 < max_age <= TOUCHING_READ_MAX_AGE_MS
+        ):
+            return None
+        return max_age
 
     @property
     def native_async(self) -> bool:
@@ -238,6 +301,8 @@ class DatabaseStore(PlanStore):
     def _execute(self, statement: Statement) -> Result:
         """Run one statement on Django's connection of the alias."""
         connection = connections[self.alias]
+        if statement.in_transaction is not None and connection.in_atomic_block:
+            statement = statement.in_transaction
         if not self._table_ready:
             self._ensure_table()
         savepoint = transaction.atomic(using=self.alias) if statement.savepoint else nullcontext()
@@ -290,17 +355,25 @@ class DatabaseStore(PlanStore):
     # -- the statements -------------------------------------------------------------------
 
     def _read(self, sid: str, touch: bool) -> Statements:
+        max_age = self.read_touch_ms if touch else None
+        if max_age is None:
+            _, rows = yield sql(self.read_sql, *self.expire_read_params, sid, *self._now())
+            if not rows:
+                return None
+            text, expire = rows[0]
+            return Versioned(loads(text), version=text, expires_at=expire_ms(expire))
+        now = now_ms()
+        fresh = math.ceil((now + max_age) / 1000)
+        where = (sid, *self.point(math.ceil(now / 1000)))
         _, rows = yield sql(
-            f"SELECT {self.sess}, {self.expire_read} FROM {self.table} "
-            f"WHERE sid = %s AND expire >= {self.at}",
-            *self.expire_read_params,
-            sid,
-            *self._now(),
+            self.touching_read_sql,
+            *(max_age, *self.point(fresh), *where, ZONE, max_age),
+            in_transaction=sql(self.untouching_read_sql, ZONE, *where),
         )
         if not rows:
             return None
-        text, expire = rows[0]
-        return Versioned(loads(text), version=text, expires_at=expire_ms(expire))
+        text, expire, touched = rows[0]
+        return Versioned(loads(text), version=text, touched=touched, expires_at=expire_ms(expire))
 
     def fresh_expiry(self, session: Record) -> int:
         """The ``expire`` a write or touch now gives (rounded up to the second)."""
