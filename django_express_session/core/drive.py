@@ -39,6 +39,13 @@ def unavailable(performer: Performer, error: BaseException) -> StoreUnavailable:
     return failure
 
 
+def _thrown(error: Exception, performer: Performer, translate: bool) -> Exception:
+    """What an operation's error is thrown into its plan as."""
+    if translate and isinstance(error, performer.connection_errors):
+        return unavailable(performer, error)
+    return error
+
+
 class _ThreadLock:
     __slots__ = ("__weakref__", "lock")
 
@@ -98,9 +105,7 @@ def run(plan: Plan[T], performer: Performer, *, translate: bool = True) -> T:
                 # store's own plan makes for one of them (run untranslated).
                 outcome = observe.current.perform(performer, op)
         except Exception as caught:
-            if translate and isinstance(caught, performer.connection_errors):
-                caught = unavailable(performer, caught)
-            error = caught
+            error = _thrown(caught, performer, translate)
 
 
 def _exclusively(op: Exclusive, performer: Performer, translate: bool) -> Any:
@@ -143,9 +148,7 @@ async def arun(plan: Plan[T], performer: Performer, *, translate: bool = True) -
             else:
                 outcome = await observe.current.aperform(performer, op)
         except Exception as caught:
-            if translate and isinstance(caught, performer.connection_errors):
-                caught = unavailable(performer, caught)
-            error = caught
+            error = _thrown(caught, performer, translate)
 
 
 async def _aexclusively(op: Exclusive, performer: Performer, translate: bool) -> Any:
