@@ -130,14 +130,15 @@ def test_a_reply_its_caller_gave_up_on_is_dropped_in_order(redis_server, redis_c
     async def use():
         _, fast = _clients(redis_server.port)
         await fast.get("a")  # connected
-        waiting = asyncio.ensure_future(fast.get("a"))
-        await asyncio.sleep(0)  # sent
-        waiting.cancel()
-        answers = [await fast.get("b"), await fast.get("a")]
+        given_up = asyncio.ensure_future(fast.get("a"))
+        behind = asyncio.ensure_future(fast.get("b"))  # on the same connection, after it
+        await asyncio.sleep(0)  # both sent
+        given_up.cancel()
+        answers = [await behind, await fast.get("b"), await fast.get("a")]
         await fast.aclose()
         return answers
 
-    assert asyncio.run(use()) == [b"B", b"A"]
+    assert asyncio.run(use()) == [b"B", b"B", b"A"]
 
 
 def test_a_broken_connection_is_made_again(redis_server, redis_client):

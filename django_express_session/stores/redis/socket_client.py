@@ -18,9 +18,11 @@ a password or ACL user, a database number, a client name and TCP keepalive at mo
 (``socket_client_for``); any other client stays redis-py's alone.
 
 Replies come back in the order the commands went out, so a command its caller gave up
-on (the store's ``timeout``) keeps its place and its late reply is dropped. A broken
-connection fails the commands waiting on it with ``ConnectionError``; a command that
-meets one is sent once more on a new connection, as the store's redis-py policy does.
+on (the store's ``timeout``) keeps its place and its late reply is dropped; the
+connection then takes no new command (a new one does, after Redis answered its
+handshake) and closes once its replies are in. A broken connection fails the commands
+waiting on it with ``ConnectionError``; a command that meets one is sent once more on a
+new connection, as the store's redis-py policy does.
 """
 
 from __future__ import annotations
@@ -79,6 +81,9 @@ class _Protocol(asyncio.Protocol):
         self.waiting: deque[asyncio.Future[Any]] = deque()
         self.transport: asyncio.Transport | None = None
         self.lost = False
+        #: A caller gave up on a reply: nothing more is sent on it; it closes once the
+        #: replies owed are in (or dropped).
+        self.retired = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -90,6 +95,8 @@ class _Protocol(asyncio.Protocol):
                 waiter = self.waiting.popleft()
                 if not waiter.done():  # else its caller gave up: the reply is dropped
                     waiter.set_result(reply)
+            if self.retired and not self.waiting:
+                self.close(self.errors.ConnectionError("Connection retired."))
         except hiredis.ProtocolError as error:
             self.close(self.errors.ConnectionError(f"Protocol error: {error}"))
 
@@ -105,6 +112,11 @@ class _Protocol(asyncio.Protocol):
                 waiter.set_exception(error)
         if self.transport is not None:
             self.transport.close()
+
+    def retire(self) -> None:
+        self.retired = True
+        if not self.waiting:
+            self.close(self.errors.ConnectionError("Connection retired."))
 
     def send(self, packed: bytes) -> asyncio.Future[Any]:
         if self.lost:
@@ -171,23 +183,36 @@ class _Socket:
     async def send(self, command: tuple[Any, ...]) -> Any:
         packed = hiredis.pack_command(command)
         try:
-            reply = await (await self._connected()).send(packed)
+            reply = await self._exchange(packed)
         except self.errors.ConnectionError:
             # Once more on a new connection (one that a restart broke), as redis-py's
             # policy of the store does.
-            reply = await (await self._connected()).send(packed)
+            reply = await self._exchange(packed)
         if isinstance(reply, hiredis.ReplyError):
             raise reply_error(self.errors, str(reply))
         return reply
 
+    async def _exchange(self, packed: bytes) -> Any:
+        protocol = await self._connected()
+        try:
+            return await protocol.send(packed)
+        except asyncio.CancelledError:
+            # The caller gave up (the store's timeout, a client that left): as redis-py
+            # drops such a connection, the next commands go out on a new one, which
+            # first has Redis answer (a frozen server then gets nothing more to run
+            # once it wakes), while this one drains the replies it owes.
+            protocol.retire()
+            raise
+
     async def _connected(self) -> _Protocol:
         protocol = self._protocol
-        if protocol is not None and not protocol.lost:
+        if protocol is not None and not (protocol.lost or protocol.retired):
             return protocol
         async with self._connecting:
-            if self._protocol is None or self._protocol.lost:
-                self._protocol = await self._connect()
-            return self._protocol
+            protocol = self._protocol
+            if protocol is None or protocol.lost or protocol.retired:
+                protocol = self._protocol = await self._connect()
+            return protocol
 
     async def _connect(self) -> _Protocol:
         host, port = self._address
@@ -208,14 +233,19 @@ class _Socket:
             raise self.errors.ConnectionError(
                 f"Error connecting to {host}:{port}. {error}"
             ) from error
-        for command in self._handshake:
-            reply = await protocol.send(hiredis.pack_command(command))
-            if isinstance(reply, hiredis.ReplyError):
-                protocol.close(self.errors.ConnectionError("handshake refused"))
-                error = reply_error(self.errors, str(reply))
-                if command[0] == "AUTH" and not isinstance(error, self.errors.ConnectionError):
-                    error = self.errors.AuthenticationError(str(error))
-                raise error
+        try:
+            # Redis answers a new connection before any command goes out on it (CLIENT
+            # ID when there is nothing else to say), as redis-py's handshake does.
+            for command in (*self._handshake, ("CLIENT", "ID")):
+                reply = await protocol.send(hiredis.pack_command(command))
+                if isinstance(reply, hiredis.ReplyError):
+                    error = reply_error(self.errors, str(reply))
+                    if command[0] == "AUTH" and not isinstance(error, self.errors.ConnectionError):
+                        error = self.errors.AuthenticationError(str(error))
+                    raise error
+        except BaseException:
+            protocol.close(self.errors.ConnectionError("handshake not completed"))
+            raise
         return protocol
 
     async def aclose(self) -> None:
