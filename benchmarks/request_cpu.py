@@ -4,7 +4,10 @@ so a change to the request path can be measured in a few minutes.
 Each configuration runs in a process of its own with ``http_load``'s settings and views
 (the same ``BENCH_CONFIG``), and sends requests through Django's ``WSGIHandler`` with a
 prebuilt WSGI environ, reading and closing every response (so ``request_finished``
-runs). The configurations (``--only``):
+runs). With ``--asgi`` it serves the async views instead, through Django's
+``ASGIHandler`` in one event loop, one request after another (what uvicorn's single
+process runs, without the HTTP parsing; thread hops to sync code count, as CPU of the
+process). The configurations (``--only``):
 
 * ``none``: no session middleware (the baseline every other figure is counted above);
 * ``django-cache``: ``django.contrib.sessions``' cache engine on django-redis;
@@ -23,7 +26,7 @@ disturbed: on a shared machine runs of one cell differ by ±20 % and more) and m
 and the Redis server's CPU per request (median).
 
     .venv/bin/python benchmarks/request_cpu.py [--record tiny,1kb] [--only redis,memory]
-        [--postgres] [--rounds 2] [--runs 3] [--requests 1000] [--sessions 1000]
+        [--postgres] [--asgi] [--rounds 2] [--runs 3] [--requests 1000] [--sessions 1000]
         [--profile /read]
 
 ``--profile ROUTE`` prints, per configuration, where that route's time goes (cProfile)
@@ -44,6 +47,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,6 +72,9 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--only", help="configurations, comma-separated (none is always run)")
     parser.add_argument("--record", default="tiny,1kb", help="records: tiny,1kb")
     parser.add_argument("--postgres", action="store_true", help="add django-db and database")
+    parser.add_argument(
+        "--asgi", action="store_true", help="async views through ASGIHandler, one event loop"
+    )
     parser.add_argument("--rounds", type=int, default=2, help="round-robin rounds (2)")
     parser.add_argument("--runs", type=int, default=3, help="runs per route per process (3)")
     parser.add_argument("--requests", type=int, default=1000, help="requests per run (1000)")
@@ -102,16 +109,15 @@ def redis_cpu_s(pid: int | None) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
 
 
-def worker(arguments: argparse.Namespace) -> None:
-    import django
+Headers = list[tuple[str, str]]
+#: Sends one request to each cookie's session (None: no cookie) of a route, in order, and
+#: gives each response's headers.
+Requester = Callable[[str, list[str | None]], list[Headers]]
 
-    django.setup()
+
+def wsgi_requester() -> Requester:
     from django.core.handlers.wsgi import WSGIHandler
-    from django.core.management import call_command
 
-    config = json.loads(os.environ["BENCH_CONFIG"])
-    if config.get("databases"):
-        call_command("migrate", verbosity=0, interactive=False)
     handler = WSGIHandler()
     base = {
         "REQUEST_METHOD": "GET",
@@ -133,40 +139,103 @@ def worker(arguments: argparse.Namespace) -> None:
     def start_response(status, headers, exc_info=None):
         got[:] = [status, headers]
 
-    def request(path: str, cookie: str | None) -> list[tuple[str, str]]:
-        environ = dict(base, PATH_INFO=path)
+    def requests(path: str, cookies: list[str | None]) -> list[Headers]:
+        answered = []
+        for cookie in cookies:
+            environ = dict(base, PATH_INFO=path)
+            if cookie:
+                environ["HTTP_COOKIE"] = cookie
+            response = handler(environ, start_response)
+            b"".join(response)
+            response.close()
+            if not got[0].startswith("200"):
+                raise SystemExit(f"{path} answered {got[0]}")
+            answered.append(got[1])
+        return answered
+
+    return requests
+
+
+def asgi_requester() -> Requester:
+    """Requests through ``ASGIHandler`` in one event loop, each run of them in one
+    ``run_until_complete``; the client never disconnects (Django's listener for it is
+    cancelled when the response is sent)."""
+    import asyncio
+
+    from django.core.handlers.asgi import ASGIHandler
+
+    handler, loop = ASGIHandler(), asyncio.new_event_loop()
+    never = loop.create_future()
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+             "method": "GET", "scheme": "http", "root_path": "", "query_string": b"",
+             "server": ("127.0.0.1", 8000), "client": ("127.0.0.1", 50000)}  # fmt: skip
+
+    async def one(path: str, cookie: str | None) -> Headers:
+        headers = [(b"host", b"127.0.0.1:8000")]
         if cookie:
-            environ["HTTP_COOKIE"] = cookie
-        response = handler(environ, start_response)
-        b"".join(response)
-        response.close()
-        if not got[0].startswith("200"):
-            raise SystemExit(f"{path} answered {got[0]}")
-        return got[1]
+            headers.append((b"cookie", cookie.encode()))
+        body = iter([{"type": "http.request", "body": b"", "more_body": False}])
+        sent: list[dict] = []
+
+        async def receive() -> dict:
+            message = next(body, None)
+            return message if message is not None else await asyncio.shield(never)
+
+        async def send(message: dict) -> None:
+            sent.append(message)
+
+        await handler(dict(scope, path=path, raw_path=path.encode(), headers=headers),
+                      receive, send)  # fmt: skip
+        if sent[0]["status"] != 200:
+            raise SystemExit(f"{path} answered {sent[0]['status']}")
+        return [(k.decode("latin1"), v.decode("latin1")) for k, v in sent[0]["headers"]]
+
+    async def many(path: str, cookies: list[str | None]) -> list[Headers]:
+        return [await one(path, cookie) for cookie in cookies]
+
+    return lambda path, cookies: loop.run_until_complete(many(path, cookies))
+
+
+def worker(arguments: argparse.Namespace) -> None:
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    config = json.loads(os.environ["BENCH_CONFIG"])
+    if config.get("databases"):
+        call_command("migrate", verbosity=0, interactive=False)
+    requests = asgi_requester() if config["async"] else wsgi_requester()
 
     if config["sessions"] == "none":
         cookies = fake_cookies(arguments.sessions)
     else:
         cookies = []
-        for _ in range(arguments.sessions):
-            headers = request(RECORD_PATHS[os.environ["BENCH_RECORD"]], None)
+        for headers in requests(
+            RECORD_PATHS[os.environ["BENCH_RECORD"]], [None] * arguments.sessions
+        ):
             cookies += [v.split(";", 1)[0] for k, v in headers if k.lower() == "set-cookie"]
         if len(set(cookies)) != arguments.sessions:
             raise SystemExit("sessions were not made: no Set-Cookie, or the same twice")
     pid = int(os.environ["BENCH_REDIS_PID"]) if "BENCH_REDIS_PID" in os.environ else None
     for route in ROUTES:  # warm-up
-        for index in range(min(500, arguments.requests)):
-            request(route, cookies[index % len(cookies)])
+        requests(
+            route, [cookies[index % len(cookies)] for index in range(min(500, arguments.requests))]
+        )
     if arguments.profile:
-        profile(arguments, lambda index: request(arguments.profile, cookies[index % len(cookies)]))
+        sent = [cookies[index % len(cookies)] for index in range(arguments.requests)]
+        profile(arguments, lambda: requests(arguments.profile, sent))
         return
     results: dict[str, list[list[float]]] = {route: [] for route in ROUTES}
     offset = 0
     for _ in range(arguments.runs):
         for route in ROUTES:
+            sent = [
+                cookies[index % len(cookies)]
+                for index in range(offset, offset + arguments.requests)
+            ]
             redis_before, before = redis_cpu_s(pid), time.process_time()
-            for index in range(offset, offset + arguments.requests):
-                request(route, cookies[index % len(cookies)])
+            requests(route, sent)
             spent, redis_spent = time.process_time() - before, redis_cpu_s(pid) - redis_before
             offset += arguments.requests
             per = 1e6 / arguments.requests
@@ -182,8 +251,7 @@ def profile(arguments: argparse.Namespace, send) -> None:
 
     profiler = cProfile.Profile(time.process_time)  # CPU, as the table counts
     profiler.enable()
-    for index in range(arguments.requests):
-        send(index)
+    send()
     profiler.disable()
     out = io.StringIO()
     if os.environ.get("BENCH_PROFILE_DUMP"):
@@ -198,7 +266,7 @@ def profile(arguments: argparse.Namespace, send) -> None:
 
 
 def run_config(arguments, name: str, record: str, backends: dict, workdir: Path) -> dict:
-    row = servers.Row(servers.BY_NAME[name], "gunicorn", 2)
+    row = servers.Row(servers.BY_NAME[name], "uvicorn" if arguments.asgi else "gunicorn", 2)
     config = servers.django_config(row, backends, workdir)
     env = servers.django_environment(config) | {"BENCH_RECORD": record}
     if "redis" in backends and row.variant.backend == "redis":
@@ -283,6 +351,7 @@ def main() -> int:
                 backend.stop()
     print("\n".join(versions))
     print(
+        f"{'ASGIHandler, async views' if arguments.asgi else 'WSGIHandler, sync views'}; "
         f"{arguments.rounds} rounds x {arguments.runs} runs x {arguments.requests} requests per "
         f"cell, {arguments.sessions} sessions; {(time.monotonic() - begun) / 60:.1f} min\n"
     )

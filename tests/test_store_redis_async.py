@@ -17,6 +17,7 @@ from django_express_session import conf
 from django_express_session.exceptions import CorruptRecord, CreateError
 from django_express_session.record import dumps
 from django_express_session.stores.redis import RedisStore
+from django_express_session.stores.redis.socket_client import SocketCommands
 from tests.helpers import set_cookie, sid_of, stored_session
 from tests.servers.redis import PROTOCOL, commands_sent
 
@@ -133,14 +134,21 @@ def async_redis(express, monkeypatch):
     for method in ("read", "create", "replace", "destroy", "touch", "_send"):
         monkeypatch.setattr(store, method, _forbidden(method))
     threads: list[int] = []
-    original = redis.asyncio.Redis.execute_command
+    # redis.asyncio's clients, and the store's own connection for a request's commands
+    # (``socket_client``, whose client is a redis.asyncio.Redis too).
+    for client_class in (redis.asyncio.Redis, SocketCommands):
+        monkeypatch.setattr(
+            client_class, "execute_command", _recording(client_class.execute_command, threads)
+        )
+    return threads
 
+
+def _recording(original, threads):
     async def recording(self, *args, **options):
         threads.append(threading.get_ident())
         return await original(self, *args, **options)
 
-    monkeypatch.setattr(redis.asyncio.Redis, "execute_command", recording)
-    return threads
+    return recording
 
 
 def _forbidden(method):

@@ -26,50 +26,9 @@ from asgiref.sync import sync_to_async
 
 from ..exceptions import StoreUnavailable
 from . import observe
-from .ops import Exclusive, Op, Performer, Plan, Sleep
+from .ops import Exclusive, Performer, Plan, Sleep
 
 T = TypeVar("T")
-
-
-class _Conversation:
-    """A plan and the answer owed to it: the result of its last operation, or the
-    exception that operation raised."""
-
-    __slots__ = ("error", "outcome", "performer", "plan", "translate", "value")
-
-    def __init__(self, plan: Plan[Any], performer: Performer, translate: bool) -> None:
-        self.plan = plan
-        self.performer = performer
-        self.translate = translate
-        self.outcome: Any = None
-        self.error: BaseException | None = None
-        self.value: Any = None
-
-    def next(self) -> Op | None:
-        """The plan's next operation, or None once it returned (``value``)."""
-        outcome, error = self.outcome, self.error
-        self.outcome, self.error = None, None
-        try:
-            return self.plan.throw(error) if error is not None else self.plan.send(outcome)
-        except StopIteration as stop:
-            self.value = stop.value
-            return None
-
-    def caught(self, error: Exception) -> Exception:
-        if self.translate and isinstance(error, self.performer.connection_errors):
-            return unavailable(self.performer, error)
-        return error
-
-    # ``with conversation:`` around an operation catches what it raises, to throw it
-    # back into the plan (a class, not @contextmanager: this runs for every operation).
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: Any, error: Any, traceback: Any) -> bool:
-        if error is None or not isinstance(error, Exception):
-            return False
-        self.error = self.caught(error)
-        return True
 
 
 def unavailable(performer: Performer, error: BaseException) -> StoreUnavailable:
@@ -78,6 +37,13 @@ def unavailable(performer: Performer, error: BaseException) -> StoreUnavailable:
     failure = StoreUnavailable(f"the {performer.name} session store {how}: {error}")
     failure.__cause__ = error
     return failure
+
+
+def _thrown(error: Exception, performer: Performer, translate: bool) -> Exception:
+    """What an operation's error is thrown into its plan as."""
+    if translate and isinstance(error, performer.connection_errors):
+        return unavailable(performer, error)
+    return error
 
 
 class _ThreadLock:
@@ -116,8 +82,8 @@ def run(plan: Plan[T], performer: Performer, *, translate: bool = True) -> T:
     """Perform ``plan`` with the performer's blocking methods. Without ``translate``
     the backend's connection errors reach the plan (and the caller) as they are: a
     store's own public method says what its client said."""
-    # The loop of ``_Conversation``, written out: every request runs a few of these, most
-    # of one or two operations, where an object and a context per operation show.
+    # Written out, with no object nor context per operation: every request runs a few of
+    # these, most of one or two operations, where those show.
     outcome: Any = None
     error: BaseException | None = None
     perform = performer.perform
@@ -139,9 +105,7 @@ def run(plan: Plan[T], performer: Performer, *, translate: bool = True) -> T:
                 # store's own plan makes for one of them (run untranslated).
                 outcome = observe.current.perform(performer, op)
         except Exception as caught:
-            if translate and isinstance(caught, performer.connection_errors):
-                caught = unavailable(performer, caught)
-            error = caught
+            error = _thrown(caught, performer, translate)
 
 
 def _exclusively(op: Exclusive, performer: Performer, translate: bool) -> Any:
@@ -163,22 +127,32 @@ async def arun(plan: Plan[T], performer: Performer, *, translate: bool = True) -
             return run(plan, performer, translate=translate)
         in_thread = sync_to_async(run, thread_sensitive=performer.thread_sensitive)
         return await in_thread(plan, performer, translate=translate)
-    conversation = _Conversation(plan, performer, translate)
-    while (op := conversation.next()) is not None:
-        with conversation:
-            match op:
-                case Sleep(seconds=seconds):
-                    await asyncio.sleep(seconds)
-                case Exclusive(key=key, make_plan=make_plan):
-                    lock = _loop_lock(key)
-                    waited = lock.locked()
-                    async with lock:
-                        conversation.outcome = await arun(
-                            make_plan(waited), performer, translate=translate
-                        )
-                case _:
-                    if observe.current is None or not translate:
-                        conversation.outcome = await performer.aperform(op)
-                    else:
-                        conversation.outcome = await observe.current.aperform(performer, op)
-    return conversation.value
+    # ``run``'s loop, awaiting: no object nor context per operation (a request runs a
+    # few of these, nested: the store's own plan inside the session's).
+    outcome: Any = None
+    error: BaseException | None = None
+    aperform = performer.aperform
+    while True:
+        try:
+            op = plan.send(outcome) if error is None else plan.throw(error)
+        except StopIteration as stop:
+            return stop.value
+        outcome = error = None
+        try:
+            if isinstance(op, Sleep):
+                await asyncio.sleep(op.seconds)
+            elif isinstance(op, Exclusive):
+                outcome = await _aexclusively(op, performer, translate)
+            elif observe.current is None or not translate:
+                outcome = await aperform(op)
+            else:
+                outcome = await observe.current.aperform(performer, op)
+        except Exception as caught:
+            error = _thrown(caught, performer, translate)
+
+
+async def _aexclusively(op: Exclusive, performer: Performer, translate: bool) -> Any:
+    lock = _loop_lock(op.key)
+    waited = lock.locked()
+    async with lock:
+        return await arun(op.make_plan(waited), performer, translate=translate)

@@ -34,6 +34,7 @@ from ...core.ops import Op
 from ...validation import option_error
 from .libraries import CACHE_BACKEND_PATHS, Library, cache_backend_of, library_of, redis_py
 from .pinned import pinned
+from .socket_client import socket_client_for
 
 logger = logging.getLogger("django_express_session")
 
@@ -442,7 +443,13 @@ class RedisClients:
             # The Sentinels' own asyncio clients are built with it, on this loop.
             return self._sentinel_connection(asynchronous=True)
         client = self._async_recipe.get()()
-        return None if client is None else self._connection(client)
+        if client is None:
+            return None
+        connection = self._connection(client)
+        # The per-request commands on a connection of the store's own, where it can be
+        # made like the client's (``socket_client``); the rest stays redis-py's.
+        fast = socket_client_for(client, library_of(client, asynchronous=True))
+        return connection if fast is None else connection._replace(client=fast)
 
     def close(self) -> None:
         # Only clients this store built are its own to close (not a client object given).
