@@ -114,12 +114,16 @@ class UserIndex:
         need nothing. Unknown (a browser-session cookie, an expiry Redis keeps alone):
         they may. A session Node wrote is not filed by this (the identity bridge files
         it with the login it writes; ``reindex`` and a thorough search find the rest)."""
-        if not index_terms(known.record):
-            return False
+        # The expiry first: it settles most reads without looking for the user.
         expires, max_age = expires_ms(known.record), original_max_age(known.record)
-        if expires is None or max_age is None or known.expires_at is None:
-            return True
-        return known.expires_at > expires + (INDEX_HEADROOM - 1) * max_age
+        if (
+            expires is not None
+            and max_age is not None
+            and known.expires_at is not None
+            and known.expires_at <= expires + (INDEX_HEADROOM - 1) * max_age
+        ):
+            return False
+        return bool(index_terms(known.record))
 
     def _checked_plan(self, listed: Mapping[str, Collection[str]]) -> Plan[tuple[dict, dict]]:
         """Look up the sessions ``listed`` (sid: the sets that list it), by MGET of up to
