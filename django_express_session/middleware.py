@@ -74,12 +74,21 @@ class SessionMiddleware(DjangoSessionMiddleware):
             return self.__acall__(request)
         (options, chain), store = self._configured(), conf.get_store()
         recent = self._recent
-        opened = run(opening(request, options, chain, recent), store)
+        # A session that need not be read (``defers_loading``) opens, and closes unused,
+        # without driving a plan: the commonest request under touchAfter costs little.
+        opened = None if recent is None else deferred_opening(request, options, recent)
+        if opened is None:
+            opened = run(opening(request, options, chain), store)
         if opened.response is not None:
             return opened.response
         identity.bridge(request, options.passport)
         limits.enforce_bridged(request)
         response = self.get_response(request)
+        session = opened.session
+        if session is not None and session.deferred_sid is not None:
+            answered = unused_answer(request, session, response, options, recent)
+            if answered is not None:
+                return answered
         return run(closing(request, opened, response, options, recent), store)
 
     async def __acall__(self, request: HttpRequest) -> Awaitable[Any]:
@@ -102,23 +111,29 @@ class SessionMiddleware(DjangoSessionMiddleware):
         return None
 
 
-def opening(
-    request: HttpRequest,
-    options: Options,
-    chain: tuple[Opener, ...],
-    recent: RecentRefreshes | None = None,
-) -> Plan:
+def deferred_opening(
+    request: HttpRequest, options: Options, recent: RecentRefreshes
+) -> Opened | None:
+    """The request's session, not read yet, when this process saw it refreshed less
+    than ``touchAfter`` ago (a store whose loading may be deferred: ``recent``); None
+    when it must be opened (``opening``)."""
+    if not path_matches(request.path, options.cookie_for(request).path):
+        return None
+    incoming = Incoming.parse(request, options)
+    sid = incoming.cookie_sid
+    if sid is None or not recent.spares(sid, now_ms(), options.lifetime.touch_after_ms):
+        return None
+    request.session = session = SessionStore.deferred(request, sid)
+    return Opened(session, incoming.had_cookie)
+
+
+def opening(request: HttpRequest, options: Options, chain: tuple[Opener, ...]) -> Plan:
     if not path_matches(request.path, options.cookie_for(request).path):
         # Outside the cookie's path the browser sends no cookie: a session that is
         # never saved, so code reading request.session still works.
         request.session = SessionStore.detached_for(request)
         return Opened()
     incoming = Incoming.parse(request, options)
-    sid = incoming.cookie_sid
-    touch_after_ms = options.lifetime.touch_after_ms
-    if recent is not None and sid is not None and recent.spares(sid, now_ms(), touch_after_ms):
-        request.session = session = SessionStore.deferred(request, sid)
-        return Opened(session, incoming.had_cookie)
     owed: tuple[Owed, ...] = ()
     try:
         session, owed = yield from opening_by(chain, incoming)
@@ -174,9 +189,29 @@ def closing_unused(
     options: Options,
     recent: RecentRefreshes | None,
 ) -> Plan:
+    """The response of a deferred session nothing used (``unused_answer``); else None
+    once its record is read, to close as any other request does."""
+    answered = unused_answer(request, session, response, options, recent)
+    if answered is not None:
+        return answered
+    try:
+        yield from session.undeferring()
+    except StoreUnavailable as error:
+        signals.store_failed(SessionMiddleware, request, error)
+        return store_unavailable(error)
+    return None
+
+
+def unused_answer(
+    request: HttpRequest,
+    session: SessionStore,
+    response: HttpResponseBase,
+    options: Options,
+    recent: RecentRefreshes | None,
+) -> HttpResponseBase | None:
     """The response of a deferred session nothing used: as it is while no touch is due
-    (express would do nothing); else None once its record is read, to close as any
-    other request does."""
+    (express would do nothing), a 503 when its first use failed; None when its record
+    must be read to decide."""
     failure = session.deferred_failure
     if failure is not None:  # a use failed: answered already, unless not by the view
         if response.status_code == 503:
@@ -190,11 +225,6 @@ def closing_unused(
         if observe.current is not None:
             observe.current.touch_spared()
         return response
-    try:
-        yield from session.undeferring()
-    except StoreUnavailable as error:
-        signals.store_failed(SessionMiddleware, request, error)
-        return store_unavailable(error)
     return None
 
 
