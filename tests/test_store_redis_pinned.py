@@ -5,6 +5,7 @@ never share a connection across a fork."""
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import threading
 
@@ -12,7 +13,7 @@ import pytest
 import redis
 
 from django_express_session.stores.redis.libraries import redis_py
-from django_express_session.stores.redis.pinned import pinned
+from django_express_session.stores.redis.pinned import ROOMY_POOL, pinned
 from tests.servers.redis import PROTOCOL
 
 SCRIPT = "return {KEYS[1], ARGV[1], redis.call('GET', KEYS[1])}"
@@ -63,20 +64,19 @@ def test_a_pinned_client_answers_as_redis_py_does(clients, redis_client):
 
 
 def test_each_thread_has_its_own_connection_and_gives_it_back(redis_server):
-    pool = redis.BlockingConnectionPool(
-        port=redis_server.port, max_connections=2, timeout=1, **PROTOCOL
-    )
+    pool = redis.ConnectionPool(port=redis_server.port, max_connections=ROOMY_POOL, **PROTOCOL)
     client = pinned(redis.Redis(connection_pool=pool), redis_py())
+    assert client is not None and type(client) is not redis.Redis
     seen: list[int] = []
 
     def command() -> None:
         seen.append(client.client_id())
 
-    for _ in range(5):  # more threads than connections, one after another
+    for _ in range(5):  # one after another: each takes the connection the last gave back
         thread = threading.Thread(target=command)
         thread.start()
         thread.join()
-    assert len(seen) == 5  # none waited for a connection a dead thread kept
+    assert len(seen) == 5 and len(set(seen)) == 1
     together = threading.Barrier(2)
 
     def command_while_the_other_lives() -> None:
@@ -89,6 +89,40 @@ def test_each_thread_has_its_own_connection_and_gives_it_back(redis_server):
     for thread in both:
         thread.join()
     assert len(set(seen[-2:])) == 2  # alive at once: two connections
+    pool.disconnect()
+
+
+@pytest.mark.parametrize(
+    "pool_class", [redis.BlockingConnectionPool, redis.ConnectionPool], ids=["blocking", "capped"]
+)
+def test_a_pool_bounded_below_a_connection_per_thread_is_not_pinned(redis_server, pool_class):
+    pool = pool_class(port=redis_server.port, max_connections=ROOMY_POOL - 1, **PROTOCOL)
+    client = redis.Redis(connection_pool=pool)
+    assert pinned(client, redis_py()) is client
+
+
+def test_more_live_threads_than_a_blocking_pool_holds_all_get_answers(redis_server):
+    pool = redis.BlockingConnectionPool(
+        port=redis_server.port, max_connections=2, timeout=1, **PROTOCOL
+    )
+    client = pinned(redis.Redis(connection_pool=pool), redis_py())
+    alive = threading.Barrier(6)
+    answered: list[object] = []
+
+    def serve() -> None:  # as a server's thread: it lives on after its command
+        try:
+            answered.append(client.ping())
+        except redis.RedisError as error:
+            answered.append(error)
+        with contextlib.suppress(threading.BrokenBarrierError):
+            alive.wait(timeout=3)
+
+    threads = [threading.Thread(target=serve) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert answered == [True] * 6
     pool.disconnect()
 
 

@@ -9,7 +9,8 @@ when the thread ends) and sends each command on it, with the store's own failure
 rule: a connection error is retried once at once on a connection taken afresh from the
 pool (a restart, a failover), a timeout is not, and any failure but an error reply drops the connection.
 
-Only the plain (non-cluster) sync clients the store builds itself are pinned;
+Only the plain (non-cluster) sync clients the store builds itself, on pools of at least
+``ROOMY_POOL`` connections, are pinned;
 pipelines, scans and scripts still take the pool's way or go through the command path
 here alike, and the asyncio clients are untouched.
 """
@@ -114,9 +115,18 @@ def _pinned_class(client_class: type) -> type:
     return type(f"Pinned{client_class.__name__}", (PinnedCommands, client_class), {})
 
 
+#: The smallest pool a client is pinned on (redis-py's default size): each thread keeps
+#: one of its connections while it lives, so a pool bounded below that (a blocking pool,
+#: a ``max_connections`` set to cap them) could run out and keeps the library's way.
+ROOMY_POOL = 100
+
+
 def pinned(client: Any, library: Library | None) -> Any:
-    """A client like ``client`` (a plain sync redis-py or valkey-py client) on the same
-    pool, its commands sent over this thread's own connection; any other as it is."""
+    """A client like ``client`` (a plain sync redis-py or valkey-py client on a pool of
+    at least ``ROOMY_POOL`` connections) on the same pool, its commands sent over this
+    thread's own connection; any other as it is."""
     if library is None or not isinstance(client, library.client):
+        return client
+    if (getattr(client.connection_pool, "max_connections", 0) or 0) < ROOMY_POOL:
         return client
     return _pinned_class(type(client))(connection_pool=client.connection_pool, library=library)
