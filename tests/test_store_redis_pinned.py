@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import threading
+from collections.abc import Callable
 
 import pytest
 import redis
@@ -24,6 +25,15 @@ def clients(redis_server, redis_client):
     plain = redis.Redis(port=redis_server.port, socket_timeout=2, **PROTOCOL)
     yield plain, pinned(plain, redis_py())
     plain.close()
+
+
+def at_once(target: Callable[[], None], count: int) -> None:
+    """Run ``target`` in ``count`` threads started together, until all end."""
+    threads = [threading.Thread(target=target) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
 
 
 def answers(client: redis.Redis) -> list[object]:
@@ -83,11 +93,7 @@ def test_each_thread_has_its_own_connection_and_gives_it_back(redis_server):
         command()
         together.wait(timeout=5)
 
-    both = [threading.Thread(target=command_while_the_other_lives) for _ in range(2)]
-    for thread in both:
-        thread.start()
-    for thread in both:
-        thread.join()
+    at_once(command_while_the_other_lives, 2)
     assert len(set(seen[-2:])) == 2  # alive at once: two connections
     pool.disconnect()
 
@@ -117,11 +123,7 @@ def test_more_live_threads_than_a_blocking_pool_holds_all_get_answers(redis_serv
         with contextlib.suppress(threading.BrokenBarrierError):
             alive.wait(timeout=3)
 
-    threads = [threading.Thread(target=serve) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    at_once(serve, 6)
     assert answered == [True] * 6
     pool.disconnect()
 
