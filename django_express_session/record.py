@@ -25,6 +25,7 @@ from .exceptions import CorruptRecord
 Record = dict[str, Any]
 
 _SEPARATORS = (",", ":")
+_encode_string = json.encoder.c_encode_basestring or json.encoder.py_encode_basestring
 _JS_SAFE_INTEGER = 2**53
 
 #: How deeply objects and arrays may nest in a record (the record itself is level 1).
@@ -241,7 +242,7 @@ def dumps(value: Any) -> str:
     deep; text that may hold either (a match inside a string only costs the slow path)
     goes through ``exact_dumps``, which decides."""
     try:
-        text = _FAST_ENCODER.encode(value)
+        text = _fast_encode(value)
     except (TypeError, ValueError, RecursionError):
         return exact_dumps(value)  # it raises the error this function documents
     if _may_differ(text) or _may_be_too_deep(text):
@@ -268,6 +269,25 @@ def exact_dumps(value: Any) -> str:
 _FAST_ENCODER = json.JSONEncoder(
     separators=_SEPARATORS, ensure_ascii=False, allow_nan=True, default=_reject
 )
+# ``JSONEncoder.encode`` still builds a C encoder on every call: this one is built once.
+# Without a record of the containers seen, a value that contains itself recurses until
+# ``RecursionError``, which sends it to ``exact_dumps`` (which says so).
+_C_ENCODER = (
+    None
+    if json.encoder.c_make_encoder is None
+    else json.encoder.c_make_encoder(
+        None, _reject, _encode_string, None, ":", ",", False, False, True
+    )
+)
+
+
+def _fast_encode(value: Any) -> str:
+    """The C encoder's text of ``value`` (``_FAST_ENCODER``'s, built once)."""
+    if _C_ENCODER is None:  # an interpreter without the C accelerator
+        return _FAST_ENCODER.encode(value)
+    return "".join(_C_ENCODER(value, 0))
+
+
 # Where Python's float text may differ from JavaScript's: an integral float (``1.0``),
 # an exponent (Python from 1e16 and below 1e-4, JavaScript from 1e21 and below 1e-6;
 # Python's always has a sign, so a hex digest's "0e4" is no match), or a non-finite
@@ -478,9 +498,6 @@ def fingerprint(data: Mapping[str, Any]) -> dict[str, str]:
     """Each top-level value's JSON: what ``diff`` compares against later (and what
     ``tracking`` digests: the same text as ``dumps``)."""
     return {key: _value_json(value) for key, value in data.items()}
-
-
-_encode_string = json.encoder.c_encode_basestring or json.encoder.py_encode_basestring
 
 
 def _value_json(value: Any) -> str:

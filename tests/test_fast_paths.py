@@ -5,8 +5,10 @@ against ``exact_dumps``, and the fingerprints ``tracking`` digests)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+from unittest import mock
 
 import pytest
 from hypothesis import given, settings
@@ -98,10 +100,21 @@ def encoded(encode, value):
         return type(error)
 
 
+def c_encoder(prebuilt: bool):
+    """The fast path with its C encoder built once, or built per call by
+    ``JSONEncoder.encode`` (an interpreter without ``c_make_encoder``)."""
+    return contextlib.nullcontext() if prebuilt else mock.patch.object(record, "_C_ENCODER", None)
+
+
+ENCODERS = pytest.mark.parametrize("prebuilt", [True, False], ids=["built once", "per call"])
+
+
+@ENCODERS
 @settings(max_examples=400, deadline=None)
 @given(json_values)
-def test_the_fast_encoder_writes_what_the_exact_one_does(value):
-    assert encoded(record.dumps, value) == encoded(record.exact_dumps, value)
+def test_the_fast_encoder_writes_what_the_exact_one_does(prebuilt, value):
+    with c_encoder(prebuilt):
+        assert encoded(record.dumps, value) == encoded(record.exact_dumps, value)
 
 
 @settings(max_examples=200, deadline=None)
@@ -128,6 +141,10 @@ def test_floats_javascript_prints_differently_take_the_exact_path(number, shape)
     assert encoded(record.dumps, value) == encoded(record.exact_dumps, value)
 
 
+SELF_CONTAINING: list[object] = []
+SELF_CONTAINING.append({"me": SELF_CONTAINING})
+
+
 @pytest.mark.parametrize(
     "value",
     [
@@ -139,10 +156,13 @@ def test_floats_javascript_prints_differently_take_the_exact_path(number, shape)
         {"k": {1, 2}},
         [1, (2, 3)],
         {1: "int key", False: "bool key", None: "none key", 2.5: "float key"},
+        SELF_CONTAINING,
     ],
 )
-def test_edge_values_encode_or_fail_alike(value):
-    assert encoded(record.dumps, value) == encoded(record.exact_dumps, value)
+@ENCODERS
+def test_edge_values_encode_or_fail_alike(value, prebuilt):
+    with c_encoder(prebuilt):
+        assert encoded(record.dumps, value) == encoded(record.exact_dumps, value)
 
 
 # -- the redis store's touching read: GETEX against READ_AND_TOUCH --------------------------
