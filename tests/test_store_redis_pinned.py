@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 
@@ -126,6 +128,55 @@ def test_more_live_threads_than_a_blocking_pool_holds_all_get_answers(redis_serv
     at_once(serve, 6)
     assert answered == [True] * 6
     pool.disconnect()
+
+
+# A gevent worker: monkey-patched, each request a greenlet that lives on (keep-alive)
+# after its commands. Greenlets come one after another, each answered before the next.
+GEVENT_WORKER = """
+from gevent import monkey
+
+monkey.patch_all()
+import sys
+
+import gevent
+import gevent.event
+import redis
+
+from django_express_session.stores.redis.libraries import redis_py
+from django_express_session.stores.redis.pinned import pinned
+
+client = pinned(redis.Redis(port=int(sys.argv[1])), redis_py())
+answers, done = [], gevent.event.Event()
+
+
+def serve():
+    try:
+        answers.append(client.ping())
+    except redis.RedisError as error:
+        answers.append(type(error).__name__)
+    done.wait(10)
+
+
+greenlets = []
+for count in range(1, 251):
+    greenlets.append(gevent.spawn(serve))
+    while len(answers) < count:
+        gevent.sleep(0.001)
+done.set()
+gevent.joinall(greenlets)
+print(answers.count(True), set(answers) - {True} or "", type(client).__name__)
+"""
+
+
+def test_under_gevent_living_greenlets_do_not_each_keep_a_connection(redis_server):
+    run = subprocess.run(
+        [sys.executable, "-c", GEVENT_WORKER, str(redis_server.port)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["250", "Redis"]
 
 
 def _in_child(client: redis.Redis, results) -> None:

@@ -1,18 +1,18 @@
 """A sync client whose commands go straight over this thread's own pooled connection.
 
 On a local Redis, redis-py's per-command layers (taking and returning a pooled
-connection under the pool's lock and its bookkeeping, the retry wrapper, the timing
-of each command) cost about twice the CPU of sending the command and parsing its
-answer: 30 µs against 15 per command. The store's sync client therefore keeps one
-connection of its pool per thread (taken on the thread's first command, given back
-when the thread ends) and sends each command on it, with the store's own failure
-rule: a connection error is retried once at once on a connection taken afresh from the
-pool (a restart, a failover), a timeout is not, and any failure but an error reply drops the connection.
+connection under the pool's lock and its bookkeeping, the retry wrapper, the timing of
+each command) cost about twice the CPU of sending the command and parsing its answer: 30
+µs against 15 per command. The store's sync client therefore keeps one connection of its
+pool per thread (taken on the thread's first command, given back when the thread ends)
+and sends each command on it, with the store's own failure rule: a connection error is
+retried once at once on a connection taken afresh from the pool (a restart, a failover),
+a timeout is not, and any failure but an error reply drops the connection.
 
 Only the plain (non-cluster) sync clients the store builds itself, on pools of at least
-``ROOMY_POOL`` connections, are pinned;
-pipelines, scans and scripts still take the pool's way or go through the command path
-here alike, and the asyncio clients are untouched.
+``ROOMY_POOL`` connections, in a process of real threads (not gevent's or eventlet's
+greenlets), are pinned; pipelines, scans and scripts still take the pool's way or go
+through the command path here alike, and the asyncio clients are untouched.
 """
 
 from __future__ import annotations
@@ -115,6 +115,13 @@ def _pinned_class(client_class: type) -> type:
     return type(f"Pinned{client_class.__name__}", (PinnedCommands, client_class), {})
 
 
+def _threads_are_threads() -> bool:
+    """``threading.local`` is the interpreter's own. Under gevent's or eventlet's monkey
+    patching it is per greenlet, and a server's thousand greenlets would each keep a
+    connection: their commands keep the library's way."""
+    return getattr(threading.local, "__module__", None) == "_thread"
+
+
 #: The smallest pool a client is pinned on (redis-py's default size): each thread keeps
 #: one of its connections while it lives, so a pool bounded below that (a blocking pool,
 #: a ``max_connections`` set to cap them) could run out and keeps the library's way.
@@ -125,7 +132,7 @@ def pinned(client: Any, library: Library | None) -> Any:
     """A client like ``client`` (a plain sync redis-py or valkey-py client on a pool of
     at least ``ROOMY_POOL`` connections) on the same pool, its commands sent over this
     thread's own connection; any other as it is."""
-    if library is None or not isinstance(client, library.client):
+    if library is None or not isinstance(client, library.client) or not _threads_are_threads():
         return client
     if (getattr(client.connection_pool, "max_connections", 0) or 0) < ROOMY_POOL:
         return client
