@@ -58,26 +58,23 @@ class PinnedCommands:
         self._answered = errors.ResponseError
 
     def execute_command(self, *args: Any, **options: Any) -> Any:
-        pin = self._pin(args[0])
-        try:
-            return self._send(pin, args, options)
-        except self._answered:
-            raise  # an error reply: the connection is in step
-        except self._retried:
-            self._unpin(pin)
-        except BaseException:
-            self._unpin(pin)
-            raise
-        # Once more, on a connection taken afresh from the pool: a restart or a failover
-        # broke the old one (the pool connects a Sentinel's connection to the new primary).
-        pin = self._pin(args[0])
-        try:
-            return self._send(pin, args, options)
-        except self._answered:
-            raise
-        except BaseException:
-            self._unpin(pin)
-            raise
+        # A connection error is retried once, on a connection taken afresh from the
+        # pool: a restart or a failover broke the old one (the pool connects a
+        # Sentinel's connection to the new primary).
+        for last in (False, True):
+            pin = self._pin(args[0])
+            try:
+                return self._send(pin, args, options)
+            except self._answered:
+                raise  # an error reply: the connection is in step
+            except self._retried:
+                self._unpin(pin)
+                if last:
+                    raise
+            except BaseException:
+                self._unpin(pin)
+                raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _pin(self, command_name: str) -> _Pin:
         pin = getattr(self._pins, "pin", None)
