@@ -265,7 +265,7 @@ def exact_dumps(value: Any) -> str:
 
 
 # Built once: ``json.dumps(**options)`` builds an encoder per call. NaN is allowed here
-# only so that it shows in the text (``_MAY_DIFFER``) and takes the exact path.
+# only so that it shows in the text (``_may_differ``) and takes the exact path.
 _FAST_ENCODER = json.JSONEncoder(
     separators=_SEPARATORS, ensure_ascii=False, allow_nan=True, default=_reject
 )
@@ -291,16 +291,21 @@ def _fast_encode(value: Any) -> str:
 # Where Python's float text may differ from JavaScript's: an integral float (``1.0``),
 # an exponent (Python from 1e16 and below 1e-4, JavaScript from 1e21 and below 1e-6;
 # Python's always has a sign, so a hex digest's "0e4" is no match), or a non-finite
-# number.
-_MAY_DIFFER = re.compile(r"\.0(?![0-9])|[0-9]e[+-]|NaN|Infinity")
+# number. Two patterns, not one alternation: ``re`` scans an alternation of unlike
+# branches some thirty times slower (15 µs for a 1 KB record whose cookie expires at
+# ".0…Z", against 0.5).
+_INTEGRAL_FLOAT = re.compile(r"\.0(?![0-9])")
+_EXPONENT = re.compile(r"[0-9]e[+-]")
 
 
 def _may_differ(text: str) -> bool:
-    # Substring scans first: most records hold none of these, and the pattern's search
-    # costs several times more than all of them.
+    # Substring scans first: most records hold none of these.
     return (
-        ".0" in text or "e+" in text or "e-" in text or "NaN" in text or "Infinity" in text
-    ) and _MAY_DIFFER.search(text) is not None
+        "NaN" in text
+        or "Infinity" in text
+        or (".0" in text and _INTEGRAL_FLOAT.search(text) is not None)
+        or (("e+" in text or "e-" in text) and _EXPONENT.search(text) is not None)
+    )
 
 
 def _may_be_too_deep(text: str) -> bool:
