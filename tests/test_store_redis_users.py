@@ -142,6 +142,30 @@ def test_a_write_that_lost_its_compare_and_set_leaves_the_sets_alone(store, raw)
     assert members(raw, "users:sess:d:1") == {"s"}
 
 
+def test_a_logged_in_write_and_its_filing_are_one_round_trip_on_one_server(
+    store_redis, redis_client
+):
+    store = RedisStore.from_options(store_redis["options"])
+    store.create("s", django_login("1"))
+    known = store.read("s")
+    assert store.replace("s", django_login("1", views=1), known.version)  # loads the script
+    known = store.read("s")
+    sent = commands_sent(
+        redis_client, lambda: store.replace("s", django_login("1", views=2), known.version)
+    )
+    assert sent == ["EVALSHA"]
+    assert members(redis_client, "users:sess:d:1") == {"s"}
+    assert 7199 <= redis_client.ttl("users:sess:d:1") <= 7200
+    store.close()
+
+
+def test_a_write_files_a_session_another_app_wrote_unfiled(store, raw):
+    raw.set("sess:s", dumps(django_login("1")), ex=HOUR_MS // 1000)  # connect-redis's way
+    known = store.read("s")
+    assert store.replace("s", django_login("1", views=1), known.version)
+    assert members(raw, "users:sess:d:1") == {"s"}
+
+
 def test_destroy_takes_the_session_out_of_its_sets(store, raw):
     store.create("s", django_login("1", passport={"user": "alice"}))
     store.create("t", django_login("1"))

@@ -32,7 +32,14 @@ except ImportError as error:  # pragma: no cover - depends on the installed extr
 from ...compat import cluster_requires_full_coverage
 from ...core.ops import Op
 from ...validation import option_error
-from .libraries import CACHE_BACKEND_PATHS, Library, cache_backend_of, library_of, redis_py
+from .libraries import (
+    CACHE_BACKEND_PATHS,
+    Library,
+    cache_backend_of,
+    cluster_classes,
+    library_of,
+    redis_py,
+)
 from .pinned import pinned
 from .socket_client import socket_client_for
 
@@ -82,6 +89,8 @@ class Connection(NamedTuple):
     client: Any
     read_and_touch: Script | AsyncScript
     replace: Script | AsyncScript
+    #: The write and the filing in one script; None on a cluster (the keys span slots).
+    replace_and_file: Script | AsyncScript | None = None
     also_close: tuple[Any, ...] = ()
 
 
@@ -163,8 +172,14 @@ class RedisClients:
         asynchronous = library_of(client) is None
         library = library_of(client, asynchronous=asynchronous)
         script = library.async_script if asynchronous else library.script
-        read_and_touch, replace = self._script_sources
-        return Connection(client, script(None, read_and_touch), script(None, replace), also_close)
+        read_and_touch, replace, replace_and_file = self._script_sources
+        return Connection(
+            client,
+            script(None, read_and_touch),
+            script(None, replace),
+            None if isinstance(client, cluster_classes()) else script(None, replace_and_file),
+            also_close,
+        )
 
     @property
     def redis(self) -> Client:

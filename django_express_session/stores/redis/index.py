@@ -18,7 +18,7 @@ from ...owner import USER_KEY_PATTERNS, Owner, index_terms
 from ...record import Record, expires_ms, loads, original_max_age
 from ..base import Progress
 from .clients import Call, Client, ClientCall, Connection, InThread
-from .layout import INDEX_HEADROOM, _bytes, _many_gets, _pipeline, _text, _ttl_of
+from .layout import INDEX_HEADROOM, REPLACE, _bytes, _many_gets, _pipeline, _text, _ttl_of
 
 # Add ARGV[1] to the index set KEYS[1] and keep the set at least ARGV[2] seconds more
 # ("none": for good, for a member that never expires), never shortening its expiry:
@@ -36,6 +36,29 @@ end
 return added
 """
 
+
+# The write of a session and its filing in one round trip, as one script (on one server:
+# the sets lie in other cluster slots than the session, so a cluster writes first and
+# files after). KEYS[1] and ARGV[1..3] are REPLACE's; then ARGV[4] the session id,
+# ARGV[5] INDEX_ADD's expiry, and ARGV[6] how many of KEYS[2..] are sets to add it to
+# (the rest are sets to leave). Built from the two scripts both apps run, unchanged (the
+# function's parameters stand for INDEX_ADD's KEYS and ARGV). The sets change only when
+# the write took. Returns 0 (not written), 2 (written and filed).
+REPLACE_AND_FILE = f"""
+local function replace()
+{_text(REPLACE)}
+end
+local function add(KEYS, ARGV)
+{INDEX_ADD}
+end
+if replace() ~= 1 then return 0 end
+local adding = tonumber(ARGV[6])
+for i = 2, #KEYS do
+  if i <= adding + 1 then add({{KEYS[i]}}, {{ARGV[4], ARGV[5]}})
+  else redis.call('SREM', KEYS[i], ARGV[4]) end
+end
+return 2
+""".encode()
 
 # A session to file, read whole only when it is a string of at most ARGV[1] bytes (so a
 # huge value or a key of another type under the prefix costs no more than this): its
@@ -67,6 +90,11 @@ class Filing:
 MGET_BATCH = 1000
 
 
+def index_expiry(ttl: int | None) -> int | str:
+    """INDEX_ADD's expiry for a member kept ``ttl`` seconds (None: for good)."""
+    return "none" if ttl is None else max(ttl, 1) * INDEX_HEADROOM
+
+
 class UserIndex:
     """A user's sessions in a ``RedisStore`` (a mixin over ``RedisLayout`` and
     ``RedisClients``)."""
@@ -81,7 +109,7 @@ class UserIndex:
     ) -> None:
         """Queue on ``pipe``: ``sid`` into the sets ``add`` (kept ``ttl`` seconds at
         least; None: for good) and out of the sets ``remove``."""
-        expiry = "none" if ttl is None else max(ttl, 1) * INDEX_HEADROOM
+        expiry = index_expiry(ttl)
         for key in sorted(add):
             # (EVAL by name: redis-py's cluster pipelines refuse their eval() method.)
             pipe.execute_command("EVAL", INDEX_ADD, 1, key, sid, expiry)

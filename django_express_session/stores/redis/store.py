@@ -32,7 +32,7 @@ from .clients import (
     InThread,
     RedisClients,
 )
-from .index import UserIndex
+from .index import REPLACE_AND_FILE, UserIndex, index_expiry
 from .layout import READ_AND_TOUCH, REPLACE, RedisLayout, _pipeline, _text, _ttl_of
 from .libraries import cluster_classes, connection_errors, library_of, response_errors
 from .limit import SessionLimit
@@ -151,7 +151,7 @@ class RedisStore(RedisClients, SessionLimit, UserIndex, RedisLayout, PlanStore):
         options = self.options
         self.alias = "default" if options.alias is None else options.alias
         self.timeout = float(options.timeout)
-        self._script_sources = (READ_AND_TOUCH, REPLACE)
+        self._script_sources = (READ_AND_TOUCH, REPLACE, REPLACE_AND_FILE)
         #: The TTL of a touching read by ``GETEX`` (None: by ``READ_AND_TOUCH``).
         self._getex: int | None = self._getex_seconds()
         #: The sync client, and whether the store built it (then it is the store's to close).
@@ -227,12 +227,22 @@ class RedisStore(RedisClients, SessionLimit, UserIndex, RedisLayout, PlanStore):
             dumps(session),
             "none" if self.options.disable_ttl and ttl > 0 else max(ttl, 0),
         ]
-        if not (yield Call(lambda c: c.replace(keys=[key], args=args, client=c.client))):
-            return False
-        # Only after the write took: the sets it leaves still list the session otherwise.
         before = self._stored_keys(version)
         after = self._index_keys(session) if ttl > 0 else frozenset()
-        yield Call(self._index_call(sid, after, before - after, self._member_ttl(ttl)))
+        left, member_ttl = before - after, self._member_ttl(ttl)
+
+        def write(c: Connection) -> Any:
+            if c.replace_and_file is None or not (after or left):
+                return c.replace(keys=[key], args=args, client=c.client)
+            sets = [*sorted(after), *sorted(left)]
+            filing = [sid, index_expiry(member_ttl), len(after)]
+            return c.replace_and_file(keys=[key, *sets], args=[*args, *filing], client=c.client)
+
+        written = yield Call(write)
+        if not written:
+            return False
+        if written != 2 and (after or left):  # not filed (a cluster): only now it may be
+            yield Call(self._index_call(sid, after, left, member_ttl))
         return True
 
     def _destroy(self, sid: str) -> Plan[None]:
