@@ -171,7 +171,7 @@ def closing(
     if decision.touch_spared and observe.current is not None:
         observe.current.touch_spared()
     try:
-        sid = yield from session.finishing(decision, fingerprint or {})
+        sid = yield from session.finishing(decision, {} if fingerprint is None else fingerprint)
     except (StoreUnavailable, UpdateConflict) as error:
         signals.store_failed(SessionMiddleware, request, error)
         return store_unavailable(error)

@@ -38,6 +38,9 @@ from .stores.base import Store
 
 logger = logging.getLogger("django_express_session")
 
+#: The JSON values no code can change in place.
+_UNCHANGEABLE = frozenset({str, int, float, bool, type(None)})
+
 
 class SessionStore(SessionBase):
     """A session: Django's ``SessionBase`` with express-session's model underneath.
@@ -68,6 +71,9 @@ class SessionStore(SessionBase):
         self._expiry_moment: datetime | None = None
         #: The data as last bound or started, and its fingerprint (see ``_fingerprint``).
         self._bound: tuple[dict[str, Any], Fingerprint] | None = None
+        #: The bound fingerprint is not computed yet: the bound data was never handed
+        #: out but as values no code can change in place (``_fill_bound``).
+        self._pristine = False
         # What ``SessionBase.__init__`` sets, without its import of SESSION_SERIALIZER per
         # session: this engine's records are JSON it writes itself (``serializer`` below).
         self._session_key = session_key  # sets the state
@@ -145,19 +151,50 @@ class SessionStore(SessionBase):
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def _get_session(self, no_load: bool = False) -> dict[str, Any]:
-        if self._deferred_sid is not None and not no_load:
-            self.accessed = True
-            return self.load()  # (Django's would ask for the id first: the read itself)
-        return super()._get_session(no_load)
+        data = self._data(no_load)
+        self._fill_bound()  # its caller may change anything in it
+        return data
 
     # (SessionBase's property is bound to SessionBase._get_session.)
     _session = property(_get_session)
 
     async def _aget_session(self, no_load: bool = False) -> dict[str, Any]:
+        data = await self._adata(no_load)
+        self._fill_bound()
+        return data
+
+    def _data(self, no_load: bool = False) -> dict[str, Any]:
+        """The data, loaded and marked accessed, as ``_get_session`` gives it, but not
+        yet handed out (see ``_fill_bound``)."""
+        if self._deferred_sid is not None and not no_load:
+            self.accessed = True
+            return self.load()  # (Django's would ask for the id first: the read itself)
+        return super()._get_session(no_load)
+
+    async def _adata(self, no_load: bool = False) -> dict[str, Any]:
         if self._deferred_sid is not None and not no_load:
             self.accessed = True
             return await self.aload()
         return await super()._aget_session(no_load)
+
+    # The commonest reads (Django's auth and messages, a view's ``get``) hand out one
+    # value: a value no code can change in place leaves the fingerprint unneeded.
+    def __getitem__(self, key: str) -> Any:
+        return self._lent(self._data()[key])
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._lent(self._data().get(key, default))
+
+    async def aget(self, key: str, default: Any = None) -> Any:
+        return self._lent((await self._adata()).get(key, default))
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._data()
+
+    def _lent(self, value: Any) -> Any:
+        if type(value) not in _UNCHANGEABLE:
+            self._fill_bound()
+        return value
 
     @classmethod
     def detached_for(cls, request: HttpRequest) -> SessionStore:
@@ -357,17 +394,30 @@ class SessionStore(SessionBase):
 
     def _fingerprint(self) -> Fingerprint:
         """The data's fingerprint. A session whose data no code accessed (Django's
-        ``accessed``, set by every read and write of it) nor replaced holds what it was
-        bound with: that fingerprint stands, with no new encoding."""
+        ``accessed``, set by every read and write of it), or got only as unchangeable
+        values (``_pristine``), nor replaced holds what it was bound with: that
+        fingerprint stands, the same object (so it is never compared), with no new
+        encoding."""
         bound = self._bound
         if (
             bound is not None
             and bound[0] is self._session_cache
-            and not self.accessed
+            and (self._pristine or not self.accessed)
             and not self.modified
         ):
             return bound[1]
+        self._fill_bound()
         return record.fingerprint(self._session_cache)
+
+    def _fill_bound(self) -> None:
+        """Compute the bound fingerprint (in place: the state holds it), before any
+        code may change the bound data or another fingerprint is compared with it.
+        Until then only its identity is used: ``_fingerprint`` gives that very object
+        for unchanged data, which ``SessionState`` never compares."""
+        if self._pristine:
+            self._pristine = False
+            data, fingerprint = self._bound  # type: ignore[misc]
+            fingerprint.update(record.fingerprint(data))
 
     def lifetime_facts(self, request: HttpRequest) -> dict[str, Any]:
         """The decision's lifetime and ``track`` facts (``core.decide.Facts``), after
@@ -519,6 +569,7 @@ class SessionStore(SessionBase):
             yield from self._ensuring_loaded()
             if self.state.sid is None:
                 raise UpdateError("the session key names no stored session")  # as Django
+        self._fill_bound()
         fingerprint = record.fingerprint(self._session_cache)
         self.state = self.state.saved_as(fingerprint)
         yield from self._writing(fingerprint, must_create)
@@ -526,6 +577,7 @@ class SessionStore(SessionBase):
     def _creating(self) -> Plan:
         data = getattr(self, "_session_cache", {})
         sid = self._new_id()
+        self._fill_bound()
         fingerprint = record.fingerprint(data)
         self.state = self.state.renewed(sid, fingerprint)
         self._session_cache = data
@@ -534,6 +586,7 @@ class SessionStore(SessionBase):
         self.modified = True
 
     def _writing(self, fingerprint: Fingerprint, must_create: bool = False) -> Plan:
+        self._fill_bound()  # (``fingerprint`` may be the bound one)
         if self.options.track:
             self._record_visit(fingerprint)
         state = self.state
@@ -610,6 +663,7 @@ class SessionStore(SessionBase):
         if loaded is None:
             raise UpdateError(f"failed to load session {sid_hint(self.state.sid)}")
         fingerprint = self._bind(self.state.sid, loaded)
+        self._fill_bound()  # compared with the original, which the state keeps
         self.state = self.state.reloaded(loaded, fingerprint)
 
     def _deleting(self, session_key: str | None) -> Plan:
@@ -658,7 +712,7 @@ class SessionStore(SessionBase):
         """A new, empty session."""
         self.state = state
         self._session_cache = {}
-        self._bound = (self._session_cache, {})
+        self._bound, self._pristine = (self._session_cache, {}), False
         self._cookie = self._new_cookie()
         self._start_lifetime()
 
@@ -678,8 +732,9 @@ class SessionStore(SessionBase):
             else lambda: options.cookie_for(self.request).given  # only for a bad stored value
         )
         self._cookie = Cookie.from_json(loaded.record["cookie"], sid=sid, defaults=defaults)
-        fingerprint = record.fingerprint(data)
-        self._bound = (data, fingerprint)
+        self._fill_bound()  # the state may still hold the one bound before (``reload``)
+        fingerprint: Fingerprint = {}  # computed when needed (``_fill_bound``)
+        self._bound, self._pristine = (data, fingerprint), True
         return fingerprint
 
     def _adopt_new_id(self, transition: Any) -> None:

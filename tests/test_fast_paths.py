@@ -273,31 +273,58 @@ def test_a_read_before_redis_6_2_falls_back_to_the_script(tmp_path, settings):
         server.stop()
 
 
-# -- the decision's fingerprint of a session no code accessed --------------------------------
+# -- the decision's fingerprint of a session whose data is unchanged ------------------------
 
 # What a view (or code before it) may do to a loaded session; each leaves the session's
 # data as it is, or changes it, with or without marking it accessed.
 SESSION_ACTIONS = {
     "nothing": lambda session: None,
-    "reads a key": lambda session: session.get("cart"),
+    "reads a number": lambda session: session.get("n"),
+    "reads a number by key": lambda session: session["n"],
+    "asks for a key": lambda session: "n" in session,
+    "reads a list": lambda session: session.get("cart"),
+    "changes a list in place": lambda session: session.get("cart").append(3),
+    "changes a nested value": lambda session: session["cart"][1].update(a=3),
+    "changes a value it got from items()": lambda session: dict(session.items())["cart"].pop(),
+    "changes a default it was given": lambda session: session.get("none", []).append(1),
     "sets a key to its value": lambda session: session.__setitem__("n", 1),
     "sets a key": lambda session: session.__setitem__("n", 2),
     "deletes a key": lambda session: session.pop("n"),
     "looks without access": lambda session: session.data_without_access(),
     "reloads": lambda session: session.reload(),
+    "reloads a changed record": lambda session: reload_changed(session),
     "cycles the key": lambda session: session.cycle_key(),
     "regenerates": lambda session: session.regenerate(),
+    "regenerates keeping the data": lambda session: session.regenerate(keep_data=True),
     "flushes": lambda session: session.flush(),
     "sets the expiry": lambda session: session.set_expiry(60),
     "saves": lambda session: session.save(),
+    "saves, then changes a list": lambda session: (session.save(), session["cart"].pop()),
     "modified by hand": lambda session: setattr(session, "modified", True),
+}
+STORED = {
+    "cookie": {"originalMaxAge": HOUR_MS, "expires": "2099-01-01T00:00:00.000Z", "path": "/"},
+    "n": 1,
+    "cart": [1.5, {"a": 2}],
 }
 
 
+def reload_changed(session) -> None:
+    from django_express_session import conf
+
+    conf.get_store().set("known-session", {**STORED, "n": 5})
+    session.reload()
+
+
 @pytest.mark.parametrize("action", list(SESSION_ACTIONS))
-def test_the_decisions_fingerprint_is_always_that_of_the_data(action, settings, rf):
-    """The fingerprint a session kept from its load stands in for a new one only while
-    nothing accessed or replaced its data: after any action, it equals the data's."""
+def test_the_decision_is_the_same_with_the_fingerprint_taken_at_load_or_when_needed(
+    action, settings, rf
+):
+    """A session's fingerprint is computed only when some code may change its data (or
+    another fingerprint is compared with it); until then the decision gets the very
+    object the state holds, which stands for unchanged data. Each action gives the
+    verdicts the fingerprint taken at load gives (the slow path), and a fingerprint
+    other than that object is the data's."""
     from django_express_session import conf
     from django_express_session.session import SessionStore
 
@@ -307,12 +334,25 @@ def test_the_decisions_fingerprint_is_always_that_of_the_data(action, settings, 
         "saveUninitialized": False,
         "store": {"backend": "memory", "options": {}},
     }
-    cookie = {"originalMaxAge": HOUR_MS, "expires": "2099-01-01T00:00:00.000Z", "path": "/"}
-    conf.get_store().set("known-session", {"cookie": cookie, "n": 1, "cart": [1.5, {"a": 2}]})
-    session = SessionStore.for_request(rf.get("/"), "known-session")
-    SESSION_ACTIONS[action](session)
-    expected = record.fingerprint(session.data_without_access() or {})
-    assert session.fingerprint_for_decision() == expected
+
+    def verdicts(fingerprint_at_load: bool) -> tuple[bool, bool, bool]:
+        conf.get_store().set("known-session", STORED)
+        session = SessionStore.for_request(rf.get("/"), "known-session")
+        if fingerprint_at_load:
+            session._fill_bound()
+        SESSION_ACTIONS[action](session)
+        fingerprint = session.fingerprint_for_decision()
+        state = session.state
+        unchanged = fingerprint is state.original
+        if not unchanged:
+            assert fingerprint == record.fingerprint(session.data_without_access() or {})
+        return state.is_modified(fingerprint), state.is_saved(fingerprint), unchanged
+
+    *when_needed, unchanged = verdicts(fingerprint_at_load=False)
+    *at_load, _ = verdicts(fingerprint_at_load=True)
+    assert when_needed == at_load
+    if action in ("nothing", "reads a number", "reads a number by key", "asks for a key"):
+        assert unchanged  # the fast path ran: nothing was encoded
 
 
 # -- the memory store's touch: the cookie spliced into the text ------------------------------
