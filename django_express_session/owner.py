@@ -33,10 +33,17 @@ def passport_user(record: Mapping[str, Any]) -> Any:
     return passport.get(PASSPORT_USER_KEY) if isinstance(passport, Mapping) else None
 
 
+# Sorted keys: a serializeUser that returns an object names one user whatever the order
+# its keys were written in (``Owner.owns`` compares dicts as equal too). Built once:
+# ``json.dumps`` with options builds an encoder per call, and every write of a logged-in
+# session spells its terms.
+_TERM_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def _passport_term(value: Any) -> str:
-    # Sorted keys: a serializeUser that returns an object names one user whatever the
-    # order its keys were written in (``Owner.owns`` compares dicts as equal too).
-    return "p:" + json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    if type(value) is int:  # an id as a number (a string is encode's own fast path)
+        return "p:" + int.__repr__(value)
+    return "p:" + _TERM_ENCODER.encode(value)
 
 
 def passport_forms(value: Any) -> tuple[Any, ...]:

@@ -273,6 +273,20 @@ def test_a_read_before_redis_6_2_falls_back_to_the_script(tmp_path, settings):
         server.stop()
 
 
+# -- the passport user's index term -------------------------------------------------------
+
+PASSPORT_USERS = ["alice", "é\u2028\"x\"", "", 1, -5, 10**30, 0, 1.5, True, None,
+                  {"b": 1, "a": [2, "é"]}, [1, "x"]]  # fmt: skip
+
+
+@pytest.mark.parametrize("user", PASSPORT_USERS, ids=repr)
+def test_a_passport_users_term_is_its_sorted_compact_json(user):
+    from django_express_session.owner import _passport_term
+
+    spelled = json.dumps(user, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert _passport_term(user) == "p:" + spelled
+
+
 # -- the decision's fingerprint of a session whose data is unchanged ------------------------
 
 # What a view (or code before it) may do to a loaded session; each leaves the session's
