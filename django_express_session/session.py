@@ -74,6 +74,10 @@ class SessionStore(SessionBase):
         #: The bound fingerprint is not computed yet: the bound data was never handed
         #: out but as values no code can change in place (``_fill_bound``).
         self._pristine = False
+        #: Since the bound fingerprint was filled, the data changed only by these keys
+        #: set (``__setitem__``, ``aset``), in this order, and nothing was handed out;
+        #: None: anything may have changed.
+        self._assigned: dict[str, None] | None = None
         # What ``SessionBase.__init__`` sets, without its import of SESSION_SERIALIZER per
         # session: this engine's records are JSON it writes itself (``serializer`` below).
         self._session_key = session_key  # sets the state
@@ -195,6 +199,27 @@ class SessionStore(SessionBase):
         if type(value) not in _UNCHANGEABLE:
             self._fill_bound()
         return value
+
+    # The commonest write sets a key: the decision's fingerprint is then the bound one
+    # with that key's value encoded again, not the whole data.
+    def __setitem__(self, key: str, value: Any) -> None:
+        data = self._data()
+        self._assigning(key)
+        data[key] = value
+        self.modified = True
+
+    async def aset(self, key: str, value: Any) -> None:
+        data = await self._adata()
+        self._assigning(key)
+        data[key] = value
+        self.modified = True
+
+    def _assigning(self, key: str) -> None:
+        if self._pristine:
+            self._fill_bound()
+            self._assigned = {}
+        if self._assigned is not None:
+            self._assigned[key] = None
 
     @classmethod
     def detached_for(cls, request: HttpRequest) -> SessionStore:
@@ -397,23 +422,26 @@ class SessionStore(SessionBase):
         ``accessed``, set by every read and write of it), or got only as unchangeable
         values (``_pristine``), nor replaced holds what it was bound with: that
         fingerprint stands, the same object (so it is never compared), with no new
-        encoding."""
+        encoding. One changed only by keys set (``_assigned``) encodes only those."""
         bound = self._bound
-        if (
-            bound is not None
-            and bound[0] is self._session_cache
-            and (self._pristine or not self.accessed)
-            and not self.modified
-        ):
-            return bound[1]
+        data = self._session_cache
+        if bound is not None and bound[0] is data:
+            if (self._pristine or not self.accessed) and not self.modified:
+                return bound[1]
+            if self._assigned is not None:
+                # Keys set keep their place, new ones follow in the order they were set,
+                # as in the data itself.
+                assigned = record.fingerprint({key: data[key] for key in self._assigned})
+                return {**bound[1], **assigned}
         self._fill_bound()
-        return record.fingerprint(self._session_cache)
+        return record.fingerprint(data)
 
     def _fill_bound(self) -> None:
         """Compute the bound fingerprint (in place: the state holds it), before any
         code may change the bound data or another fingerprint is compared with it.
         Until then only its identity is used: ``_fingerprint`` gives that very object
         for unchanged data, which ``SessionState`` never compares."""
+        self._assigned = None  # (the caller may change anything)
         if self._pristine:
             self._pristine = False
             data, fingerprint = self._bound  # type: ignore[misc]
@@ -712,7 +740,7 @@ class SessionStore(SessionBase):
         """A new, empty session."""
         self.state = state
         self._session_cache = {}
-        self._bound, self._pristine = (self._session_cache, {}), False
+        self._bound, self._pristine, self._assigned = (self._session_cache, {}), False, None
         self._cookie = self._new_cookie()
         self._start_lifetime()
 

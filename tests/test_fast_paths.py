@@ -11,6 +11,7 @@ import math
 from unittest import mock
 
 import pytest
+from asgiref.sync import async_to_sync
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -302,6 +303,24 @@ SESSION_ACTIONS = {
     "changes a value it got from items()": lambda session: dict(session.items())["cart"].pop(),
     "changes a default it was given": lambda session: session.get("none", []).append(1),
     "sets a key to its value": lambda session: session.__setitem__("n", 1),
+    "sets a new key": lambda session: session.__setitem__("m", [1]),
+    "sets two new keys": lambda session: set_each(session, m=1, a=2),
+    "sets a key twice": lambda session: set_each(session, n=2, m=1) or set_each(session, n=3),
+    "sets a list, then changes it": lambda session: set_then_change(session),
+    "sets a key, then changes a list": lambda session: (
+        session.__setitem__("n", 2),
+        session.get("cart").append(3),
+    ),
+    "sets a key, then reads a number": lambda session: (session.__setitem__("n", 2), session["n"]),
+    "sets a key back": lambda session: set_each(session, n=2) or set_each(session, n=1),
+    "clears, then sets a key": lambda session: (session.clear(), session.__setitem__("n", 1)),
+    "flushes, then sets a key": lambda session: (session.flush(), session.__setitem__("n", 1)),
+    "sets a key, flushes, sets another": lambda session: (
+        session.__setitem__("n", 2),
+        session.flush(),
+        session.__setitem__("m", 1),
+    ),
+    "sets a key asynchronously": lambda session: async_to_sync(session.aset)("n", 2),
     "sets a key": lambda session: session.__setitem__("n", 2),
     "deletes a key": lambda session: session.pop("n"),
     "looks without access": lambda session: session.data_without_access(),
@@ -321,6 +340,17 @@ STORED = {
     "n": 1,
     "cart": [1.5, {"a": 2}],
 }
+
+
+def set_each(session, **values) -> None:
+    for key, value in values.items():
+        session[key] = value
+
+
+def set_then_change(session) -> None:
+    items = [1]
+    session["m"] = items
+    items.append(2)
 
 
 def reload_changed(session) -> None:
