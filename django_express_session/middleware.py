@@ -158,9 +158,13 @@ def closing(
     if session is None:
         return response
     if session.deferred_sid is not None:
-        unused = yield from closing_unused(request, session, response, options, recent)
-        if unused is not None:
-            return unused
+        # Not answered unused (``unused_answer``, before this plan): its record is read
+        # now, to close as any other request does.
+        try:
+            yield from session.undeferring()
+        except StoreUnavailable as error:
+            signals.store_failed(SessionMiddleware, request, error)
+            return store_unavailable(error)
     unset = getattr(request, "session", None) is None
     fingerprint = None
     state = session.state
@@ -180,26 +184,6 @@ def closing(
     if recent is not None:
         remember(recent, state, decision, known, sid)
     return respond(response, session, decision, sid, options, opened.owed)
-
-
-def closing_unused(
-    request: HttpRequest,
-    session: SessionStore,
-    response: HttpResponseBase,
-    options: Options,
-    recent: RecentRefreshes | None,
-) -> Plan:
-    """The response of a deferred session nothing used (``unused_answer``); else None
-    once its record is read, to close as any other request does."""
-    answered = unused_answer(request, session, response, options, recent)
-    if answered is not None:
-        return answered
-    try:
-        yield from session.undeferring()
-    except StoreUnavailable as error:
-        signals.store_failed(SessionMiddleware, request, error)
-        return store_unavailable(error)
-    return None
 
 
 def unused_answer(
