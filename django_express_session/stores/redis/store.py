@@ -230,19 +230,20 @@ class RedisStore(RedisClients, SessionLimit, UserIndex, RedisLayout, PlanStore):
         before = self._stored_keys(version)
         after = self._index_keys(session) if ttl > 0 else frozenset()
         left, member_ttl = before - after, self._member_ttl(ttl)
+        filing = self._index_call(sid, after, left, member_ttl)  # None: no set changes
 
         def write(c: Connection) -> Any:
-            if c.replace_and_file is None or not (after or left):
+            if filing is None or c.replace_and_file is None:
                 return c.replace(keys=[key], args=args, client=c.client)
             sets = [*sorted(after), *sorted(left)]
-            filing = [sid, index_expiry(member_ttl), len(after)]
-            return c.replace_and_file(keys=[key, *sets], args=[*args, *filing], client=c.client)
+            extra = [sid, index_expiry(member_ttl), len(after)]
+            return c.replace_and_file(keys=[key, *sets], args=[*args, *extra], client=c.client)
 
         written = yield Call(write)
         if not written:
             return False
-        if written != 2 and (after or left):  # not filed (a cluster): only now it may be
-            yield Call(self._index_call(sid, after, left, member_ttl))
+        if written != 2 and filing is not None:  # not filed (a cluster): only now it may be
+            yield Call(filing)
         return True
 
     def _destroy(self, sid: str) -> Plan[None]:
