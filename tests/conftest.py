@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
+from django.db.backends.signals import connection_created
 
 _SERVER_MODULES = sorted(
     f"tests.servers.{path.stem}"
@@ -26,6 +27,19 @@ STORE_VARIANTS = ["memory", "file"] + [
 if os.environ.get("EXPRESS_SESSION_TEST_STORES"):
     _chosen = os.environ["EXPRESS_SESSION_TEST_STORES"].split(",")
     STORE_VARIANTS = [variant for variant in STORE_VARIANTS if variant in _chosen]
+
+
+def _read_without_table_locks(sender, connection, **kwargs):
+    """The test database on SQLite is in memory with a shared cache, where a reader's
+    table lock fails another thread's write at once ("database table is locked", which no
+    busy timeout waits for); a database file makes that writer wait instead. Readers that
+    take no table lock give the tests that read and write from two threads (a socket's
+    recheck while a logout runs) the file's behaviour."""
+    if connection.vendor == "sqlite" and connection.is_in_memory_db():
+        connection.connection.execute("PRAGMA read_uncommitted = ON")
+
+
+connection_created.connect(_read_without_table_locks)
 
 
 @pytest.fixture(scope="session")
