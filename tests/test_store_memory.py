@@ -62,11 +62,11 @@ def test_create_never_overwrites():
     assert store.get("a")["v"] == 1
 
 
-def test_prune_counts_and_dry_run_deletes_nothing():
+def test_prune_counts_and_dry_run_deletes_nothing(session_clock):
     store = MemoryStore()
-    store.set("new", stored_session({}))
-    store.set("old", stored_session({}, max_age=1))  # the last write: nothing swept it
-    time.sleep(0.01)
+    store.set("new", stored_session({}, max_age=3_600_000))
+    store.set("old", stored_session({}, max_age=60_000))
+    session_clock.advance(120_000)  # "old" is past its time; no write swept it yet
     assert store.prune(dry_run=True) == 1 and "old" in store._entries
     assert store.prune() == 1 and store.length() == 1
 
