@@ -16,7 +16,7 @@ import pytest
 import redis
 
 from django_express_session.stores.redis.libraries import redis_py
-from django_express_session.stores.redis.pinned import ROOMY_POOL, pinned
+from django_express_session.stores.redis.pinned import ROOMY_POOL, packed, pinned
 from tests.servers.redis import PROTOCOL
 
 SCRIPT = "return {KEYS[1], ARGV[1], redis.call('GET', KEYS[1])}"
@@ -50,6 +50,11 @@ def answers(client: redis.Redis) -> list[object]:
         lambda: client.exists("k", "missing"),
         lambda: client.sadd("set", "a", "b"),
         lambda: sorted(client.smembers("set")),
+        lambda: client.set("ké", "välue"),
+        lambda: client.get("ké"),
+        lambda: client.set("float", 1.5),  # a float: redis-py's own packing
+        lambda: client.incrbyfloat("float", 0.25),
+        lambda: client.set("bool", True),  # refused by redis-py: DataError
         lambda: client.lpush("set", "x"),  # WRONGTYPE: an error reply
         lambda: client.get("k"),  # the connection is still in step
         lambda: client.register_script(SCRIPT)(keys=["k"], args=["arg"]),  # NOSCRIPT first
@@ -57,7 +62,7 @@ def answers(client: redis.Redis) -> list[object]:
         lambda: client.register_script(SCRIPT)(keys=["k"], args=["again"]),
         lambda: client.pipeline().set("p", 1).incr("p").execute(),
         lambda: sorted(client.scan_iter(match="*")),
-        lambda: client.delete("k", "set", "p"),
+        lambda: client.delete("k", "set", "p", "ké", "float"),
     ]
     for step in steps:
         try:
@@ -73,6 +78,37 @@ def test_a_pinned_client_answers_as_redis_py_does(clients, redis_client):
     redis_client.flushdb()
     assert answers(pinned_client) == expected
     assert redis.exceptions.ResponseError in expected
+
+
+PLAIN_COMMANDS = [
+    ("GET", "k"),
+    ("GETEX", "k", "EX", 86_400),
+    ("SET", "ké", "välue", "PX", -1),
+    ("SET", b"k", b"\x00\xff\r\n", "NX"),
+    ("INCRBY", "n", 10**20),
+    ("EVALSHA", "a" * 40, 1, "k", '{"cookie":{}}', 0),
+]
+OTHER_COMMANDS = [
+    ("SET", "k", 1.5),
+    ("SET", "k", True),
+    ("SET", "k", None),
+    ("SET", "k", bytearray(b"v")),
+    ("SET", "k", memoryview(b"v")),
+    ("SCRIPT LOAD", "return 1"),
+    (b"SCRIPT LOAD", "return 1"),
+]
+
+
+def command_id(args: tuple) -> str:
+    return " ".join(arg if isinstance(arg, str) else type(arg).__name__ for arg in args)
+
+
+@pytest.mark.parametrize("args", PLAIN_COMMANDS + OTHER_COMMANDS, ids=command_id)
+def test_a_command_is_packed_as_redis_py_packs_it_or_left_to_it(args):
+    ours = packed(args)
+    assert (ours is not None) == (args in PLAIN_COMMANDS)
+    if ours is not None:
+        assert b"".join(ours) == b"".join(redis.Connection().pack_command(*args))
 
 
 def test_each_thread_has_its_own_connection_and_gives_it_back(redis_server):

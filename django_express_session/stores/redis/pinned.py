@@ -7,7 +7,9 @@ each command) cost about twice the CPU of sending the command and parsing its an
 pool per thread (taken on the thread's first command, given back when the thread ends)
 and sends each command on it, with the store's own failure rule: a connection error is
 retried once at once on a connection taken afresh from the pool (a restart, a failover),
-a timeout is not, and any failure but an error reply drops the connection.
+a timeout is not, and any failure but an error reply drops the connection. A command of
+plain arguments is packed by hiredis in one call, where redis-py's packer checks and
+encodes each argument in Python first (``packed``).
 
 Only the plain (non-cluster) sync clients the store builds itself, on pools of at least
 ``ROOMY_POOL`` connections, in a process of real threads (not gevent's or eventlet's
@@ -17,6 +19,7 @@ through the command path here alike, and the asyncio clients are untouched.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import inspect
 import os
@@ -26,12 +29,22 @@ from typing import Any
 
 from .libraries import Library
 
+try:
+    from hiredis import pack_command
+except ImportError:  # pragma: no cover - hiredis comes with the redis extra
+    pack_command = None
+
+#: The argument types hiredis packs exactly as redis-py's encoder does with UTF-8 and
+#: strict errors; any other (a float, which redis-py writes with ``repr``, a bool or a
+#: None, which it refuses with its own error) is left to redis-py.
+_PLAIN_ARGUMENTS = frozenset({str, bytes, int})
+
 
 class _Pin:
     """This thread's connection, given back to the pool when the thread (or the client)
     is gone, unless the process forked meanwhile (the pool then starts afresh)."""
 
-    __slots__ = ("connection", "pid", "pool")
+    __slots__ = ("connection", "pid", "plain_packing", "pool")
 
     def __init__(self, pool: Any, command_name: str) -> None:
         self.pool = pool
@@ -40,6 +53,14 @@ class _Pin:
             self.connection = pool.get_connection(command_name)
         else:
             self.connection = pool.get_connection()
+        encoder = getattr(self.connection, "encoder", None)
+        #: hiredis may pack this connection's commands of plain arguments.
+        self.plain_packing = (
+            pack_command is not None
+            and encoder is not None
+            and codecs.lookup(encoder.encoding).name == "utf-8"
+            and encoder.encoding_errors == "strict"
+        )
 
     def __del__(self) -> None:
         if self.pid == os.getpid():
@@ -89,7 +110,11 @@ class PinnedCommands:
 
     def _send(self, pin: _Pin, args: tuple[Any, ...], options: dict[str, Any]) -> Any:
         connection = pin.connection
-        connection.send_command(*args, **options)
+        command = packed(args) if pin.plain_packing else None
+        if command is None:
+            connection.send_command(*args, **options)
+        else:
+            connection.send_packed_command(command, check_health=options.get("check_health", True))
         answer = self.parse_response(connection, args[0], **options)  # type: ignore[attr-defined]
         if getattr(connection, "should_reconnect", _never)():  # maintenance announced
             self._unpin(pin)
@@ -98,6 +123,21 @@ class PinnedCommands:
 
 def _never() -> bool:
     return False
+
+
+def packed(args: tuple[Any, ...]) -> list[bytes] | None:
+    """The command ``args`` as redis-py would send it, packed by hiredis in one call
+    when every argument is a str, bytes or int and the name has no space (redis-py
+    splits ``"SCRIPT LOAD"`` in two); None: for redis-py's own packer."""
+    if pack_command is None:
+        return None
+    for argument in args:
+        if type(argument) not in _PLAIN_ARGUMENTS:
+            return None
+    name = args[0]
+    if " " in name if type(name) is str else b" " in name:
+        return None
+    return [pack_command(args)]
 
 
 @cache
