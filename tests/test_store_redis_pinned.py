@@ -111,6 +111,14 @@ def test_a_command_is_packed_as_redis_py_packs_it_or_left_to_it(args):
         assert b"".join(ours) == b"".join(redis.Connection().pack_command(*args))
 
 
+def test_a_client_of_another_encoding_keeps_redis_pys_packing(redis_server, redis_client):
+    plain = redis.Redis(port=redis_server.port, encoding="latin-1", **PROTOCOL)
+    pinned_client = pinned(plain, redis_py())
+    pinned_client.set("latin", "é")
+    assert redis_client.get("latin") == b"\xe9" == pinned_client.get("latin")
+    plain.close()
+
+
 def test_each_thread_has_its_own_connection_and_gives_it_back(redis_server):
     pool = redis.ConnectionPool(port=redis_server.port, max_connections=ROOMY_POOL, **PROTOCOL)
     client = pinned(redis.Redis(connection_pool=pool), redis_py())

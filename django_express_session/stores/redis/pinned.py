@@ -53,14 +53,8 @@ class _Pin:
             self.connection = pool.get_connection(command_name)
         else:
             self.connection = pool.get_connection()
-        encoder = getattr(self.connection, "encoder", None)
         #: hiredis may pack this connection's commands of plain arguments.
-        self.plain_packing = (
-            pack_command is not None
-            and encoder is not None
-            and codecs.lookup(encoder.encoding).name == "utf-8"
-            and encoder.encoding_errors == "strict"
-        )
+        self.plain_packing = pack_command is not None and _utf8_strict(self.connection)
 
     def __del__(self) -> None:
         if self.pid == os.getpid():
@@ -123,6 +117,16 @@ class PinnedCommands:
 
 def _never() -> bool:
     return False
+
+
+def _utf8_strict(connection: Any) -> bool:
+    """The connection's encoder writes strings as hiredis does."""
+    encoder = getattr(connection, "encoder", None)
+    try:
+        utf8 = encoder is not None and codecs.lookup(encoder.encoding).name == "utf-8"
+    except LookupError:  # redis-py's own encoder says so, on the first string
+        return False
+    return utf8 and encoder.encoding_errors == "strict"
 
 
 def packed(args: tuple[Any, ...]) -> list[bytes] | None:
