@@ -24,7 +24,7 @@ from django.utils.cache import patch_vary_headers
 from . import conf, identity, limits, signals, signing
 from .conf import Options
 from .core import observe
-from .core.decide import Decision, Facts, decide, store_refreshed_at
+from .core.decide import Decision, Facts, decide, settled_by_read, store_refreshed_at
 from .core.drive import arun, run
 from .core.lifetime import RecentRefreshes, now_ms
 from .core.ops import Plan
@@ -89,6 +89,9 @@ class SessionMiddleware(DjangoSessionMiddleware):
             answered = unused_answer(request, session, response, options, recent)
             if answered is not None:
                 return answered
+        settled = settled_answer(request, opened, response, options)
+        if settled is not None:
+            return settled
         return run(closing(request, opened, response, options, recent), store)
 
     async def __acall__(self, request: HttpRequest) -> Awaitable[Any]:
@@ -99,6 +102,9 @@ class SessionMiddleware(DjangoSessionMiddleware):
         await identity.abridge(request, options.passport)
         await limits.aenforce_bridged(request)
         response = await self.get_response(request)
+        settled = settled_answer(request, opened, response, options)
+        if settled is not None:
+            return settled
         return await arun(closing(request, opened, response, options), store)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> Any:
@@ -210,6 +216,35 @@ def unused_answer(
             observe.current.touch_spared()
         return response
     return None
+
+
+def settled_answer(
+    request: HttpRequest, opened: Opened, response: HttpResponseBase, options: Options
+) -> HttpResponseBase | None:
+    """The response of a returning visitor's request that left its session as it was
+    read, from a store whose read refreshed the expiry (``core.decide.settled_by_read``):
+    nothing is saved, touched or sent but ``Vary``, and that is told from the session's
+    state alone, with no facts gathered, no plan run and no cookie touched before
+    deciding (unseen when nothing is written nor sent). None: ``closing`` decides."""
+    session = opened.session
+    if (
+        session is None
+        or session.deferred_sid is not None
+        or getattr(request, "session", None) is not session
+    ):
+        return None
+    fingerprint, state = session.unchanged_fingerprint(), session.state
+    if fingerprint is None or not settled_by_read(
+        state,
+        fingerprint,
+        expiry_changed=session.cookie.expiry_changed,
+        rolling=options.rolling,
+        tracks=bool(options.track),
+        touch_after_ms=options.lifetime.touch_after_ms,
+    ):
+        return None
+    decision = Decision(vary=session.accessed)
+    return respond(response, session, decision, state.sid, options, opened.owed)
 
 
 def remember(

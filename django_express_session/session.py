@@ -417,22 +417,36 @@ class SessionStore(SessionBase):
         self._cap_cookie()
         return self._fingerprint()
 
+    def unchanged_fingerprint(self) -> Fingerprint | None:
+        """The fingerprint the data was bound with, when the data is still the bound
+        dict and no code accessed it (Django's ``accessed``, set by every read and write
+        of it) but for unchangeable values (``_pristine``), nor marked it modified: then
+        it holds what it was bound with. None when that cannot be told without encoding
+        (nothing is computed here)."""
+        bound = self._bound
+        if (
+            bound is not None
+            and bound[0] is getattr(self, "_session_cache", None)
+            and (self._pristine or not self.accessed)
+            and not self.modified
+        ):
+            return bound[1]
+        return None
+
     def _fingerprint(self) -> Fingerprint:
-        """The data's fingerprint. A session whose data no code accessed (Django's
-        ``accessed``, set by every read and write of it), or got only as unchangeable
-        values (``_pristine``), nor replaced holds what it was bound with: that
-        fingerprint stands, the same object (so it is never compared), with no new
-        encoding. One changed only by keys set (``_assigned``) encodes only those."""
+        """The data's fingerprint. A session left as bound (``unchanged_fingerprint``)
+        gives the bound fingerprint, the same object (so it is never compared), with no
+        new encoding. One changed only by keys set (``_assigned``) encodes only those."""
+        unchanged = self.unchanged_fingerprint()
+        if unchanged is not None:
+            return unchanged
         bound = self._bound
         data = self._session_cache
-        if bound is not None and bound[0] is data:
-            if (self._pristine or not self.accessed) and not self.modified:
-                return bound[1]
-            if self._assigned is not None:
-                # Keys set keep their place, new ones follow in the order they were set,
-                # as in the data itself.
-                assigned = record.fingerprint({key: data[key] for key in self._assigned})
-                return {**bound[1], **assigned}
+        if bound is not None and bound[0] is data and self._assigned is not None:
+            # Keys set keep their place, new ones follow in the order they were set, as
+            # in the data itself.
+            assigned = record.fingerprint({key: data[key] for key in self._assigned})
+            return {**bound[1], **assigned}
         self._fill_bound()
         return record.fingerprint(data)
 

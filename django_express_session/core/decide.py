@@ -190,6 +190,35 @@ def decide(state: SessionState, fingerprint: Fingerprint | None, facts: Facts) -
     )
 
 
+def settled_by_read(
+    state: SessionState,
+    fingerprint: Fingerprint,
+    *,
+    expiry_changed: bool,
+    rolling: bool,
+    tracks: bool,
+    touch_after_ms: int,
+) -> bool:
+    """The commonest request of a returning visitor, answered without gathering the
+    facts: a stored session the cookie named, left as it was loaded (``fingerprint`` is
+    the very one it was loaded with, and saved with), whose read refreshed its expiry as
+    express's touch would. ``decide`` then saves, touches and sends nothing, whatever the
+    status; only ``Vary`` follows from access. Without ``rolling``, ``track`` or
+    ``touchAfter``, whose rules need the other facts."""
+    return (
+        state.mode is Mode.LIVE
+        and state.stored
+        and state.touched_on_read
+        and not state.is_new
+        and state.sid == state.original_id == state.saved_id
+        and fingerprint is state.original
+        and state.saved is fingerprint
+        and not state.own_changed
+        and not expiry_changed
+        and not (rolling or tracks or touch_after_ms)
+    )
+
+
 def store_refreshed_at(state: SessionState, decision: Decision, facts: Facts) -> int | None:
     """When the store last refreshed the session's expiry once ``decision`` is carried
     out: now, for a write or a touch (the read's, or the decision's); else what the
