@@ -128,6 +128,18 @@ class RedisOptions(StoreOptions):
 #: What a server without ``GETEX`` (Redis before 6.2) answers it with, in either library.
 RESPONSE_ERRORS = response_errors()
 
+#: A ``GETEX`` answer that ``READ_AND_TOUCH`` must read again (``_known_by_getex``).
+_READ_AGAIN = object()
+
+
+def _getex_call(key: str, seconds: int) -> ClientCall:
+    return lambda c: c.client.getex(key, ex=seconds)
+
+
+def _lacks_getex(error: BaseException) -> bool:
+    """The server answered ``GETEX`` as a command it does not know (before 6.2)."""
+    return "unknown command" in str(error).lower()
+
 
 class RedisStore(RedisClients, SessionLimit, UserIndex, RedisLayout, PlanStore):
     """connect-redis's store: options ``alias`` (a django-redis or django-valkey
@@ -165,10 +177,33 @@ class RedisStore(RedisClients, SessionLimit, UserIndex, RedisLayout, PlanStore):
 
     # -- the five primitives, as plans ----------------------------------------------------
 
-    def _read(self, sid: str, touch: bool) -> Plan[Versioned | None]:
-        sent = now_ms()
+    def read(self, sid: str, *, touch: bool = False) -> Versioned | None:
+        seconds = self._getex
+        if not touch or seconds is None:
+            return super().read(sid, touch=touch)
+        # A request's read, the commonest call: its GETEX sent at once (through the same
+        # client call as the plan's) and the answer judged by the plan's own rules
+        # (``_known_by_getex``), since driving a plan costs more CPU than this one
+        # command. Whatever the answer leaves open, the plan takes up from it.
+        sent, key = now_ms(), self.key(sid)
+        try:
+            value = self._send(_getex_call(key, seconds))
+        except RESPONSE_ERRORS as error:
+            if not _lacks_getex(error):
+                raise
+            return super().read(sid, touch=touch)  # the plan moves to the script
+        known = self._known_by_getex(value, seconds, sent)
+        if known is _READ_AGAIN or (known is not None and self._index_may_lapse(known, sent)):
+            return self._planned(self._read(sid, touch, answered=(value, sent)))
+        return known
+
+    def _read(
+        self, sid: str, touch: bool, answered: tuple[Any, int] | None = None
+    ) -> Plan[Versioned | None]:
+        """``answered``: the ``GETEX`` was sent already, at that moment, and answered so."""
+        sent = now_ms() if answered is None else answered[1]
         if touch and self._getex is not None:
-            known = yield from self._read_by_getex(sid, self._getex, sent)
+            known = yield from self._read_by_getex(sid, self._getex, sent, answered)
         else:
             known = yield from self._read_by_call(sid, touch)
         if known is not None and known.touched and self._index_may_lapse(known, sent):
@@ -182,29 +217,42 @@ class RedisStore(RedisClients, SessionLimit, UserIndex, RedisLayout, PlanStore):
         call, sent = self._read_call(sid, touch)
         return self._versioned((yield Call(call)), sent)
 
-    def _read_by_getex(self, sid: str, seconds: int, sent: int) -> Plan[Versioned | None]:
+    def _read_by_getex(
+        self, sid: str, seconds: int, sent: int, answered: tuple[Any, int] | None
+    ) -> Plan[Versioned | None]:
         """A touching read as one ``GETEX key EX seconds`` (no script, no JSON decoded in
         Redis) when the record carries the configured ``maxAge``, as nearly all do. For
         any other record (``set_expiry``, an app with another ``maxAge``, a record that
         cannot be read) ``READ_AND_TOUCH`` then reads and touches it again, atomically
         and exactly as a first read by script would: the TTL it leaves is the script's."""
-        key = self.key(sid)
-        try:
-            value = yield Call(lambda c: c.client.getex(key, ex=seconds))
-        except RESPONSE_ERRORS as error:
-            if "unknown command" not in str(error).lower():
-                raise
-            self._getex = None  # Redis before 6.2: the script from now on
+        if answered is not None:
+            value = answered[0]
+        else:
+            try:
+                value = yield Call(_getex_call(self.key(sid), seconds))
+            except RESPONSE_ERRORS as error:
+                if not _lacks_getex(error):
+                    raise
+                self._getex = None  # Redis before 6.2: the script from now on
+                return (yield from self._read_by_call(sid, True))
+        known = self._known_by_getex(value, seconds, sent)
+        if known is _READ_AGAIN:
             return (yield from self._read_by_call(sid, True))
+        return known
+
+    def _known_by_getex(self, value: Any, seconds: int, sent: int) -> Any:
+        """What a ``GETEX`` sent at ``sent`` found: None (no session), the record, or
+        ``_READ_AGAIN`` when ``READ_AND_TOUCH`` must read it (a record without the
+        configured ``maxAge``, or one that cannot be read)."""
         if value is None:
             return None
         try:
             known = self._decoded(value, touched=True, expires_at=sent + seconds * 1000)
         except CorruptRecord:
-            known = None
-        if known is not None and self._script_seconds(known.record) == seconds:
-            return known
-        return (yield from self._read_by_call(sid, True))
+            return _READ_AGAIN
+        if self._script_seconds(known.record) != seconds:
+            return _READ_AGAIN
+        return known
 
     def _create(self, sid: str, session: Record) -> Plan[None]:
         key, ttl = self.key(sid), self.ttl_for(session)
