@@ -230,6 +230,7 @@ def settled_answer(
     if (
         session is None
         or session.deferred_sid is not None
+        or not session.state.touched_on_read  # (most stores never: asked first)
         or getattr(request, "session", None) is not session
     ):
         return None
