@@ -232,7 +232,7 @@ def test_a_request_ends_as_it_does_without_the_shortcut(configured, monkeypatch,
 def test_an_async_view_ends_as_it_does_without_the_shortcut(
     configured, settings, monkeypatch, route
 ):
-    settings.ROOT_URLCONF = "tests.test_settled_by_read_async_urls"
+    settings.ROOT_URLCONF = "tests.settled_async_urls"
     outcomes, shortcuts = [], []
     real = middleware.settled_answer
 
