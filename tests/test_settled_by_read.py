@@ -208,9 +208,9 @@ def ends(client: Any, route: str, sid: str, store: Any, *, asynchronous: bool) -
     return outcome(response, store, sid)
 
 
-@pytest.mark.parametrize("options", list(OPTIONS))
-@pytest.mark.parametrize("route", ROUTES)
-def test_a_request_ends_as_it_does_without_the_shortcut(configured, monkeypatch, options, route):
+def with_and_without_shortcut(monkeypatch, end: Callable[[bool], dict]) -> tuple[list, list]:
+    """``end(shortcut)`` run with the shortcut, then without it: the two outcomes, and
+    whether the shortcut answered each request of the first run."""
     outcomes, shortcuts = [], []
     real = middleware.settled_answer
 
@@ -221,8 +221,18 @@ def test_a_request_ends_as_it_does_without_the_shortcut(configured, monkeypatch,
 
     for shortcut in (True, False):
         monkeypatch.setattr(middleware, "settled_answer", watched if shortcut else lambda *a: None)
+        outcomes.append(end(shortcut))
+    return outcomes, shortcuts
+
+
+@pytest.mark.parametrize("options", list(OPTIONS))
+@pytest.mark.parametrize("route", ROUTES)
+def test_a_request_ends_as_it_does_without_the_shortcut(configured, monkeypatch, options, route):
+    def end(shortcut: bool) -> dict:
         store = configured(**OPTIONS[options])
-        outcomes.append(ends(Client(), route, f"sid-{shortcut}", store, asynchronous=False))
+        return ends(Client(), route, f"sid-{shortcut}", store, asynchronous=False)
+
+    outcomes, shortcuts = with_and_without_shortcut(monkeypatch, end)
     assert outcomes[0] == outcomes[1]
     if options == "defaults" and route in ("/noop", "/read", "/passive"):
         assert shortcuts == [True]  # the shortcut ran
@@ -233,17 +243,10 @@ def test_an_async_view_ends_as_it_does_without_the_shortcut(
     configured, settings, monkeypatch, route
 ):
     settings.ROOT_URLCONF = "tests.settled_async_urls"
-    outcomes, shortcuts = [], []
-    real = middleware.settled_answer
 
-    def watched(*arguments: Any) -> Any:
-        answer = real(*arguments)
-        shortcuts.append(answer is not None)
-        return answer
+    def end(shortcut: bool) -> dict:
+        return ends(AsyncClient(), route, f"async-{shortcut}", configured(), asynchronous=True)
 
-    for shortcut in (True, False):
-        monkeypatch.setattr(middleware, "settled_answer", watched if shortcut else lambda *a: None)
-        store = configured()
-        outcomes.append(ends(AsyncClient(), route, f"async-{shortcut}", store, asynchronous=True))
+    outcomes, shortcuts = with_and_without_shortcut(monkeypatch, end)
     assert outcomes[0] == outcomes[1]
     assert shortcuts == [route in ("/noop", "/read")]
