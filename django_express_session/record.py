@@ -22,6 +22,11 @@ from typing import Any
 from .core.lifetime import now_ms as now_ms  # the clock, for the stores
 from .exceptions import CorruptRecord
 
+try:
+    import orjson
+except ImportError:  # pragma: no cover - a dependency; an interpreter without its wheel
+    orjson = None  # type: ignore[assignment]
+
 Record = dict[str, Any]
 
 _SEPARATORS = (",", ":")
@@ -308,10 +313,13 @@ def _may_differ(text: str) -> bool:
     )
 
 
-def _may_be_too_deep(text: str) -> bool:
+def _may_be_too_deep(text: str | bytes | bytearray) -> bool:
     """Nesting needs one bracket per level: text with at most ``MAX_DEPTH`` opening
-    brackets (strings' included) cannot nest deeper than that."""
-    return text.count("{") + text.count("[") > MAX_DEPTH
+    brackets (strings' included) cannot nest deeper than that. (In UTF-8 bytes, no
+    byte of a multi-byte character is a bracket.)"""
+    if isinstance(text, str):
+        return text.count("{") + text.count("[") > MAX_DEPTH
+    return text.count(b"{") + text.count(b"[") > MAX_DEPTH
 
 
 def _refuse_constant(name: str) -> Any:
@@ -339,11 +347,47 @@ def _json_text(raw: str | bytes | bytearray) -> str:
     return raw.decode(json.detect_encoding(raw), "surrogatepass")
 
 
+# Every byte a digit maps to "0", every other byte to a space: a run of 19 zeros in the
+# translation is a run of 19 digits in the text.
+_DIGITS_AS_ZEROS = bytes(0x30 if 0x30 <= byte <= 0x39 else 0x20 for byte in range(256))
+_LONG_DIGIT_RUN = b"0" * 19
+
+
+def _by_orjson(raw: str | bytes | bytearray) -> Any:
+    """orjson's decoding of ``raw`` where it is surely ``json``'s (some four times
+    faster, measured on a 1 KB record); None: let ``json`` decode it. orjson refuses
+    whatever ``json`` with ``_DECODER``'s hooks refuses (a non-finite number, NaN,
+    bad UTF-8), and more (a BOM, a lone surrogate, nesting past 1024), which ``json``
+    then judges; it differs only on integers past 64 bits, which it reads as floats:
+    text with a run of 19 digits, which any of those needs, is left to ``json``."""
+    if orjson is None:
+        return None
+    if isinstance(raw, str):
+        try:
+            data = raw.encode()
+        except UnicodeEncodeError:  # a lone surrogate: orjson refuses it
+            return None
+    else:
+        data = raw
+    if _LONG_DIGIT_RUN in data.translate(_DIGITS_AS_ZEROS):
+        return None
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
+
+
 def loads(raw: str | bytes | bytearray) -> Record:
     """Decode a stored record; raise ``CorruptRecord`` for anything express cannot load.
-    The same verdict as ``check(json.loads(raw))`` (``exact_loads``), cheaper: numbers
-    are judged by the decoder, and the depth walk runs only when the text could be too
-    deep."""
+    The same verdict as ``check(json.loads(raw))`` (``exact_loads``), cheaper: orjson
+    decodes where it surely agrees (``_by_orjson``), else numbers are judged by the
+    decoder; the depth walk runs only when the text could be too deep."""
+    record = _by_orjson(raw)
+    if record is not None:
+        _check_shape(record)
+        if _may_be_too_deep(raw):
+            _check_values(record)
+        return record
     try:
         text = _json_text(raw)
         record = _DECODER.decode(text)

@@ -58,17 +58,71 @@ RECORDS = {
 
 
 def verdict(decode, text: str | bytes):
+    """What ``decode`` makes of ``text``, as its repr (which tells 1 from 1.0, and 0.0
+    from -0.0), or ``CorruptRecord``."""
     try:
-        return decode(text)
+        return repr(decode(text))
     except CorruptRecord:
         return CorruptRecord
 
 
+def decoder(by_orjson: bool):
+    """``loads`` with orjson first (a dependency), or without it (an interpreter that
+    has no wheel of it), which the json decoder then does alone."""
+    return contextlib.nullcontext() if by_orjson else mock.patch.object(record, "orjson", None)
+
+
+DECODERS = pytest.mark.parametrize("by_orjson", [True, False], ids=["orjson", "json alone"])
+
+
 @pytest.mark.parametrize("case", list(RECORDS))
 @pytest.mark.parametrize("as_bytes", [False, True], ids=["str", "bytes"])
-def test_the_fast_decoder_refuses_and_accepts_what_the_full_walk_does(case, as_bytes):
+@DECODERS
+def test_the_fast_decoder_refuses_and_accepts_what_the_full_walk_does(case, as_bytes, by_orjson):
     text = RECORDS[case].encode("utf-8", "surrogatepass") if as_bytes else RECORDS[case]
-    assert verdict(record.loads, text) == verdict(record.exact_loads, text)
+    with decoder(by_orjson):
+        assert verdict(record.loads, text) == verdict(record.exact_loads, text)
+
+
+# Integers just past what orjson holds as integers (64 bits), which it would read as floats.
+LONG_INTEGERS = [2**63 - 1, 2**63, 2**64 - 1, 2**64, -(2**63), -(2**63) - 1, 10**18, -(10**18),
+                 10**19, 10**30, -(10**40)]  # fmt: skip
+
+
+@pytest.mark.parametrize("number", LONG_INTEGERS)
+@pytest.mark.parametrize("as_bytes", [False, True], ids=["str", "bytes"])
+def test_integers_past_64_bits_decode_exactly(number, as_bytes):
+    text = raw(f'"n":{number},"m":[{number}]')
+    loaded = record.loads(text.encode() if as_bytes else text)
+    assert loaded["n"] == number and loaded["m"] == [number]
+    assert type(loaded["n"]) is int
+
+
+#: JSON values with integers of any size, and floats of every kind.
+any_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+#: What goes after each comma: JSON whitespace, or characters that are none.
+SPACES = ["", " ", "\t\n\r ", "\u00a0", "\x0c", "\ufeff"]
+
+
+@DECODERS
+@settings(max_examples=300, deadline=None)
+@given(
+    st.dictionaries(st.text(max_size=4), any_json_values, max_size=5),
+    st.sampled_from(SPACES),
+    st.booleans(),
+)
+def test_decoding_any_json_text_agrees_with_the_full_walk(by_orjson, data, spaces, as_bytes):
+    text = json.dumps({"cookie": {"path": "/"}, **data}, ensure_ascii=False)
+    text = text.replace(",", "," + spaces)
+    raw_text = text.encode("utf-8", "surrogatepass") if as_bytes else text
+    with decoder(by_orjson):
+        assert verdict(record.loads, raw_text) == verdict(record.exact_loads, raw_text)
 
 
 def test_the_hostile_cases_are_refused_by_the_fast_decoder():
