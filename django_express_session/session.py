@@ -40,6 +40,8 @@ logger = logging.getLogger("django_express_session")
 
 #: The JSON values no code can change in place.
 _UNCHANGEABLE = frozenset({str, int, float, bool, type(None)})
+#: What ``_displaced`` keeps for a key the bound data did not have.
+_ABSENT = object()
 
 
 class SessionStore(SessionBase):
@@ -78,6 +80,10 @@ class SessionStore(SessionBase):
         #: set (``__setitem__``, ``aset``), in this order, and nothing was handed out;
         #: None: anything may have changed.
         self._assigned: dict[str, None] | None = None
+        #: While the bound fingerprint waits (``_pristine``), the keys set since binding
+        #: and the values they had then (``_ABSENT``: none): the bound data is the data
+        #: with these put back (``_fill_bound``).
+        self._displaced: dict[str, Any] = {}
         # What ``SessionBase.__init__`` sets, without its import of SESSION_SERIALIZER per
         # session: this engine's records are JSON it writes itself (``serializer`` below).
         self._session_key = session_key  # sets the state
@@ -216,6 +222,12 @@ class SessionStore(SessionBase):
 
     def _assigning(self, key: str) -> None:
         if self._pristine:
+            bound = self._bound
+            if bound is not None and bound[0] is self._session_cache:
+                # The bound fingerprint may wait still: the value this key had is kept
+                # (a view that sets one key of a large record encodes only that key).
+                self._displaced.setdefault(key, bound[0].get(key, _ABSENT))
+                return
             self._fill_bound()
             self._assigned = {}
         if self._assigned is not None:
@@ -428,6 +440,7 @@ class SessionStore(SessionBase):
             bound is not None
             and bound[0] is getattr(self, "_session_cache", None)
             and (self._pristine or not self.accessed)
+            and not self._displaced
             and not self.modified
         ):
             return bound[1]
@@ -442,6 +455,8 @@ class SessionStore(SessionBase):
             return unchanged
         bound = self._bound
         data = self._session_cache
+        if self._displaced and bound is not None and bound[0] is data and not self.options.track:
+            return self._fingerprint_of_displaced(bound[1], data)
         if bound is not None and bound[0] is data and self._assigned is not None:
             # Keys set keep their place, new ones follow in the order they were set, as
             # in the data itself.
@@ -449,6 +464,21 @@ class SessionStore(SessionBase):
             return {**bound[1], **assigned}
         self._fill_bound()
         return record.fingerprint(data)
+
+    def _fingerprint_of_displaced(self, bound: Fingerprint, data: dict[str, Any]) -> Fingerprint:
+        """The fingerprint of only the keys set since binding (``_displaced``), with the
+        bound fingerprint filled (in place) with only what they held then: every other
+        key holds what it was bound with, so comparing these two says what comparing
+        the whole ones would (key order included: the keys keep the data's order, a
+        new key comes last in both). ``_fill_bound`` fills the whole one when needed."""
+        displaced = self._displaced
+        before = {}
+        for key in data:
+            if key in displaced and displaced[key] is not _ABSENT:
+                before[key] = displaced[key]
+        bound.clear()
+        bound.update(record.fingerprint(before))
+        return record.fingerprint({key: value for key, value in data.items() if key in displaced})
 
     def _fill_bound(self) -> None:
         """Compute the bound fingerprint (in place: the state holds it), before any
@@ -459,6 +489,11 @@ class SessionStore(SessionBase):
         if self._pristine:
             self._pristine = False
             data, fingerprint = self._bound  # type: ignore[misc]
+            displaced, self._displaced = self._displaced, {}
+            if displaced:  # the bound data: the keys set since put back as they were
+                data = {key: displaced.get(key, value) for key, value in data.items()}
+                data = {key: value for key, value in data.items() if value is not _ABSENT}
+            fingerprint.clear()  # (``_fingerprint_of_displaced`` may have filled a part)
             fingerprint.update(record.fingerprint(data))
 
     def lifetime_facts(self, request: HttpRequest) -> dict[str, Any]:
@@ -628,7 +663,8 @@ class SessionStore(SessionBase):
         self.modified = True
 
     def _writing(self, fingerprint: Fingerprint, must_create: bool = False) -> Plan:
-        self._fill_bound()  # (``fingerprint`` may be the bound one)
+        if not (self._pristine and self._displaced):  # (else both are of those keys only)
+            self._fill_bound()  # (``fingerprint`` may be the bound one)
         if self.options.track:
             self._record_visit(fingerprint)
         state = self.state
@@ -755,6 +791,7 @@ class SessionStore(SessionBase):
         self.state = state
         self._session_cache = {}
         self._bound, self._pristine, self._assigned = (self._session_cache, {}), False, None
+        self._displaced = {}
         self._cookie = self._new_cookie()
         self._start_lifetime()
 
@@ -776,7 +813,7 @@ class SessionStore(SessionBase):
         self._cookie = Cookie.from_json(loaded.record["cookie"], sid=sid, defaults=defaults)
         self._fill_bound()  # the state may still hold the one bound before (``reload``)
         fingerprint: Fingerprint = {}  # computed when needed (``_fill_bound``)
-        self._bound, self._pristine = (data, fingerprint), True
+        self._bound, self._pristine, self._displaced = (data, fingerprint), True, {}
         return fingerprint
 
     def _adopt_new_id(self, transition: Any) -> None:
