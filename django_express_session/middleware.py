@@ -238,7 +238,7 @@ def settled_answer(
     if fingerprint is None or not settled_by_read(
         state,
         fingerprint,
-        expiry_changed=session.cookie.expiry_changed,
+        expiry_changed=session.expiry_changed,
         rolling=options.rolling,
         tracks=bool(options.track),
         touch_after_ms=options.lifetime.touch_after_ms,

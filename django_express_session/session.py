@@ -64,6 +64,9 @@ class SessionStore(SessionBase):
         #: The request this session is of (None: used outside a request, a shell).
         self.request = request
         self._cookie: Cookie | None = None
+        #: The stored cookie (and the id it is of) that ``cookie`` is built from when
+        #: first asked for: a request that never sends nor changes it never builds it.
+        self._stored_cookie: tuple[dict[str, Any], str | None] | None = None
         #: The backend's own keys of the record as read (``Store.metadata_keys``).
         self._metadata: dict[str, Any] = {}
         #: The session the cookie named was ended at its absolute cap by this read.
@@ -247,6 +250,8 @@ class SessionStore(SessionBase):
 
     @property
     def cookie(self) -> Cookie:
+        if self._cookie is None and self._stored_cookie is not None:
+            self._cookie = self._cookie_as_stored()
         if self._cookie is None:
             # Loads the record, and with it the cookie (a deferred session's read is no
             # use of its data: not ``accessed``, as when the middleware read it).
@@ -254,6 +259,12 @@ class SessionStore(SessionBase):
         if self._cookie is None:
             self._cookie = self._new_cookie()
         return self._cookie
+
+    @property
+    def expiry_changed(self) -> bool:
+        """Code changed the cookie's expiry in this request (not: a stored cookie no code
+        has asked for, which nothing can have changed)."""
+        return self._cookie is not None and self._cookie.expiry_changed
 
     def touch(self) -> SessionStore:
         """Reset the cookie's expiry to ``original_max_age`` from now."""
@@ -792,7 +803,7 @@ class SessionStore(SessionBase):
         self._session_cache = {}
         self._bound, self._pristine, self._assigned = (self._session_cache, {}), False, None
         self._displaced = {}
-        self._cookie = self._new_cookie()
+        self._cookie, self._stored_cookie = self._new_cookie(), None
         self._start_lifetime()
 
     def _bind(self, sid: str | None, loaded: Versioned) -> Fingerprint:
@@ -804,17 +815,22 @@ class SessionStore(SessionBase):
             elif key != "cookie" and key != OWN_KEY:
                 data[key] = value
         self._session_cache = data
+        self._cookie, self._stored_cookie = None, (loaded.record["cookie"], sid)
+        self._fill_bound()  # the state may still hold the one bound before (``reload``)
+        fingerprint: Fingerprint = {}  # computed when needed (``_fill_bound``)
+        self._bound, self._pristine, self._displaced = (data, fingerprint), True, {}
+        return fingerprint
+
+    def _cookie_as_stored(self) -> Cookie:
+        stored, sid = self._stored_cookie  # type: ignore[misc]
+        self._stored_cookie = None
         options = self.options
         defaults = (
             options.cookie.given
             if options.cookie_function is None
             else lambda: options.cookie_for(self.request).given  # only for a bad stored value
         )
-        self._cookie = Cookie.from_json(loaded.record["cookie"], sid=sid, defaults=defaults)
-        self._fill_bound()  # the state may still hold the one bound before (``reload``)
-        fingerprint: Fingerprint = {}  # computed when needed (``_fill_bound``)
-        self._bound, self._pristine, self._displaced = (data, fingerprint), True, {}
-        return fingerprint
+        return Cookie.from_json(stored, sid=sid, defaults=defaults)
 
     def _adopt_new_id(self, transition: Any) -> None:
         sid = self._new_id()

@@ -250,3 +250,25 @@ def test_an_async_view_ends_as_it_does_without_the_shortcut(
     outcomes, shortcuts = with_and_without_shortcut(monkeypatch, end)
     assert outcomes[0] == outcomes[1]
     assert shortcuts == [route in ("/noop", "/read")]
+
+
+@pytest.mark.parametrize(
+    ("route", "built"), [("/noop", 0), ("/read", 0), ("/write", 1), ("/expiry", 1)]
+)
+def test_the_stored_cookie_is_built_only_for_a_request_that_needs_it(
+    configured, monkeypatch, route, built
+):
+    """A request the shortcut answers neither sends nor changes the cookie: the stored
+    one is never parsed (the outcomes are the closing plan's, which parses it, above)."""
+    from django_express_session.cookie import Cookie
+
+    parsed: list[dict] = []
+    real = Cookie.from_json.__func__
+
+    def counted(cls: type, data: dict, *arguments: Any, **options: Any) -> Cookie:
+        parsed.append(data)
+        return real(cls, data, *arguments, **options)
+
+    monkeypatch.setattr(Cookie, "from_json", classmethod(counted))
+    ends(Client(), route, "sid", configured(), asynchronous=False)
+    assert len(parsed) == built
