@@ -250,12 +250,12 @@ class SessionStore(SessionBase):
 
     @property
     def cookie(self) -> Cookie:
-        if self._cookie is None and self._stored_cookie is not None:
-            self._cookie = self._cookie_as_stored()
-        if self._cookie is None:
+        if self._cookie is None and self._stored_cookie is None:
             # Loads the record, and with it the cookie (a deferred session's read is no
             # use of its data: not ``accessed``, as when the middleware read it).
             self.load() if self._deferred_sid is not None else self._get_session()
+        if self._cookie is None and self._stored_cookie is not None:
+            self._cookie = self._cookie_as_stored()
         if self._cookie is None:
             self._cookie = self._new_cookie()
         return self._cookie

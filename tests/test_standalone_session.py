@@ -58,3 +58,15 @@ def test_exists_of_no_key_is_false(express):
     assert session.exists(None) is False
     assert session.exists("") is False
     assert async_to_sync(session.aexists)(None) is False
+
+
+def test_a_known_keys_cookie_is_the_stored_one(express):
+    store = express()
+    store.set("known-session-key", {
+        "cookie": {"originalMaxAge": 60_000, "expires": "2099-01-01T00:00:00.000Z",
+                   "path": "/shop", "httpOnly": True},
+        "v": 1,
+    })  # fmt: skip
+    cookie = SessionStore("known-session-key").cookie  # nothing else asked for first
+    assert (cookie.original_max_age, cookie.path) == (60_000, "/shop")
+    assert cookie.expires.year == 2099
