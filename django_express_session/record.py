@@ -382,19 +382,16 @@ def loads(raw: str | bytes | bytearray) -> Record:
     The same verdict as ``check(json.loads(raw))`` (``exact_loads``), cheaper: orjson
     decodes where it surely agrees (``_by_orjson``), else numbers are judged by the
     decoder; the depth walk runs only when the text could be too deep."""
+    text: str | bytes | bytearray = raw
     record = _by_orjson(raw)
-    if record is not None:
-        _check_shape(record)
-        if _may_be_too_deep(raw):
-            _check_values(record)
-        return record
-    try:
-        text = _json_text(raw)
-        record = _DECODER.decode(text)
-    except (ValueError, UnicodeDecodeError, RecursionError) as error:
-        if isinstance(error, CorruptRecord):
-            raise
-        raise CorruptRecord(f"stored session is not JSON: {error}") from None
+    if record is None:
+        try:
+            text = _json_text(raw)
+            record = _DECODER.decode(text)
+        except (ValueError, UnicodeDecodeError, RecursionError) as error:
+            if isinstance(error, CorruptRecord):
+                raise
+            raise CorruptRecord(f"stored session is not JSON: {error}") from None
     _check_shape(record)
     if _may_be_too_deep(text):
         _check_values(record)
