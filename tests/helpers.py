@@ -13,6 +13,7 @@ from django.http import HttpResponse
 
 from django_express_session import conf, signing
 from django_express_session.cookie import Cookie
+from django_express_session.core.state import OWN_KEY
 
 SECRET = "keyboard cat"
 NAME = "connect.sid"
@@ -61,6 +62,20 @@ def express_session(**options: Any) -> dict[str, Any]:
     return {"secret": SECRET, "resave": False, "saveUninitialized": False, **options}
 
 
+def configurer(settings: Any, store_settings: dict, urlconf: str, **given: Any) -> Any:
+    """Serve ``urlconf`` with only the package's middleware, and give
+    ``configure(**options)``, which sets ``express_session`` over ``store_settings``
+    with ``given`` and then ``options``, and returns the store."""
+    settings.ROOT_URLCONF = urlconf
+    settings.MIDDLEWARE = ["django_express_session.middleware.SessionMiddleware"]
+
+    def configure(**options: Any) -> Any:
+        settings.EXPRESS_SESSION = express_session(**{"store": store_settings, **given, **options})
+        return conf.get_store()
+
+    return configure
+
+
 def use_express_session(settings: Any, **options: Any) -> None:
     """Point the test URLs and ``express_session(**options)`` at Django."""
     settings.ROOT_URLCONF = "tests.urls"
@@ -99,6 +114,26 @@ STORE_METADATA = ("__lastAccess", "lastModified")
 def user_data(data: dict[str, Any]) -> dict[str, Any]:
     """The session data without the keys a store adds."""
     return {key: value for key, value in data.items() if key not in STORE_METADATA}
+
+
+def outcome(response: HttpResponse, store: Any, sid: str) -> dict[str, Any]:
+    """How a request of session ``sid`` ended: status, cookie (None, "cleared", or
+    whether it names ``sid``), ``Vary``, the stored data (None: no record) and the keys
+    of the package's own dict in it (its moments are the request's own: which it holds,
+    not when)."""
+    line = set_cookie(response)
+    stored = store.read(sid)
+    data = None if stored is None else user_data(stored.record)
+    own = None if stored is None else stored.record.get(OWN_KEY)
+    return {
+        "status": response.status_code,
+        "cookie": None if line is None else ("cleared" if "=;" in line else sid_of(line) == sid),
+        "vary": response.get("Vary"),
+        "stored": None
+        if data is None
+        else {k: v for k, v in data.items() if k not in ("cookie", OWN_KEY)},
+        "own keys": None if own is None else sorted(own),
+    }
 
 
 def merge(store: Any, sid: str, changes: Any, known: Any = None) -> Any:

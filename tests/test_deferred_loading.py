@@ -22,7 +22,15 @@ from django_express_session import conf, opening
 from django_express_session.core.lifetime import RecentRefreshes, refreshed_at
 from django_express_session.exceptions import StoreUnavailable
 from django_express_session.testing import stock
-from tests.helpers import StoreSpy, cookie_header, express_session, set_cookie, sid_of, user_data
+from tests.helpers import (
+    StoreSpy,
+    configurer,
+    cookie_header,
+    express_session,
+    set_cookie,
+    sid_of,
+    user_data,
+)
 
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
@@ -65,14 +73,9 @@ def store_settings(request):
 
 @pytest.fixture
 def configured(settings, store_settings) -> Callable[..., Any]:
-    settings.ROOT_URLCONF = __name__
-    settings.MIDDLEWARE = ["django_express_session.middleware.SessionMiddleware"]
-
-    def configure(**options: Any) -> Any:
-        given = {"store": store_settings, "cookie": {"maxAge": DAY_MS}, "touchAfter": 3600}
-        settings.EXPRESS_SESSION = express_session(**{**given, **options})
-        return conf.get_store()
-
+    configure = configurer(
+        settings, store_settings, __name__, cookie={"maxAge": DAY_MS}, touchAfter=3600
+    )
     configure()
     return configure
 

@@ -18,10 +18,8 @@ from django.urls import re_path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from django_express_session import conf
-from django_express_session.core.state import OWN_KEY
 from django_express_session.session import SessionStore
-from tests.helpers import cookie_header, express_session, set_cookie, sid_of, user_data
+from tests.helpers import configurer, cookie_header, outcome
 
 HOUR_MS = 3_600_000
 EXPIRES = "2099-01-01T00:00:00.000Z"
@@ -88,15 +86,7 @@ OPTIONS = {
 @pytest.fixture(params=["memory", "redis"])
 def configured(request, settings) -> Callable[..., Any]:
     store_settings = request.getfixturevalue(f"store_{request.param}")
-    settings.ROOT_URLCONF = __name__
-    settings.MIDDLEWARE = ["django_express_session.middleware.SessionMiddleware"]
-
-    def configure(**options: Any) -> Any:
-        given = {"store": store_settings, "cookie": {"maxAge": HOUR_MS}}
-        settings.EXPRESS_SESSION = express_session(**{**given, **options})
-        return conf.get_store()
-
-    return configure
+    return configurer(settings, store_settings, __name__, cookie={"maxAge": HOUR_MS})
 
 
 def ends(store: Any, sid: str) -> dict:
@@ -106,21 +96,10 @@ def ends(store: Any, sid: str) -> dict:
         **STORED,
     })  # fmt: skip
     response = Client().get("/", HTTP_COOKIE=cookie_header(sid))
-    line = set_cookie(response)
     stored = store.read(sid)
-    data = None if stored is None else user_data(stored.record)
-    own = None if stored is None else stored.record.get(OWN_KEY)
-    return {
-        "status": response.status_code,
-        "cookie": None if line is None else ("cleared" if "=;" in line else sid_of(line) == sid),
-        "vary": response.get("Vary"),
-        "stored": None
-        if data is None
-        else {k: v for k, v in data.items() if k not in ("cookie", OWN_KEY)},
-        # Written, or touched, or neither: not when.
-        "expiry kept": None if data is None else data["cookie"]["expires"] == EXPIRES,
-        "own keys": None if own is None else sorted(own),
-    }
+    # Written, or touched, or neither: not when.
+    kept = None if stored is None else stored.record["cookie"].get("expires") == EXPIRES
+    return {**outcome(response, store, sid), "expiry kept": kept}
 
 
 def with_and_without_shortcut(monkeypatch, steps: list, end: Callable[[str], dict]) -> list:

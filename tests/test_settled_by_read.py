@@ -19,12 +19,12 @@ from django.urls import re_path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from django_express_session import conf, middleware
+from django_express_session import middleware
 from django_express_session.core.decide import Decision, Facts, decide, settled_by_read
 from django_express_session.core.ops import Versioned
-from django_express_session.core.state import OWN_KEY, SessionState
+from django_express_session.core.state import SessionState
 from django_express_session.lifetime import leave_untouched
-from tests.helpers import cookie_header, express_session, set_cookie, sid_of, user_data
+from tests.helpers import configurer, cookie_header, outcome
 
 HOUR_MS = 3_600_000
 
@@ -167,32 +167,7 @@ def store_settings(request):
 
 @pytest.fixture
 def configured(settings, store_settings) -> Callable[..., Any]:
-    settings.ROOT_URLCONF = __name__
-    settings.MIDDLEWARE = ["django_express_session.middleware.SessionMiddleware"]
-
-    def configure(**options: Any) -> Any:
-        given = {"store": store_settings, "cookie": {"maxAge": HOUR_MS}}
-        settings.EXPRESS_SESSION = express_session(**{**given, **options})
-        return conf.get_store()
-
-    return configure
-
-
-def outcome(response: HttpResponse, store: Any, sid: str) -> dict:
-    line = set_cookie(response)
-    stored = store.read(sid)
-    data = None if stored is None else user_data(stored.record)
-    own = None if stored is None else stored.record.get(OWN_KEY)
-    return {
-        "status": response.status_code,
-        "cookie": None if line is None else ("cleared" if "=;" in line else sid_of(line) == sid),
-        "vary": response.get("Vary"),
-        "stored": None
-        if data is None
-        else {k: v for k, v in data.items() if k not in ("cookie", OWN_KEY)},
-        # Its moments are the request's own: which it holds, not when.
-        "own keys": None if own is None else sorted(own),
-    }
+    return configurer(settings, store_settings, __name__, cookie={"maxAge": HOUR_MS})
 
 
 def ends(client: Any, route: str, sid: str, store: Any, *, asynchronous: bool) -> dict:
