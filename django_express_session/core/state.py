@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields
+from operator import attrgetter
 from typing import Any
 
 from .ops import Versioned
@@ -127,8 +128,7 @@ class SessionState:
     def reloaded(self, loaded: Versioned, fingerprint: Fingerprint) -> SessionState:
         """``reload()``: the latest record replaces unsaved changes; express's original
         and saved hashes are kept."""
-        return replace(
-            self,
+        return self._with(
             stored=True,
             in_store=fingerprint,
             version=loaded,
@@ -141,33 +141,32 @@ class SessionState:
     def rotated(self, sid: str | None) -> SessionState:
         """A new id (``regenerate``, ``cycle_key``): nothing stored under it yet. The
         original id stays, so the session counts as modified and is saved and sent."""
-        return replace(self, sid=sid, stored=False, in_store={}, version=None)
+        return self._with(sid=sid, stored=False, in_store={}, version=None)
 
     def renewed(self, sid: str | None, fingerprint: Fingerprint) -> SessionState:
         """``create()``: a new id for the data so far, about to be stored at once."""
         fresh = self.new(sid, self.cookie_sid)
-        return replace(fresh, saved=fingerprint, saved_id=sid, mode=self.mode, own=self.own)
+        return fresh._with(saved=fingerprint, saved_id=sid, mode=self.mode, own=self.own)
 
     def ended(self, sid: str | None) -> SessionState:
         """``flush()``: the loaded session is over; a new empty one takes its place."""
-        return replace(self.new(sid, self.cookie_sid), mode=Mode.ENDED)
+        return self.new(sid, self.cookie_sid)._with(mode=Mode.ENDED)
 
     def destroyed(self) -> SessionState:
-        return replace(self, mode=Mode.DESTROYED, stored=False, version=None)
+        return self._with(mode=Mode.DESTROYED, stored=False, version=None)
 
     def detached(self) -> SessionState:
-        return replace(self, mode=Mode.DETACHED)
+        return self._with(mode=Mode.DETACHED)
 
     def saved_as(self, fingerprint: Fingerprint) -> SessionState:
         """An explicit ``save()`` (express's ``savedHash``), before the write itself."""
-        return replace(self, saved=fingerprint, saved_id=self.sid)
+        return self._with(saved=fingerprint, saved_id=self.sid)
 
     def written(self, sid: str, fingerprint: Fingerprint) -> SessionState:
         """The store now holds ``fingerprint`` under ``sid`` (which differs from ``sid``
         when creating collided with an id in use and a fresh one was taken)."""
         collided = sid != self.sid
-        return replace(
-            self,
+        return self._with(
             sid=sid,
             original_id=sid if collided and self.original_id == self.sid else self.original_id,
             saved_id=sid if collided and self.saved_id == self.sid else self.saved_id,
@@ -179,17 +178,24 @@ class SessionState:
 
     def with_own(self, own: Mapping[str, Any] | None, *, changed: bool) -> SessionState:
         """The ``OWN_KEY`` dict set (``changed``: to be written back)."""
-        return replace(self, own=own, own_changed=changed)
+        return self._with(own=own, own_changed=changed)
 
     def adopted(self, version: Versioned | None) -> SessionState:
         """A record taken over from elsewhere under a new id for the browser: no original
         id, so the session counts as modified and its cookie is sent; ``version`` is the
         record as read, for the first compare-and-set (None: just created)."""
-        return replace(self, original_id=None, version=version)
+        return self._with(original_id=None, version=version)
 
     def forgotten(self) -> SessionState:
         """Its record was deleted by ``delete()``: nothing is stored under ``sid``."""
-        return replace(self, stored=False, version=None)
+        return self._with(stored=False, version=None)
+
+    def _with(self, **changes: Any) -> SessionState:
+        """A copy with ``changes``: ``dataclasses.replace`` without its look at every
+        field's definition on each call (a request makes one or two)."""
+        values = dict(zip(_FIELDS, _field_values(self), strict=True))
+        values.update(changes)
+        return SessionState(**values)
 
     # -- what the decision asks -----------------------------------------------------------
 
@@ -215,3 +221,7 @@ class SessionState:
             and self.saved_id == self.sid
             and not _differs(fingerprint, self.saved)
         )
+
+
+_FIELDS = tuple(each.name for each in fields(SessionState))
+_field_values = attrgetter(*_FIELDS)
