@@ -19,7 +19,7 @@ class ExpressSessionConfig(AppConfig):
         # The database store's table for a project that took that store after 0001.
         post_migrate.connect(made_late, dispatch_uid="django_express_session.table")
         # The session policy is published by the processes that serve (see ``policy``).
-        request_started.connect(_publish_policy, dispatch_uid="django_express_session.policy")
+        _listen_for_first_request()
         from django.contrib.auth.signals import user_logged_in
 
         from .identity import name_for_passport
@@ -61,6 +61,7 @@ def _settings_changed(*, setting: str, **kwargs: object) -> None:
         from . import conf
 
         conf.reset()
+        _listen_for_first_request()  # the new store is published to on its first request
 
 
 #: Django's test client sends ``request_started`` too; it serves no one, and a test
@@ -69,9 +70,18 @@ def _settings_changed(*, setting: str, **kwargs: object) -> None:
 TEST_CLIENT_MODULE = "django.test.client"
 
 
+POLICY_RECEIVER = "django_express_session.policy"
+
+
+def _listen_for_first_request() -> None:
+    request_started.connect(_publish_policy, dispatch_uid=POLICY_RECEIVER)
+
+
 def _publish_policy(sender: type, **kwargs: object) -> None:
     if sender.__module__ == TEST_CLIENT_MODULE:
         return
     from . import conf, policy
 
     policy.publish_once(conf.get_options(), conf.get_store())
+    # Once published, later requests need not ask (a receiver costs every request).
+    request_started.disconnect(dispatch_uid=POLICY_RECEIVER)
