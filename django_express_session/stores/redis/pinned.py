@@ -135,9 +135,8 @@ def packed(args: tuple[Any, ...]) -> list[bytes] | None:
     splits ``"SCRIPT LOAD"`` in two); None: for redis-py's own packer."""
     if pack_command is None:
         return None
-    for argument in args:
-        if type(argument) not in _PLAIN_ARGUMENTS:
-            return None
+    if not _PLAIN_ARGUMENTS.issuperset(map(type, args)):
+        return None
     name = args[0]
     if " " in name if type(name) is str else b" " in name:
         return None

@@ -133,7 +133,9 @@ _READ_AGAIN = object()
 
 
 def _getex_call(key: str, seconds: int) -> ClientCall:
-    return lambda c: c.client.getex(key, ex=seconds)
+    # The command as the library's ``getex`` builds it, without its checks of options
+    # the store never passes.
+    return lambda c: c.client.execute_command("GETEX", key, "EX", seconds)
 
 
 def _lacks_getex(error: BaseException) -> bool:
