@@ -197,6 +197,25 @@ def test_the_first_request_publishes_and_logs_each_mismatch(settings, store_file
     assert len(logged) == 1 and "W034" in logged[0]  # once per process and store
 
 
+def test_a_store_built_by_a_settings_change_is_published_to_on_its_first_request(
+    settings, store_file, tmp_path
+):
+    settings.EXPRESS_SESSION = {**OPTIONS, "store": store_file}
+    settings.ROOT_URLCONF = "tests.urls"
+    from django_express_session import conf
+
+    assert serve("/noop") == 200
+    published_in_time(conf.get_store())
+    assert conf.get_store().read_policy("django") is not None
+    another = {"backend": "file", "options": {"path": str(tmp_path / "another")}}
+    settings.EXPRESS_SESSION = {**OPTIONS, "store": another}
+    store = conf.get_store()
+    assert store.read_policy("django") is None
+    assert serve("/noop") == 200
+    published_in_time(store)
+    assert json.loads(store.read_policy("django"))["side"] == "django"
+
+
 def test_a_failed_publication_costs_the_first_request_nothing(settings, store_file, caplog):
     """Publishing runs beside the request: a failure is logged, the request served."""
     settings.EXPRESS_SESSION = {**OPTIONS, "store": store_file}
