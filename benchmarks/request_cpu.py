@@ -32,6 +32,16 @@ and the Redis server's CPU per request (median).
 ``--profile ROUTE`` prints, per configuration, where that route's time goes (cProfile)
 instead of the table.
 
+``--instructions`` counts instead of timing: each route runs in processes of its own
+under valgrind's callgrind, once with ``--requests`` requests and once with three times
+as many, and the table gives the instructions per request (the difference over the extra
+requests, thousands, above ``none``). Those are the same on a busy machine and an idle
+one (within 0.1 %), so a change of a few µs shows, where timings on a shared machine
+differ by more than that from one run to the next; but they leave out the kernel (the
+socket calls), the Redis server, and what cache misses cost. With ``--sessions 100
+--requests 200`` a record of three configurations takes about 10 minutes. Needs
+valgrind.
+
 The default run (5 configurations, both records) takes about 10 minutes on 2 busy cores,
 most of it making the sessions; ``--only`` and ``--record`` shorten it.
 """
@@ -42,6 +52,7 @@ import argparse
 import io
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -84,7 +95,14 @@ def parse_arguments() -> argparse.Namespace:
         metavar="ROUTE",
         help="profile ROUTE (cProfile) in each configuration and print where its time goes",
     )
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="count instructions per request under valgrind's callgrind instead of timing",
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--route", help=argparse.SUPPRESS)  # with --times: one route, counted
+    parser.add_argument("--times", type=int, help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     chosen = arguments.only.split(",") if arguments.only else CONFIGS
     if not arguments.postgres:
@@ -93,6 +111,10 @@ def parse_arguments() -> argparse.Namespace:
     if unknown:
         parser.error(f"unknown configurations {sorted(unknown)}; choose from {CONFIGS}")
     arguments.configs = ["none", *(name for name in chosen if name != "none")]
+    if arguments.instructions:
+        if shutil.which("valgrind") is None:
+            parser.error("--instructions needs valgrind (apt-get install valgrind)")
+        arguments.rounds = 1  # the same count every time
     arguments.records = arguments.record.split(",")
     if set(arguments.records) - set(RECORD_PATHS):
         parser.error(f"--record takes {', '.join(RECORD_PATHS)}")
@@ -222,6 +244,11 @@ def worker(arguments: argparse.Namespace) -> None:
         requests(
             route, [cookies[index % len(cookies)] for index in range(min(500, arguments.requests))]
         )
+    if arguments.times:  # counted from outside (--instructions): no timing
+        sent = [cookies[index % len(cookies)] for index in range(arguments.requests)]
+        for _ in range(arguments.times):
+            requests(arguments.route, sent)
+        return
     if arguments.profile:
         sent = [cookies[index % len(cookies)] for index in range(arguments.requests)]
         profile(arguments, lambda: requests(arguments.profile, sent))
@@ -275,6 +302,9 @@ def run_config(arguments, name: str, record: str, backends: dict, workdir: Path)
             "--requests", str(arguments.requests), "--sessions", str(arguments.sessions)]  # fmt: skip
     if arguments.profile:
         argv += ["--profile", arguments.profile]
+    if arguments.instructions:
+        return {route: [[instructions_per_request(argv, env, route, arguments.requests), 0]]
+                for route in ROUTES}  # fmt: skip
     done = subprocess.run(argv, env=env, capture_output=True, text=True, cwd=ROOT)
     if arguments.profile and not done.returncode:
         print(f"## {name} ({record} record), {arguments.profile}\n")
@@ -286,10 +316,60 @@ def run_config(arguments, name: str, record: str, backends: dict, workdir: Path)
     return json.loads(lines[-1][len("RESULT ") :])
 
 
+def instructions_per_request(argv: list[str], env: dict, route: str, requests: int) -> float:
+    """The instructions one request of ``route`` takes: two processes under callgrind
+    (run side by side), the second sending the requests three times, and the difference
+    over the extra requests (what making the sessions and warming up cost cancels out).
+    Hash randomisation is off, so that dicts and sets are built alike in both."""
+    with tempfile.TemporaryDirectory(prefix="callgrind-") as directory:
+        running = []
+        for times in (1, 3):
+            out = Path(directory) / f"{times}.out"
+            command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+                       *argv, "--route", route, "--times", str(times)]  # fmt: skip
+            process = subprocess.Popen(
+                command,
+                env={**env, "PYTHONHASHSEED": "0"},
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            running.append((process, out))
+        totals = []
+        for process, out in running:
+            stdout, stderr = process.communicate()
+            if process.returncode or not out.exists():
+                raise SystemExit(
+                    f"callgrind run of {route} failed:\n{stdout[-2000:]}{stderr[-3000:]}"
+                )
+            summary = [line for line in out.read_text().splitlines() if line.startswith("summary:")]
+            totals.append(int(summary[0].split()[1]))
+    return (totals[1] - totals[0]) / (2 * requests)
+
+
 def flush(backends: dict) -> None:
     """Every configuration starts from an empty Redis (its sessions are its own)."""
     if "redis" in backends:
         backends["redis"].client.flushall()
+
+
+def instructions_table(collected: dict, configs: list[str], record: str) -> list[str]:
+    lines = [
+        f"### {record} record: thousands of instructions per request above `none`",
+        "",
+        "| configuration | /noop | /read | /incr |",
+        "|---|---:|---:|---:|",
+    ]
+    base = {route: collected["none"][route][0][0] for route in ROUTES}
+    for name in configs:
+        counts = [collected[name][route][0][0] for route in ROUTES]
+        if name == "none":
+            cells = [f"{count / 1000:.0f} (absolute)" for count in counts]
+        else:
+            cells = [f"+{(c - base[r]) / 1000:.1f}" for c, r in zip(counts, ROUTES, strict=True)]
+        lines.append(f"| {servers.BY_NAME[name].label} | {' | '.join(cells)} |")
+    return lines
 
 
 def table(collected: dict, configs: list[str], record: str) -> list[str]:
@@ -350,13 +430,22 @@ def main() -> int:
             for backend in backends.values():
                 backend.stop()
     print("\n".join(versions))
-    print(
-        f"{'ASGIHandler, async views' if arguments.asgi else 'WSGIHandler, sync views'}; "
-        f"{arguments.rounds} rounds x {arguments.runs} runs x {arguments.requests} requests per "
-        f"cell, {arguments.sessions} sessions; {(time.monotonic() - begun) / 60:.1f} min\n"
-    )
+    handler = "ASGIHandler, async views" if arguments.asgi else "WSGIHandler, sync views"
+    if arguments.instructions:
+        print(
+            f"{handler}; valgrind's callgrind, instructions of the app's process in user space "
+            f"only; ({3 * arguments.requests} - {arguments.requests}) requests per cell, "
+            f"{arguments.sessions} sessions; {(time.monotonic() - begun) / 60:.1f} min\n"
+        )
+    else:
+        print(
+            f"{handler}; {arguments.rounds} rounds x {arguments.runs} runs x "
+            f"{arguments.requests} requests per cell, {arguments.sessions} sessions; "
+            f"{(time.monotonic() - begun) / 60:.1f} min\n"
+        )
     for record in arguments.records:
-        print("\n".join(table(collected[record], arguments.configs, record)))
+        make = instructions_table if arguments.instructions else table
+        print("\n".join(make(collected[record], arguments.configs, record)))
         print()
     return 0
 
