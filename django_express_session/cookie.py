@@ -65,6 +65,12 @@ _PRIORITY = {"low": "Low", "medium": "Medium", "high": "High"}
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 # What ``new Cookie()`` has for an attribute the options leave out.
 _DEFAULTS = {"path": "/", "httpOnly": True}
+#: The stored attributes checked one by one (the expiry is read on its own).
+_ATTRIBUTE_FIELDS = tuple(
+    (key, attribute) for key, attribute in _JSON_FIELDS if key not in ("expires", "originalMaxAge")
+)
+_ATTRIBUTE_KEYS = frozenset(key for key, _ in _ATTRIBUTE_FIELDS)
+_ATTRIBUTE_OF = dict(_ATTRIBUTE_FIELDS)
 
 
 def attribute_problem(json_key: str, value: Any) -> str | None:
@@ -91,6 +97,25 @@ def attribute_problem(json_key: str, value: Any) -> str | None:
     ):
         return 'not true, "lax", "strict" or "none"'
     return None
+
+
+def _accepted_attributes(data: Mapping[str, Any]) -> tuple[tuple[str, Any], ...] | None:
+    """The stored cookie's attributes (attribute name, value) when every one passes
+    ``attribute_problem``, remembered by their values and types: the sessions of one app
+    share them, so a read checks them once per process. None when one fails, or when a
+    value cannot be remembered (not hashable): the caller checks each, and logs."""
+    try:
+        return _accepted(tuple((k, type(v), v) for k, v in data.items() if k in _ATTRIBUTE_KEYS))
+    except TypeError:  # a list or dict where an attribute goes
+        return None
+
+
+@functools.lru_cache(maxsize=64)
+def _accepted(attributes: tuple[tuple[str, type, Any], ...]) -> tuple[tuple[str, Any], ...] | None:
+    # The type is part of the key: True and 1 (and 1.0) are equal, and hash alike.
+    if any(attribute_problem(key, value) is not None for key, _, value in attributes):
+        return None
+    return tuple((_ATTRIBUTE_OF[key], value) for key, _, value in attributes)
 
 
 def configured(json_key: str, given: Mapping[str, Any]) -> Any:
@@ -262,7 +287,36 @@ class Cookie:
         sid: str | None,
         defaults: Mapping[str, Any] | Callable[[], Mapping[str, Any]],
     ) -> Cookie:
-        for json_key, attribute in _JSON_FIELDS:
+        accepted = _accepted_attributes(data)
+        if accepted is None:
+            self._read_attributes(data, sid, defaults)
+        else:
+            for attribute, value in accepted:
+                setattr(self, attribute, value)
+        expires = data.get("expires")
+        if isinstance(expires, str):
+            try:
+                self._expires = record.parse_js_date(expires)
+            except ValueError:
+                self._expires = None
+        else:
+            self._expires = False if expires is False else None
+        original = data.get("originalMaxAge")
+        if original is True or not isinstance(original, (int, float, type(None))):
+            original = None
+        elif isinstance(original, float) and not abs(original) <= record.JS_DATE_LIMIT_MS:
+            original = None  # record.check refuses these; a direct caller gets no crash
+        self.original_max_age = original if original is None or original is False else int(original)
+        return self
+
+    def _read_attributes(
+        self,
+        data: dict[str, Any],
+        sid: str | None,
+        defaults: Mapping[str, Any] | Callable[[], Mapping[str, Any]],
+    ) -> None:
+        """The attributes but the expiry, each checked; a bad one replaced (logged)."""
+        for json_key, attribute in _ATTRIBUTE_FIELDS:
             if json_key in data:
                 value = data[json_key]
                 problem = attribute_problem(json_key, value)
@@ -277,21 +331,6 @@ class Cookie:
                     given = defaults() if callable(defaults) else defaults
                     value = configured(json_key, given)
                 setattr(self, attribute, value)
-        expires = data.get("expires")
-        if isinstance(expires, str):
-            try:
-                self._expires = record.parse_js_date(expires)
-            except ValueError:
-                self._expires = None
-        elif expires is not False:
-            self._expires = None
-        original = data.get("originalMaxAge")
-        if original is True or not isinstance(original, (int, float, type(None))):
-            original = None
-        elif isinstance(original, float) and not abs(original) <= record.JS_DATE_LIMIT_MS:
-            original = None  # record.check refuses these; a direct caller gets no crash
-        self.original_max_age = original if original is None or original is False else int(original)
-        return self
 
     # -- Set-Cookie -----------------------------------------------------------------------
 

@@ -1,12 +1,14 @@
 """Every fast path of the request path against the slow path it stands for, over the same
 cases: the decoder that judges numbers as it parses and walks only possibly deep text
 (``record.loads`` against ``record.exact_loads``), the C encoder's text (``dumps``
-against ``exact_dumps``, and the fingerprints ``tracking`` digests)."""
+against ``exact_dumps``, and the fingerprints ``tracking`` digests), a stored cookie's
+attributes remembered once accepted (against each one checked)."""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import math
 from unittest import mock
 
@@ -16,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from django_express_session import record
+from django_express_session.cookie import Cookie
 from django_express_session.exceptions import CorruptRecord
 
 COOKIE = '"cookie":{"originalMaxAge":86400000,"expires":"2026-12-08T10:00:00.000Z","path":"/"}'
@@ -553,3 +556,51 @@ def test_remembered_cookies_are_the_parsed_ones(header):
 
     assert dict(http.request_cookies(header)) == http.parse_cookie_header(header)
     assert dict(http.request_cookies(header)) == http.parse_cookie_header(header)  # remembered
+
+
+# -- a stored cookie's attributes: remembered once accepted, or checked one by one ---------
+
+STORED_COOKIES = {
+    "express's default": {"originalMaxAge": 60_000, "expires": "2026-12-08T10:00:00.000Z",
+                          "httpOnly": True, "path": "/"},
+    "every attribute": {"originalMaxAge": None, "partitioned": True, "priority": "high",
+                        "expires": False, "secure": True, "httpOnly": False,
+                        "domain": "example.test", "path": "/app", "sameSite": "lax"},
+    "secure 1, not a boolean": {"secure": 1, "path": "/"},
+    "secure 1.0, not a boolean": {"secure": 1.0, "path": "/"},
+    "secure 0, falsy": {"secure": 0, "path": "/"},
+    "httpOnly a string": {"httpOnly": "yes", "path": "/"},
+    "a path that adds a header": {"path": "/\r\nX-Injected: yes"},
+    "a domain that adds an attribute": {"domain": "example.test; Secure"},
+    "sameSite true": {"sameSite": True},
+    "sameSite 1": {"sameSite": 1},
+    "a list for partitioned": {"partitioned": ["Partitioned"]},
+    "a dict for a path": {"path": {"p": "/"}},
+    "keys of no attribute": {"user": "alice", "expires": 12},
+}  # fmt: skip
+
+
+def read_one_by_one(data: dict) -> Cookie:
+    cookie = Cookie()
+    cookie._read_attributes(data, None, {"path": "/configured", "secure": False})
+    return cookie
+
+
+@pytest.mark.parametrize("name", list(STORED_COOKIES))
+def test_a_stored_cookie_reads_as_its_attributes_checked_one_by_one(name, caplog):
+    data = STORED_COOKIES[name]
+    for _ in range(2):  # the second read finds the first one's verdict remembered
+        read = Cookie.from_json(data, defaults={"path": "/configured", "secure": False})
+        expected = read_one_by_one(data)
+        for attribute in ("secure", "http_only", "domain", "path", "same_site", "partitioned",
+                          "priority"):  # fmt: skip
+            assert repr(getattr(read, attribute)) == repr(getattr(expected, attribute)), attribute
+
+
+def test_an_attribute_equal_to_an_accepted_one_but_of_another_type_is_checked(caplog):
+    # (a path of its own: no other test's verdict is remembered for these attributes)
+    Cookie.from_json({"secure": True, "path": "/typed"})
+    with caplog.at_level(logging.WARNING, logger="django_express_session"):
+        cookie = Cookie.from_json({"secure": 1, "path": "/typed"}, defaults={"secure": False})
+    assert cookie.secure is False
+    assert "stored cookie.secure 1 is not a boolean" in caplog.text
