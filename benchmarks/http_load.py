@@ -29,6 +29,11 @@ rounds); and the round trips each request sends its store, counted by the store'
 same concurrency: wrk stops with requests in flight, which Django under uvicorn cancels
 half-way, so its runs cannot be counted exactly.
 
+A second table gives, per cell, the CPU each process spent per request while wrk ran
+(``http_load/cpu.py``): the app server's (its workers included), the store server's,
+wrk's, and the cores' idle time, so a ratio's gap can be placed in the app, the store or
+the waiting.
+
     .venv/bin/python benchmarks/http_load.py [--duration 5] [--only redis,database]
         [--servers gunicorn,uvicorn,node] [--routes /noop,/read,/incr]
         [--one-session | --spread] [--record tiny|1kb]
@@ -55,7 +60,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.http_load import load, report, servers  # noqa: E402
+from benchmarks.http_load import cpu, load, report, servers  # noqa: E402
 from benchmarks.http_load.backends import (  # noqa: E402
     BenchmarkError,
     MemcachedServer,
@@ -240,9 +245,14 @@ def start_servers(
 
 
 def measure(
-    arguments: argparse.Namespace, rows: list[servers.Row], started: dict, cells: dict
+    arguments: argparse.Namespace,
+    rows: list[servers.Row],
+    started: dict,
+    cells: dict,
+    backends: dict,
 ) -> None:
-    """The wrk runs: every cell once per round, the rounds one after the other."""
+    """The wrk runs: every cell once per round, the rounds one after the other, with the
+    CPU each process spent meanwhile (``cpu``)."""
     wrk = {"threads": arguments.threads, "connections": arguments.connections}
     # Every server first serves a few seconds of /read over all its sessions, so that
     # what each worker keeps per session it has seen (signatures, parsed cookies, under
@@ -255,8 +265,16 @@ def measure(
     for number, seconds in enumerate(arguments.round_seconds, 1):
         progress(f"round {number}/{rounds}: {len(cells)} cells of {seconds} s")
         for (row, mode, route), cell in cells.items():
-            port, cookies = started[row].server.port, started[row].files[mode]
-            result = load.run_wrk(port, route, cookies, seconds=seconds, **wrk)
+            server = started[row].server
+            store = backends.get(row.variant.backend)
+            store_pid = None if store is None else store.root_pid
+            before = cpu.sample(server.process.pid, store_pid)
+            result = load.run_wrk(
+                server.port, route, started[row].files[mode], seconds=seconds, **wrk
+            )
+            cell.cpu.append(
+                cpu.between(before, cpu.sample(server.process.pid, store_pid), result.requests)
+            )
             cell.runs.append(result)
             # The requests wrk left in flight finish before the next cell starts.
             time.sleep(min(0.5, max(0.05, 1.2 * arguments.connections / max(result.rps, 1))))
@@ -313,7 +331,7 @@ def main() -> int:
                 for row in rows
                 for route in arguments.routes
             }
-            measure(arguments, rows, started, cells)
+            measure(arguments, rows, started, cells, backends)
             count_round_trips(arguments, backends, started, cells)
             progress("stopping servers")
     except BenchmarkError as error:
@@ -332,6 +350,8 @@ def main() -> int:
         f"run took {minutes:.1f} min\n"
     )
     print(report.table(cells, rows, arguments.modes, arguments.routes, arguments.sessions))
+    print()
+    print(report.cpu_table(cells, rows, arguments.modes, arguments.routes, arguments.sessions))
     print()
     print(
         "\n".join(f"* {line}" for line in report.notes(cells, arguments.sessions, arguments.count))

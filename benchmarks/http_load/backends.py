@@ -77,6 +77,11 @@ class RedisServer:
             self.stop()
             raise
 
+    @property
+    def root_pid(self) -> int:
+        """The server's process (its CPU is read per cell: ``cpu``)."""
+        return self.server.process.pid
+
     def _log_every_command(self, on: bool) -> None:
         self.client.config_set("slowlog-log-slower-than", 0 if on else -1)
 
@@ -127,6 +132,10 @@ class MemcachedServer:
     @property
     def location(self) -> str:
         return f"127.0.0.1:{self.server.port}"
+
+    @property
+    def root_pid(self) -> int:
+        return self.server.process.pid
 
     def version(self) -> str:
         return self.client.version().decode()
@@ -186,6 +195,12 @@ class PostgresServer:
         except Exception:
             self.cluster.stop()
             raise
+
+    @property
+    def root_pid(self) -> int:
+        """The postmaster (the backends serving the app are its children)."""
+        pid_file = self.cluster.directory / "data" / "postmaster.pid"
+        return int(pid_file.read_text().split()[0])
 
     def django_settings(self, *, persistent: bool) -> dict:
         """Django's ``DATABASES`` entry. ``persistent`` connections are what a WSGI site

@@ -16,7 +16,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from . import conflicts
+from . import conflicts, cpu
 from .backends import Trips
 from .load import WrkResult
 from .servers import NODE_MODULES, ROOT, Row
@@ -35,6 +35,7 @@ class Cell:
     counted: Counter[int] = field(default_factory=Counter)
     commands: Counter[str] = field(default_factory=Counter)
     attempts: Counter[int] = field(default_factory=Counter)  # redis /incr, gunicorn
+    cpu: list[cpu.Split] = field(default_factory=list)  # one per run
     truncated: bool = False
 
     def add_trips(self, statuses: Counter[int], trips: Trips) -> None:
@@ -125,6 +126,37 @@ def table(cells: Cells, rows: list[Row], modes: list[str], routes: list[str], se
                     f"{cell.p99_ms:.1f}",
                     cell.trips_text(),
                 ]
+            lines.append(_line(line))
+    return "\n".join(lines)
+
+
+def cpu_table(
+    cells: Cells, rows: list[Row], modes: list[str], routes: list[str], sessions: int
+) -> str:
+    """CPU per request by process (``cpu``), the median over the runs: the app server's,
+    the store server's, wrk's, and the cores' idle time."""
+    header = ["sessions", "server", "variant"]
+    for route in routes:
+        header += [f"{route} app µs", "store µs", "wrk µs", "idle µs"]
+    lines = [
+        "CPU per request by process (µs of user and system time, median over the rounds; "
+        "idle: the cores' idle time per request):",
+        "",
+        _line(header),
+        _line(["---"] * 3 + ["---:"] * 4 * len(routes)),
+    ]
+    for mode in modes:
+        for row in rows:
+            line = [
+                MODE_LABELS[mode].format(sessions=f"{sessions:,}"),
+                row.server,
+                row.variant.label,
+            ]
+            for route in routes:
+                splits = cells[(row, mode, route)].cpu
+                for part in ("app", "store", "load", "idle"):
+                    values = [getattr(split, part) for split in splits]
+                    line.append(f"{statistics.median(values):,.0f}" if values else "?")
             lines.append(_line(line))
     return "\n".join(lines)
 
