@@ -11,6 +11,7 @@ import statistics
 import subprocess
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -101,33 +102,22 @@ def table(cells: Cells, rows: list[Row], modes: list[str], routes: list[str], se
         for cell in cells.values()
         if cell.row.variant.baseline
     }
-    header = ["sessions", "server", "variant"]
-    for route in routes:
-        header += [f"{route} req/s", "ratio", "+µs/req", "p99 ms", "round trips/req"]
-    lines = [
-        _line(header),
-        _line(["---"] * 3 + ["---:", "---:", "---:", "---:", "---"] * len(routes)),
-    ]
-    for mode in modes:
-        for row in rows:
-            line = [
-                MODE_LABELS[mode].format(sessions=f"{sessions:,}"),
-                row.server,
-                row.variant.label,
-            ]
-            for route in routes:
-                cell = cells[(row, mode, route)]
-                base = baselines[(row.baseline_key, mode, route)]
-                mark = " ⚠" if cell.problems else ""
-                line += [
-                    f"{cell.rps:,.0f}{mark}",
-                    f"{cell.rps / base.rps:.2f}" if base.rps else "?",
-                    _extra_us(cell.rps, base.rps),
-                    f"{cell.p99_ms:.1f}",
-                    cell.trips_text(),
-                ]
-            lines.append(_line(line))
-    return "\n".join(lines)
+
+    def texts(row: Row, mode: str, route: str) -> list[str]:
+        cell = cells[(row, mode, route)]
+        base = baselines[(row.baseline_key, mode, route)]
+        mark = " ⚠" if cell.problems else ""
+        return [
+            f"{cell.rps:,.0f}{mark}",
+            f"{cell.rps / base.rps:.2f}" if base.rps else "?",
+            _extra_us(cell.rps, base.rps),
+            f"{cell.p99_ms:.1f}",
+            cell.trips_text(),
+        ]
+
+    columns = [("req/s", "---:"), ("ratio", "---:"), ("+µs/req", "---:"), ("p99 ms", "---:"),
+               ("round trips/req", "---")]  # fmt: skip
+    return "\n".join(_grid(rows, modes, routes, sessions, columns, texts))
 
 
 def cpu_table(
@@ -135,30 +125,45 @@ def cpu_table(
 ) -> str:
     """CPU per request by process (``cpu``), the median over the runs: the app server's,
     the store server's, wrk's, and the cores' idle time."""
+
+    def texts(row: Row, mode: str, route: str) -> list[str]:
+        splits = cells[(row, mode, route)].cpu
+        medians = []
+        for part in ("app", "store", "load", "idle"):
+            values = [getattr(split, part) for split in splits]
+            medians.append(f"{statistics.median(values):,.0f}" if values else "?")
+        return medians
+
+    columns = [("app µs", "---:"), ("store µs", "---:"), ("wrk µs", "---:"), ("idle µs", "---:")]
+    intro = (
+        "CPU per request by process (µs of user and system time, median over the rounds; "
+        "idle: the cores' idle time per request):"
+    )
+    return "\n".join([intro, "", *_grid(rows, modes, routes, sessions, columns, texts)])
+
+
+def _grid(
+    rows: list[Row],
+    modes: list[str],
+    routes: list[str],
+    sessions: int,
+    columns: list[tuple[str, str]],
+    texts: Callable[[Row, str, str], list[str]],
+) -> list[str]:
+    """A markdown table's lines, one per row and sessions mode: ``columns`` (name,
+    alignment) for each route, the first named after it, filled by ``texts``."""
     header = ["sessions", "server", "variant"]
     for route in routes:
-        header += [f"{route} app µs", "store µs", "wrk µs", "idle µs"]
-    lines = [
-        "CPU per request by process (µs of user and system time, median over the rounds; "
-        "idle: the cores' idle time per request):",
-        "",
-        _line(header),
-        _line(["---"] * 3 + ["---:"] * 4 * len(routes)),
-    ]
+        header += [f"{route} {columns[0][0]}", *(name for name, _ in columns[1:])]
+    lines = [_line(header), _line(["---"] * 3 + [align for _, align in columns] * len(routes))]
     for mode in modes:
         for row in rows:
-            line = [
-                MODE_LABELS[mode].format(sessions=f"{sessions:,}"),
-                row.server,
-                row.variant.label,
-            ]
+            line = [MODE_LABELS[mode].format(sessions=f"{sessions:,}"), row.server]
+            line.append(row.variant.label)
             for route in routes:
-                splits = cells[(row, mode, route)].cpu
-                for part in ("app", "store", "load", "idle"):
-                    values = [getattr(split, part) for split in splits]
-                    line.append(f"{statistics.median(values):,.0f}" if values else "?")
+                line += texts(row, mode, route)
             lines.append(_line(line))
-    return "\n".join(lines)
+    return lines
 
 
 def _extra_us(rps: float, base_rps: float) -> str:
