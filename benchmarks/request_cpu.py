@@ -39,8 +39,7 @@ requests, thousands, above ``none``). Those are the same on a busy machine and a
 one (within 0.1 %), so a change of a few µs shows, where timings on a shared machine
 differ by more than that from one run to the next; but they leave out the kernel (the
 socket calls), the Redis server, and what cache misses cost. With ``--sessions 100
---requests 200`` a record of three configurations takes about 10 minutes. Needs
-valgrind.
+--requests 200`` three configurations take 4 to 6 minutes per record. Needs valgrind.
 
 The default run (5 configurations, both records) takes about 10 minutes on 2 busy cores,
 most of it making the sessions; ``--only`` and ``--record`` shorten it.
