@@ -42,9 +42,6 @@ logger = logging.getLogger("django_express_session")
 _UNCHANGEABLE = frozenset({str, int, float, bool, type(None)})
 #: What ``_displaced`` keeps for a key the bound data did not have.
 _ABSENT = object()
-#: The state of a session made without a key, until it opens or starts: one value for
-#: them all (a state is never changed in place), not a new one per request.
-_UNKEYED = SessionState.new(None)
 
 
 class SessionStore(SessionBase):
@@ -106,10 +103,7 @@ class SessionStore(SessionBase):
         return self.state.sid
 
     def _set_session_key(self, value: Any) -> None:
-        if value is None:
-            self.state = _UNKEYED
-        else:
-            self.state = SessionState.new(value if self._validate_session_key(value) else None)
+        self.state = SessionState.new(value if self._validate_session_key(value) else None)
 
     session_key = property(_get_session_key)
     _session_key = property(_get_session_key, _set_session_key)

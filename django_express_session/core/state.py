@@ -94,7 +94,11 @@ class SessionState:
 
     @classmethod
     def new(cls, sid: str | None, cookie_sid: str | None = None) -> SessionState:
-        """A brand-new session, as for a visitor without a (usable) cookie."""
+        """A brand-new session, as for a visitor without a (usable) cookie. Without any
+        id it is one shared value (a state is never changed in place): every session is
+        made keyless first, then opened or started."""
+        if sid is None and cookie_sid is None:
+            return _UNKEYED
         return cls(sid=sid, cookie_sid=cookie_sid, original_id=sid)
 
     @classmethod
@@ -225,3 +229,5 @@ class SessionState:
 
 _FIELDS = tuple(each.name for each in fields(SessionState))
 _field_values = attrgetter(*_FIELDS)
+#: ``SessionState.new`` without any id.
+_UNKEYED = SessionState(sid=None)
