@@ -63,6 +63,8 @@ _ATTRIBUTES = {
 _SAME_SITE = {"lax": "Lax", "strict": "Strict", "none": "None"}
 _PRIORITY = {"low": "Low", "medium": "Medium", "high": "High"}
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+#: What replaces a bad stored attribute: the ``cookie`` options, or a function giving them.
+CookieDefaults = Mapping[str, Any] | Callable[[], Mapping[str, Any]]
 # What ``new Cookie()`` has for an attribute the options leave out.
 _DEFAULTS = {"path": "/", "httpOnly": True}
 #: The stored attributes checked one by one (the expiry is read on its own).
@@ -272,7 +274,7 @@ class Cookie:
         data: dict[str, Any],
         sid: str | None = None,
         *,
-        defaults: Mapping[str, Any] | Callable[[], Mapping[str, Any]] | None = None,
+        defaults: CookieDefaults | None = None,
     ) -> Cookie:
         """Rebuild a stored cookie (``Store#createSession``): ``expires`` parsed, the stored
         ``originalMaxAge`` kept as it is, and an attribute ``Set-Cookie`` could not carry
@@ -285,7 +287,7 @@ class Cookie:
         self,
         data: dict[str, Any],
         sid: str | None,
-        defaults: Mapping[str, Any] | Callable[[], Mapping[str, Any]],
+        defaults: CookieDefaults,
     ) -> Cookie:
         accepted = _accepted_attributes(data)
         if accepted is None:
@@ -313,7 +315,7 @@ class Cookie:
         self,
         data: dict[str, Any],
         sid: str | None,
-        defaults: Mapping[str, Any] | Callable[[], Mapping[str, Any]],
+        defaults: CookieDefaults,
     ) -> None:
         """The attributes but the expiry, each checked; a bad one replaced (logged)."""
         for json_key, attribute in _ATTRIBUTE_FIELDS:
