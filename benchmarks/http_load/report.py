@@ -158,8 +158,11 @@ def _grid(
     lines = [_line(header), _line(["---"] * 3 + [align for _, align in columns] * len(routes))]
     for mode in modes:
         for row in rows:
-            line = [MODE_LABELS[mode].format(sessions=f"{sessions:,}"), row.server]
-            line.append(row.variant.label)
+            line = [
+                MODE_LABELS[mode].format(sessions=f"{sessions:,}"),
+                row.server,
+                row.variant.label,
+            ]
             for route in routes:
                 line += texts(row, mode, route)
             lines.append(_line(line))
